@@ -1,0 +1,141 @@
+// The addon's core: tensor handles, argument conversion and the one error channel.
+// Everything here is used by the generated op bindings (generated/ops.inc) and by the
+// hand-written entry points in addon.cc (lifecycle, autograd, grad mode, devices, data).
+#pragma once
+
+#include <node_api.h>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/api/include/torch/version.h>
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lmf {
+
+// A tensor handle as JavaScript holds it: a napi external pointing at a Box. dispose()
+// resets the tensor early; the external's finalizer (the safety net) deletes the Box.
+struct Box {
+  static constexpr uint32_t kMagic = 0x6c6d6631;  // "lmf1"
+  uint32_t magic = kMagic;
+  at::Tensor t;
+  int64_t reported = 0;  // bytes reported to V8 for this handle
+};
+
+// Thrown for a wrong JavaScript argument: becomes a TypeError naming the op and argument.
+struct ArgError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+extern std::atomic<int64_t> g_live;            // handles holding a tensor
+extern std::atomic<int64_t> g_pending_release;  // bytes freed by finalizers, not yet told to V8
+
+void check(napi_env env, napi_status status, const char* what);
+std::string describe(napi_env env, napi_value v);
+napi_value wrap_tensor(napi_env env, at::Tensor t);
+void release(Box* box);
+Box* box_of(napi_env env, napi_value v);  // nullptr if v is no tensor handle
+
+[[noreturn]] void arg_fail(napi_env env, napi_value v, const char* op, const char* arg, const char* want);
+
+inline bool is_scalar(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_number || t == napi_boolean;
+}
+inline bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  return t == napi_undefined || t == napi_null;
+}
+
+inline const at::Tensor& tensor_arg(napi_env env, napi_value v, const char* op, const char* arg,
+                                    const char* want = "a Tensor") {
+  Box* box = box_of(env, v);
+  if (box == nullptr) arg_fail(env, v, op, arg, want);
+  if (!box->t.defined()) {
+    throw ArgError(std::string(op) + ": argument '" + arg + "' is a tensor that was already disposed");
+  }
+  return box->t;
+}
+inline c10::optional<at::Tensor> opt_tensor_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return tensor_arg(env, v, op, arg);
+}
+std::vector<at::Tensor> tensor_list_arg(napi_env env, napi_value v, const char* op, const char* arg);
+at::Scalar scalar_arg(napi_env env, napi_value v, const char* op, const char* arg);
+inline c10::optional<at::Scalar> opt_scalar_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return scalar_arg(env, v, op, arg);
+}
+int64_t int_arg(napi_env env, napi_value v, const char* op, const char* arg);
+inline c10::optional<int64_t> opt_int_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return int_arg(env, v, op, arg);
+}
+std::vector<int64_t> int_list_arg(napi_env env, napi_value v, const char* op, const char* arg);
+inline c10::optional<std::vector<int64_t>> opt_int_list_arg(napi_env env, napi_value v, const char* op,
+                                                             const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return int_list_arg(env, v, op, arg);
+}
+double float_arg(napi_env env, napi_value v, const char* op, const char* arg);
+inline c10::optional<double> opt_float_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return float_arg(env, v, op, arg);
+}
+bool bool_arg(napi_env env, napi_value v, const char* op, const char* arg);
+std::string str_arg(napi_env env, napi_value v, const char* op, const char* arg);
+std::string choice_arg(napi_env env, napi_value v, const char* op, const char* arg,
+                       std::initializer_list<const char*> choices);
+at::ScalarType parse_dtype(const std::string& name);  // throws ArgError listing the dtypes
+const char* dtype_name(at::ScalarType t);
+at::ScalarType dtype_arg(napi_env env, napi_value v, const char* op, const char* arg);
+inline c10::optional<at::ScalarType> opt_dtype_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return dtype_arg(env, v, op, arg);
+}
+c10::Device device_arg(napi_env env, napi_value v, const char* op, const char* arg);
+inline c10::optional<c10::Device> opt_device_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  if (is_nullish(env, v)) return c10::nullopt;
+  return device_arg(env, v, op, arg);
+}
+int64_t reduction_arg(napi_env env, napi_value v, const char* op, const char* arg);
+at::TensorOptions options_arg(napi_env env, napi_value v, const char* op, const char* arg, bool* requires_grad);
+
+inline at::Tensor apply_requires_grad(at::Tensor t, bool requires_grad) {
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
+inline napi_value ret_tensor(napi_env env, at::Tensor t) { return wrap_tensor(env, std::move(t)); }
+napi_value ret_tensor_list(napi_env env, const std::vector<at::Tensor>& ts);
+napi_value ret_tensor_pair(napi_env env, const std::tuple<at::Tensor, at::Tensor>& ts);
+napi_value ret_bool(napi_env env, bool b);
+napi_value ret_double(napi_env env, double d);
+napi_value ret_int(napi_env env, int64_t i);
+napi_value ret_scalar(napi_env env, const at::Scalar& s);
+
+// Throws the pending C++ exception as a JavaScript error naming the op and its arguments.
+void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc);
+
+}  // namespace lmf
+
+// Every native entry point is wrapped by these: LMF_ARGS reads the arguments, LMF_TRY /
+// LMF_CATCH turn any C++ exception (libtorch's c10::Error included) into a JS Error.
+#define LMF_ARGS(n)                                                          \
+  size_t argc = (n);                                                         \
+  napi_value argv[(n) > 0 ? (n) : 1];                                        \
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);                \
+  for (size_t lmf_i = argc; lmf_i + 1 <= (size_t)(n); lmf_i++) napi_get_undefined(env, &argv[lmf_i]);
+
+#define LMF_TRY try
+#define LMF_CATCH(op, argv, argc)     \
+  catch (...) {                       \
+    lmf::throw_js(env, op, argv, argc); \
+    return nullptr;                   \
+  }

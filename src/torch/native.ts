@@ -1,0 +1,134 @@
+// The one door to the native addon. It chooses the fast BLAS path before libtorch loads,
+// finds the .node file (listing every path it tried when it fails) and sets the thread count.
+import { createRequire } from "node:module";
+import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { DType } from "./dtype.js";
+import type { Handle, NativeOps } from "./generated/native-ops.js";
+
+export type { Handle } from "./generated/native-ops.js";
+
+/** The hand-written entry points of the addon (native/addon.cc). */
+export interface NativeCore {
+  readonly torchVersion: string;
+  dispose(h: Handle): void;
+  isDisposed(h: Handle): boolean;
+  liveCount(): number;
+  meta(h: Handle): [number[], DType, string];
+  strides(h: Handle): number[];
+  isContiguous(h: Handle): boolean;
+  fromBuffer(data: ArrayBufferView | ArrayBuffer, dtype: DType, shape: readonly number[]): Handle;
+  toBuffer(h: Handle, copy: boolean): ArrayBuffer;
+  readFileInto(h: Handle, path: string, offset: number): void;
+  requiresGrad(h: Handle): boolean;
+  setRequiresGrad(h: Handle, on: boolean): void;
+  isLeaf(h: Handle): boolean;
+  gradFn(h: Handle): string | undefined;
+  grad(h: Handle): Handle | undefined;
+  setGrad(h: Handle, g: Handle | null): void;
+  retainGrad(h: Handle): void;
+  backward(h: Handle, gradient: Handle | null, retainGraph: boolean, createGraph: boolean): void;
+  autogradGrad(
+    outputs: Handle[],
+    inputs: Handle[],
+    gradOutputs: Handle[] | null,
+    retainGraph: boolean,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (Handle | undefined)[];
+  setGradEnabled(on: boolean): boolean;
+  isGradEnabled(): boolean;
+  manualSeed(seed: number | bigint): void;
+  getRngState(): Buffer;
+  setRngState(state: Uint8Array): void;
+  getNumThreads(): number;
+  setNumThreads(n: number): void;
+  autocastSet(deviceType: "cpu" | "cuda", enabled: boolean, dtype: DType): [boolean, DType];
+  autocastNesting(enter: boolean): number;
+  cudaAvailable(): boolean;
+  cudaDeviceCount(): number;
+  cudaSynchronize(): void;
+  parallelInfo(): string;
+  hasMkldnn(): boolean;
+}
+
+export type NativeAddon = NativeCore & NativeOps;
+
+/** What the loader decided about the BLAS core type, for runtimeInfo(). */
+export const blasChoice: { coreType: string | undefined; reason: string } = { coreType: undefined, reason: "" };
+
+function cpuFlags(): Set<string> {
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("flags"));
+    return new Set((line ?? "").split(":")[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return new Set();
+  }
+}
+
+// Debian's OpenBLAS can take a recent x86 CPU for an old generic core and run fp32 GEMM
+// 5-8x slower. Where the CPU has AVX-512, its SkylakeX kernels are correct and fastest
+// (measured: bench/README.md). OpenBLAS reads the variable when it loads, so it must be set
+// before the addon (and with it libtorch and OpenBLAS) is loaded.
+const SLOW_CORE_TYPES = new Set(["", "prescott", "core2", "nehalem", "sandybridge", "haswell", "zen", "atom", "generic"]);
+function chooseBlasCoreType(): void {
+  const forced = process.env.LMFORGE_OPENBLAS_CORETYPE;
+  if (forced === "keep") {
+    blasChoice.coreType = process.env.OPENBLAS_CORETYPE;
+    blasChoice.reason = "LMFORGE_OPENBLAS_CORETYPE=keep";
+    return;
+  }
+  if (forced) {
+    process.env.OPENBLAS_CORETYPE = forced;
+    blasChoice.coreType = forced;
+    blasChoice.reason = "LMFORGE_OPENBLAS_CORETYPE";
+    return;
+  }
+  const flags = cpuFlags();
+  const avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq"].every((f) => flags.has(f));
+  const current = process.env.OPENBLAS_CORETYPE;
+  if (avx512 && SLOW_CORE_TYPES.has((current ?? "").toLowerCase())) {
+    process.env.OPENBLAS_CORETYPE = "SkylakeX";
+    blasChoice.coreType = "SkylakeX";
+    blasChoice.reason = current ? `CPU has AVX-512; replaced OPENBLAS_CORETYPE=${current}` : "CPU has AVX-512";
+  } else {
+    blasChoice.coreType = current;
+    blasChoice.reason = avx512 ? "kept the OPENBLAS_CORETYPE already set" : "no AVX-512: OpenBLAS's own detection";
+  }
+}
+
+function load(): NativeAddon {
+  chooseBlasCoreType();
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/torch (when run from source) or dist/src/torch (compiled): find the package root.
+  const roots = [join(here, "../.."), join(here, "../../..")];
+  const candidates = [
+    ...(process.env.LMFORGE_ADDON ? [process.env.LMFORGE_ADDON] : []),
+    ...roots.flatMap((r) => [join(r, "build/Release/lmforge.node"), join(r, "build/Debug/lmforge.node")]),
+  ];
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const path of candidates) {
+    if (!existsSync(path)) {
+      tried.push(`${path} (not found)`);
+      continue;
+    }
+    try {
+      return require(path) as NativeAddon;
+    } catch (e) {
+      tried.push(`${path} (${(e as Error).message.split("\n")[0]})`);
+    }
+  }
+  throw new Error(
+    "lmforge: the native addon could not be loaded. Tried:\n  " +
+      tried.join("\n  ") +
+      "\nBuild it with `npm run build:native` (it needs libtorch: see the README, 'How libtorch is found').",
+  );
+}
+
+export const native: NativeAddon = load();
+
+// libtorch starts with one intra-op thread in some environments: use every core we may.
+native.setNumThreads(Math.max(1, availableParallelism()));

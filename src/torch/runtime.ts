@@ -1,0 +1,70 @@
+// Threads, devices, autocast and what the engine was built with.
+import type { DType } from "./dtype.js";
+import { blasChoice, native } from "./native.js";
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** Sets libtorch's intra-op threads (the default is every core available to the process). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+  /** Waits for all queued CUDA work (for timing). */
+  synchronize: (): void => native.cudaSynchronize(),
+};
+
+export interface RuntimeInfo {
+  torchVersion: string;
+  threads: number;
+  cuda: boolean;
+  cudaDevices: number;
+  mkldnn: boolean;
+  openblasCoreType: string | undefined;
+  openblasReason: string;
+  parallelInfo: string;
+}
+
+/** What the engine runs with: versions, threads, the BLAS choice, devices. */
+export function runtimeInfo(): RuntimeInfo {
+  return {
+    torchVersion: native.torchVersion,
+    threads: native.getNumThreads(),
+    cuda: native.cudaAvailable(),
+    cudaDevices: native.cudaDeviceCount(),
+    mkldnn: native.hasMkldnn(),
+    openblasCoreType: blasChoice.coreType,
+    openblasReason: blasChoice.reason,
+    parallelInfo: native.parallelInfo(),
+  };
+}
+
+export interface AutocastOptions {
+  deviceType?: "cpu" | "cuda";
+  dtype?: DType;
+  enabled?: boolean;
+}
+
+/**
+ * Runs fn under automatic mixed precision (torch.autocast): matmuls and convolutions run in
+ * the lower precision (bfloat16 by default), numerically sensitive ops in float32.
+ *
+ * @example
+ * const loss = autocast(() => model.forward(batch).loss);
+ */
+export function autocast<T>(fn: () => T, options: AutocastOptions = {}): T {
+  const device = options.deviceType ?? "cpu";
+  const dtype = options.dtype ?? (device === "cpu" ? "bfloat16" : "float16");
+  const prev = native.autocastSet(device, options.enabled ?? true, dtype);
+  native.autocastNesting(true);
+  try {
+    return fn();
+  } finally {
+    native.autocastNesting(false);
+    native.autocastSet(device, prev[0], prev[1]);
+  }
+}
