@@ -49,6 +49,7 @@ export interface NativeOps {
   splitWithSizes(self: Handle, splitSizes: number | readonly number[], dim: number): Handle[];
   chunk(self: Handle, chunks: number, dim: number): Handle[];
   unbind(self: Handle, dim: number): Handle[];
+  flip(self: Handle, dims: number | readonly number[]): Handle;
   triu(self: Handle, diagonal: number): Handle;
   tril(self: Handle, diagonal: number): Handle;
   add(self: Handle, other: Handle | number | boolean, alpha: number | boolean): Handle;
@@ -220,6 +221,7 @@ export const OP_NAMES: readonly string[] = [
   "splitWithSizes",
   "chunk",
   "unbind",
+  "flip",
   "triu",
   "tril",
   "add",

@@ -223,6 +223,11 @@ export function unbind(self: Tensor, dim: number = 0): Tensor[] {
   return native.unbind(self._h, dim).map(wrap);
 }
 
+/** `flip(Tensor self, int[] dims=[-1]) -> Tensor = at::flip @method` */
+export function flip(self: Tensor, dims: number | readonly number[] = [-1]): Tensor {
+  return wrap(native.flip(self._h, dims));
+}
+
 /** `triu(Tensor self, int diagonal=0) -> Tensor = at::triu @method` */
 export function triu(self: Tensor, diagonal: number = 0): Tensor {
   return wrap(native.triu(self._h, diagonal));
@@ -902,6 +907,7 @@ declare module "../tensor.js" {
     splitWithSizes(splitSizes: number | readonly number[], dim?: number): Tensor[];
     chunk(chunks: number, dim?: number): Tensor[];
     unbind(dim?: number): Tensor[];
+    flip(dims?: number | readonly number[]): Tensor;
     triu(diagonal?: number): Tensor;
     tril(diagonal?: number): Tensor;
     add(other: Tensor | number | boolean, alpha?: number | boolean): Tensor;
@@ -1105,6 +1111,9 @@ Tensor.prototype.chunk = function (this: Tensor, chunks: number, dim: number = 0
 };
 Tensor.prototype.unbind = function (this: Tensor, dim: number = 0): Tensor[] {
   return native.unbind(this._h, dim).map(wrap);
+};
+Tensor.prototype.flip = function (this: Tensor, dims: number | readonly number[] = [-1]): Tensor {
+  return wrap(native.flip(this._h, dims));
 };
 Tensor.prototype.triu = function (this: Tensor, diagonal: number = 0): Tensor {
   return wrap(native.triu(this._h, diagonal));

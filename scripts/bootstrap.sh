@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what lmforge needs and is missing on a Debian or Ubuntu machine, then builds it:
+#   - libtorch (Debian's libtorch-dev) unless one is already found ($LIBTORCH, system, python torch)
+#   - a fast BLAS for libtorch (OpenBLAS; without it Debian links the slow reference BLAS)
+#   - the C++ toolchain for the addon
+#   - the npm dependencies (npm ci), the generated bindings, the addon and the TypeScript
+# Safe to run again: each step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
+
+missing=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+if ! node scripts/find-libtorch.mjs --json >/dev/null 2>&1; then missing+=(libtorch-dev); fi
+if command -v dpkg-query >/dev/null; then
+  have_pkg libopenblas0-openmp || have_pkg libopenblas0-pthread || have_pkg libopenblas0 || missing+=(libopenblas0-openmp)
+fi
+command -v g++ >/dev/null || missing+=(g++)
+command -v make >/dev/null || missing+=(make)
+command -v python3 >/dev/null || missing+=(python3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "bootstrap: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+log "building the addon and the TypeScript"
+npm run --silent build
+log "ready ($(node -e 'import("./dist/src/index.js").then(m=>{const i=m.runtimeInfo();console.log("libtorch "+i.torchVersion+", "+i.threads+" threads, BLAS core "+(i.openblasCoreType??"auto"))})'))"

@@ -1,0 +1,501 @@
+// Every op in native/ops.def against hand-computed values. A final test fails if an op in
+// the table has no case here, so adding an op means adding its check.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as torch from "../src/torch/index.js";
+import { OP_NAMES } from "../src/torch/generated/native-ops.js";
+import { tensor as T } from "../src/torch/index.js";
+import type { NestedArray, Tensor } from "../src/torch/index.js";
+import { assertClose, flat } from "./helpers.js";
+
+const covered = new Set<string>();
+
+/** One op's check: names the ops it covers, runs inside a scope. */
+function check(ops: string | string[], fn: () => void): void {
+  const names = Array.isArray(ops) ? ops : [ops];
+  test(`op ${names.join(", ")}`, () => {
+    torch.scope(fn);
+  });
+  for (const n of names) covered.add(n);
+}
+
+function close(actual: Tensor, expected: NestedArray, tol = 1e-5): void {
+  assertClose(actual, expected, tol);
+}
+
+const A = (): Tensor => T([[1, 2, 3], [4, 5, 6]], { dtype: "float32" }); // (2, 3)
+
+// --- creation -------------------------------------------------------------------------------
+check("zeros", () => close(torch.zeros([2, 2]), [[0, 0], [0, 0]]));
+check("ones", () => {
+  const o = torch.ones([3], { dtype: "int32" });
+  assert.equal(o.dtype, "int32");
+  close(o, [1, 1, 1]);
+});
+check("empty", () => assert.deepEqual([...torch.empty([4, 5]).shape], [4, 5]));
+check("full", () => close(torch.full([2], 7.5), [7.5, 7.5]));
+check("arange", () => {
+  close(torch.arange(0, 5), [0, 1, 2, 3, 4]);
+  assert.equal(torch.arange(0, 5).dtype, "int64");
+  close(torch.arange(1, 2, 0.25), [1, 1.25, 1.5, 1.75]);
+});
+check("linspace", () => close(torch.linspace(0, 1, 5), [0, 0.25, 0.5, 0.75, 1]));
+check("eye", () => {
+  close(torch.eye(2), [[1, 0], [0, 1]]);
+  close(torch.eye(2, 3), [[1, 0, 0], [0, 1, 0]]);
+});
+check(["rand", "randn", "randint", "randperm"], () => {
+  const u = torch.rand([10000]);
+  assert.ok(u.min().item() >= 0 && u.max().item() < 1);
+  assert.ok(Math.abs(u.mean().item() - 0.5) < 0.02);
+  const n = torch.randn([10000], { dtype: "float64" });
+  assert.ok(Math.abs(n.mean().item()) < 0.05 && Math.abs(n.std().item() - 1) < 0.05);
+  const r = torch.randint(3, 7, [1000]);
+  assert.equal(r.dtype, "int64");
+  assert.ok(r.min().item() >= 3 && r.max().item() <= 6);
+  const p = torch.randperm(10);
+  assert.deepEqual((flat(p.toArray()) as number[]).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+check(["zerosLike", "onesLike", "emptyLike", "fullLike"], () => {
+  const a = A();
+  close(a.zerosLike(), [[0, 0, 0], [0, 0, 0]]);
+  close(torch.onesLike(a, { dtype: "float64" }), [[1, 1, 1], [1, 1, 1]]);
+  assert.equal(torch.onesLike(a, { dtype: "float64" }).dtype, "float64");
+  assert.deepEqual([...a.emptyLike().shape], [2, 3]);
+  close(a.fullLike(-2), [[-2, -2, -2], [-2, -2, -2]]);
+});
+check(["randLike", "randnLike", "randintLike"], () => {
+  const a = torch.zeros([500, 4]);
+  assert.deepEqual([...a.randLike().shape], [500, 4]);
+  assert.ok(Math.abs(a.randnLike().mean().item()) < 0.1);
+  const r = a.randintLike(0, 2);
+  assert.ok(r.min().item() === 0 && r.max().item() === 1);
+});
+check(["bernoulli", "multinomial"], () => {
+  const p = torch.full([20000], 0.3);
+  assert.ok(Math.abs(p.bernoulli().mean().item() - 0.3) < 0.02);
+  assert.ok(Math.abs(torch.zeros([20000]).bernoulli(0.7).mean().item() - 0.7) < 0.02);
+  const probs = T([0, 0, 1, 0], { dtype: "float32" });
+  close(probs.multinomial(3, true), [2, 2, 2]);
+});
+
+// --- conversion and views ---------------------------------------------------------------------
+check("toWith", () => {
+  const x = T([1.7, -2.2], { dtype: "float32" });
+  assert.equal(x.to("int32").dtype, "int32");
+  close(x.to("int32"), [1, -2]);
+  close(x.to("bfloat16"), [1.703125, -2.203125]); // bfloat16 keeps 8 significant bits
+  assert.equal(torch.toWith(x, "float64").dtype, "float64");
+});
+check(["clone", "contiguous", "detach"], () => {
+  const a = A();
+  const c = a.clone();
+  c.add_(1);
+  close(a, [[1, 2, 3], [4, 5, 6]]);
+  const tr = a.t();
+  assert.equal(tr.isContiguous, false);
+  assert.equal(tr.contiguous().isContiguous, true);
+  const g = torch.ones([2], { requiresGrad: true });
+  assert.equal(g.mul(2).detach().requiresGrad, false);
+});
+check(["view", "reshape", "permute", "transpose", "t", "flatten"], () => {
+  const a = A();
+  close(a.view([3, 2]), [[1, 2], [3, 4], [5, 6]]);
+  close(a.reshape([-1]), [1, 2, 3, 4, 5, 6]);
+  close(a.t(), [[1, 4], [2, 5], [3, 6]]);
+  close(a.transpose(0, 1), [[1, 4], [2, 5], [3, 6]]);
+  const b = torch.arange(0, 8).reshape([2, 2, 2]);
+  close(b.permute([2, 0, 1]), [[[0, 2], [4, 6]], [[1, 3], [5, 7]]]);
+  close(b.flatten(1), [[0, 1, 2, 3], [4, 5, 6, 7]]);
+});
+check(["expand", "expandAs", "repeat", "unsqueeze", "squeeze", "flip"], () => {
+  close(T([[1, 2], [3, 4]]).flip(), [[2, 1], [4, 3]]);
+  close(T([[1, 2], [3, 4]]).flip([0, 1]), [[4, 3], [2, 1]]);
+  const v = T([1, 2], { dtype: "float32" });
+  close(v.unsqueeze(0).expand([2, 2]), [[1, 2], [1, 2]]);
+  close(v.unsqueeze(1).expandAs(torch.zeros([2, 3])), [[1, 1, 1], [2, 2, 2]]);
+  close(v.repeat([2]), [1, 2, 1, 2]);
+  assert.deepEqual([...torch.zeros([1, 3, 1]).squeeze().shape], [3]);
+  assert.deepEqual([...torch.zeros([1, 3, 1]).squeeze(0).shape], [3, 1]);
+});
+check(["slice", "narrow", "select"], () => {
+  const a = A();
+  close(a.slice(1, 1, null), [[2, 3], [5, 6]]);
+  close(a.slice(1, 0, 3, 2), [[1, 3], [4, 6]]);
+  close(a.narrow(1, 1, 1), [[2], [5]]);
+  close(a.select(0, 1), [4, 5, 6]);
+  close(a.select(1, -1), [3, 6]);
+});
+check(["cat", "stack", "split", "splitWithSizes", "chunk", "unbind"], () => {
+  const a = A();
+  close(torch.cat([a, a], 0), [[1, 2, 3], [4, 5, 6], [1, 2, 3], [4, 5, 6]]);
+  close(torch.stack([T([1, 2]), T([3, 4])], 1), [[1, 3], [2, 4]]);
+  const parts = a.split(2, 1);
+  assert.equal(parts.length, 2);
+  close(parts[1]!, [[3], [6]]);
+  close(a.splitWithSizes([1, 2], 1)[1]!, [[2, 3], [5, 6]]);
+  close(a.chunk(3, 1)[2]!, [[3], [6]]);
+  close(a.unbind(0)[1]!, [4, 5, 6]);
+});
+check(["triu", "tril"], () => {
+  const m = torch.ones([3, 3]);
+  close(m.triu(), [[1, 1, 1], [0, 1, 1], [0, 0, 1]]);
+  close(m.tril(-1), [[0, 0, 0], [1, 0, 0], [1, 1, 0]]);
+});
+
+// --- arithmetic -------------------------------------------------------------------------------------
+check(["add", "sub", "rsub", "mul", "div"], () => {
+  const a = A();
+  const b = T([10, 20, 30], { dtype: "float32" });
+  close(a.add(b), [[11, 22, 33], [14, 25, 36]]);
+  close(a.add(b, 2), [[21, 42, 63], [24, 45, 66]]);
+  close(a.add(1), [[2, 3, 4], [5, 6, 7]]);
+  close(a.sub(b), [[-9, -18, -27], [-6, -15, -24]]);
+  close(a.rsub(10), [[9, 8, 7], [6, 5, 4]]);
+  close(a.mul(b), [[10, 40, 90], [40, 100, 180]]);
+  close(a.div(2), [[0.5, 1, 1.5], [2, 2.5, 3]]);
+  close(T([7, -7]).div(2), [3.5, -3.5]); // true division of integers gives floats
+  assert.equal(T([1, 2]).add(3).dtype, "int64");
+});
+check(["floorDivide", "remainder", "pow"], () => {
+  close(T([7, -7]).floorDivide(2), [3, -4]);
+  close(T([7, -7]).remainder(3), [1, 2]);
+  close(A().pow(2), [[1, 4, 9], [16, 25, 36]]);
+  close(T([2, 3], { dtype: "float32" }).pow(T([3, 2], { dtype: "float32" })), [8, 9]);
+});
+check(["maximum", "minimum", "lerp"], () => {
+  const a = T([1, 5, 3], { dtype: "float32" });
+  const b = T([4, 2, 3], { dtype: "float32" });
+  close(a.maximum(b), [4, 5, 3]);
+  close(a.minimum(b), [1, 2, 3]);
+  close(a.lerp(b, 0.25), [1.75, 4.25, 3]);
+});
+check(["addcmul", "addcdiv"], () => {
+  const x = T([1, 1], { dtype: "float32" });
+  close(x.addcmul(T([2, 3], { dtype: "float32" }), T([4, 5], { dtype: "float32" }), 0.5), [5, 8.5]);
+  close(x.addcdiv(T([2, 3], { dtype: "float32" }), T([4, 6], { dtype: "float32" }), 2), [2, 2]);
+});
+check(["neg", "abs", "sign", "exp", "log", "log1p", "sqrt", "rsqrt", "square", "reciprocal"], () => {
+  const x = T([-2, 0.5, 4], { dtype: "float32" });
+  close(x.neg(), [2, -0.5, -4]);
+  close(x.abs(), [2, 0.5, 4]);
+  close(x.sign(), [-1, 1, 1]);
+  close(x.exp(), [Math.exp(-2), Math.exp(0.5), Math.exp(4)]);
+  const p = x.abs();
+  close(p.log(), [Math.log(2), Math.log(0.5), Math.log(4)]);
+  close(p.log1p(), [Math.log(3), Math.log(1.5), Math.log(5)]);
+  close(p.sqrt(), [Math.SQRT2, Math.sqrt(0.5), 2]);
+  close(p.rsqrt(), [1 / Math.SQRT2, 1 / Math.sqrt(0.5), 0.5]);
+  close(x.square(), [4, 0.25, 16]);
+  close(x.reciprocal(), [-0.5, 2, 0.25]);
+});
+check(["sin", "cos", "erf", "floor", "ceil", "round", "clamp"], () => {
+  const x = T([-1.5, 0.4, 2.6], { dtype: "float64" });
+  close(x.sin(), [Math.sin(-1.5), Math.sin(0.4), Math.sin(2.6)]);
+  close(x.cos(), [Math.cos(-1.5), Math.cos(0.4), Math.cos(2.6)]);
+  // erf(0.4) and erf(-1.5), erf(2.6) from Abramowitz & Stegun tables
+  close(x.erf(), [-0.966105146, 0.428392355, 0.999763966], 1e-8);
+  close(x.floor(), [-2, 0, 2]);
+  close(x.ceil(), [-1, 1, 3]);
+  close(x.round(), [-2, 0, 3]); // round half to even: -1.5 -> -2
+  close(x.clamp(-1, 1), [-1, 0.4, 1]);
+  close(x.clamp(null, 0), [-1.5, 0, 0]);
+});
+
+// --- activations ---------------------------------------------------------------------------------------
+check(["relu", "gelu", "silu", "tanh", "sigmoid", "softplus"], () => {
+  const x = T([-1, 0, 2], { dtype: "float64" });
+  close(x.relu(), [0, 0, 2]);
+  // exact GELU: x * Phi(x); Phi(-1) = 0.158655254, Phi(2) = 0.977249868
+  close(x.gelu(), [-0.158655254, 0, 1.954499736], 1e-8);
+  // tanh GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  const tanhGelu = (v: number): number => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+  close(x.gelu("tanh"), [tanhGelu(-1), 0, tanhGelu(2)], 1e-10);
+  const sig = (v: number): number => 1 / (1 + Math.exp(-v));
+  close(x.silu(), [-sig(-1), 0, 2 * sig(2)], 1e-10);
+  close(x.tanh(), [Math.tanh(-1), 0, Math.tanh(2)], 1e-10);
+  close(x.sigmoid(), [sig(-1), 0.5, sig(2)], 1e-10);
+  close(x.softplus(), [Math.log1p(Math.exp(-1)), Math.log(2), Math.log1p(Math.exp(2))], 1e-10);
+  close(x.softplus(2), [Math.log1p(Math.exp(-2)) / 2, Math.log(2) / 2, Math.log1p(Math.exp(4)) / 2], 1e-10);
+});
+check(["softmax", "logSoftmax"], () => {
+  const x = T([[1, 2, 3]], { dtype: "float64" });
+  const z = Math.exp(1) + Math.exp(2) + Math.exp(3);
+  close(x.softmax(-1), [[Math.exp(1) / z, Math.exp(2) / z, Math.exp(3) / z]], 1e-12);
+  close(x.logSoftmax(1), [[1 - Math.log(z), 2 - Math.log(z), 3 - Math.log(z)]], 1e-12);
+  assert.equal(T([[1, 2]], { dtype: "bfloat16" }).softmax(-1, "float32").dtype, "float32");
+});
+
+// --- in-place -----------------------------------------------------------------------------------------
+check(["add_", "sub_", "mul_", "div_", "pow_", "neg_", "sqrt_", "exp_", "relu_", "zero_", "fill_", "copy_"], () => {
+  const x = T([1, 4], { dtype: "float32" });
+  assert.equal(x.add_(1), x); // returns its receiver, as PyTorch
+  close(x, [2, 5]);
+  x.sub_(T([1, 1], { dtype: "float32" }), 2);
+  close(x, [0, 3]);
+  x.mul_(3).div_(T([1, 9], { dtype: "float32" }));
+  close(x, [0, 1]);
+  x.add_(3).pow_(2);
+  close(x, [9, 16]);
+  x.sqrt_();
+  close(x, [3, 4]);
+  x.neg_();
+  close(x, [-3, -4]);
+  x.relu_();
+  close(x, [0, 0]);
+  x.exp_();
+  close(x, [1, 1]);
+  x.fill_(7);
+  close(x, [7, 7]);
+  x.copy_(T([5, 6], { dtype: "float64" }));
+  close(x, [5, 6]);
+  x.zero_();
+  close(x, [0, 0]);
+});
+check(["addcmul_", "addcdiv_", "lerp_", "clamp_", "maskedFill_"], () => {
+  const x = T([1, 2], { dtype: "float32" });
+  x.addcmul_(T([1, 2], { dtype: "float32" }), T([3, 4], { dtype: "float32" }), 2);
+  close(x, [7, 18]);
+  x.addcdiv_(T([2, 2], { dtype: "float32" }), T([1, 4], { dtype: "float32" }));
+  close(x, [9, 18.5]);
+  x.lerp_(T([1, 2.5], { dtype: "float32" }), 0.5);
+  close(x, [5, 10.5]);
+  x.clamp_(6, 10);
+  close(x, [6, 10]);
+  x.maskedFill_(T([true, false]), -1);
+  close(x, [-1, 10]);
+});
+check(["uniform_", "normal_", "bernoulli_"], () => {
+  const x = torch.empty([20000], { dtype: "float64" });
+  x.uniform_(2, 4);
+  assert.ok(x.min().item() >= 2 && x.max().item() < 4 && Math.abs(x.mean().item() - 3) < 0.03);
+  x.normal_(1, 2);
+  assert.ok(Math.abs(x.mean().item() - 1) < 0.06 && Math.abs(x.std().item() - 2) < 0.06);
+  x.bernoulli_(0.25);
+  assert.ok(Math.abs(x.mean().item() - 0.25) < 0.02);
+});
+
+// --- comparison and logic ----------------------------------------------------------------------------
+check(["eq", "ne", "lt", "le", "gt", "ge"], () => {
+  const x = T([1, 2, 3]);
+  close(x.eq(2), [false, true, false]);
+  close(x.ne(T([1, 0, 3])), [false, true, false]);
+  close(x.lt(2), [true, false, false]);
+  close(x.le(2), [true, true, false]);
+  close(x.gt(2), [false, false, true]);
+  close(x.ge(2), [false, true, true]);
+  assert.equal(x.eq(2).dtype, "bool");
+});
+check(["logicalAnd", "logicalOr", "logicalXor", "logicalNot"], () => {
+  const a = T([true, true, false, false]);
+  const b = T([true, false, true, false]);
+  close(a.logicalAnd(b), [true, false, false, false]);
+  close(a.logicalOr(b), [true, true, true, false]);
+  close(a.logicalXor(b), [false, true, true, false]);
+  close(a.logicalNot(), [false, false, true, true]);
+});
+check(["isnan", "isinf", "isfinite", "allclose", "equal"], () => {
+  const x = T([1, NaN, Infinity, -Infinity], { dtype: "float32" });
+  close(x.isnan(), [false, true, false, false]);
+  close(x.isinf(), [false, false, true, true]);
+  close(x.isfinite(), [true, false, false, false]);
+  assert.equal(T([1, 2], { dtype: "float32" }).allclose(T([1, 2.000001], { dtype: "float32" })), true);
+  assert.equal(T([1, 2], { dtype: "float32" }).allclose(T([1, 2.1], { dtype: "float32" })), false);
+  assert.equal(T([1, 2]).equal(T([1, 2])), true);
+  assert.equal(T([1, 2]).equal(T([1, 3])), false);
+});
+
+// --- linear algebra -----------------------------------------------------------------------------------
+check(["matmul", "mm", "bmm", "linear", "outer"], () => {
+  const a = A();
+  const b = T([[1, 0], [0, 1], [1, 1]], { dtype: "float32" });
+  close(a.matmul(b), [[4, 5], [10, 11]]);
+  close(a.mm(b), [[4, 5], [10, 11]]);
+  close(a.unsqueeze(0).bmm(b.unsqueeze(0)), [[[4, 5], [10, 11]]]);
+  // linear: x W^T + b
+  close(torch.linear(a, b.t(), T([100, 200], { dtype: "float32" })), [[104, 205], [110, 211]]);
+  close(torch.linear(a, b.t()), [[4, 5], [10, 11]]);
+  close(T([1, 2], { dtype: "float32" }).outer(T([3, 4, 5], { dtype: "float32" })), [[3, 4, 5], [6, 8, 10]]);
+});
+check(["addmm", "baddbmm", "einsum"], () => {
+  const c = T([[1, 1], [1, 1]], { dtype: "float32" });
+  const m1 = T([[1, 2], [3, 4]], { dtype: "float32" });
+  const m2 = T([[1, 0], [0, 2]], { dtype: "float32" });
+  close(c.addmm(m1, m2, 2, 1), [[3, 6], [5, 10]]); // 2*c + m1 m2
+  close(c.unsqueeze(0).baddbmm(m1.unsqueeze(0), m2.unsqueeze(0)), [[[2, 5], [4, 9]]]);
+  close(torch.einsum("ij,jk->ik", [m1, m2]), [[1, 4], [3, 8]]);
+  close(torch.einsum("ii", [m1]), 5);
+});
+check("qr", () => {
+  const a = T([[12, -51, 4], [6, 167, -68], [-4, 24, -41]], { dtype: "float64" });
+  const [q, r] = a.qr();
+  // The classic example (Wikipedia, Householder): R's diagonal is |14|, |175|, |35|.
+  close(torch.einsum("ii->i", [r.abs()]), [14, 175, 35], 1e-9);
+  close(q.matmul(r), [[12, -51, 4], [6, 167, -68], [-4, 24, -41]], 1e-9);
+  close(q.t().matmul(q), [[1, 0, 0], [0, 1, 0], [0, 0, 1]], 1e-12);
+});
+
+// --- reductions -----------------------------------------------------------------------------------------
+check(["sum", "mean", "prod"], () => {
+  const a = A();
+  close(a.sum(), 21);
+  close(a.sum(0), [5, 7, 9]);
+  close(a.sum([0, 1]), 21);
+  close(a.sum(1, true), [[6], [15]]);
+  close(a.mean(), 3.5);
+  close(a.mean(1), [2, 5]);
+  close(a.prod(), 720);
+  close(a.prod(1), [6, 120]);
+  assert.equal(T([true, true]).sum().dtype, "int64");
+});
+check(["max", "min", "maxDim", "minDim", "amax", "amin", "argmax", "argmin"], () => {
+  const a = T([[1, 9, 3], [7, 5, 6]], { dtype: "float32" });
+  close(a.max(), 9);
+  close(a.min(), 1);
+  const [v, i] = a.maxDim(1);
+  close(v, [9, 7]);
+  close(i, [1, 0]);
+  const [mv, mi] = a.minDim(0, true);
+  close(mv, [[1, 5, 3]]);
+  close(mi, [[0, 1, 0]]);
+  close(a.amax(0), [7, 9, 6]);
+  close(a.amin([0, 1]), 1);
+  close(a.argmax(), 1);
+  close(a.argmax(0), [1, 0, 1]);
+  close(a.argmin(1), [0, 1]);
+});
+check(["logsumexp", "var", "std", "norm"], () => {
+  const x = T([[1, 2, 3, 4]], { dtype: "float64" });
+  close(x.logsumexp(1), [Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3) + Math.exp(4))], 1e-12);
+  close(x.var(), 5 / 3, 1e-12); // unbiased: sum((x-2.5)^2) / 3
+  close(x.var(null, false), 1.25, 1e-12);
+  close(x.std(1), [Math.sqrt(5 / 3)], 1e-12);
+  close(x.norm(), Math.sqrt(30), 1e-12);
+  close(x.norm(1), 10, 1e-12);
+  close(x.norm(Infinity, 1), [4], 1e-12);
+});
+check(["all", "any", "cumsum"], () => {
+  assert.equal(T([true, false]).all().item(), 0);
+  assert.equal(T([true, false]).any().item(), 1);
+  close(T([1, 2, 3]).cumsum(0), [1, 3, 6]);
+  close(A().cumsum(1), [[1, 3, 6], [4, 9, 15]]);
+});
+check(["topk", "sort", "argsort", "item"], () => {
+  const x = T([3, 1, 4, 1.5, 5], { dtype: "float32" });
+  const [v, i] = x.topk(2);
+  close(v, [5, 4]);
+  close(i, [4, 2]);
+  const [sv, si] = x.sort(0, true);
+  close(sv, [5, 4, 3, 1.5, 1]);
+  close(si, [4, 2, 0, 3, 1]);
+  close(x.argsort(), [1, 3, 0, 2, 4]);
+  assert.equal(x.sum().item(), 14.5);
+  assert.equal(T([7]).item(), 7);
+});
+
+// --- indexing -------------------------------------------------------------------------------------------------
+check(["where", "maskedFill"], () => {
+  const c = T([true, false, true]);
+  const a = T([1, 2, 3], { dtype: "float32" });
+  const b = T([10, 20, 30], { dtype: "float32" });
+  close(torch.where(c, a, b), [1, 20, 3]);
+  close(torch.where(c, a, 0), [1, 0, 3]);
+  close(torch.where(c, -1, b), [-1, 20, -1]);
+  close(a.maskedFill(c, -Infinity), [-Infinity, 2, -Infinity]);
+  close(a.maskedFill(T([[true], [false]]), 0), [[0, 0, 0], [1, 2, 3]]); // mask broadcasts
+});
+check(["gather", "scatter", "scatterAdd", "indexSelect", "takeAlongDim"], () => {
+  const a = A();
+  const idx = T([[2, 0], [1, 1]]);
+  close(a.gather(1, idx), [[3, 1], [5, 5]]);
+  close(torch.zeros([2, 3]).scatter(1, idx, 1), [[1, 0, 1], [0, 1, 0]]);
+  close(torch.zeros([2, 3]).scatter(1, idx, T([[7, 8], [9, 10]], { dtype: "float32" })), [[8, 0, 7], [0, 10, 0]]);
+  close(torch.zeros([2, 3]).scatterAdd(1, idx, T([[7, 8], [9, 10]], { dtype: "float32" })), [[8, 0, 7], [0, 19, 0]]);
+  close(a.indexSelect(1, T([2, 0])), [[3, 1], [6, 4]]);
+  close(a.takeAlongDim(T([[0], [2]]), 1), [[1], [6]]);
+});
+check("oneHot", () => {
+  close(T([0, 2]).oneHot(3), [[1, 0, 0], [0, 0, 1]]);
+  close(T([1]).oneHot(), [[0, 1]]);
+});
+
+// --- neural-network functions ------------------------------------------------------------------------------------
+check("layerNorm", () => {
+  const x = T([[1, 2, 3, 4]], { dtype: "float64" });
+  const mean = 2.5;
+  const sd = Math.sqrt(1.25 + 1e-5);
+  const want = [1, 2, 3, 4].map((v) => (v - mean) / sd);
+  close(torch.layerNorm(x, [4]), [want], 1e-10);
+  const w = T([1, 2, 1, 2], { dtype: "float64" });
+  const b = T([0, 0, 1, 1], { dtype: "float64" });
+  close(torch.layerNorm(x, [4], w, b, 1e-12), [[-1.3416407865, -0.894427191, 1.4472135955, 3.683281573]], 1e-9);
+});
+check("dropout", () => {
+  const x = torch.ones([20000]);
+  const y = torch.dropout(x, 0.25, true);
+  const kept = y.ne(0).float().mean().item();
+  assert.ok(Math.abs(kept - 0.75) < 0.02);
+  close(y.max(), 1 / 0.75); // survivors scaled by 1/(1-p)
+  close(torch.dropout(x, 0.25, false).sum(), 20000); // identity in eval mode
+});
+check("embedding", () => {
+  const w = T([[0, 0], [1, 1], [2, 4]], { dtype: "float32" });
+  close(torch.embedding(w, T([[2, 1], [0, 2]])), [[[2, 4], [1, 1]], [[0, 0], [2, 4]]]);
+});
+check(["conv1d", "conv2d"], () => {
+  const x = T([[[1, 2, 3, 4]]], { dtype: "float32" }); // (N=1, C=1, L=4)
+  const w = T([[[1, 0, -1]]], { dtype: "float32" });
+  close(torch.conv1d(x, w), [[[-2, -2]]]);
+  close(torch.conv1d(x, w, T([1], { dtype: "float32" }), 1, 1), [[[-1, -1, -1, 4]]]);
+  const img = torch.arange(0, 9, 1, { dtype: "float32" }).reshape([1, 1, 3, 3]);
+  const k = torch.ones([1, 1, 2, 2]);
+  close(torch.conv2d(img, k), [[[[8, 12], [20, 24]]]]);
+  close(torch.conv2d(img, k, null, 2, 1), [[[[0, 3], [9, 24]]]]);
+});
+check(["crossEntropy", "nllLoss"], () => {
+  const logits = T([[2, 1, 0], [0, 0, 0]], { dtype: "float64" });
+  const target = T([0, 2]);
+  const lse0 = Math.log(Math.exp(2) + Math.exp(1) + 1);
+  const l0 = lse0 - 2;
+  const l1 = Math.log(3);
+  close(torch.crossEntropy(logits, target), (l0 + l1) / 2, 1e-12);
+  close(torch.crossEntropy(logits, target, null, "none"), [l0, l1], 1e-12);
+  close(torch.crossEntropy(logits, T([0, -100])), l0, 1e-12); // -100 ignored
+  close(torch.crossEntropy(logits, T([-100, 2]), null, "mean", -100), l1, 1e-12);
+  // label smoothing e: (1-e) * nll + e * mean over classes of -log p
+  const e = 0.1;
+  const lp0 = [2 - lse0, 1 - lse0, -lse0];
+  const smooth0 = (1 - e) * l0 + e * -(lp0[0]! + lp0[1]! + lp0[2]!) / 3;
+  close(torch.crossEntropy(logits, T([0, -100]), null, "mean", -100, e), smooth0, 1e-12);
+  close(torch.nllLoss(logits.logSoftmax(1), target, null, "sum"), l0 + l1, 1e-12);
+});
+check(["mseLoss", "binaryCrossEntropyWithLogits"], () => {
+  const a = T([1, 2, 3], { dtype: "float64" });
+  const b = T([1, 0, 5], { dtype: "float64" });
+  close(torch.mseLoss(a, b), 8 / 3, 1e-12);
+  close(torch.mseLoss(a, b, "sum"), 8, 1e-12);
+  const x = T([0, 2], { dtype: "float64" });
+  const y = T([1, 0], { dtype: "float64" });
+  close(torch.binaryCrossEntropyWithLogits(x, y), (Math.log(2) + Math.log1p(Math.exp(2))) / 2, 1e-12);
+  close(torch.binaryCrossEntropyWithLogits(x, y, null, T([3], { dtype: "float64" })), (3 * Math.log(2) + Math.log1p(Math.exp(2))) / 2, 1e-12);
+});
+check("scaledDotProductAttentionNative", () => {
+  // q = k = identity rows, v = [[1],[2]]: scores = I / sqrt(2) -> softmax rows
+  const q = T([[[1, 0], [0, 1]]], { dtype: "float64" });
+  const v = T([[[1], [2]]], { dtype: "float64" });
+  const s = 1 / Math.sqrt(2);
+  const p = Math.exp(s) / (Math.exp(s) + 1);
+  const want = [[[p * 1 + (1 - p) * 2], [(1 - p) * 1 + p * 2]]];
+  close(torch.scaledDotProductAttention(q, q, v), want, 1e-12);
+  close(torch.scaledDotProductAttention(q, q, v, { isCausal: true }), [[[1], [(1 - p) * 1 + p * 2]]], 1e-12);
+  const mask = T([[true, false], [true, true]]);
+  close(torch.scaledDotProductAttention(q, q, v, { attnMask: mask }), [[[1], [(1 - p) * 1 + p * 2]]], 1e-12);
+  if (!torch.hasFusedAttention()) {
+    assert.throws(() => torch.scaledDotProductAttentionNative(q, q, v), /needs libtorch >= 2.0/);
+  }
+});
+
+test("every op in native/ops.def has a value check", () => {
+  const missing = OP_NAMES.filter((n) => !covered.has(n));
+  assert.deepEqual(missing, [], `ops without a check: ${missing.join(", ")}`);
+});
