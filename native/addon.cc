@@ -28,36 +28,49 @@ napi_value undefined(napi_env env) {
   return u;
 }
 
-lmf::Box& box_arg(napi_env env, napi_value v, const char* op) {
-  lmf::Box* box = lmf::box_of(env, v);
-  if (box == nullptr) lmf::arg_fail(env, v, op, "tensor", "a Tensor");
-  return *box;
-}
-
 // --- lifecycle and metadata ------------------------------------------------------------
 
 napi_value dispose(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY {
-    lmf::Box& box = box_arg(env, argv[0], "dispose");
-    lmf::release(&box);
-    int64_t pending = lmf::g_pending_release.exchange(0);
-    if (pending) {
-      int64_t total;
-      napi_adjust_external_memory(env, -pending, &total);
-    }
-    return undefined(env);
+    double id;
+    if (napi_get_value_double(env, argv[0], &id) != napi_ok) lmf::arg_fail(env, argv[0], "dispose", "tensor", "a Tensor");
+    return lmf::ret_bool(env, lmf::release(env, id));
   }
-  LMF_CATCH("dispose", argv, 1)
+  LMF_CATCH("dispose", argv, 1, "v")
+}
+
+// disposeMany(ids: Float64Array): frees many handles in one call (a scope's end).
+napi_value dispose_many(napi_env env, napi_callback_info info) {
+  LMF_ARGS(1);
+  LMF_TRY {
+    bool is_typed = false;
+    napi_is_typedarray(env, argv[0], &is_typed);
+    napi_typedarray_type type = napi_int8_array;
+    size_t length = 0, offset;
+    void* data = nullptr;
+    napi_value ab;
+    if (is_typed) napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset);
+    if (!is_typed || type != napi_float64_array) lmf::arg_fail(env, argv[0], "disposeMany", "ids", "a Float64Array");
+    const double* ids = static_cast<const double*>(data);
+    int64_t freed = 0;
+    for (size_t i = 0; i < length; i++) freed += lmf::release(env, ids[i]) ? 1 : 0;
+    return lmf::ret_int(env, freed);
+  }
+  LMF_CATCH("disposeMany", argv, 1, "v")
 }
 
 napi_value is_disposed(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
-  LMF_TRY { return lmf::ret_bool(env, !box_arg(env, argv[0], "isDisposed").t.defined()); }
-  LMF_CATCH("isDisposed", argv, 1)
+  LMF_TRY {
+    double id;
+    if (napi_get_value_double(env, argv[0], &id) != napi_ok) lmf::arg_fail(env, argv[0], "isDisposed", "tensor", "a Tensor");
+    return lmf::ret_bool(env, lmf::slot_of(id) == nullptr);
+  }
+  LMF_CATCH("isDisposed", argv, 1, "v")
 }
 
-napi_value live_count(napi_env env, napi_callback_info /*info*/) { return lmf::ret_int(env, lmf::g_live.load()); }
+napi_value live_count(napi_env env, napi_callback_info /*info*/) { return lmf::ret_int(env, lmf::g_live); }
 
 // [shape, dtype, device] in one call: JS caches them (a tensor's metadata never changes
 // because no metadata-changing in-place op is bound).
@@ -79,7 +92,7 @@ napi_value meta(napi_env env, napi_callback_info info) {
     napi_set_element(env, out, 2, v);
     return out;
   }
-  LMF_CATCH("meta", argv, 1)
+  LMF_CATCH("meta", argv, 1, "t")
 }
 
 napi_value strides(napi_env env, napi_callback_info info) {
@@ -94,13 +107,13 @@ napi_value strides(napi_env env, napi_callback_info info) {
     }
     return out;
   }
-  LMF_CATCH("strides", argv, 1)
+  LMF_CATCH("strides", argv, 1, "t")
 }
 
 napi_value is_contiguous(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY { return lmf::ret_bool(env, lmf::tensor_arg(env, argv[0], "isContiguous", "tensor").is_contiguous()); }
-  LMF_CATCH("isContiguous", argv, 1)
+  LMF_CATCH("isContiguous", argv, 1, "t")
 }
 
 // --- raw data in and out -----------------------------------------------------------------
@@ -145,7 +158,7 @@ napi_value from_buffer(napi_env env, napi_callback_info info) {
     if (nbytes) std::memcpy(t.data_ptr(), data, nbytes);
     return lmf::ret_tensor(env, std::move(t));
   }
-  LMF_CATCH("fromBuffer", argv, 3)
+  LMF_CATCH("fromBuffer", argv, 3, "vvv")
 }
 
 void finalize_view(napi_env /*env*/, void* /*data*/, void* hint) { delete static_cast<at::Tensor*>(hint); }
@@ -171,7 +184,7 @@ napi_value to_buffer(napi_env env, napi_callback_info info) {
     if (src.nbytes()) std::memcpy(dst, src.data_ptr(), src.nbytes());
     return out;
   }
-  LMF_CATCH("toBuffer", argv, 2)
+  LMF_CATCH("toBuffer", argv, 2, "tv")
 }
 
 // readFileInto(t, path, offset): fills a contiguous CPU tensor with bytes read from a file at
@@ -203,7 +216,7 @@ napi_value read_file_into(napi_env env, napi_callback_info info) {
     ::close(fd);
     return undefined(env);
   }
-  LMF_CATCH("readFileInto", argv, 3)
+  LMF_CATCH("readFileInto", argv, 3, "tvv")
 }
 
 // --- autograd and grad mode --------------------------------------------------------------
@@ -211,7 +224,7 @@ napi_value read_file_into(napi_env env, napi_callback_info info) {
 napi_value requires_grad(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY { return lmf::ret_bool(env, lmf::tensor_arg(env, argv[0], "requiresGrad", "tensor").requires_grad()); }
-  LMF_CATCH("requiresGrad", argv, 1)
+  LMF_CATCH("requiresGrad", argv, 1, "t")
 }
 
 napi_value set_requires_grad(napi_env env, napi_callback_info info) {
@@ -221,13 +234,13 @@ napi_value set_requires_grad(napi_env env, napi_callback_info info) {
     t.requires_grad_(lmf::bool_arg(env, argv[1], "setRequiresGrad", "requiresGrad"));
     return undefined(env);
   }
-  LMF_CATCH("setRequiresGrad", argv, 2)
+  LMF_CATCH("setRequiresGrad", argv, 2, "tv")
 }
 
 napi_value is_leaf(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY { return lmf::ret_bool(env, lmf::tensor_arg(env, argv[0], "isLeaf", "tensor").is_leaf()); }
-  LMF_CATCH("isLeaf", argv, 1)
+  LMF_CATCH("isLeaf", argv, 1, "t")
 }
 
 napi_value grad_fn_name(napi_env env, napi_callback_info info) {
@@ -239,13 +252,13 @@ napi_value grad_fn_name(napi_env env, napi_callback_info info) {
     napi_create_string_utf8(env, t.grad_fn()->name().c_str(), NAPI_AUTO_LENGTH, &out);
     return out;
   }
-  LMF_CATCH("gradFn", argv, 1)
+  LMF_CATCH("gradFn", argv, 1, "t")
 }
 
 napi_value grad(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY { return lmf::ret_tensor(env, lmf::tensor_arg(env, argv[0], "grad", "tensor").grad()); }
-  LMF_CATCH("grad", argv, 1)
+  LMF_CATCH("grad", argv, 1, "t")
 }
 
 // setGrad(t, g | null): assigns or clears .grad (zeroing grads sets it to null, as PyTorch's
@@ -258,7 +271,7 @@ napi_value set_grad(napi_env env, napi_callback_info info) {
     t.mutable_grad() = g.has_value() ? *g : at::Tensor();
     return undefined(env);
   }
-  LMF_CATCH("setGrad", argv, 2)
+  LMF_CATCH("setGrad", argv, 2, "tt")
 }
 
 napi_value retain_grad(napi_env env, napi_callback_info info) {
@@ -267,7 +280,7 @@ napi_value retain_grad(napi_env env, napi_callback_info info) {
     lmf::tensor_arg(env, argv[0], "retainGrad", "tensor").retain_grad();
     return undefined(env);
   }
-  LMF_CATCH("retainGrad", argv, 1)
+  LMF_CATCH("retainGrad", argv, 1, "t")
 }
 
 // backward(t, gradient | null, retainGraph, createGraph)
@@ -282,12 +295,12 @@ napi_value backward(napi_env env, napi_callback_info info) {
       throw std::runtime_error("the tensor does not require grad and has no grad_fn: nothing to differentiate");
     }
     if (!g.has_value() && t.numel() != 1) {
-      throw std::runtime_error("a gradient must be given for a non-scalar output of shape " + lmf::describe(env, argv[0]));
+      throw std::runtime_error("a gradient must be given for a non-scalar output of shape " + lmf::describe(env, argv[0], 't'));
     }
     torch::autograd::backward({t}, {g.has_value() ? *g : at::Tensor()}, retain, create);
     return undefined(env);
   }
-  LMF_CATCH("backward", argv, 4)
+  LMF_CATCH("backward", argv, 4, "ttvv")
 }
 
 // autogradGrad(outputs, inputs, gradOutputs | null, retainGraph, createGraph, allowUnused):
@@ -305,7 +318,7 @@ napi_value autograd_grad(napi_env env, napi_callback_info info) {
     auto grads = torch::autograd::grad(outputs, inputs, grad_outputs, retain, create, allow_unused);
     return lmf::ret_tensor_list(env, grads);
   }
-  LMF_CATCH("grad", argv, 6)
+  LMF_CATCH("grad", argv, 6, "lllvvv")
 }
 
 napi_value set_grad_enabled(napi_env env, napi_callback_info info) {
@@ -315,7 +328,7 @@ napi_value set_grad_enabled(napi_env env, napi_callback_info info) {
     c10::GradMode::set_enabled(lmf::bool_arg(env, argv[0], "setGradEnabled", "enabled"));
     return lmf::ret_bool(env, prev);
   }
-  LMF_CATCH("setGradEnabled", argv, 1)
+  LMF_CATCH("setGradEnabled", argv, 1, "v")
 }
 
 napi_value is_grad_enabled(napi_env env, napi_callback_info /*info*/) {
@@ -331,7 +344,7 @@ napi_value manual_seed(napi_env env, napi_callback_info info) {
     at::manual_seed(static_cast<uint64_t>(seed));  // CPU, and every CUDA device when present
     return undefined(env);
   }
-  LMF_CATCH("manualSeed", argv, 1)
+  LMF_CATCH("manualSeed", argv, 1, "v")
 }
 
 // The CPU generator's full state (Mersenne Twister and normal cache) as bytes.
@@ -350,7 +363,7 @@ napi_value get_rng_state(napi_env env, napi_callback_info info) {
     std::memcpy(dst, state.data_ptr(), state.nbytes());
     return out;
   }
-  LMF_CATCH("getRngState", argv, 0)
+  LMF_CATCH("getRngState", argv, 0, "")
 }
 
 napi_value set_rng_state(napi_env env, napi_callback_info info) {
@@ -372,7 +385,7 @@ napi_value set_rng_state(napi_env env, napi_callback_info info) {
     gen.set_state(state);
     return undefined(env);
   }
-  LMF_CATCH("setRngState", argv, 1)
+  LMF_CATCH("setRngState", argv, 1, "v")
 }
 
 // --- threads, autocast, devices, build information ------------------------------------------
@@ -387,7 +400,7 @@ napi_value set_num_threads(napi_env env, napi_callback_info info) {
     at::set_num_threads(static_cast<int>(n));
     return undefined(env);
   }
-  LMF_CATCH("setNumThreads", argv, 1)
+  LMF_CATCH("setNumThreads", argv, 1, "v")
 }
 
 bool autocast_enabled(c10::DeviceType d) {
@@ -440,7 +453,7 @@ napi_value autocast_set(napi_env env, napi_callback_info info) {
     set_autocast(d, enabled, dtype);
     return out;
   }
-  LMF_CATCH("autocastSet", argv, 3)
+  LMF_CATCH("autocastSet", argv, 3, "vvv")
 }
 
 napi_value autocast_nesting(napi_env env, napi_callback_info info) {
@@ -452,7 +465,7 @@ napi_value autocast_nesting(napi_env env, napi_callback_info info) {
     if (left == 0) at::autocast::clear_cache();
     return lmf::ret_int(env, left);
   }
-  LMF_CATCH("autocastNesting", argv, 1)
+  LMF_CATCH("autocastNesting", argv, 1, "v")
 }
 
 napi_value cuda_available(napi_env env, napi_callback_info /*info*/) { return lmf::ret_bool(env, torch::cuda::is_available()); }
@@ -465,7 +478,7 @@ napi_value cuda_synchronize(napi_env env, napi_callback_info info) {
     torch::cuda::synchronize();
     return undefined(env);
   }
-  LMF_CATCH("cudaSynchronize", argv, 0)
+  LMF_CATCH("cudaSynchronize", argv, 0, "")
 }
 
 napi_value parallel_info(napi_env env, napi_callback_info /*info*/) {
@@ -482,6 +495,7 @@ struct Entry {
 
 const Entry kEntries[] = {
     {"dispose", dispose},
+    {"disposeMany", dispose_many},
     {"isDisposed", is_disposed},
     {"liveCount", live_count},
     {"meta", meta},

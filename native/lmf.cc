@@ -5,20 +5,24 @@
 
 namespace lmf {
 
-std::atomic<int64_t> g_live{0};
-std::atomic<int64_t> g_pending_release{0};
+std::vector<Slot> g_slots;
+int64_t g_live = 0;
+static std::vector<uint32_t> g_free;
+// Bytes allocated or freed since V8 was last told; told in batches of 1 MiB, since most
+// tensors of a training step are small and short-lived.
+static int64_t g_unreported = 0;
+
+static void report(napi_env env, int64_t delta) {
+  g_unreported += delta;
+  if (g_unreported > (1 << 20) || g_unreported < -(1 << 20)) {
+    int64_t total;
+    napi_adjust_external_memory(env, g_unreported, &total);
+    g_unreported = 0;
+  }
+}
 
 void check(napi_env env, napi_status status, const char* what) {
   if (status != napi_ok) throw std::runtime_error(std::string("N-API call failed: ") + what);
-}
-
-static void finalize_box(napi_env /*env*/, void* data, void* /*hint*/) {
-  Box* box = static_cast<Box*>(data);
-  if (box->t.defined()) {
-    g_live--;
-    g_pending_release += box->reported;
-  }
-  delete box;
 }
 
 napi_value wrap_tensor(napi_env env, at::Tensor t) {
@@ -27,41 +31,47 @@ napi_value wrap_tensor(napi_env env, at::Tensor t) {
     napi_get_undefined(env, &out);
     return out;
   }
-  Box* box = new Box();
+  uint32_t index;
+  if (!g_free.empty()) {
+    index = g_free.back();
+    g_free.pop_back();
+  } else {
+    if (g_slots.size() > kIndexMask) throw std::runtime_error("more than 16M live tensors: dispose some (use scopes)");
+    index = static_cast<uint32_t>(g_slots.size());
+    g_slots.emplace_back();
+  }
+  Slot& slot = g_slots[index];
   // Views share their base's memory; report only what this handle allocated itself.
-  box->reported = (t.device().is_cpu() && !t.is_view()) ? static_cast<int64_t>(t.nbytes()) : 0;
-  box->t = std::move(t);
-  napi_status st = napi_create_external(env, box, finalize_box, nullptr, &out);
-  if (st != napi_ok) {
-    delete box;
-    throw std::runtime_error("could not create a tensor handle");
-  }
+  slot.reported = (t.device().is_cpu() && !t.is_view()) ? static_cast<int64_t>(t.nbytes()) : 0;
+  slot.t = std::move(t);
   g_live++;
-  int64_t pending = g_pending_release.exchange(0);
-  int64_t delta = box->reported - pending;
-  if (delta != 0) {
-    int64_t total;
-    napi_adjust_external_memory(env, delta, &total);
-  }
+  report(env, slot.reported);
+  double id = static_cast<double>((static_cast<uint64_t>(slot.gen) << kIndexBits) | index);
+  napi_create_double(env, id, &out);
   return out;
 }
 
-void release(Box* box) {
-  if (box->t.defined()) {
-    g_live--;
-    g_pending_release += box->reported;
-    box->reported = 0;
-    box->t.reset();
-  }
+Slot* slot_of(double id) {
+  if (!(id >= 0) || id > 9007199254740991.0) return nullptr;
+  uint64_t bits = static_cast<uint64_t>(id);
+  if (static_cast<double>(bits) != id) return nullptr;
+  uint64_t index = bits & kIndexMask;
+  if (index >= g_slots.size()) return nullptr;
+  Slot& slot = g_slots[index];
+  if (slot.gen != (bits >> kIndexBits) || !slot.t.defined()) return nullptr;
+  return &slot;
 }
 
-Box* box_of(napi_env env, napi_value v) {
-  napi_valuetype type;
-  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external) return nullptr;
-  void* data = nullptr;
-  if (napi_get_value_external(env, v, &data) != napi_ok || data == nullptr) return nullptr;
-  Box* box = static_cast<Box*>(data);
-  return box->magic == Box::kMagic ? box : nullptr;
+bool release(napi_env env, double id) {
+  Slot* slot = slot_of(id);
+  if (slot == nullptr) return false;
+  slot->t.reset();
+  report(env, -slot->reported);
+  slot->reported = 0;
+  slot->gen = (slot->gen + 1) & 0x0FFFFFFF;  // 28 bits: ids stay exact doubles
+  g_free.push_back(static_cast<uint32_t>(slot - g_slots.data()));
+  g_live--;
+  return true;
 }
 
 static std::string shape_string(const at::Tensor& t) {
@@ -72,7 +82,21 @@ static std::string shape_string(const at::Tensor& t) {
   return s.str();
 }
 
-std::string describe(napi_env env, napi_value v) {
+std::string describe_tensor(const at::Tensor& t) {
+  std::string d = dtype_name(t.scalar_type());
+  d += shape_string(t);
+  if (!t.device().is_cpu()) d += "@" + t.device().str();
+  return d;
+}
+
+std::string describe(napi_env env, napi_value v, char kind) {
+  if (kind == 't') {
+    double id;
+    if (napi_get_value_double(env, v, &id) == napi_ok) {
+      Slot* slot = slot_of(id);
+      return slot ? describe_tensor(slot->t) : "a disposed tensor";
+    }
+  }
   napi_valuetype type;
   napi_typeof(env, v, &type);
   switch (type) {
@@ -97,15 +121,7 @@ std::string describe(napi_env env, napi_value v) {
       napi_get_value_string_utf8(env, v, buf, sizeof buf, &len);
       return "\"" + std::string(buf, len) + (len >= sizeof buf - 1 ? "...\"" : "\"");
     }
-    case napi_external: {
-      Box* box = box_of(env, v);
-      if (box == nullptr) return "a foreign external";
-      if (!box->t.defined()) return "a disposed tensor";
-      std::string d = dtype_name(box->t.scalar_type());
-      d += shape_string(box->t);
-      if (!box->t.device().is_cpu()) d += "@" + box->t.device().str();
-      return d;
-    }
+    case napi_external: return "an external";
     case napi_object: {
       bool is_array = false;
       napi_is_array(env, v, &is_array);
@@ -116,7 +132,7 @@ std::string describe(napi_env env, napi_value v) {
       for (uint32_t i = 0; i < n && i < 8; i++) {
         napi_value e;
         napi_get_element(env, v, i, &e);
-        s += (i ? ", " : "") + describe(env, e);
+        s += (i ? ", " : "") + describe(env, e, kind == 'l' ? 't' : 'v');
       }
       return s + (n > 8 ? ", ...]" : "]");
     }
@@ -147,17 +163,13 @@ std::vector<at::Tensor> tensor_list_arg(napi_env env, napi_value v, const char* 
   return out;
 }
 
-at::Scalar scalar_arg(napi_env env, napi_value v, const char* op, const char* arg) {
-  napi_valuetype type;
-  napi_typeof(env, v, &type);
-  if (type == napi_boolean) {
-    bool b;
-    napi_get_value_bool(env, v, &b);
-    return at::Scalar(b);
-  }
-  if (type != napi_number) arg_fail(env, v, op, arg, "a number or boolean");
+at::Scalar scalar_arg(napi_env env, napi_value v, const char* op, const char* arg, const char* want) {
   double d;
-  napi_get_value_double(env, v, &d);
+  if (napi_get_value_double(env, v, &d) != napi_ok) {  // the common case first: one N-API call
+    bool b;
+    if (napi_get_value_bool(env, v, &b) == napi_ok) return at::Scalar(b);
+    arg_fail(env, v, op, arg, want);
+  }
   // JavaScript has one number type: an integral value becomes an integer Scalar (so that an
   // int64 tensor stays int64, as `t + 2` does in PyTorch); anything else is a double.
   if (d == static_cast<double>(static_cast<int64_t>(d)) && std::abs(d) < 9007199254740992.0) {
@@ -167,18 +179,16 @@ at::Scalar scalar_arg(napi_env env, napi_value v, const char* op, const char* ar
 }
 
 int64_t int_arg(napi_env env, napi_value v, const char* op, const char* arg) {
-  napi_valuetype type;
-  napi_typeof(env, v, &type);
-  if (type == napi_bigint) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
     int64_t i;
     bool lossless;
-    napi_get_value_bigint_int64(env, v, &i, &lossless);
-    if (!lossless) arg_fail(env, v, op, arg, "an integer that fits in 64 bits");
-    return i;
+    if (napi_get_value_bigint_int64(env, v, &i, &lossless) == napi_ok) {
+      if (!lossless) arg_fail(env, v, op, arg, "an integer that fits in 64 bits");
+      return i;
+    }
+    arg_fail(env, v, op, arg, "an integer");
   }
-  if (type != napi_number) arg_fail(env, v, op, arg, "an integer");
-  double d;
-  napi_get_value_double(env, v, &d);
   if (!(d == static_cast<double>(static_cast<int64_t>(d)))) arg_fail(env, v, op, arg, "an integer");
   return static_cast<int64_t>(d);
 }
@@ -203,20 +213,14 @@ std::vector<int64_t> int_list_arg(napi_env env, napi_value v, const char* op, co
 }
 
 double float_arg(napi_env env, napi_value v, const char* op, const char* arg) {
-  napi_valuetype type;
-  napi_typeof(env, v, &type);
-  if (type != napi_number) arg_fail(env, v, op, arg, "a number");
   double d;
-  napi_get_value_double(env, v, &d);
+  if (napi_get_value_double(env, v, &d) != napi_ok) arg_fail(env, v, op, arg, "a number");
   return d;
 }
 
 bool bool_arg(napi_env env, napi_value v, const char* op, const char* arg) {
-  napi_valuetype type;
-  napi_typeof(env, v, &type);
-  if (type != napi_boolean) arg_fail(env, v, op, arg, "a boolean");
   bool b;
-  napi_get_value_bool(env, v, &b);
+  if (napi_get_value_bool(env, v, &b) != napi_ok) arg_fail(env, v, op, arg, "a boolean");
   return b;
 }
 
@@ -365,12 +369,12 @@ static std::string clean_message(const std::string& what) {
   return out;
 }
 
-void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc) {
+void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc, const char* kinds) {
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (pending) return;
   std::string args;
-  for (size_t i = 0; i < argc; i++) args += (i ? ", " : "") + describe(env, argv[i]);
+  for (size_t i = 0; i < argc; i++) args += (i ? ", " : "") + describe(env, argv[i], kinds[i] ? kinds[i] : 'v');
   try {
     throw;
   } catch (const ArgError& e) {

@@ -17,57 +17,59 @@
 
 namespace lmf {
 
-// A tensor handle as JavaScript holds it: a napi external pointing at a Box. dispose()
-// resets the tensor early; the external's finalizer (the safety net) deletes the Box.
-struct Box {
-  static constexpr uint32_t kMagic = 0x6c6d6631;  // "lmf1"
-  uint32_t magic = kMagic;
+// A tensor handle as JavaScript holds it: a number naming a slot of the handle table and
+// the slot's generation (id = generation * 2^24 + index), so that a disposed handle is
+// recognised even after its slot has been reused. A plain number costs V8 nothing to make;
+// a napi external with a finalizer per tensor cost more than the op itself (bench/engine.ts).
+struct Slot {
   at::Tensor t;
+  uint32_t gen = 0;
   int64_t reported = 0;  // bytes reported to V8 for this handle
 };
+constexpr uint64_t kIndexBits = 24;
+constexpr uint64_t kIndexMask = (uint64_t(1) << kIndexBits) - 1;
 
 // Thrown for a wrong JavaScript argument: becomes a TypeError naming the op and argument.
 struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-extern std::atomic<int64_t> g_live;            // handles holding a tensor
-extern std::atomic<int64_t> g_pending_release;  // bytes freed by finalizers, not yet told to V8
+extern std::vector<Slot> g_slots;
+extern int64_t g_live;  // slots holding a tensor
 
 void check(napi_env env, napi_status status, const char* what);
-std::string describe(napi_env env, napi_value v);
+std::string describe(napi_env env, napi_value v, char kind = 'v');
+std::string describe_tensor(const at::Tensor& t);
 napi_value wrap_tensor(napi_env env, at::Tensor t);
-void release(Box* box);
-Box* box_of(napi_env env, napi_value v);  // nullptr if v is no tensor handle
+// The slot a live id names, or nullptr (stale, disposed or not an id).
+Slot* slot_of(double id);
+// Frees the tensor an id names; false if it was already free.
+bool release(napi_env env, double id);
 
 [[noreturn]] void arg_fail(napi_env env, napi_value v, const char* op, const char* arg, const char* want);
 
-inline bool is_scalar(napi_env env, napi_value v) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  return t == napi_number || t == napi_boolean;
-}
 inline bool is_nullish(napi_env env, napi_value v) {
   napi_valuetype t;
   napi_typeof(env, v, &t);
   return t == napi_undefined || t == napi_null;
 }
 
-inline const at::Tensor& tensor_arg(napi_env env, napi_value v, const char* op, const char* arg,
-                                    const char* want = "a Tensor") {
-  Box* box = box_of(env, v);
-  if (box == nullptr) arg_fail(env, v, op, arg, want);
-  if (!box->t.defined()) {
+inline const at::Tensor& tensor_arg(napi_env env, napi_value v, const char* op, const char* arg) {
+  double id;
+  if (napi_get_value_double(env, v, &id) != napi_ok) arg_fail(env, v, op, arg, "a Tensor");
+  Slot* slot = slot_of(id);
+  if (slot == nullptr) {
     throw ArgError(std::string(op) + ": argument '" + arg + "' is a tensor that was already disposed");
   }
-  return box->t;
+  return slot->t;
 }
 inline c10::optional<at::Tensor> opt_tensor_arg(napi_env env, napi_value v, const char* op, const char* arg) {
   if (is_nullish(env, v)) return c10::nullopt;
   return tensor_arg(env, v, op, arg);
 }
 std::vector<at::Tensor> tensor_list_arg(napi_env env, napi_value v, const char* op, const char* arg);
-at::Scalar scalar_arg(napi_env env, napi_value v, const char* op, const char* arg);
+at::Scalar scalar_arg(napi_env env, napi_value v, const char* op, const char* arg,
+                      const char* want = "a number or boolean");
 inline c10::optional<at::Scalar> opt_scalar_arg(napi_env env, napi_value v, const char* op, const char* arg) {
   if (is_nullish(env, v)) return c10::nullopt;
   return scalar_arg(env, v, op, arg);
@@ -120,8 +122,9 @@ napi_value ret_double(napi_env env, double d);
 napi_value ret_int(napi_env env, int64_t i);
 napi_value ret_scalar(napi_env env, const at::Scalar& s);
 
-// Throws the pending C++ exception as a JavaScript error naming the op and its arguments.
-void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc);
+// Throws the pending C++ exception as a JavaScript error naming the op and its arguments;
+// kinds has one letter per argument: 't' a tensor id, 'l' a list of them, 'v' a value.
+void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc, const char* kinds);
 
 }  // namespace lmf
 
@@ -134,8 +137,8 @@ void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc);
   for (size_t lmf_i = argc; lmf_i + 1 <= (size_t)(n); lmf_i++) napi_get_undefined(env, &argv[lmf_i]);
 
 #define LMF_TRY try
-#define LMF_CATCH(op, argv, argc)     \
-  catch (...) {                       \
-    lmf::throw_js(env, op, argv, argc); \
-    return nullptr;                   \
+#define LMF_CATCH(op, argv, argc, kinds)      \
+  catch (...) {                               \
+    lmf::throw_js(env, op, argv, argc, kinds); \
+    return nullptr;                           \
   }

@@ -13,7 +13,8 @@ export type { Handle } from "./generated/native-ops.js";
 /** The hand-written entry points of the addon (native/addon.cc). */
 export interface NativeCore {
   readonly torchVersion: string;
-  dispose(h: Handle): void;
+  dispose(h: Handle): boolean;
+  disposeMany(ids: Float64Array): number;
   isDisposed(h: Handle): boolean;
   liveCount(): number;
   meta(h: Handle): [number[], DType, string];

@@ -5,7 +5,7 @@ import { DTYPES, dtypeOfArray, isDType, isDevice } from "./dtype.js";
 import type { DType, DeviceLike, TensorOptions, TypedArray } from "./dtype.js";
 import { native } from "./native.js";
 import type { Handle } from "./native.js";
-import { TENSOR_BRAND, track } from "./scope.js";
+import { TENSOR_BRAND, track, unwatch } from "./scope.js";
 import type { Scoped } from "./scope.js";
 
 /** Nested arrays of numbers or booleans, as `tensor()` takes and `toArray()` gives. */
@@ -18,6 +18,8 @@ export class Tensor implements Scoped {
   _scope: Scoped[] | null = null;
   /** @internal Taken out of scopes by keep(). */
   _kept = false;
+  /** @internal Registered with the garbage-collection safety net. */
+  _watched = false;
   private _meta: [number[], DType, string] | undefined;
 
   /** @internal Use the creation functions (tensor, zeros, ...) instead. */
@@ -70,6 +72,7 @@ export class Tensor implements Scoped {
   /** Frees the native tensor now. Using it afterwards throws; disposing twice is harmless. */
   dispose(): void {
     native.dispose(this._h);
+    unwatch(this);
   }
   get isDisposed(): boolean {
     return native.isDisposed(this._h);

@@ -240,42 +240,42 @@ export function tril(self: Tensor, diagonal: number = 0): Tensor {
 
 /** `add(Tensor self, Tensor|Scalar other, Scalar alpha=1) -> Tensor = at::add @method` */
 export function add(self: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  return wrap(native.add(self._h, typeof other === "object" ? other._h : other, alpha));
+  return wrap((typeof other === "object" ? native.add(self._h, (other as Tensor)._h, alpha) : native.add$1(self._h, other as number | boolean, alpha)));
 }
 
 /** `sub(Tensor self, Tensor|Scalar other, Scalar alpha=1) -> Tensor = at::sub @method` */
 export function sub(self: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  return wrap(native.sub(self._h, typeof other === "object" ? other._h : other, alpha));
+  return wrap((typeof other === "object" ? native.sub(self._h, (other as Tensor)._h, alpha) : native.sub$1(self._h, other as number | boolean, alpha)));
 }
 
 /** `rsub(Tensor self, Tensor|Scalar other, Scalar alpha=1) -> Tensor = at::rsub @method` */
 export function rsub(self: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  return wrap(native.rsub(self._h, typeof other === "object" ? other._h : other, alpha));
+  return wrap((typeof other === "object" ? native.rsub(self._h, (other as Tensor)._h, alpha) : native.rsub$1(self._h, other as number | boolean, alpha)));
 }
 
 /** `mul(Tensor self, Tensor|Scalar other) -> Tensor = at::mul @method` */
 export function mul(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.mul(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.mul(self._h, (other as Tensor)._h) : native.mul$1(self._h, other as number | boolean)));
 }
 
 /** `div(Tensor self, Tensor|Scalar other) -> Tensor = at::div @method` */
 export function div(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.div(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.div(self._h, (other as Tensor)._h) : native.div$1(self._h, other as number | boolean)));
 }
 
 /** `floorDivide(Tensor self, Tensor|Scalar other) -> Tensor = at::floor_divide @method` */
 export function floorDivide(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.floorDivide(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.floorDivide(self._h, (other as Tensor)._h) : native.floorDivide$1(self._h, other as number | boolean)));
 }
 
 /** `remainder(Tensor self, Tensor|Scalar other) -> Tensor = at::remainder @method` */
 export function remainder(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.remainder(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.remainder(self._h, (other as Tensor)._h) : native.remainder$1(self._h, other as number | boolean)));
 }
 
 /** `pow(Tensor self, Tensor|Scalar exponent) -> Tensor = at::pow @method` */
 export function pow(self: Tensor, exponent: Tensor | number | boolean): Tensor {
-  return wrap(native.pow(self._h, typeof exponent === "object" ? exponent._h : exponent));
+  return wrap((typeof exponent === "object" ? native.pow(self._h, (exponent as Tensor)._h) : native.pow$1(self._h, exponent as number | boolean)));
 }
 
 /** `maximum(Tensor self, Tensor other) -> Tensor = at::maximum @method` */
@@ -290,7 +290,7 @@ export function minimum(self: Tensor, other: Tensor): Tensor {
 
 /** `lerp(Tensor self, Tensor end, Tensor|Scalar weight) -> Tensor = at::lerp @method` */
 export function lerp(self: Tensor, end: Tensor, weight: Tensor | number | boolean): Tensor {
-  return wrap(native.lerp(self._h, end._h, typeof weight === "object" ? weight._h : weight));
+  return wrap((typeof weight === "object" ? native.lerp(self._h, end._h, (weight as Tensor)._h) : native.lerp$1(self._h, end._h, weight as number | boolean)));
 }
 
 /** `addcmul(Tensor self, Tensor tensor1, Tensor tensor2, Scalar value=1) -> Tensor = at::addcmul @method` */
@@ -430,31 +430,31 @@ export function logSoftmax(self: Tensor, dim: number, dtype: DType | null = null
 
 /** `add_(Tensor self, Tensor|Scalar other, Scalar alpha=1) -> self = .add_ @method` */
 export function add_(self: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  native.add_(self._h, typeof other === "object" ? other._h : other, alpha);
+  (typeof other === "object" ? native.add_(self._h, (other as Tensor)._h, alpha) : native.add_$1(self._h, other as number | boolean, alpha));
   return self;
 }
 
 /** `sub_(Tensor self, Tensor|Scalar other, Scalar alpha=1) -> self = .sub_ @method` */
 export function sub_(self: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  native.sub_(self._h, typeof other === "object" ? other._h : other, alpha);
+  (typeof other === "object" ? native.sub_(self._h, (other as Tensor)._h, alpha) : native.sub_$1(self._h, other as number | boolean, alpha));
   return self;
 }
 
 /** `mul_(Tensor self, Tensor|Scalar other) -> self = .mul_ @method` */
 export function mul_(self: Tensor, other: Tensor | number | boolean): Tensor {
-  native.mul_(self._h, typeof other === "object" ? other._h : other);
+  (typeof other === "object" ? native.mul_(self._h, (other as Tensor)._h) : native.mul_$1(self._h, other as number | boolean));
   return self;
 }
 
 /** `div_(Tensor self, Tensor|Scalar other) -> self = .div_ @method` */
 export function div_(self: Tensor, other: Tensor | number | boolean): Tensor {
-  native.div_(self._h, typeof other === "object" ? other._h : other);
+  (typeof other === "object" ? native.div_(self._h, (other as Tensor)._h) : native.div_$1(self._h, other as number | boolean));
   return self;
 }
 
 /** `pow_(Tensor self, Tensor|Scalar exponent) -> self = .pow_ @method` */
 export function pow_(self: Tensor, exponent: Tensor | number | boolean): Tensor {
-  native.pow_(self._h, typeof exponent === "object" ? exponent._h : exponent);
+  (typeof exponent === "object" ? native.pow_(self._h, (exponent as Tensor)._h) : native.pow_$1(self._h, exponent as number | boolean));
   return self;
 }
 
@@ -472,7 +472,7 @@ export function addcdiv_(self: Tensor, tensor1: Tensor, tensor2: Tensor, value: 
 
 /** `lerp_(Tensor self, Tensor end, Tensor|Scalar weight) -> self = .lerp_ @method` */
 export function lerp_(self: Tensor, end: Tensor, weight: Tensor | number | boolean): Tensor {
-  native.lerp_(self._h, end._h, typeof weight === "object" ? weight._h : weight);
+  (typeof weight === "object" ? native.lerp_(self._h, end._h, (weight as Tensor)._h) : native.lerp_$1(self._h, end._h, weight as number | boolean));
   return self;
 }
 
@@ -514,7 +514,7 @@ export function zero_(self: Tensor): Tensor {
 
 /** `fill_(Tensor self, Tensor|Scalar value) -> self = .fill_ @method` */
 export function fill_(self: Tensor, value: Tensor | number | boolean): Tensor {
-  native.fill_(self._h, typeof value === "object" ? value._h : value);
+  (typeof value === "object" ? native.fill_(self._h, (value as Tensor)._h) : native.fill_$1(self._h, value as number | boolean));
   return self;
 }
 
@@ -544,38 +544,38 @@ export function bernoulli_(self: Tensor, p: number = 0.5): Tensor {
 
 /** `maskedFill_(Tensor self, Tensor mask, Tensor|Scalar value) -> self = .masked_fill_ @method` */
 export function maskedFill_(self: Tensor, mask: Tensor, value: Tensor | number | boolean): Tensor {
-  native.maskedFill_(self._h, mask._h, typeof value === "object" ? value._h : value);
+  (typeof value === "object" ? native.maskedFill_(self._h, mask._h, (value as Tensor)._h) : native.maskedFill_$1(self._h, mask._h, value as number | boolean));
   return self;
 }
 
 /** `eq(Tensor self, Tensor|Scalar other) -> Tensor = at::eq @method` */
 export function eq(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.eq(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.eq(self._h, (other as Tensor)._h) : native.eq$1(self._h, other as number | boolean)));
 }
 
 /** `ne(Tensor self, Tensor|Scalar other) -> Tensor = at::ne @method` */
 export function ne(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.ne(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.ne(self._h, (other as Tensor)._h) : native.ne$1(self._h, other as number | boolean)));
 }
 
 /** `lt(Tensor self, Tensor|Scalar other) -> Tensor = at::lt @method` */
 export function lt(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.lt(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.lt(self._h, (other as Tensor)._h) : native.lt$1(self._h, other as number | boolean)));
 }
 
 /** `le(Tensor self, Tensor|Scalar other) -> Tensor = at::le @method` */
 export function le(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.le(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.le(self._h, (other as Tensor)._h) : native.le$1(self._h, other as number | boolean)));
 }
 
 /** `gt(Tensor self, Tensor|Scalar other) -> Tensor = at::gt @method` */
 export function gt(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.gt(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.gt(self._h, (other as Tensor)._h) : native.gt$1(self._h, other as number | boolean)));
 }
 
 /** `ge(Tensor self, Tensor|Scalar other) -> Tensor = at::ge @method` */
 export function ge(self: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.ge(self._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.ge(self._h, (other as Tensor)._h) : native.ge$1(self._h, other as number | boolean)));
 }
 
 /** `logicalAnd(Tensor self, Tensor other) -> Tensor = at::logical_and @method` */
@@ -786,12 +786,12 @@ export function item(self: Tensor): number {
 
 /** `where(Tensor condition, Tensor|Scalar self, Tensor|Scalar other) -> Tensor = at::where` */
 export function where(condition: Tensor, self: Tensor | number | boolean, other: Tensor | number | boolean): Tensor {
-  return wrap(native.where(condition._h, typeof self === "object" ? self._h : self, typeof other === "object" ? other._h : other));
+  return wrap((typeof self === "object" ? (typeof other === "object" ? native.where(condition._h, (self as Tensor)._h, (other as Tensor)._h) : native.where$2(condition._h, (self as Tensor)._h, other as number | boolean)) : (typeof other === "object" ? native.where$1(condition._h, self as number | boolean, (other as Tensor)._h) : native.where$3(condition._h, self as number | boolean, other as number | boolean))));
 }
 
 /** `maskedFill(Tensor self, Tensor mask, Tensor|Scalar value) -> Tensor = at::masked_fill @method` */
 export function maskedFill(self: Tensor, mask: Tensor, value: Tensor | number | boolean): Tensor {
-  return wrap(native.maskedFill(self._h, mask._h, typeof value === "object" ? value._h : value));
+  return wrap((typeof value === "object" ? native.maskedFill(self._h, mask._h, (value as Tensor)._h) : native.maskedFill$1(self._h, mask._h, value as number | boolean)));
 }
 
 /** `gather(Tensor self, int dim, Tensor index) -> Tensor = at::gather(self, dim, index, false) @method` */
@@ -801,7 +801,7 @@ export function gather(self: Tensor, dim: number, index: Tensor): Tensor {
 
 /** `scatter(Tensor self, int dim, Tensor index, Tensor|Scalar src) -> Tensor = at::scatter @method` */
 export function scatter(self: Tensor, dim: number, index: Tensor, src: Tensor | number | boolean): Tensor {
-  return wrap(native.scatter(self._h, dim, index._h, typeof src === "object" ? src._h : src));
+  return wrap((typeof src === "object" ? native.scatter(self._h, dim, index._h, (src as Tensor)._h) : native.scatter$1(self._h, dim, index._h, src as number | boolean)));
 }
 
 /** `scatterAdd(Tensor self, int dim, Tensor index, Tensor src) -> Tensor = at::scatter_add @method` */
@@ -1122,28 +1122,28 @@ Tensor.prototype.tril = function (this: Tensor, diagonal: number = 0): Tensor {
   return wrap(native.tril(this._h, diagonal));
 };
 Tensor.prototype.add = function (this: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  return wrap(native.add(this._h, typeof other === "object" ? other._h : other, alpha));
+  return wrap((typeof other === "object" ? native.add(this._h, (other as Tensor)._h, alpha) : native.add$1(this._h, other as number | boolean, alpha)));
 };
 Tensor.prototype.sub = function (this: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  return wrap(native.sub(this._h, typeof other === "object" ? other._h : other, alpha));
+  return wrap((typeof other === "object" ? native.sub(this._h, (other as Tensor)._h, alpha) : native.sub$1(this._h, other as number | boolean, alpha)));
 };
 Tensor.prototype.rsub = function (this: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  return wrap(native.rsub(this._h, typeof other === "object" ? other._h : other, alpha));
+  return wrap((typeof other === "object" ? native.rsub(this._h, (other as Tensor)._h, alpha) : native.rsub$1(this._h, other as number | boolean, alpha)));
 };
 Tensor.prototype.mul = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.mul(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.mul(this._h, (other as Tensor)._h) : native.mul$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.div = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.div(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.div(this._h, (other as Tensor)._h) : native.div$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.floorDivide = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.floorDivide(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.floorDivide(this._h, (other as Tensor)._h) : native.floorDivide$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.remainder = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.remainder(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.remainder(this._h, (other as Tensor)._h) : native.remainder$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.pow = function (this: Tensor, exponent: Tensor | number | boolean): Tensor {
-  return wrap(native.pow(this._h, typeof exponent === "object" ? exponent._h : exponent));
+  return wrap((typeof exponent === "object" ? native.pow(this._h, (exponent as Tensor)._h) : native.pow$1(this._h, exponent as number | boolean)));
 };
 Tensor.prototype.maximum = function (this: Tensor, other: Tensor): Tensor {
   return wrap(native.maximum(this._h, other._h));
@@ -1152,7 +1152,7 @@ Tensor.prototype.minimum = function (this: Tensor, other: Tensor): Tensor {
   return wrap(native.minimum(this._h, other._h));
 };
 Tensor.prototype.lerp = function (this: Tensor, end: Tensor, weight: Tensor | number | boolean): Tensor {
-  return wrap(native.lerp(this._h, end._h, typeof weight === "object" ? weight._h : weight));
+  return wrap((typeof weight === "object" ? native.lerp(this._h, end._h, (weight as Tensor)._h) : native.lerp$1(this._h, end._h, weight as number | boolean)));
 };
 Tensor.prototype.addcmul = function (this: Tensor, tensor1: Tensor, tensor2: Tensor, value: number | boolean = 1): Tensor {
   return wrap(native.addcmul(this._h, tensor1._h, tensor2._h, value));
@@ -1236,23 +1236,23 @@ Tensor.prototype.logSoftmax = function (this: Tensor, dim: number, dtype: DType 
   return wrap(native.logSoftmax(this._h, dim, dtype));
 };
 Tensor.prototype.add_ = function (this: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  native.add_(this._h, typeof other === "object" ? other._h : other, alpha);
+  (typeof other === "object" ? native.add_(this._h, (other as Tensor)._h, alpha) : native.add_$1(this._h, other as number | boolean, alpha));
   return this;
 };
 Tensor.prototype.sub_ = function (this: Tensor, other: Tensor | number | boolean, alpha: number | boolean = 1): Tensor {
-  native.sub_(this._h, typeof other === "object" ? other._h : other, alpha);
+  (typeof other === "object" ? native.sub_(this._h, (other as Tensor)._h, alpha) : native.sub_$1(this._h, other as number | boolean, alpha));
   return this;
 };
 Tensor.prototype.mul_ = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  native.mul_(this._h, typeof other === "object" ? other._h : other);
+  (typeof other === "object" ? native.mul_(this._h, (other as Tensor)._h) : native.mul_$1(this._h, other as number | boolean));
   return this;
 };
 Tensor.prototype.div_ = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  native.div_(this._h, typeof other === "object" ? other._h : other);
+  (typeof other === "object" ? native.div_(this._h, (other as Tensor)._h) : native.div_$1(this._h, other as number | boolean));
   return this;
 };
 Tensor.prototype.pow_ = function (this: Tensor, exponent: Tensor | number | boolean): Tensor {
-  native.pow_(this._h, typeof exponent === "object" ? exponent._h : exponent);
+  (typeof exponent === "object" ? native.pow_(this._h, (exponent as Tensor)._h) : native.pow_$1(this._h, exponent as number | boolean));
   return this;
 };
 Tensor.prototype.addcmul_ = function (this: Tensor, tensor1: Tensor, tensor2: Tensor, value: number | boolean = 1): Tensor {
@@ -1264,7 +1264,7 @@ Tensor.prototype.addcdiv_ = function (this: Tensor, tensor1: Tensor, tensor2: Te
   return this;
 };
 Tensor.prototype.lerp_ = function (this: Tensor, end: Tensor, weight: Tensor | number | boolean): Tensor {
-  native.lerp_(this._h, end._h, typeof weight === "object" ? weight._h : weight);
+  (typeof weight === "object" ? native.lerp_(this._h, end._h, (weight as Tensor)._h) : native.lerp_$1(this._h, end._h, weight as number | boolean));
   return this;
 };
 Tensor.prototype.clamp_ = function (this: Tensor, min: number | boolean | null = null, max: number | boolean | null = null): Tensor {
@@ -1292,7 +1292,7 @@ Tensor.prototype.zero_ = function (this: Tensor): Tensor {
   return this;
 };
 Tensor.prototype.fill_ = function (this: Tensor, value: Tensor | number | boolean): Tensor {
-  native.fill_(this._h, typeof value === "object" ? value._h : value);
+  (typeof value === "object" ? native.fill_(this._h, (value as Tensor)._h) : native.fill_$1(this._h, value as number | boolean));
   return this;
 };
 Tensor.prototype.copy_ = function (this: Tensor, src: Tensor): Tensor {
@@ -1312,26 +1312,26 @@ Tensor.prototype.bernoulli_ = function (this: Tensor, p: number = 0.5): Tensor {
   return this;
 };
 Tensor.prototype.maskedFill_ = function (this: Tensor, mask: Tensor, value: Tensor | number | boolean): Tensor {
-  native.maskedFill_(this._h, mask._h, typeof value === "object" ? value._h : value);
+  (typeof value === "object" ? native.maskedFill_(this._h, mask._h, (value as Tensor)._h) : native.maskedFill_$1(this._h, mask._h, value as number | boolean));
   return this;
 };
 Tensor.prototype.eq = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.eq(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.eq(this._h, (other as Tensor)._h) : native.eq$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.ne = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.ne(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.ne(this._h, (other as Tensor)._h) : native.ne$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.lt = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.lt(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.lt(this._h, (other as Tensor)._h) : native.lt$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.le = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.le(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.le(this._h, (other as Tensor)._h) : native.le$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.gt = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.gt(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.gt(this._h, (other as Tensor)._h) : native.gt$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.ge = function (this: Tensor, other: Tensor | number | boolean): Tensor {
-  return wrap(native.ge(this._h, typeof other === "object" ? other._h : other));
+  return wrap((typeof other === "object" ? native.ge(this._h, (other as Tensor)._h) : native.ge$1(this._h, other as number | boolean)));
 };
 Tensor.prototype.logicalAnd = function (this: Tensor, other: Tensor): Tensor {
   return wrap(native.logicalAnd(this._h, other._h));
@@ -1453,13 +1453,13 @@ Tensor.prototype.item = function (this: Tensor): number {
   return native.item(this._h);
 };
 Tensor.prototype.maskedFill = function (this: Tensor, mask: Tensor, value: Tensor | number | boolean): Tensor {
-  return wrap(native.maskedFill(this._h, mask._h, typeof value === "object" ? value._h : value));
+  return wrap((typeof value === "object" ? native.maskedFill(this._h, mask._h, (value as Tensor)._h) : native.maskedFill$1(this._h, mask._h, value as number | boolean)));
 };
 Tensor.prototype.gather = function (this: Tensor, dim: number, index: Tensor): Tensor {
   return wrap(native.gather(this._h, dim, index._h));
 };
 Tensor.prototype.scatter = function (this: Tensor, dim: number, index: Tensor, src: Tensor | number | boolean): Tensor {
-  return wrap(native.scatter(this._h, dim, index._h, typeof src === "object" ? src._h : src));
+  return wrap((typeof src === "object" ? native.scatter(this._h, dim, index._h, (src as Tensor)._h) : native.scatter$1(this._h, dim, index._h, src as number | boolean)));
 };
 Tensor.prototype.scatterAdd = function (this: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
   return wrap(native.scatterAdd(this._h, dim, index._h, src._h));

@@ -1,0 +1,114 @@
+// The `lmforge` command: one binary, subcommands, each with --help; arguments are validated
+// before any work, and bad input exits non-zero with a one-line reason.
+import { parseArgs } from "node:util";
+import type { ParseArgsConfig } from "node:util";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export class UsageError extends Error {}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<void>;
+}
+
+const commands: Command[] = [
+  {
+    name: "info",
+    summary: "show the engine: libtorch version, threads, BLAS choice, devices",
+    usage: "lmforge info [--json]",
+    options: { json: { type: "boolean" } },
+    async run(values) {
+      const { runtimeInfo } = await import("../torch/index.js");
+      const info = runtimeInfo();
+      if (values.json) {
+        console.log(JSON.stringify(info));
+        return;
+      }
+      console.log(`libtorch ${info.torchVersion}, ${info.threads} intra-op threads, oneDNN ${info.mkldnn ? "yes" : "no"}`);
+      console.log(`OpenBLAS core type: ${info.openblasCoreType ?? "auto"} (${info.openblasReason})`);
+      console.log(`CUDA: ${info.cuda ? `${info.cudaDevices} device(s)` : "not available"}`);
+    },
+  },
+  {
+    name: "bench",
+    summary: "race lmforge against PyTorch on this machine, side by side, and report the ratios",
+    usage: "lmforge bench [engine] [--repeats N] [--json]",
+    options: { repeats: { type: "string" }, json: { type: "boolean" } },
+    async run(values, positionals) {
+      const which = positionals[0] ?? "engine";
+      if (which !== "engine") throw new UsageError(`bench: unknown benchmark "${which}"; available: engine`);
+      const repeats = values.repeats === undefined ? 3 : Number(values.repeats);
+      if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`bench: --repeats must be a positive integer, got "${String(values.repeats)}"`);
+      const { runEngineBench } = await import("../../bench/engine.js");
+      const { runtimeInfo } = await import("../torch/index.js");
+      const result = runEngineBench({ repeats });
+      if (values.json) {
+        console.log(JSON.stringify({ ...result, runtime: runtimeInfo() }));
+        return;
+      }
+      const info = runtimeInfo();
+      console.log(`engine benchmark: lmforge (libtorch ${info.torchVersion}) vs PyTorch ${result.torch}, ${info.threads} threads, median of ${repeats}`);
+      console.log(`${"case".padEnd(74)} ${"lmforge".padStart(10)} ${"PyTorch".padStart(10)}  speedup`);
+      for (const r of result.rows) {
+        console.log(`${r.name.padEnd(74)} ${r.lmforge.toFixed(3).padStart(10)} ${r.pytorch.toFixed(3).padStart(10)}  ${r.speedup.toFixed(2)}x  (${r.unit})`);
+      }
+    },
+  },
+];
+
+function version(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [join(here, "../../package.json"), join(here, "../../../package.json")]) {
+    try {
+      return (JSON.parse(readFileSync(p, "utf8")) as { version: string }).version;
+    } catch {
+      // try the next layout
+    }
+  }
+  return "unknown";
+}
+
+function help(): string {
+  return [
+    "lmforge: pretrain and fine-tune transformer language models in TypeScript",
+    "",
+    "usage: lmforge <command> [options]     (lmforge <command> --help for its options)",
+    "",
+    ...commands.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(help());
+    return;
+  }
+  if (name === "--version") {
+    console.log(version());
+    return;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`lmforge: unknown command "${name}"; commands: ${commands.map((c) => c.name).join(", ")}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`${cmd.summary}\n\nusage: ${cmd.usage}`);
+    return;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
+    await cmd.run(values as Record<string, unknown>, positionals);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`lmforge ${name}: ${msg.replace(/^bench: /, "")}`);
+    process.exitCode = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
+  }
+}
