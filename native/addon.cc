@@ -16,6 +16,7 @@
 
 namespace lmf {
 void register_ops(napi_env env, napi_value exports);
+void register_optim(napi_env env, napi_value exports);
 }
 
 using lmf::ArgError;
@@ -537,6 +538,7 @@ napi_value init(napi_env env, napi_value exports) {
       lmf::check(env, napi_set_named_property(env, exports, e.name, fn), e.name);
     }
     lmf::register_ops(env, exports);
+    lmf::register_optim(env, exports);
     napi_value version;
     napi_create_string_utf8(env, TORCH_VERSION, NAPI_AUTO_LENGTH, &version);
     napi_set_named_property(env, exports, "torchVersion", version);

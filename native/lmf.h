@@ -128,13 +128,20 @@ void throw_js(napi_env env, const char* op, napi_value* argv, size_t argc, const
 
 }  // namespace lmf
 
+namespace lmf {
+// Missing trailing arguments read as undefined.
+inline void fill_undefined(napi_env env, napi_value* argv, size_t argc, size_t n) {
+  for (size_t i = argc; i < n; i++) napi_get_undefined(env, &argv[i]);
+}
+}  // namespace lmf
+
 // Every native entry point is wrapped by these: LMF_ARGS reads the arguments, LMF_TRY /
 // LMF_CATCH turn any C++ exception (libtorch's c10::Error included) into a JS Error.
 #define LMF_ARGS(n)                                                          \
   size_t argc = (n);                                                         \
   napi_value argv[(n) > 0 ? (n) : 1];                                        \
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);                \
-  for (size_t lmf_i = argc; lmf_i + 1 <= (size_t)(n); lmf_i++) napi_get_undefined(env, &argv[lmf_i]);
+  lmf::fill_undefined(env, argv, argc, (n));
 
 #define LMF_TRY try
 #define LMF_CATCH(op, argv, argc, kinds)      \

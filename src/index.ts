@@ -1,3 +1,6 @@
 // lmforge's library entry. Everything a user needs is exported from here.
 export * as torch from "./torch/index.js";
 export * from "./torch/index.js";
+export * as nn from "./nn/index.js";
+export * as optim from "./optim/index.js";
+export * as io from "./io/index.js";

@@ -59,3 +59,18 @@ export function gradcheck(name: string, fn: (...xs: Tensor[]) => Tensor, inputs:
     });
   });
 }
+
+/** A path under test/fixtures (tests run from dist/test). */
+export function fixture(...parts: string[]): string {
+  return new URL(["../../test/fixtures", ...parts].join("/"), import.meta.url).pathname;
+}
+
+/** A fresh temporary folder, removed at process exit. */
+export async function tempDir(prefix = "lmforge-test-"): Promise<string> {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}

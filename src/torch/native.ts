@@ -52,6 +52,19 @@ export interface NativeCore {
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
   parallelInfo(): string;
+  adamwStep(
+    params: Handle[],
+    grads: Handle[],
+    expAvgs: Handle[],
+    expAvgSqs: Handle[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
+  setData(h: Handle, src: Handle): void;
   hasMkldnn(): boolean;
 }
 

@@ -122,6 +122,16 @@ export class Tensor implements Scoped {
     native.backward(this._h, gradient === undefined ? null : gradient._h, options.retainGraph ?? create, create);
   }
 
+  /**
+   * Replaces this tensor's data with src's, keeping its identity, autograd leaf status and
+   * every reference to it (PyTorch's `param.data = src`).
+   */
+  setData(src: Tensor): this {
+    native.setData(this._h, src._h);
+    this._meta = undefined;
+    return this;
+  }
+
   // --- conversion ------------------------------------------------------------------------------
   /** Converts to a dtype, a device, or both: `t.to("bfloat16")`, `t.to("cuda")`, `t.to({ dtype, device })`. */
   to(target: DType | DeviceLike | { dtype?: DType; device?: DeviceLike; copy?: boolean }): Tensor {

@@ -1,0 +1,152 @@
+// Checkpoint folders in the Hugging Face layout: config.json, model.safetensors (or shards
+// with model.safetensors.index.json), and the tokenizer files when present.
+//
+// A folder is replaced atomically: the new one is written and fsynced beside it, the old one
+// is renamed aside, the new one renamed into place, and the old one removed. A crash leaves
+// either the old folder or the new one readable; readCheckpoint recovers the old one from
+// its aside name if the crash fell between the two renames.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
+import { DTYPES } from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+import { fsyncDir, writeTextAtomic } from "./atomic.js";
+import { SafetensorsFile, saveSafetensors } from "./safetensors.js";
+
+export const WEIGHTS_NAME = "model.safetensors";
+export const WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
+/** Hugging Face's default shard limit for save_pretrained. */
+export const DEFAULT_MAX_SHARD_BYTES = 5 * 1024 ** 3;
+
+export interface SaveCheckpointOptions {
+  /** Shard the weights above this many bytes (default 5 GB, as Hugging Face). */
+  maxShardBytes?: number;
+  /** Extra text files to write (generation_config.json, ...). */
+  files?: Record<string, string>;
+  /** Files to copy into the folder (tokenizer.json, vocab.txt, ...), by name -> source path. */
+  copy?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+function asideName(dir: string): string {
+  return join(dirname(dir), `.${basename(dir)}.old`);
+}
+
+/** Writes a checkpoint folder atomically (see the file comment). */
+export function saveCheckpoint(dir: string, config: object, tensors: Map<string, Tensor>, options: SaveCheckpointOptions = {}): void {
+  const target = resolve(dir);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(tmp);
+  try {
+    writeTextAtomic(join(tmp, "config.json"), JSON.stringify(config, null, 2) + "\n");
+    writeWeights(tmp, tensors, options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { format: "pt", ...options.metadata });
+    for (const [name, text] of Object.entries(options.files ?? {})) writeTextAtomic(join(tmp, name), text);
+    for (const [name, src] of Object.entries(options.copy ?? {})) copyFileSync(src, join(tmp, name));
+    fsyncDir(tmp);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const aside = asideName(target);
+  rmSync(aside, { recursive: true, force: true });
+  if (existsSync(target)) renameSync(target, aside);
+  renameSync(tmp, target);
+  fsyncDir(dirname(target));
+  rmSync(aside, { recursive: true, force: true });
+}
+
+function writeWeights(dir: string, tensors: Map<string, Tensor>, maxShardBytes: number, metadata: Record<string, string>): void {
+  const sizeOf = (t: Tensor): number => t.numel * DTYPES[t.dtype].itemSize;
+  const total = [...tensors.values()].reduce((a, t) => a + sizeOf(t), 0);
+  if (total <= maxShardBytes) {
+    saveSafetensors(join(dir, WEIGHTS_NAME), tensors, metadata);
+    return;
+  }
+  // Greedy sharding in name order, as Hugging Face's shard_checkpoint.
+  const shards: Map<string, Tensor>[] = [new Map()];
+  let current = 0;
+  for (const [name, t] of tensors) {
+    const s = sizeOf(t);
+    if (current + s > maxShardBytes && shards[shards.length - 1]!.size > 0) {
+      shards.push(new Map());
+      current = 0;
+    }
+    shards[shards.length - 1]!.set(name, t);
+    current += s;
+  }
+  const weightMap: Record<string, string> = {};
+  shards.forEach((shard, i) => {
+    const file = `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`;
+    saveSafetensors(join(dir, file), shard, metadata);
+    for (const name of shard.keys()) weightMap[name] = file;
+  });
+  writeTextAtomic(join(dir, WEIGHTS_INDEX_NAME), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + "\n");
+}
+
+export interface Checkpoint {
+  dir: string;
+  config: Record<string, unknown>;
+  /** Every tensor name, with the file that holds it. */
+  weightFiles: Map<string, SafetensorsFile>;
+  /** Reads one tensor. */
+  get(name: string): Tensor;
+  names(): string[];
+}
+
+/** Opens a checkpoint folder: config.json and the weights' headers (tensors load on request). */
+export function readCheckpoint(dir: string): Checkpoint {
+  let folder = resolve(dir);
+  if (!existsSync(folder) && existsSync(asideName(folder))) folder = asideName(folder); // a crash mid-swap
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`${dir}: no such checkpoint folder`);
+  const configPath = join(folder, "config.json");
+  if (!existsSync(configPath)) throw new Error(`${dir}: config.json is missing`);
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(readFileSync(configPath, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${configPath}: not valid JSON (${(e as Error).message})`);
+  }
+  const weightFiles = new Map<string, SafetensorsFile>();
+  const indexPath = join(folder, WEIGHTS_INDEX_NAME);
+  if (existsSync(indexPath)) {
+    let index: { weight_map?: Record<string, string> };
+    try {
+      index = JSON.parse(readFileSync(indexPath, "utf8")) as typeof index;
+    } catch (e) {
+      throw new Error(`${indexPath}: not valid JSON (${(e as Error).message})`);
+    }
+    if (!index.weight_map || typeof index.weight_map !== "object") throw new Error(`${indexPath}: no weight_map`);
+    const opened = new Map<string, SafetensorsFile>();
+    for (const [name, file] of Object.entries(index.weight_map)) {
+      if (file.includes("/") || file.includes("\\")) throw new Error(`${indexPath}: shard "${file}" must be a file name in the folder`);
+      let f = opened.get(file);
+      if (!f) opened.set(file, (f = SafetensorsFile.open(join(folder, file))));
+      if (!f.header.tensors.has(name)) throw new Error(`${indexPath}: "${name}" is mapped to ${file}, which does not hold it`);
+      weightFiles.set(name, f);
+    }
+  } else if (existsSync(join(folder, WEIGHTS_NAME))) {
+    const f = SafetensorsFile.open(join(folder, WEIGHTS_NAME));
+    for (const name of f.names()) weightFiles.set(name, f);
+  } else {
+    const pickles = readdirSync(folder).filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
+    if (pickles.length > 0) {
+      throw new Error(
+        `${dir}: holds only pickle weights (${pickles.join(", ")}), which lmforge never reads: unpickling can run arbitrary code. ` +
+          "Convert them once with Python: `from transformers import AutoModel; AutoModel.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`",
+      );
+    }
+    throw new Error(`${dir}: no ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME}`);
+  }
+  return {
+    dir: folder,
+    config,
+    weightFiles,
+    names: () => [...weightFiles.keys()],
+    get(name: string): Tensor {
+      const f = weightFiles.get(name);
+      if (!f) throw new Error(`${dir}: no tensor named "${name}"`);
+      return f.get(name);
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// AdamW (Loshchilov & Hutter 2019), numerically as torch.optim.AdamW: decoupled weight decay,
+// bias correction. The update runs in one fused native pass per parameter (native/optim.cc).
+import type { Tensor } from "../torch/index.js";
+import * as torch from "../torch/index.js";
+import { native } from "../torch/native.js";
+import { Optimizer } from "./optimizer.js";
+import type { ParamGroupInput } from "./optimizer.js";
+
+export interface AdamWOptions {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+}
+
+export const ADAMW_DEFAULTS: AdamWOptions = { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 };
+
+export class AdamW extends Optimizer<AdamWOptions> {
+  constructor(params: Tensor[] | ParamGroupInput<AdamWOptions>[], options: Partial<AdamWOptions> = {}) {
+    const o = { ...ADAMW_DEFAULTS, ...options };
+    if (!(o.lr >= 0)) throw new RangeError(`AdamW: lr must be >= 0, got ${o.lr}`);
+    if (!(o.betas[0] >= 0 && o.betas[0] < 1 && o.betas[1] >= 0 && o.betas[1] < 1)) throw new RangeError(`AdamW: betas must be in [0, 1), got [${o.betas}]`);
+    if (!(o.eps >= 0)) throw new RangeError(`AdamW: eps must be >= 0, got ${o.eps}`);
+    super(params, o);
+  }
+
+  step(): void {
+    torch.scope(() => {
+      for (const group of this.paramGroups) {
+        const { lr, betas, eps, weightDecay } = group.options;
+        // Parameters that share a step count are updated in one native call.
+        const byStep = new Map<number, { p: Tensor[]; g: Tensor[]; m: Tensor[]; v: Tensor[] }>();
+        for (const p of group.params) {
+          const g = p.grad;
+          if (g === undefined) continue;
+          const s = this.stateOf(p, () => ({ exp_avg: torch.zerosLike(p), exp_avg_sq: torch.zerosLike(p) }));
+          s.step += 1;
+          let batch = byStep.get(s.step);
+          if (!batch) byStep.set(s.step, (batch = { p: [], g: [], m: [], v: [] }));
+          batch.p.push(p);
+          batch.g.push(g.isContiguous ? g : g.contiguous());
+          batch.m.push(s.buffers.exp_avg!);
+          batch.v.push(s.buffers.exp_avg_sq!);
+        }
+        for (const [step, b] of byStep) {
+          native.adamwStep(
+            b.p.map((t) => t._h),
+            b.g.map((t) => t._h),
+            b.m.map((t) => t._h),
+            b.v.map((t) => t._h),
+            lr,
+            betas[0],
+            betas[1],
+            eps,
+            weightDecay,
+            step,
+          );
+        }
+      }
+    });
+  }
+}

@@ -1,0 +1,11 @@
+export { Optimizer } from "./optimizer.js";
+export type { ParamGroup, ParamGroupInput, OptimizerState } from "./optimizer.js";
+export { AdamW, ADAMW_DEFAULTS } from "./adamw.js";
+export type { AdamWOptions } from "./adamw.js";
+export { SGD } from "./sgd.js";
+export type { SGDOptions } from "./sgd.js";
+export * as schedules from "./schedules.js";
+export type { Schedule } from "./schedules.js";
+export { clipGradNorm } from "./clip.js";
+export { decayGroups } from "./groups.js";
+export { LRScheduler } from "./scheduler.js";
