@@ -35,6 +35,7 @@ function asideName(dir: string): string {
 /** Writes a checkpoint folder atomically (see the file comment). */
 export function saveCheckpoint(dir: string, config: object, tensors: Map<string, Tensor>, options: SaveCheckpointOptions = {}): void {
   const target = resolve(dir);
+  for (const [name, t] of tensors) if (t.isDisposed) throw new Error(`${dir}: tensor "${name}" was disposed`);
   mkdirSync(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   mkdirSync(tmp);

@@ -103,16 +103,17 @@ export function parseHeader(first8: Uint8Array, readHeader: (n: number) => Uint8
   const trimmed = text.replace(/ +$/, "");
   let json: Json;
   try {
-    json = parseStrictJson(trimmed);
+    json = parseStrictJson(trimmed, 8);
   } catch (e) {
     if (e instanceof JsonError && e.message.startsWith("duplicate key")) return err("duplicate-name", `the header names a tensor twice: ${e.message}`);
+    if (e instanceof JsonError && e.message.startsWith("nesting deeper")) return err("header-depth", `the header is nested too deeply: ${e.message}`);
     return err("header-json", `the header is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return err("header-object", "the header must be a JSON object");
+  // (a header that starts with '{' and parses is an object)
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, TensorInfo>();
   const dataSize = fileSize - 8 - n;
-  for (const [name, entry] of Object.entries(json)) {
+  for (const [name, entry] of Object.entries(json as Record<string, Json>)) {
     if (name === "__metadata__") {
       if (typeof entry !== "object" || entry === null || Array.isArray(entry)) err("metadata-object", "__metadata__ must be an object of strings");
       for (const [k, v] of Object.entries(entry as Record<string, Json>)) {
