@@ -37,22 +37,29 @@ const commands: Command[] = [
   {
     name: "bench",
     summary: "race lmforge against PyTorch on this machine, side by side, and report the ratios",
-    usage: "lmforge bench [engine] [--repeats N] [--json]",
+    usage: "lmforge bench [engine|optim|all] [--repeats N] [--json]",
     options: { repeats: { type: "string" }, json: { type: "boolean" } },
     async run(values, positionals) {
-      const which = positionals[0] ?? "engine";
-      if (which !== "engine") throw new UsageError(`bench: unknown benchmark "${which}"; available: engine`);
+      const which = positionals[0] ?? "all";
+      const benches = ["engine", "optim"];
+      if (which !== "all" && !benches.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${benches.join(", ")}, all`);
       const repeats = values.repeats === undefined ? 3 : Number(values.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`bench: --repeats must be a positive integer, got "${String(values.repeats)}"`);
       const { runEngineBench } = await import("../../bench/engine.js");
+      const { runOptimBench } = await import("../../bench/optim.js");
       const { runtimeInfo } = await import("../torch/index.js");
-      const result = runEngineBench({ repeats });
+      const result = { torch: "", rows: [] as Awaited<ReturnType<typeof runEngineBench>>["rows"] };
+      for (const b of which === "all" ? benches : [which]) {
+        const r = b === "engine" ? runEngineBench({ repeats }) : runOptimBench(repeats);
+        result.torch = r.torch;
+        result.rows.push(...r.rows);
+      }
       if (values.json) {
         console.log(JSON.stringify({ ...result, runtime: runtimeInfo() }));
         return;
       }
       const info = runtimeInfo();
-      console.log(`engine benchmark: lmforge (libtorch ${info.torchVersion}) vs PyTorch ${result.torch}, ${info.threads} threads, median of ${repeats}`);
+      console.log(`benchmarks: lmforge (libtorch ${info.torchVersion}) vs PyTorch ${result.torch}, ${info.threads} threads, median of ${repeats}`);
       console.log(`${"case".padEnd(74)} ${"lmforge".padStart(10)} ${"PyTorch".padStart(10)}  speedup`);
       for (const r of result.rows) {
         console.log(`${r.name.padEnd(74)} ${r.lmforge.toFixed(3).padStart(10)} ${r.pytorch.toFixed(3).padStart(10)}  ${r.speedup.toFixed(2)}x  (${r.unit})`);
