@@ -147,6 +147,8 @@ test("decayGroups leaves biases and norm weights out of weight decay", () => {
   const groups = decayGroups([["dense.weight", w], ["dense.bias", bias], ["LayerNorm.weight", ln], ["frozen.weight", frozen]], 0.01);
   assert.deepEqual(groups.map((g) => [g.params.length, g.weightDecay]), [[1, 0.01], [2, 0]]);
   assert.equal(groups[0]!.params[0], w);
+  const opt = AdamW.forModule({ namedParameters: () => [["dense.weight", w], ["dense.bias", bias]] as [string, Tensor][] }, { weightDecay: 0.05 });
+  assert.deepEqual(opt.paramGroups.map((g) => g.options.weightDecay), [0.05, 0]);
 });
 
 test("optimizers refuse bad hyperparameters", () => {

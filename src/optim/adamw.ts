@@ -5,6 +5,7 @@ import * as torch from "../torch/index.js";
 import { native } from "../torch/native.js";
 import { Optimizer } from "./optimizer.js";
 import type { ParamGroupInput } from "./optimizer.js";
+import { decayGroups } from "./groups.js";
 
 export interface AdamWOptions {
   lr: number;
@@ -22,6 +23,14 @@ export class AdamW extends Optimizer<AdamWOptions> {
     if (!(o.betas[0] >= 0 && o.betas[0] < 1 && o.betas[1] >= 0 && o.betas[1] < 1)) throw new RangeError(`AdamW: betas must be in [0, 1), got [${o.betas}]`);
     if (!(o.eps >= 0)) throw new RangeError(`AdamW: eps must be >= 0, got ${o.eps}`);
     super(params, o);
+  }
+
+  /**
+   * AdamW over a module's trainable parameters, with no weight decay on biases and norm
+   * weights (BERT's recipe): `AdamW.forModule(model, { lr: 1e-4, weightDecay: 0.01 })`.
+   */
+  static forModule(module: { namedParameters(): Iterable<[string, Tensor]> }, options: Partial<AdamWOptions> = {}): AdamW {
+    return new AdamW(decayGroups(module.namedParameters(), options.weightDecay ?? ADAMW_DEFAULTS.weightDecay), options);
   }
 
   step(): void {
