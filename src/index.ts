@@ -4,3 +4,5 @@ export * from "./torch/index.js";
 export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
 export * as io from "./io/index.js";
+export * as tokenizers from "./tokenizers/index.js";
+export { Tokenizer, loadTokenizer, saveTokenizer, trainTokenizer } from "./tokenizers/index.js";

@@ -1,0 +1,8 @@
+// Tokenizers: pure TypeScript, importing nothing else from lmforge.
+export { Tokenizer } from "./tokenizer.js";
+export type { Encoding, EncodeOptions, TruncationStrategy, AddedToken, TokenizerSpec, PostProcessor, TemplateItem } from "./tokenizer.js";
+export { WordPiece, BPE } from "./models.js";
+export { trainTokenizer, trainTokenizerFromTexts, learnVocabulary, countWords, TrainError } from "./trainer.js";
+export type { TrainOptions } from "./trainer.js";
+export { loadTokenizer, saveTokenizer, tokenizerFromJSON, tokenizerToJSON, tokenizerFromVocabTxt, tokenizerFromVocabMerges, TokenizerFileError } from "./files.js";
+export type { ClassicTextOptions } from "./classic.js";
