@@ -57,7 +57,7 @@ function agree(tok: Tokenizer, hf: HFTokenizer, text: string, pair?: string): vo
 
 const kinds = ["wordpiece", "bpe"] as const;
 const trained = new Map<string, Tokenizer>();
-for (const kind of kinds) trained.set(kind, trainTokenizerFromTexts(corpus, { kind, vocabSize: 4000 }));
+for (const kind of kinds) trained.set(kind, trainTokenizerFromTexts(corpus, { kind, vocabSize: 4000, lowercase: true }));
 
 for (const kind of kinds) {
   test(`${kind}: a trained tokenizer encodes Moby Dick exactly as @huggingface/tokenizers does`, () => {
@@ -244,7 +244,7 @@ test("bad input: clear one-line errors", async () => {
 });
 
 test("classic options: stop-word removal and stemming (off by default)", () => {
-  const tok = trainTokenizerFromTexts(corpus.slice(0, 10), { kind: "wordpiece", vocabSize: 1500, classic: { removeStopWords: true, stem: true } });
+  const tok = trainTokenizerFromTexts(corpus.slice(0, 10), { kind: "wordpiece", vocabSize: 1500, lowercase: true, classic: { removeStopWords: true, stem: true } });
   const toks = tok.encode("the whales were hunting", null, { addSpecialTokens: false }).tokens.join(" ");
   assert.ok(!/\bthe\b/.test(toks) && !/\bwere\b/.test(toks), toks);
   assert.match(tok.decode(tok.encode("the whales were hunting").ids, { skipSpecialTokens: true }), /^whale hunt$/);

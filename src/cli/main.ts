@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export class UsageError extends Error {}
+import { UsageError } from "./errors.js";
+export { UsageError };
 
 export interface Command {
   name: string;
@@ -17,6 +18,31 @@ export interface Command {
 }
 
 const commands: Command[] = [
+  {
+    name: "tokenizer",
+    summary: "train a WordPiece or byte-level BPE tokenizer on text files, write tokenizer.json",
+    usage:
+      "lmforge tokenizer train [--input FILE]... --kind wordpiece|bpe --vocab-size N --out DIR\n" +
+      "         [--min-frequency N] [--lowercase] [--special-tokens A,B,...] [--limit-alphabet N]\n" +
+      "         [--remove-stop-words] [--stem]\n" +
+      "  Without --input, trains on the embedded corpora (Moby Dick and the State of the Union addresses).",
+    options: {
+      input: { type: "string", multiple: true },
+      kind: { type: "string" },
+      "vocab-size": { type: "string" },
+      "min-frequency": { type: "string" },
+      lowercase: { type: "boolean" },
+      "special-tokens": { type: "string" },
+      "limit-alphabet": { type: "string" },
+      "remove-stop-words": { type: "boolean" },
+      stem: { type: "boolean" },
+      out: { type: "string" },
+    },
+    async run(values, positionals) {
+      const { tokenizerTrain } = await import("./tokenizer.js");
+      await tokenizerTrain(values, positionals);
+    },
+  },
   {
     name: "info",
     summary: "show the engine: libtorch version, threads, BLAS choice, devices",
@@ -37,33 +63,42 @@ const commands: Command[] = [
   {
     name: "bench",
     summary: "race lmforge against PyTorch on this machine, side by side, and report the ratios",
-    usage: "lmforge bench [engine|optim|all] [--repeats N] [--json]",
+    usage: "lmforge bench [engine|optim|tokenizers|all] [--repeats N] [--json]",
     options: { repeats: { type: "string" }, json: { type: "boolean" } },
     async run(values, positionals) {
       const which = positionals[0] ?? "all";
-      const benches = ["engine", "optim"];
+      const benches = ["engine", "optim", "tokenizers"];
       if (which !== "all" && !benches.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${benches.join(", ")}, all`);
       const repeats = values.repeats === undefined ? 3 : Number(values.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`bench: --repeats must be a positive integer, got "${String(values.repeats)}"`);
       const { runEngineBench } = await import("../../bench/engine.js");
       const { runOptimBench } = await import("../../bench/optim.js");
+      const { runTokenizerBench } = await import("../../bench/tokenizers.js");
+      const notes: string[] = [];
       const { runtimeInfo } = await import("../torch/index.js");
       const result = { torch: "", rows: [] as Awaited<ReturnType<typeof runEngineBench>>["rows"] };
       for (const b of which === "all" ? benches : [which]) {
+        if (b === "tokenizers") {
+          const r = runTokenizerBench(repeats);
+          result.rows.push(...r.rows);
+          notes.push(...r.notes);
+          continue;
+        }
         const r = b === "engine" ? runEngineBench({ repeats }) : runOptimBench(repeats);
         result.torch = r.torch;
         result.rows.push(...r.rows);
       }
       if (values.json) {
-        console.log(JSON.stringify({ ...result, runtime: runtimeInfo() }));
+        console.log(JSON.stringify({ ...result, notes, runtime: runtimeInfo() }));
         return;
       }
       const info = runtimeInfo();
       console.log(`benchmarks: lmforge (libtorch ${info.torchVersion}) vs PyTorch ${result.torch}, ${info.threads} threads, median of ${repeats}`);
-      console.log(`${"case".padEnd(74)} ${"lmforge".padStart(10)} ${"PyTorch".padStart(10)}  speedup`);
+      console.log(`${"case".padEnd(74)} ${"lmforge".padStart(10)} ${"peer".padStart(10)}  speedup`);
       for (const r of result.rows) {
         console.log(`${r.name.padEnd(74)} ${r.lmforge.toFixed(3).padStart(10)} ${r.pytorch.toFixed(3).padStart(10)}  ${r.speedup.toFixed(2)}x  (${r.unit})`);
       }
+      for (const n of notes) console.log(n);
     },
   },
 ];
@@ -115,7 +150,8 @@ export async function main(argv: string[]): Promise<void> {
     await cmd.run(values as Record<string, unknown>, positionals);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    console.error(`lmforge ${name}: ${msg.replace(/^bench: /, "")}`);
-    process.exitCode = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? 2 : 1;
+    console.error(`lmforge ${name}: ${msg.replace(/^bench: /, "").split("\n")[0]}`);
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    process.exitCode = usage ? 2 : 1;
   }
 }

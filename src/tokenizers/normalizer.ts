@@ -11,27 +11,20 @@ export interface BertNormalizerOptions {
 
 export interface Normalized {
   text: string;
-  /** For each UTF-16 unit of text: the start and end of its source in the input. */
-  start: Int32Array;
-  end: Int32Array;
+  /**
+   * For each UTF-16 unit of text: the start and end of its source in the input; null when
+   * the text maps one to one onto the input (then unit i came from base + i).
+   */
+  start: Int32Array | null;
+  end: Int32Array | null;
+  base: number;
 }
 
 import { isChinese, isControl, isMark, isWhitespace } from "./unicode.js";
 
 /** Identity normalisation (GPT-2, RoBERTa). */
 export function identity(text: string, base = 0): Normalized {
-  const n = text.length;
-  const start = new Int32Array(n);
-  const end = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    // both halves of a surrogate pair map to the whole character
-    const pairStart = c >= 0xdc00 && c <= 0xdfff && i > 0 ? i - 1 : i;
-    const pairEnd = c >= 0xd800 && c <= 0xdbff && i + 1 < n ? i + 2 : i + 1;
-    start[i] = base + pairStart;
-    end[i] = base + pairEnd;
-  }
-  return { text, start, end };
+  return { text, start: null, end: null, base };
 }
 
 const PLAIN_ASCII = /^[\x20-\x7e\t\n\r]*$/;
@@ -41,14 +34,7 @@ export function bertNormalize(input: string, o: BertNormalizerOptions, base = 0)
     // Fast path (most text): one output unit per input unit.
     let text = o.cleanText ? input.replace(/[\t\n\r]/g, " ") : input;
     if (o.lowercase) text = text.toLowerCase();
-    const n = text.length;
-    const start = new Int32Array(n);
-    const end = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      start[i] = base + i;
-      end[i] = base + i + 1;
-    }
-    return { text, start, end };
+    return { text, start: null, end: null, base };
   }
   const strip = o.stripAccents ?? o.lowercase;
   let out = "";
@@ -93,5 +79,5 @@ export function bertNormalize(input: string, o: BertNormalizerOptions, base = 0)
     if (o.lowercase) ch = ch.toLowerCase();
     if (ch.length > 0) emit(ch, from, i);
   }
-  return { text: out, start: Int32Array.from(starts), end: Int32Array.from(ends) };
+  return { text: out, start: Int32Array.from(starts), end: Int32Array.from(ends), base };
 }

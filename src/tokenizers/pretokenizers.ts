@@ -9,11 +9,31 @@ export interface Word {
   end: number;
 }
 
+// ASCII classes for the fast path: 1 whitespace, 2 punctuation, 0 other.
+const ASCII_CLASS = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) t[c] = isWhitespace(c) ? 1 : isPunctuation(c) ? 2 : 0;
+  return t;
+})();
+
 /** BERT: split on whitespace (dropped) and isolate every punctuation character. */
 export function bertPreTokenize(text: string): Word[] {
   const words: Word[] = [];
   let wordStart = -1;
   for (let i = 0; i < text.length; ) {
+    const unit = text.charCodeAt(i);
+    if (unit < 128) {
+      const c = ASCII_CLASS[unit]!;
+      if (c === 0) {
+        if (wordStart < 0) wordStart = i;
+      } else {
+        if (wordStart >= 0) words.push({ text: text.slice(wordStart, i), start: wordStart, end: i });
+        wordStart = -1;
+        if (c === 2) words.push({ text: text[i]!, start: i, end: i + 1 });
+      }
+      i++;
+      continue;
+    }
     const cp = text.codePointAt(i)!;
     const w = cp > 0xffff ? 2 : 1;
     if (isWhitespace(cp)) {

@@ -7,6 +7,7 @@ import type { BertNormalizerOptions, Normalized } from "./normalizer.js";
 import { bertPreTokenize, byteLevelPreTokenize, toByteChars } from "./pretokenizers.js";
 import type { Word } from "./pretokenizers.js";
 import { BPE, WordPiece } from "./models.js";
+import type { Piece } from "./models.js";
 import { CHAR_TO_BYTE } from "./unicode.js";
 import { isWhitespace } from "./unicode.js";
 import { applyClassicOptions } from "./classic.js";
@@ -213,42 +214,60 @@ export class Tokenizer {
     return raw;
   }
 
+  /** Appends a span of the normalised text, mapped back to the original text. */
+  private static pushSpan(raw: Raw, norm: Normalized, a: number, b: number, prefixAdded: boolean, base: number): void {
+    let s = norm.start === null ? norm.base + a : norm.start[a]!;
+    let e = norm.end === null ? norm.base + b : norm.end[b - 1]!;
+    if (prefixAdded) {
+      if (s < base) s = base;
+      if (e < base) e = base;
+    }
+    raw.offsets.push([s, e]);
+  }
+
   private encodeWord(w: Word, norm: Normalized, raw: Raw, wordId: number, prefixAdded: boolean, base: number): void {
     const model = this.spec.model;
-    const mapSpan = (a: number, b: number): [number, number] => {
-      // a span of the normalised text to the original text
-      let s = norm.start[a]!;
-      let e = norm.end[b - 1]!;
-      if (prefixAdded) {
-        s = Math.max(s, base);
-        e = Math.max(e, base);
-      }
-      return [s, e];
-    };
     if (model instanceof WordPiece) {
       for (const p of model.encodeWord(w.text)) {
         raw.ids.push(p.id);
         raw.tokens.push(p.token);
-        raw.offsets.push(mapSpan(w.start + p.start, w.start + p.end));
+        Tokenizer.pushSpan(raw, norm, w.start + p.start, w.start + p.end, prefixAdded, base);
         raw.wordIds.push(wordId);
         raw.special.push(0);
       }
       return;
     }
-    const bytes = toByteChars(w.text);
-    for (const p of model.encodeWord(bytes.chars)) {
-      let a = w.start + bytes.byteStart[p.start]!;
-      let b = w.start + bytes.byteEnd[p.end - 1]!;
+    for (const p of this.byteLevelPieces(w.text)) {
+      let a = w.start + p.start;
+      let b = w.start + p.end;
       if (this.spec.trimOffsets) {
-        while (a < b - 1 && norm.text[a] === " ") a++;
-        while (b > a + 1 && norm.text[b - 1] === " ") b--;
+        while (a < b - 1 && norm.text.charCodeAt(a) === 32) a++;
+        while (b > a + 1 && norm.text.charCodeAt(b - 1) === 32) b--;
       }
       raw.ids.push(p.id);
       raw.tokens.push(p.token);
-      raw.offsets.push(mapSpan(a, b));
+      Tokenizer.pushSpan(raw, norm, a, b, prefixAdded, base);
       raw.wordIds.push(wordId);
       raw.special.push(0);
     }
+  }
+
+  private readonly byteCache = new Map<string, Piece[]>();
+
+  /** A word's BPE pieces with spans in the word's own characters (cached by word). */
+  private byteLevelPieces(word: string): Piece[] {
+    const hit = this.byteCache.get(word);
+    if (hit) return hit;
+    const bytes = toByteChars(word);
+    const pieces = (this.spec.model as BPE).encodeWord(bytes.chars).map((p) => ({
+      id: p.id,
+      token: p.token,
+      start: bytes.byteStart[p.start]!,
+      end: bytes.byteEnd[p.end - 1]!,
+    }));
+    if (this.byteCache.size >= 100_000) this.byteCache.clear();
+    this.byteCache.set(word, pieces);
+    return pieces;
   }
 
   /** The subword tokens of a text, without special tokens. */

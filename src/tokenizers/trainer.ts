@@ -18,7 +18,7 @@ export interface TrainOptions {
   vocabSize: number;
   /** Merges of pairs seen fewer times than this are not learned (default 2). */
   minFrequency?: number;
-  /** WordPiece: lowercase and strip accents (default true, as bert-base-uncased). */
+  /** WordPiece: lowercase and strip accents (default false: cased, as `--lowercase` is opt-in). */
   lowercase?: boolean;
   /** Default: [PAD] [UNK] [CLS] [SEP] [MASK] for WordPiece, <s> <pad> </s> <unk> <mask> for BPE. */
   specialTokens?: string[];
@@ -50,7 +50,7 @@ function specialsOf(o: TrainOptions): string[] {
 /** Splits text into the words that training counts (the same path that encoding takes). */
 export function wordsForTraining(text: string, o: TrainOptions): string[] {
   if (o.kind === "wordpiece") {
-    const lower = o.lowercase ?? true;
+    const lower = o.lowercase ?? false;
     const norm = bertNormalize(text, { cleanText: true, handleChineseChars: true, stripAccents: null, lowercase: lower });
     let words = bertPreTokenize(norm.text);
     if (o.classic) words = applyClassicOptions(words, o.classic);
@@ -283,7 +283,7 @@ export function buildTokenizer(learned: { tokens: string[]; merges: [string, str
       pair: [{ special: "<s>", typeId: 0 }, { sequence: "A", typeId: 0 }, { special: "</s>", typeId: 0 }, { special: "</s>", typeId: 0 }, { sequence: "B", typeId: 0 }, { special: "</s>", typeId: 0 }],
     };
   }
-  const lower = o.lowercase ?? true;
+  const lower = o.lowercase ?? false;
   return new Tokenizer({
     normalizer: o.kind === "wordpiece" ? { cleanText: true, handleChineseChars: true, stripAccents: null, lowercase: lower } : null,
     preTokenizer: o.kind === "wordpiece" ? "bert" : "byte-level",
