@@ -6,3 +6,17 @@ export * as optim from "./optim/index.js";
 export * as io from "./io/index.js";
 export * as tokenizers from "./tokenizers/index.js";
 export { Tokenizer, loadTokenizer, saveTokenizer, trainTokenizer } from "./tokenizers/index.js";
+export * as models from "./models/index.js";
+export {
+  AutoConfig,
+  AutoModel,
+  AutoModelForPreTraining,
+  AutoModelForMaskedLM,
+  AutoModelForCausalLM,
+  AutoModelForSequenceClassification,
+  AutoModelForTokenClassification,
+  AutoModelForQuestionAnswering,
+  AutoModelForMultipleChoice,
+  savePretrained,
+  loadReport,
+} from "./models/index.js";

@@ -1,9 +1,11 @@
 export { Module, ModuleList, patternToRegExp } from "./module.js";
 export type { StateDict, LoadResult, NamePattern } from "./module.js";
-export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, Conv1d, GELU, ReLU, SiLU, Tanh, activation } from "./layers.js";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, Conv1d, Conv1D, GELU, ReLU, SiLU, Tanh, activation, initTransformerWeights } from "./layers.js";
 export type { LayerOptions, ActivationName } from "./layers.js";
 export { LoRALinear, applyLoRA } from "./lora.js";
 export type { LoRAOptions } from "./lora.js";
 export * as init from "./init.js";
 export { savePretrained, loadPretrained, tensorsToSave } from "./pretrained.js";
 export type { LoadPretrainedOptions } from "./pretrained.js";
+export { attention, additiveMask, splitHeads, mergeHeads, MASK_MIN } from "./attention.js";
+export type { AttentionResult } from "./attention.js";

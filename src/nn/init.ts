@@ -39,3 +39,4 @@ export function xavierUniform_(t: Tensor, gain = 1): Tensor {
   const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
   return uniform_(t, -bound, bound);
 }
+

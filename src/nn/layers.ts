@@ -128,6 +128,53 @@ export class Conv1d extends Module {
   }
 }
 
+/**
+ * GPT-2's Conv1D: a linear layer whose weight is stored (in, out), y = x W + b, so that its
+ * checkpoint tensors load as they are (Hugging Face's pytorch_utils.Conv1D).
+ */
+export class Conv1D extends Module {
+  weight: Tensor;
+  bias: Tensor;
+
+  constructor(readonly outFeatures: number, readonly inFeatures: number, options: LayerOptions = {}) {
+    super();
+    const dtype = options.dtype ?? "float32";
+    this.weight = this.registerParameter("weight", torch.empty([inFeatures, outFeatures], { dtype }));
+    normal_(this.weight, 0, 0.02);
+    this.bias = this.registerParameter("bias", torch.zeros([outFeatures], { dtype }));
+  }
+
+  forward(x: Tensor): Tensor {
+    // x (..., in) @ W (in, out) + b; linear() takes (out, in), hence the transposed view
+    return torch.linear(x, this.weight.t(), this.bias);
+  }
+}
+
+/**
+ * Hugging Face's _init_weights for transformer models: Linear, Conv1D and Embedding weights
+ * from N(0, std) (padding rows zero), biases zero, norm weights one and biases zero.
+ */
+export function initTransformerWeights(module: Module, std: number, options: { except?: Tensor[] } = {}): void {
+  const except = new Set(options.except ?? []);
+  for (const [, m] of module.namedModules()) {
+    if ((m instanceof Linear || m instanceof Conv1D || m instanceof Embedding) && except.has(m.weight)) continue;
+    if (m instanceof Linear || m instanceof Conv1D) {
+      normal_(m.weight, 0, std);
+      if (m.bias) torch.noGrad(() => m.bias!.zero_());
+    } else if (m instanceof Embedding) {
+      normal_(m.weight, 0, std);
+      if (m.paddingIdx >= 0) torch.noGrad(() => m.weight.select(0, m.paddingIdx).zero_());
+    } else if (m instanceof LayerNorm) {
+      torch.noGrad(() => {
+        m.weight?.fill_(1);
+        m.bias?.zero_();
+      });
+    } else if (m instanceof RMSNorm) {
+      torch.noGrad(() => m.weight.fill_(1));
+    }
+  }
+}
+
 /** Activation modules, for configs that name them (Hugging Face's hidden_act). */
 export class GELU extends Module {
   constructor(readonly approximate: "none" | "tanh" = "none") {

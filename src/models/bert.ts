@@ -1,0 +1,481 @@
+// BERT (Devlin et al. 2019), as Hugging Face's modeling_bert.py: post-LayerNorm encoder,
+// absolute positions, token types, pooler, and the pretraining and fine-tuning heads.
+// Attribute names are the checkpoint's tensor names. Leaves first: embeddings -> attention
+// -> layer -> encoder -> model -> heads.
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
+import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
+import type { Schema } from "./config.js";
+import { sequenceLoss, tokenLoss } from "./outputs.js";
+import type { ModelInputs, ModelOutput } from "./outputs.js";
+
+export interface BertConfig {
+  readonly model_type: "bert";
+  readonly vocab_size: number;
+  readonly hidden_size: number;
+  readonly num_hidden_layers: number;
+  readonly num_attention_heads: number;
+  readonly intermediate_size: number;
+  readonly hidden_act: string;
+  readonly hidden_dropout_prob: number;
+  readonly attention_probs_dropout_prob: number;
+  readonly max_position_embeddings: number;
+  readonly type_vocab_size: number;
+  readonly initializer_range: number;
+  readonly layer_norm_eps: number;
+  readonly pad_token_id: number;
+  readonly position_embedding_type: string;
+  readonly classifier_dropout?: number | null;
+  readonly architectures?: string[];
+  readonly id2label?: Record<string, string>;
+  readonly label2id?: Record<string, number>;
+  readonly problem_type?: string;
+  readonly [key: string]: unknown;
+}
+
+// Defaults are bert-base-uncased's.
+export const BERT_SCHEMA: Schema = {
+  vocab_size: { type: "int", default: 30522 },
+  hidden_size: { type: "int", default: 768 },
+  num_hidden_layers: { type: "int", default: 12 },
+  num_attention_heads: { type: "int", default: 12 },
+  intermediate_size: { type: "int", default: 3072 },
+  hidden_act: { type: "string", default: "gelu" },
+  hidden_dropout_prob: { type: "number", default: 0.1 },
+  attention_probs_dropout_prob: { type: "number", default: 0.1 },
+  max_position_embeddings: { type: "int", default: 512 },
+  type_vocab_size: { type: "int", default: 2 },
+  initializer_range: { type: "number", default: 0.02 },
+  layer_norm_eps: { type: "number", default: 1e-12 },
+  pad_token_id: { type: "int", default: 0 },
+  position_embedding_type: { type: "string", default: "absolute" },
+};
+
+export function bertConfig(raw: Record<string, unknown> = {}, where = "config"): BertConfig {
+  const c = parseConfig<BertConfig>(raw, BERT_SCHEMA, "bert", where);
+  requirePositive(where, { vocab_size: c.vocab_size, hidden_size: c.hidden_size, num_attention_heads: c.num_attention_heads, num_hidden_layers: c.num_hidden_layers });
+  requireDivides(where, c.num_attention_heads, c.hidden_size);
+  if (c.position_embedding_type !== "absolute") throw new Error(`${where}: position_embedding_type "${c.position_embedding_type}" is not supported (absolute only)`);
+  activation(c.hidden_act);
+  return c;
+}
+
+export class BertEmbeddings extends Module {
+  word_embeddings: Embedding;
+  position_embeddings: Embedding;
+  token_type_embeddings: Embedding;
+  LayerNorm: LayerNorm;
+  dropout: Dropout;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.word_embeddings = new Embedding(config.vocab_size, config.hidden_size, { paddingIdx: config.pad_token_id });
+    this.position_embeddings = new Embedding(config.max_position_embeddings, config.hidden_size);
+    this.token_type_embeddings = new Embedding(config.type_vocab_size, config.hidden_size);
+    this.LayerNorm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
+    this.dropout = new Dropout(config.hidden_dropout_prob);
+  }
+
+  forward(input: ModelInputs): Tensor {
+    const words = input.inputsEmbeds ?? this.word_embeddings.forward(input.inputIds!); // (B, T, C)
+    const [B, T] = words.shape as [number, number];
+    if (T > this.config.max_position_embeddings) {
+      throw new Error(`bert: sequence length ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
+    }
+    const positions = input.positionIds ?? torch.arange(0, T, 1, { device: words.device as "cpu" }).unsqueeze(0);
+    const types = input.tokenTypeIds ?? torch.zeros([B, T], { dtype: "int64", device: words.device as "cpu" });
+    const x = words.add(this.token_type_embeddings.forward(types)).add(this.position_embeddings.forward(positions));
+    return this.dropout.forward(this.LayerNorm.forward(x));
+  }
+}
+
+export class BertSelfAttention extends Module {
+  query: Linear;
+  key: Linear;
+  value: Linear;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.query = new Linear(config.hidden_size, config.hidden_size);
+    this.key = new Linear(config.hidden_size, config.hidden_size);
+    this.value = new Linear(config.hidden_size, config.hidden_size);
+  }
+
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { context: Tensor; probs?: Tensor } {
+    const H = this.config.num_attention_heads;
+    const q = splitHeads(this.query.forward(x), H); // (B, H, T, D)
+    const k = splitHeads(this.key.forward(x), H);
+    const v = splitHeads(this.value.forward(x), H);
+    const r = attention(q, k, v, { mask, dropout: this.config.attention_probs_dropout_prob, training: this.training, returnProbs });
+    return { context: mergeHeads(r.context), ...(r.probs ? { probs: r.probs } : {}) }; // (B, T, C)
+  }
+}
+
+/** dense -> dropout -> LayerNorm(x + residual): BERT's post-LN sublayer output. */
+export class BertSelfOutput extends Module {
+  dense: Linear;
+  LayerNorm: LayerNorm;
+  dropout: Dropout;
+
+  constructor(config: BertConfig, inSize = config.hidden_size) {
+    super();
+    this.dense = new Linear(inSize, config.hidden_size);
+    this.LayerNorm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
+    this.dropout = new Dropout(config.hidden_dropout_prob);
+  }
+
+  forward(h: Tensor, residual: Tensor): Tensor {
+    return this.LayerNorm.forward(this.dropout.forward(this.dense.forward(h)).add(residual));
+  }
+}
+
+export class BertAttention extends Module {
+  self: BertSelfAttention;
+  output: BertSelfOutput;
+
+  constructor(config: BertConfig) {
+    super();
+    this.self = new BertSelfAttention(config);
+    this.output = new BertSelfOutput(config);
+  }
+
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+    const r = this.self.forward(x, mask, returnProbs);
+    return { out: this.output.forward(r.context, x), ...(r.probs ? { probs: r.probs } : {}) };
+  }
+}
+
+export class BertIntermediate extends Module {
+  dense: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+
+  constructor(config: BertConfig) {
+    super();
+    this.dense = new Linear(config.hidden_size, config.intermediate_size);
+    this.act = activation(config.hidden_act);
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.act(this.dense.forward(x));
+  }
+}
+
+export class BertLayer extends Module {
+  attention: BertAttention;
+  intermediate: BertIntermediate;
+  output: BertSelfOutput;
+
+  constructor(config: BertConfig) {
+    super();
+    this.attention = new BertAttention(config);
+    this.intermediate = new BertIntermediate(config);
+    this.output = new BertSelfOutput(config, config.intermediate_size);
+  }
+
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+    const a = this.attention.forward(x, mask, returnProbs);
+    return { out: this.output.forward(this.intermediate.forward(a.out), a.out), ...(a.probs ? { probs: a.probs } : {}) };
+  }
+}
+
+export class BertEncoder extends Module {
+  layer: ModuleList<BertLayer>;
+
+  constructor(config: BertConfig) {
+    super();
+    this.layer = new ModuleList(Array.from({ length: config.num_hidden_layers }, () => new BertLayer(config)));
+  }
+
+  forward(x: Tensor, mask: Tensor | null, options: { hidden?: boolean; attentions?: boolean }): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
+    const hidden: Tensor[] = [x];
+    const attns: Tensor[] = [];
+    let h = x;
+    for (const layer of this.layer) {
+      const r = layer.forward(h, mask, options.attentions ?? false);
+      h = r.out;
+      hidden.push(h);
+      if (r.probs) attns.push(r.probs);
+    }
+    return { out: h, ...(options.hidden ? { hiddenStates: hidden } : {}), ...(options.attentions ? { attentions: attns } : {}) };
+  }
+}
+
+export class BertPooler extends Module {
+  dense: Linear;
+
+  constructor(config: BertConfig) {
+    super();
+    this.dense = new Linear(config.hidden_size, config.hidden_size);
+  }
+
+  /** tanh(dense(h[:, 0])): the [CLS] token's summary. */
+  forward(h: Tensor): Tensor {
+    return this.dense.forward(h.select(1, 0)).tanh();
+  }
+}
+
+/** The bare encoder: last hidden state (B, T, C) and pooled output (B, C). */
+export class BertModel extends Module {
+  embeddings: BertEmbeddings;
+  encoder: BertEncoder;
+  pooler: BertPooler | null;
+
+  constructor(readonly config: BertConfig, options: { addPoolingLayer?: boolean } = {}) {
+    super();
+    this.embeddings = new BertEmbeddings(config);
+    this.encoder = new BertEncoder(config);
+    this.pooler = options.addPoolingLayer === false ? null : new BertPooler(config);
+    initTransformerWeights(this, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    if (!input.inputIds && !input.inputsEmbeds) throw new Error("bert: give inputIds or inputsEmbeds");
+    const x = this.embeddings.forward(input);
+    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype === "bfloat16" ? "bfloat16" : "float32") : null;
+    const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
+    const pooled = this.pooler ? this.pooler.forward(enc.out) : undefined;
+    return {
+      logits: enc.out,
+      lastHiddenState: enc.out,
+      ...(pooled ? { pooledOutput: pooled } : {}),
+      ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
+      ...(enc.attentions ? { attentions: enc.attentions } : {}),
+    };
+  }
+}
+
+// --- heads ----------------------------------------------------------------------------------------
+
+export class BertPredictionHeadTransform extends Module {
+  dense: Linear;
+  LayerNorm: LayerNorm;
+  private readonly act: (x: Tensor) => Tensor;
+
+  constructor(config: BertConfig) {
+    super();
+    this.dense = new Linear(config.hidden_size, config.hidden_size);
+    this.act = activation(config.hidden_act);
+    this.LayerNorm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
+  }
+
+  forward(h: Tensor): Tensor {
+    return this.LayerNorm.forward(this.act(this.dense.forward(h)));
+  }
+}
+
+/** transform -> decoder tied to the word embeddings, plus a bias of its own. */
+export class BertLMPredictionHead extends Module {
+  transform: BertPredictionHeadTransform;
+  decoder: Linear;
+  bias: Tensor;
+
+  constructor(config: BertConfig, wordEmbeddings: Tensor) {
+    super();
+    this.transform = new BertPredictionHeadTransform(config);
+    this.decoder = new Linear(config.hidden_size, config.vocab_size, { bias: false });
+    this.decoder.weight.dispose();
+    this.decoder.weight = tie(this.decoder, "weight", wordEmbeddings);
+    this.bias = this.registerParameter("bias", torch.zeros([config.vocab_size]));
+    this.decoder.bias = tie(this.decoder, "bias", this.bias); // Hugging Face saves it as decoder.bias too
+  }
+
+  forward(h: Tensor): Tensor {
+    return this.decoder.forward(this.transform.forward(h));
+  }
+}
+
+/** Registers an existing tensor as a parameter of a module (tied weights). */
+export function tie(module: Module, name: string, t: Tensor): Tensor {
+  return (module as unknown as { registerParameter(n: string, x: Tensor): Tensor }).registerParameter(name, t);
+}
+
+export class BertOnlyMLMHead extends Module {
+  predictions: BertLMPredictionHead;
+  constructor(config: BertConfig, wordEmbeddings: Tensor) {
+    super();
+    this.predictions = new BertLMPredictionHead(config, wordEmbeddings);
+  }
+}
+
+export class BertPreTrainingHeads extends Module {
+  predictions: BertLMPredictionHead;
+  seq_relationship: Linear;
+  constructor(config: BertConfig, wordEmbeddings: Tensor) {
+    super();
+    this.predictions = new BertLMPredictionHead(config, wordEmbeddings);
+    this.seq_relationship = new Linear(config.hidden_size, 2);
+  }
+}
+
+/** Masked LM and next sentence prediction; loss = MLM + NSP when both labels are given. */
+export class BertForPreTraining extends Module {
+  bert: BertModel;
+  cls: BertPreTrainingHeads;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.bert = new BertModel(config);
+    this.cls = new BertPreTrainingHeads(config, this.bert.embeddings.word_embeddings.weight);
+    initTransformerWeights(this.cls, config.initializer_range, { except: [this.bert.embeddings.word_embeddings.weight] });
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.bert.forward(input);
+    const logits = this.cls.predictions.forward(out.lastHiddenState);
+    const nsp = this.cls.seq_relationship.forward(out.pooledOutput!);
+    let loss: Tensor | undefined;
+    if (input.labels) {
+      loss = tokenLoss(logits, input.labels);
+      if (input.nextSentenceLabel) loss = loss.add(torch.crossEntropy(nsp.float(), input.nextSentenceLabel.view([-1])));
+    }
+    return { ...out, logits, seqRelationshipLogits: nsp, ...(loss ? { loss } : {}) };
+  }
+}
+
+export class BertForMaskedLM extends Module {
+  bert: BertModel;
+  cls: BertOnlyMLMHead;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.bert = new BertModel(config, { addPoolingLayer: false });
+    this.cls = new BertOnlyMLMHead(config, this.bert.embeddings.word_embeddings.weight);
+    initTransformerWeights(this.cls, config.initializer_range, { except: [this.bert.embeddings.word_embeddings.weight] });
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.bert.forward(input);
+    const logits = this.cls.predictions.forward(out.lastHiddenState);
+    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+  }
+}
+
+export class BertForNextSentencePrediction extends Module {
+  bert: BertModel;
+  cls: Module & { seq_relationship: Linear };
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.bert = new BertModel(config);
+    const head = new (class BertOnlyNSPHead extends Module {
+      seq_relationship = new Linear(config.hidden_size, 2);
+    })();
+    this.cls = head;
+    initTransformerWeights(this.cls, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.bert.forward(input);
+    const logits = this.cls.seq_relationship.forward(out.pooledOutput!);
+    const labels = input.nextSentenceLabel ?? input.labels;
+    return { ...out, logits, ...(labels ? { loss: torch.crossEntropy(logits.float(), labels.view([-1])) } : {}) };
+  }
+}
+
+function classifierDropout(config: BertConfig): number {
+  return config.classifier_dropout ?? config.hidden_dropout_prob;
+}
+
+/** Dropout then a linear layer on the pooled [CLS] output; CE, MSE or BCE loss by problem type. */
+export class BertForSequenceClassification extends Module {
+  bert: BertModel;
+  dropout: Dropout;
+  classifier: Linear;
+  readonly numLabels: number;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.numLabels = numLabels(config);
+    this.bert = new BertModel(config);
+    this.dropout = new Dropout(classifierDropout(config));
+    this.classifier = new Linear(config.hidden_size, this.numLabels);
+    initTransformerWeights(this.classifier, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.bert.forward(input);
+    const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!));
+    return { ...out, logits, ...(input.labels ? { loss: sequenceLoss(logits, input.labels, this.numLabels, this.config.problem_type) } : {}) };
+  }
+}
+
+/** A label per token (NER); -100 labels are ignored. */
+export class BertForTokenClassification extends Module {
+  bert: BertModel;
+  dropout: Dropout;
+  classifier: Linear;
+  readonly numLabels: number;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.numLabels = numLabels(config);
+    this.bert = new BertModel(config, { addPoolingLayer: false });
+    this.dropout = new Dropout(classifierDropout(config));
+    this.classifier = new Linear(config.hidden_size, this.numLabels);
+    initTransformerWeights(this.classifier, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.bert.forward(input);
+    const logits = this.classifier.forward(this.dropout.forward(out.lastHiddenState));
+    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+  }
+}
+
+/** Inputs (B, C, T) for C choices; one score per choice, (B, C). */
+export class BertForMultipleChoice extends Module {
+  bert: BertModel;
+  dropout: Dropout;
+  classifier: Linear;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.bert = new BertModel(config);
+    this.dropout = new Dropout(classifierDropout(config));
+    this.classifier = new Linear(config.hidden_size, 1);
+    initTransformerWeights(this.classifier, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const ids = input.inputIds!;
+    const [B, C, T] = ids.shape as [number, number, number];
+    const flat = (t?: Tensor): Tensor | undefined => t?.reshape([B * C, T]);
+    const out = this.bert.forward({ ...input, inputIds: flat(ids)!, attentionMask: flat(input.attentionMask), tokenTypeIds: flat(input.tokenTypeIds), labels: undefined });
+    const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!)).view([B, C]);
+    return { ...out, logits, ...(input.labels ? { loss: torch.crossEntropy(logits.float(), input.labels.view([-1])) } : {}) };
+  }
+}
+
+/** Span start and end logits per token; loss is the mean of the two cross-entropies. */
+export class BertForQuestionAnswering extends Module {
+  bert: BertModel;
+  qa_outputs: Linear;
+
+  constructor(readonly config: BertConfig) {
+    super();
+    this.bert = new BertModel(config, { addPoolingLayer: false });
+    this.qa_outputs = new Linear(config.hidden_size, 2);
+    initTransformerWeights(this.qa_outputs, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.bert.forward(input);
+    return { ...out, ...qaHead(this.qa_outputs.forward(out.lastHiddenState), input) };
+  }
+}
+
+/** Splits (B, T, 2) span logits and computes the QA loss (positions past the end are ignored). */
+export function qaHead(spanLogits: Tensor, input: ModelInputs): Pick<ModelOutput, "logits" | "startLogits" | "endLogits" | "loss"> {
+  const [start, end] = spanLogits.split(1, -1) as [Tensor, Tensor];
+  const startLogits = start.squeeze(-1);
+  const endLogits = end.squeeze(-1);
+  let loss: Tensor | undefined;
+  if (input.startPositions && input.endPositions) {
+    const T = startLogits.shape[1]!;
+    const s = input.startPositions.view([-1]).clamp(0, T);
+    const e = input.endPositions.view([-1]).clamp(0, T);
+    loss = torch.crossEntropy(startLogits.float(), s, null, "mean", T).add(torch.crossEntropy(endLogits.float(), e, null, "mean", T)).div(2);
+  }
+  return { logits: spanLogits, startLogits, endLogits, ...(loss ? { loss } : {}) };
+}

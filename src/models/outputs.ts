@@ -1,0 +1,59 @@
+// What every model's forward takes and returns.
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+
+export interface ModelInputs {
+  /** (B, T) int64 token ids (or give inputsEmbeds). */
+  inputIds?: Tensor;
+  /** (B, T) 1 for tokens, 0 for padding. */
+  attentionMask?: Tensor;
+  /** (B, T) segment ids (BERT's sentence A/B). */
+  tokenTypeIds?: Tensor;
+  positionIds?: Tensor;
+  /** (B, T, E) word embeddings to use instead of looking up inputIds (adversarial training perturbs them). */
+  inputsEmbeds?: Tensor;
+  /** Targets: token labels (-100 ignored) for LM and token heads, (B) for sequence heads. */
+  labels?: Tensor;
+  /** BERT's next sentence / ALBERT's sentence order label, (B). */
+  nextSentenceLabel?: Tensor;
+  /** Question answering targets, (B). */
+  startPositions?: Tensor;
+  endPositions?: Tensor;
+  outputHiddenStates?: boolean;
+  outputAttentions?: boolean;
+}
+
+export interface ModelOutput {
+  loss?: Tensor;
+  /** The head's main output (LM logits, class logits, ...); the last hidden state for base models. */
+  logits: Tensor;
+  lastHiddenState: Tensor;
+  pooledOutput?: Tensor;
+  /** Embedding output then each layer's output, when outputHiddenStates. */
+  hiddenStates?: Tensor[];
+  /** Each layer's attention probabilities (B, H, T, T), when outputAttentions. */
+  attentions?: Tensor[];
+  /** BERT pretraining / ALBERT: the sentence-pair logits. */
+  seqRelationshipLogits?: Tensor;
+  /** Question answering: span start and end logits (B, T). */
+  startLogits?: Tensor;
+  endLogits?: Tensor;
+  /** Causal LMs with a cache: the key/value cache to pass back for the next step. */
+  pastKeyValues?: [Tensor, Tensor][];
+}
+
+/** The loss of a sequence-level head, by problem type (as Hugging Face chooses it). */
+export function sequenceLoss(logits: Tensor, labels: Tensor, numLabels: number, problemType?: unknown): Tensor {
+  return torch.scope(() => {
+    if (problemType === "regression" || ((problemType === undefined || problemType === null) && numLabels === 1)) {
+      return torch.mseLoss(logits.squeeze(-1).float(), labels.float().view([-1]));
+    }
+    if (problemType === "multi_label_classification") return torch.binaryCrossEntropyWithLogits(logits.float(), labels.float());
+    return torch.crossEntropy(logits.view([-1, numLabels]).float(), labels.view([-1]));
+  });
+}
+
+/** Cross-entropy over token logits (B, T, V) with -100 ignored, in float32. */
+export function tokenLoss(logits: Tensor, labels: Tensor): Tensor {
+  return torch.scope(() => torch.crossEntropy(logits.reshape([-1, logits.shape[logits.ndim - 1]!]).float(), labels.reshape([-1])));
+}

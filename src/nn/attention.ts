@@ -1,0 +1,67 @@
+// Multi-head attention as functions over (B, T, C) tensors, shared by every architecture.
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+
+/** float32's most negative value: Hugging Face's additive mask value (torch.finfo(dtype).min). */
+export const MASK_MIN = -3.4028234663852886e38;
+
+/**
+ * A (B, T) mask of 1 (attend) and 0 (padding) as an additive (B, 1, 1, T) mask:
+ * 0 where attended, the most negative float where not, as Hugging Face's get_extended_attention_mask.
+ */
+export function additiveMask(mask: Tensor, dtype: torch.DType = "float32"): Tensor {
+  return torch.scope(() => mask.unsqueeze(1).unsqueeze(2).to(dtype).rsub(1).mul(dtype === "bfloat16" ? -3.3895313892515355e38 : MASK_MIN));
+}
+
+/** (B, T, C) -> (B, H, T, C/H) */
+export function splitHeads(x: Tensor, heads: number): Tensor {
+  const [B, T, C] = x.shape as [number, number, number];
+  return x.view([B, T, heads, C / heads]).permute([0, 2, 1, 3]);
+}
+
+/** (B, H, T, D) -> (B, T, H*D) */
+export function mergeHeads(x: Tensor): Tensor {
+  const [B, H, T, D] = x.shape as [number, number, number, number];
+  return x.permute([0, 2, 1, 3]).reshape([B, T, H * D]);
+}
+
+export interface AttentionResult {
+  /** (B, H, T, D) */
+  context: Tensor;
+  /** (B, H, T, S), when asked for */
+  probs?: Tensor;
+}
+
+/**
+ * softmax(q kᵀ / sqrt(D) + mask) v for q (B, H, T, D), k and v (B, H, S, D). mask is additive,
+ * broadcastable to (B, H, T, S); causal masks future positions. Probabilities are returned
+ * when asked (interpretability), which rules out the fused kernel.
+ */
+export function attention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: { mask?: Tensor | null; causal?: boolean; dropout?: number; training?: boolean; returnProbs?: boolean; scale?: number } = {},
+): AttentionResult {
+  const D = q.shape[q.ndim - 1]!;
+  const p = options.training ? options.dropout ?? 0 : 0;
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  if (!options.returnProbs && torch.hasFusedAttention() && options.scale === undefined) {
+    return { context: torch.scaledDotProductAttention(q, k, v, { attnMask: options.mask ?? null, dropoutP: p, isCausal: options.causal ?? false }) };
+  }
+  return torch.scope(() => {
+    let scores = q.matmul(k.transpose(-1, -2)).mul(scale); // (B, H, T, S)
+    if (options.causal) {
+      const T = q.shape[q.ndim - 2]!;
+      const S = k.shape[k.ndim - 2]!;
+      // query i sees keys up to S - T + i (with a key/value cache, T < S)
+      const allowed = torch.ones([T, S], { dtype: "bool", device: q.device as "cpu" }).tril(S - T);
+      scores = scores.maskedFill(allowed.logicalNot(), MASK_MIN);
+    }
+    if (options.mask) scores = scores.add(options.mask);
+    const probs = scores.softmax(-1, scores.dtype === "bfloat16" ? "float32" : null).to(v.dtype);
+    const dropped = p > 0 ? torch.dropout(probs, p, true) : probs;
+    const context = dropped.matmul(v);
+    return options.returnProbs ? { context, probs } : { context };
+  });
+}
