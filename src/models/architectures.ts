@@ -21,3 +21,17 @@ registerArchitecture({
     BertForQuestionAnswering: ["question-answering", c(bert.BertForQuestionAnswering)],
   },
 });
+
+import * as gpt2 from "./gpt2.js";
+
+registerArchitecture({
+  modelType: "gpt2",
+  prefix: "transformer",
+  parseConfig: (raw, where) => gpt2.gpt2Config(raw, where),
+  ignore: /\.attn\.(masked_)?bias$/,
+  classes: {
+    GPT2Model: ["base", c(gpt2.GPT2Model)],
+    GPT2LMHeadModel: ["causal-lm", c(gpt2.GPT2LMHeadModel)],
+    GPT2ForSequenceClassification: ["sequence-classification", c(gpt2.GPT2ForSequenceClassification)],
+  },
+});
