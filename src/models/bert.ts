@@ -52,6 +52,18 @@ export const BERT_SCHEMA: Schema = {
   position_embedding_type: { type: "string", default: "absolute" },
 };
 
+/** The keys the encoder blocks read: RoBERTa's and ELECTRA's configs have them too. */
+export interface EncoderConfig {
+  readonly hidden_size: number;
+  readonly num_attention_heads: number;
+  readonly intermediate_size: number;
+  readonly hidden_act: string;
+  readonly hidden_dropout_prob: number;
+  readonly attention_probs_dropout_prob: number;
+  readonly layer_norm_eps: number;
+  readonly num_hidden_layers: number;
+}
+
 export function bertConfig(raw: Record<string, unknown> = {}, where = "config"): BertConfig {
   const c = parseConfig<BertConfig>(raw, BERT_SCHEMA, "bert", where);
   requirePositive(where, { vocab_size: c.vocab_size, hidden_size: c.hidden_size, num_attention_heads: c.num_attention_heads, num_hidden_layers: c.num_hidden_layers });
@@ -61,6 +73,20 @@ export function bertConfig(raw: Record<string, unknown> = {}, where = "config"):
   return c;
 }
 
+export interface EmbeddingsConfig {
+  readonly model_type: string;
+  readonly vocab_size: number;
+  readonly hidden_size: number;
+  readonly max_position_embeddings: number;
+  readonly type_vocab_size: number;
+  readonly layer_norm_eps: number;
+  readonly hidden_dropout_prob: number;
+  readonly pad_token_id: number;
+  /** ALBERT and ELECTRA embed in a smaller size, then project. */
+  readonly embedding_size?: number;
+}
+
+/** word + position + token type embeddings, then LayerNorm and dropout (BERT, ALBERT, ELECTRA). */
 export class BertEmbeddings extends Module {
   word_embeddings: Embedding;
   position_embeddings: Embedding;
@@ -68,22 +94,29 @@ export class BertEmbeddings extends Module {
   LayerNorm: LayerNorm;
   dropout: Dropout;
 
-  constructor(readonly config: BertConfig) {
+  constructor(readonly config: EmbeddingsConfig, options: { positionPaddingIdx?: number } = {}) {
     super();
-    this.word_embeddings = new Embedding(config.vocab_size, config.hidden_size, { paddingIdx: config.pad_token_id });
-    this.position_embeddings = new Embedding(config.max_position_embeddings, config.hidden_size);
-    this.token_type_embeddings = new Embedding(config.type_vocab_size, config.hidden_size);
-    this.LayerNorm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
+    const size = config.embedding_size ?? config.hidden_size;
+    this.word_embeddings = new Embedding(config.vocab_size, size, { paddingIdx: config.pad_token_id });
+    this.position_embeddings = new Embedding(config.max_position_embeddings, size, { paddingIdx: options.positionPaddingIdx ?? -1 });
+    this.token_type_embeddings = new Embedding(config.type_vocab_size, size);
+    this.LayerNorm = new LayerNorm(size, config.layer_norm_eps);
     this.dropout = new Dropout(config.hidden_dropout_prob);
+  }
+
+  /** Position ids for a batch: 0..T-1 (RoBERTa overrides this). */
+  protected positionIds(input: ModelInputs, words: Tensor): Tensor {
+    const T = words.shape[1]!;
+    return torch.arange(0, T, 1, { device: words.device as "cpu" }).unsqueeze(0);
   }
 
   forward(input: ModelInputs): Tensor {
     const words = input.inputsEmbeds ?? this.word_embeddings.forward(input.inputIds!); // (B, T, C)
     const [B, T] = words.shape as [number, number];
-    if (T > this.config.max_position_embeddings) {
-      throw new Error(`bert: sequence length ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
+    const positions = input.positionIds ?? this.positionIds(input, words);
+    if (positions.max().item() >= this.config.max_position_embeddings) {
+      throw new Error(`${this.config.model_type}: sequence length ${T} needs more than max_position_embeddings (${this.config.max_position_embeddings}) positions`);
     }
-    const positions = input.positionIds ?? torch.arange(0, T, 1, { device: words.device as "cpu" }).unsqueeze(0);
     const types = input.tokenTypeIds ?? torch.zeros([B, T], { dtype: "int64", device: words.device as "cpu" });
     const x = words.add(this.token_type_embeddings.forward(types)).add(this.position_embeddings.forward(positions));
     return this.dropout.forward(this.LayerNorm.forward(x));
@@ -95,7 +128,7 @@ export class BertSelfAttention extends Module {
   key: Linear;
   value: Linear;
 
-  constructor(readonly config: BertConfig) {
+  constructor(readonly config: EncoderConfig) {
     super();
     this.query = new Linear(config.hidden_size, config.hidden_size);
     this.key = new Linear(config.hidden_size, config.hidden_size);
@@ -118,7 +151,7 @@ export class BertSelfOutput extends Module {
   LayerNorm: LayerNorm;
   dropout: Dropout;
 
-  constructor(config: BertConfig, inSize = config.hidden_size) {
+  constructor(config: EncoderConfig, inSize = config.hidden_size) {
     super();
     this.dense = new Linear(inSize, config.hidden_size);
     this.LayerNorm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
@@ -134,7 +167,7 @@ export class BertAttention extends Module {
   self: BertSelfAttention;
   output: BertSelfOutput;
 
-  constructor(config: BertConfig) {
+  constructor(config: EncoderConfig) {
     super();
     this.self = new BertSelfAttention(config);
     this.output = new BertSelfOutput(config);
@@ -150,7 +183,7 @@ export class BertIntermediate extends Module {
   dense: Linear;
   private readonly act: (x: Tensor) => Tensor;
 
-  constructor(config: BertConfig) {
+  constructor(config: EncoderConfig) {
     super();
     this.dense = new Linear(config.hidden_size, config.intermediate_size);
     this.act = activation(config.hidden_act);
@@ -166,7 +199,7 @@ export class BertLayer extends Module {
   intermediate: BertIntermediate;
   output: BertSelfOutput;
 
-  constructor(config: BertConfig) {
+  constructor(config: EncoderConfig) {
     super();
     this.attention = new BertAttention(config);
     this.intermediate = new BertIntermediate(config);
@@ -182,7 +215,7 @@ export class BertLayer extends Module {
 export class BertEncoder extends Module {
   layer: ModuleList<BertLayer>;
 
-  constructor(config: BertConfig) {
+  constructor(config: EncoderConfig) {
     super();
     this.layer = new ModuleList(Array.from({ length: config.num_hidden_layers }, () => new BertLayer(config)));
   }
@@ -204,7 +237,7 @@ export class BertEncoder extends Module {
 export class BertPooler extends Module {
   dense: Linear;
 
-  constructor(config: BertConfig) {
+  constructor(config: EncoderConfig) {
     super();
     this.dense = new Linear(config.hidden_size, config.hidden_size);
   }
@@ -232,7 +265,7 @@ export class BertModel extends Module {
   forward(input: ModelInputs): ModelOutput {
     if (!input.inputIds && !input.inputsEmbeds) throw new Error("bert: give inputIds or inputsEmbeds");
     const x = this.embeddings.forward(input);
-    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype === "bfloat16" ? "bfloat16" : "float32") : null;
+    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
     const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
     const pooled = this.pooler ? this.pooler.forward(enc.out) : undefined;
     return {

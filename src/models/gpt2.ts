@@ -179,7 +179,7 @@ export class GPT2Model extends Module {
     // Positions count from 0 even for padded rows, as Hugging Face does without position_ids.
     const positions = input.positionIds ?? torch.arange(pastLen, pastLen + T, 1, { device: words.device as "cpu" }).unsqueeze(0);
     let h = this.drop.forward(words.add(this.wpe.forward(positions)));
-    const mask = input.attentionMask ? additiveMask(input.attentionMask, "float32") : null;
+    const mask = input.attentionMask ? additiveMask(input.attentionMask, h.dtype) : null;
     const hidden: Tensor[] = [h];
     const attns: Tensor[] = [];
     const presents: [Tensor, Tensor][] = [];

@@ -5,3 +5,7 @@ export type { ModelInputs, ModelOutput } from "./outputs.js";
 export { ConfigError } from "./config.js";
 export * as bert from "./bert.js";
 export * as gpt2 from "./gpt2.js";
+export * as roberta from "./roberta.js";
+export * as albert from "./albert.js";
+export * as electra from "./electra.js";
+export { PRESETS, presetConfig } from "./presets.js";

@@ -5,12 +5,17 @@ import type { Tensor } from "../torch/index.js";
 /** float32's most negative value: Hugging Face's additive mask value (torch.finfo(dtype).min). */
 export const MASK_MIN = -3.4028234663852886e38;
 
+/** The most negative finite value of a floating dtype (torch.finfo(dtype).min). */
+export function minValue(dtype: torch.DType): number {
+  return dtype === "bfloat16" ? -3.3895313892515355e38 : dtype === "float16" ? -65504 : dtype === "float64" ? -Number.MAX_VALUE : MASK_MIN;
+}
+
 /**
  * A (B, T) mask of 1 (attend) and 0 (padding) as an additive (B, 1, 1, T) mask:
  * 0 where attended, the most negative float where not, as Hugging Face's get_extended_attention_mask.
  */
 export function additiveMask(mask: Tensor, dtype: torch.DType = "float32"): Tensor {
-  return torch.scope(() => mask.unsqueeze(1).unsqueeze(2).to(dtype).rsub(1).mul(dtype === "bfloat16" ? -3.3895313892515355e38 : MASK_MIN));
+  return torch.scope(() => mask.unsqueeze(1).unsqueeze(2).to(dtype).rsub(1).mul(minValue(dtype)));
 }
 
 /** (B, T, C) -> (B, H, T, C/H) */
@@ -56,9 +61,9 @@ export function attention(
       const S = k.shape[k.ndim - 2]!;
       // query i sees keys up to S - T + i (with a key/value cache, T < S)
       const allowed = torch.ones([T, S], { dtype: "bool", device: q.device as "cpu" }).tril(S - T);
-      scores = scores.maskedFill(allowed.logicalNot(), MASK_MIN);
+      scores = scores.maskedFill(allowed.logicalNot(), minValue(scores.dtype));
     }
-    if (options.mask) scores = scores.add(options.mask);
+    if (options.mask) scores = scores.add(options.mask.dtype === scores.dtype ? options.mask : options.mask.to(scores.dtype));
     const probs = scores.softmax(-1, scores.dtype === "bfloat16" ? "float32" : null).to(v.dtype);
     const dropped = p > 0 ? torch.dropout(probs, p, true) : probs;
     const context = dropped.matmul(v);

@@ -1,0 +1,348 @@
+// ALBERT (Lan et al. 2020), as Hugging Face's modeling_albert.py: factorised embeddings
+// (embedding_size projected to hidden_size), layers shared across depth in groups, sentence
+// order prediction. Leaves first: attention -> layer -> group -> transformer -> model -> heads.
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
+import { BertEmbeddings, qaHead, tie } from "./bert.js";
+import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
+import type { Schema } from "./config.js";
+import { sequenceLoss, tokenLoss } from "./outputs.js";
+import type { ModelInputs, ModelOutput } from "./outputs.js";
+
+export interface AlbertConfig {
+  readonly model_type: "albert";
+  readonly vocab_size: number;
+  readonly embedding_size: number;
+  readonly hidden_size: number;
+  readonly num_hidden_layers: number;
+  readonly num_hidden_groups: number;
+  readonly num_attention_heads: number;
+  readonly intermediate_size: number;
+  readonly inner_group_num: number;
+  readonly hidden_act: string;
+  readonly hidden_dropout_prob: number;
+  readonly attention_probs_dropout_prob: number;
+  readonly max_position_embeddings: number;
+  readonly type_vocab_size: number;
+  readonly initializer_range: number;
+  readonly layer_norm_eps: number;
+  readonly classifier_dropout_prob: number;
+  readonly pad_token_id: number;
+  readonly id2label?: Record<string, string>;
+  readonly problem_type?: string;
+  readonly [key: string]: unknown;
+}
+
+// Defaults are albert-base-v2's.
+export const ALBERT_SCHEMA: Schema = {
+  vocab_size: { type: "int", default: 30000 },
+  embedding_size: { type: "int", default: 128 },
+  hidden_size: { type: "int", default: 768 },
+  num_hidden_layers: { type: "int", default: 12 },
+  num_hidden_groups: { type: "int", default: 1 },
+  num_attention_heads: { type: "int", default: 12 },
+  intermediate_size: { type: "int", default: 3072 },
+  inner_group_num: { type: "int", default: 1 },
+  hidden_act: { type: "string", default: "gelu_new" },
+  hidden_dropout_prob: { type: "number", default: 0 },
+  attention_probs_dropout_prob: { type: "number", default: 0 },
+  max_position_embeddings: { type: "int", default: 512 },
+  type_vocab_size: { type: "int", default: 2 },
+  initializer_range: { type: "number", default: 0.02 },
+  layer_norm_eps: { type: "number", default: 1e-12 },
+  classifier_dropout_prob: { type: "number", default: 0.1 },
+  position_embedding_type: { type: "string", default: "absolute" },
+  pad_token_id: { type: "int", default: 0 },
+  bos_token_id: { type: "int", default: 2 },
+  eos_token_id: { type: "int", default: 3 },
+  down_scale_factor: { type: "int", default: 1 },
+  gap_size: { type: "int", default: 0 },
+  net_structure_type: { type: "int", default: 0 },
+  num_memory_blocks: { type: "int", default: 0 },
+};
+
+export function albertConfig(raw: Record<string, unknown> = {}, where = "config"): AlbertConfig {
+  const c = parseConfig<AlbertConfig>(raw, ALBERT_SCHEMA, "albert", where);
+  requirePositive(where, { vocab_size: c.vocab_size, embedding_size: c.embedding_size, hidden_size: c.hidden_size, num_hidden_groups: c.num_hidden_groups, inner_group_num: c.inner_group_num });
+  requireDivides(where, c.num_attention_heads, c.hidden_size);
+  if (c.num_hidden_layers % c.num_hidden_groups !== 0) {
+    throw new ConfigError(`${where}: num_hidden_layers (${c.num_hidden_layers}) is not a multiple of num_hidden_groups (${c.num_hidden_groups})`);
+  }
+  activation(c.hidden_act);
+  return c;
+}
+
+/** Self-attention with its output projection and post-LayerNorm in one module (ALBERT's layout). */
+export class AlbertAttention extends Module {
+  query: Linear;
+  key: Linear;
+  value: Linear;
+  attention_dropout: Dropout;
+  output_dropout: Dropout;
+  dense: Linear;
+  LayerNorm: LayerNorm;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    const H = config.hidden_size;
+    this.query = new Linear(H, H);
+    this.key = new Linear(H, H);
+    this.value = new Linear(H, H);
+    this.attention_dropout = new Dropout(config.attention_probs_dropout_prob);
+    this.output_dropout = new Dropout(config.hidden_dropout_prob);
+    this.dense = new Linear(H, H);
+    this.LayerNorm = new LayerNorm(H, config.layer_norm_eps);
+  }
+
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+    const heads = this.config.num_attention_heads;
+    const r = attention(splitHeads(this.query.forward(x), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
+      mask,
+      dropout: this.config.attention_probs_dropout_prob,
+      training: this.training,
+      returnProbs,
+    });
+    const out = this.LayerNorm.forward(x.add(this.output_dropout.forward(this.dense.forward(mergeHeads(r.context)))));
+    return { out, ...(r.probs ? { probs: r.probs } : {}) };
+  }
+}
+
+export class AlbertLayer extends Module {
+  full_layer_layer_norm: LayerNorm;
+  attention: AlbertAttention;
+  ffn: Linear;
+  ffn_output: Linear;
+  dropout: Dropout;
+  private readonly act: (x: Tensor) => Tensor;
+
+  constructor(config: AlbertConfig) {
+    super();
+    this.full_layer_layer_norm = new LayerNorm(config.hidden_size, config.layer_norm_eps);
+    this.attention = new AlbertAttention(config);
+    this.ffn = new Linear(config.hidden_size, config.intermediate_size);
+    this.ffn_output = new Linear(config.intermediate_size, config.hidden_size);
+    this.act = activation(config.hidden_act);
+    this.dropout = new Dropout(config.hidden_dropout_prob);
+  }
+
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+    const a = this.attention.forward(x, mask, returnProbs);
+    const f = this.dropout.forward(this.ffn_output.forward(this.act(this.ffn.forward(a.out))));
+    return { out: this.full_layer_layer_norm.forward(f.add(a.out)), ...(a.probs ? { probs: a.probs } : {}) };
+  }
+}
+
+export class AlbertLayerGroup extends Module {
+  albert_layers: ModuleList<AlbertLayer>;
+  constructor(config: AlbertConfig) {
+    super();
+    this.albert_layers = new ModuleList(Array.from({ length: config.inner_group_num }, () => new AlbertLayer(config)));
+  }
+}
+
+/** Maps embeddings to hidden size, then runs num_hidden_layers steps through the shared groups. */
+export class AlbertTransformer extends Module {
+  embedding_hidden_mapping_in: Linear;
+  albert_layer_groups: ModuleList<AlbertLayerGroup>;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    this.embedding_hidden_mapping_in = new Linear(config.embedding_size, config.hidden_size);
+    this.albert_layer_groups = new ModuleList(Array.from({ length: config.num_hidden_groups }, () => new AlbertLayerGroup(config)));
+  }
+
+  forward(x: Tensor, mask: Tensor | null, options: { hidden?: boolean; attentions?: boolean }): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
+    const c = this.config;
+    let h = this.embedding_hidden_mapping_in.forward(x);
+    const hidden: Tensor[] = [h];
+    const attns: Tensor[] = [];
+    const perGroup = c.num_hidden_layers / c.num_hidden_groups;
+    for (let i = 0; i < c.num_hidden_layers; i++) {
+      const group = this.albert_layer_groups.at(Math.floor(i / perGroup));
+      for (const layer of group.albert_layers) {
+        const r = layer.forward(h, mask, options.attentions ?? false);
+        h = r.out;
+        if (r.probs) attns.push(r.probs);
+      }
+      hidden.push(h);
+    }
+    return { out: h, ...(options.hidden ? { hiddenStates: hidden } : {}), ...(options.attentions ? { attentions: attns } : {}) };
+  }
+}
+
+export class AlbertModel extends Module {
+  embeddings: BertEmbeddings;
+  encoder: AlbertTransformer;
+  pooler: Linear | null;
+
+  constructor(readonly config: AlbertConfig, options: { addPoolingLayer?: boolean } = {}) {
+    super();
+    this.embeddings = new BertEmbeddings(config);
+    this.encoder = new AlbertTransformer(config);
+    this.pooler = options.addPoolingLayer === false ? null : new Linear(config.hidden_size, config.hidden_size);
+    initTransformerWeights(this, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    if (!input.inputIds && !input.inputsEmbeds) throw new Error("albert: give inputIds or inputsEmbeds");
+    const x = this.embeddings.forward(input);
+    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
+    const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
+    const pooled = this.pooler ? this.pooler.forward(enc.out.select(1, 0)).tanh() : undefined; // pooler_activation
+    return {
+      logits: enc.out,
+      lastHiddenState: enc.out,
+      ...(pooled ? { pooledOutput: pooled } : {}),
+      ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
+      ...(enc.attentions ? { attentions: enc.attentions } : {}),
+    };
+  }
+}
+
+/** dense (H -> E) -> activation -> LayerNorm -> decoder (E -> V, tied) + bias. */
+export class AlbertMLMHead extends Module {
+  LayerNorm: LayerNorm;
+  bias: Tensor;
+  dense: Linear;
+  decoder: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+
+  constructor(config: AlbertConfig, wordEmbeddings: Tensor) {
+    super();
+    this.LayerNorm = new LayerNorm(config.embedding_size, config.layer_norm_eps);
+    this.bias = this.registerParameter("bias", torch.zeros([config.vocab_size]));
+    this.dense = new Linear(config.hidden_size, config.embedding_size);
+    this.decoder = new Linear(config.embedding_size, config.vocab_size, { bias: false });
+    this.decoder.weight.dispose();
+    this.decoder.weight = tie(this.decoder, "weight", wordEmbeddings);
+    this.decoder.bias = tie(this.decoder, "bias", this.bias);
+    this.act = activation(config.hidden_act);
+  }
+
+  forward(h: Tensor): Tensor {
+    return this.decoder.forward(this.LayerNorm.forward(this.act(this.dense.forward(h))));
+  }
+}
+
+/** Sentence order prediction: dropout then a 2-way classifier on the pooled output. */
+export class AlbertSOPHead extends Module {
+  dropout: Dropout;
+  classifier: Linear;
+  constructor(config: AlbertConfig) {
+    super();
+    this.dropout = new Dropout(config.classifier_dropout_prob);
+    this.classifier = new Linear(config.hidden_size, 2);
+  }
+  forward(pooled: Tensor): Tensor {
+    return this.classifier.forward(this.dropout.forward(pooled));
+  }
+}
+
+/** Masked LM and sentence order prediction; loss = MLM + SOP when both labels are given. */
+export class AlbertForPreTraining extends Module {
+  albert: AlbertModel;
+  predictions: AlbertMLMHead;
+  sop_classifier: AlbertSOPHead;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    this.albert = new AlbertModel(config);
+    this.predictions = new AlbertMLMHead(config, this.albert.embeddings.word_embeddings.weight);
+    this.sop_classifier = new AlbertSOPHead(config);
+    const tied = { except: [this.albert.embeddings.word_embeddings.weight] };
+    initTransformerWeights(this.predictions, config.initializer_range, tied);
+    initTransformerWeights(this.sop_classifier, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.albert.forward(input);
+    const logits = this.predictions.forward(out.lastHiddenState);
+    const sop = this.sop_classifier.forward(out.pooledOutput!);
+    let loss: Tensor | undefined;
+    if (input.labels) {
+      loss = tokenLoss(logits, input.labels);
+      if (input.nextSentenceLabel) loss = loss.add(torch.crossEntropy(sop.float(), input.nextSentenceLabel.view([-1])));
+    }
+    return { ...out, logits, seqRelationshipLogits: sop, ...(loss ? { loss } : {}) };
+  }
+}
+
+export class AlbertForMaskedLM extends Module {
+  albert: AlbertModel;
+  predictions: AlbertMLMHead;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    this.albert = new AlbertModel(config, { addPoolingLayer: false });
+    this.predictions = new AlbertMLMHead(config, this.albert.embeddings.word_embeddings.weight);
+    initTransformerWeights(this.predictions, config.initializer_range, { except: [this.albert.embeddings.word_embeddings.weight] });
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.albert.forward(input);
+    const logits = this.predictions.forward(out.lastHiddenState);
+    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+  }
+}
+
+export class AlbertForSequenceClassification extends Module {
+  albert: AlbertModel;
+  dropout: Dropout;
+  classifier: Linear;
+  readonly numLabels: number;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    this.numLabels = numLabels(config);
+    this.albert = new AlbertModel(config);
+    this.dropout = new Dropout(config.classifier_dropout_prob);
+    this.classifier = new Linear(config.hidden_size, this.numLabels);
+    initTransformerWeights(this.classifier, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.albert.forward(input);
+    const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!));
+    return { ...out, logits, ...(input.labels ? { loss: sequenceLoss(logits, input.labels, this.numLabels, this.config.problem_type) } : {}) };
+  }
+}
+
+export class AlbertForTokenClassification extends Module {
+  albert: AlbertModel;
+  dropout: Dropout;
+  classifier: Linear;
+  readonly numLabels: number;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    this.numLabels = numLabels(config);
+    this.albert = new AlbertModel(config, { addPoolingLayer: false });
+    this.dropout = new Dropout(config.classifier_dropout_prob);
+    this.classifier = new Linear(config.hidden_size, this.numLabels);
+    initTransformerWeights(this.classifier, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.albert.forward(input);
+    const logits = this.classifier.forward(this.dropout.forward(out.lastHiddenState));
+    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+  }
+}
+
+export class AlbertForQuestionAnswering extends Module {
+  albert: AlbertModel;
+  qa_outputs: Linear;
+
+  constructor(readonly config: AlbertConfig) {
+    super();
+    this.albert = new AlbertModel(config, { addPoolingLayer: false });
+    this.qa_outputs = new Linear(config.hidden_size, 2);
+    initTransformerWeights(this.qa_outputs, config.initializer_range);
+  }
+
+  forward(input: ModelInputs): ModelOutput {
+    const out = this.albert.forward(input);
+    return { ...out, ...qaHead(this.qa_outputs.forward(out.lastHiddenState), input) };
+  }
+}
