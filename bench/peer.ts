@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { variablesSet } from "../src/torch/native.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The peers' Python sources live beside the TypeScript sources (bench/peers). */
@@ -31,6 +32,7 @@ export function findPython(): string {
 export function runPeer<T>(script: string, config: object, coreType: string | undefined): T {
   const python = findPython();
   const env = { ...process.env };
+  for (const v of variablesSet) delete env[v]; // lmforge's own choices; the peer keeps its defaults
   if (coreType) env.OPENBLAS_CORETYPE = coreType;
   const out = execFileSync(python, [join(PEERS_DIR, script), JSON.stringify(config)], { encoding: "utf8", env, maxBuffer: 1 << 24 });
   const lines = out.trim().split("\n");

@@ -63,21 +63,28 @@ const commands: Command[] = [
   {
     name: "bench",
     summary: "race lmforge against PyTorch on this machine, side by side, and report the ratios",
-    usage: "lmforge bench [engine|optim|tokenizers|all] [--repeats N] [--json]",
-    options: { repeats: { type: "string" }, json: { type: "boolean" } },
+    usage: "lmforge bench [engine|optim|tokenizers|models|all] [--repeats N] [--quick] [--filter REGEX] [--json]",
+    options: { repeats: { type: "string" }, json: { type: "boolean" }, quick: { type: "boolean" }, filter: { type: "string" } },
     async run(values, positionals) {
       const which = positionals[0] ?? "all";
-      const benches = ["engine", "optim", "tokenizers"];
+      const benches = ["engine", "optim", "tokenizers", "models"];
       if (which !== "all" && !benches.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${benches.join(", ")}, all`);
       const repeats = values.repeats === undefined ? 3 : Number(values.repeats);
       if (!Number.isInteger(repeats) || repeats < 1) throw new UsageError(`bench: --repeats must be a positive integer, got "${String(values.repeats)}"`);
       const { runEngineBench } = await import("../../bench/engine.js");
       const { runOptimBench } = await import("../../bench/optim.js");
       const { runTokenizerBench } = await import("../../bench/tokenizers.js");
+      const { runModelBench } = await import("../../bench/models.js");
       const notes: string[] = [];
       const { runtimeInfo } = await import("../torch/index.js");
       const result = { torch: "", rows: [] as Awaited<ReturnType<typeof runEngineBench>>["rows"] };
       for (const b of which === "all" ? benches : [which]) {
+        if (b === "models") {
+          const r = runModelBench({ quick: Boolean(values.quick), repeats, ...(values.filter ? { filter: new RegExp(String(values.filter)) } : {}) });
+          result.torch = r.torch;
+          result.rows.push(...r.rows);
+          continue;
+        }
         if (b === "tokenizers") {
           const r = runTokenizerBench(repeats);
           result.rows.push(...r.rows);

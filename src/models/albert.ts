@@ -127,9 +127,11 @@ export class AlbertLayer extends Module {
   }
 
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
-    const a = this.attention.forward(x, mask, returnProbs);
-    const f = this.dropout.forward(this.ffn_output.forward(this.act(this.ffn.forward(a.out))));
-    return { out: this.full_layer_layer_norm.forward(f.add(a.out)), ...(a.probs ? { probs: a.probs } : {}) };
+    return torch.scope(() => {
+      const a = this.attention.forward(x, mask, returnProbs);
+      const f = this.dropout.forward(this.ffn_output.forward(this.act(this.ffn.forward(a.out))));
+      return { out: this.full_layer_layer_norm.forward(f.add(a.out)), ...(a.probs ? { probs: a.probs } : {}) };
+    });
   }
 }
 

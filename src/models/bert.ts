@@ -137,9 +137,14 @@ export class BertSelfAttention extends Module {
 
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { context: Tensor; probs?: Tensor } {
     const H = this.config.num_attention_heads;
-    const q = splitHeads(this.query.forward(x), H); // (B, H, T, D)
-    const k = splitHeads(this.key.forward(x), H);
-    const v = splitHeads(this.value.forward(x), H);
+    const C = this.config.hidden_size;
+    // One GEMM for the three projections (the weights stay separate, as the checkpoint has them).
+    const w = torch.cat([this.query.weight, this.key.weight, this.value.weight], 0);
+    const b = torch.cat([this.query.bias!, this.key.bias!, this.value.bias!], 0);
+    const [q0, k0, v0] = torch.linear(x, w, b).split(C, -1) as [Tensor, Tensor, Tensor];
+    const q = splitHeads(q0, H); // (B, H, T, D)
+    const k = splitHeads(k0, H);
+    const v = splitHeads(v0, H);
     const r = attention(q, k, v, { mask, dropout: this.config.attention_probs_dropout_prob, training: this.training, returnProbs });
     return { context: mergeHeads(r.context), ...(r.probs ? { probs: r.probs } : {}) }; // (B, T, C)
   }
@@ -207,8 +212,12 @@ export class BertLayer extends Module {
   }
 
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
-    const a = this.attention.forward(x, mask, returnProbs);
-    return { out: this.output.forward(this.intermediate.forward(a.out), a.out), ...(a.probs ? { probs: a.probs } : {}) };
+    // A scope per layer frees its intermediates as soon as the layer is done (autograd keeps
+    // what backward needs), which keeps the working set, and page faults, small.
+    return torch.scope(() => {
+      const a = this.attention.forward(x, mask, returnProbs);
+      return { out: this.output.forward(this.intermediate.forward(a.out), a.out), ...(a.probs ? { probs: a.probs } : {}) };
+    });
   }
 }
 

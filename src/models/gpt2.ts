@@ -137,9 +137,11 @@ export class GPT2Block extends Module {
   }
 
   forward(x: Tensor, mask: Tensor | null, past: [Tensor, Tensor] | null, returnProbs: boolean): { out: Tensor; present: [Tensor, Tensor]; probs?: Tensor } {
-    const a = this.attn.forward(this.ln_1.forward(x), mask, past, returnProbs);
-    const h = x.add(a.out);
-    return { out: h.add(this.mlp.forward(this.ln_2.forward(h))), present: a.present, ...(a.probs ? { probs: a.probs } : {}) };
+    return torch.scope(() => {
+      const a = this.attn.forward(this.ln_1.forward(x), mask, past, returnProbs);
+      const h = x.add(a.out);
+      return { out: h.add(this.mlp.forward(this.ln_2.forward(h))), present: a.present, ...(a.probs ? { probs: a.probs } : {}) };
+    });
   }
 }
 

@@ -55,18 +55,28 @@ export function attention(
     return { context: torch.scaledDotProductAttention(q, k, v, { attnMask: options.mask ?? null, dropoutP: p, isCausal: options.causal ?? false }) };
   }
   return torch.scope(() => {
-    let scores = q.matmul(k.transpose(-1, -2)).mul(scale); // (B, H, T, S)
+    // (B, H, T, D) -> (B*H, T, D): one batched GEMM with the additive mask and the scale folded
+    // in (baddbmm), instead of matmul, mul and add as three passes over the scores.
+    const [B, H, T, Dq] = q.shape as [number, number, number, number];
+    const S = k.shape[2]!;
+    const q3 = q.reshape([B * H, T, Dq]);
+    const kT = k.transpose(-1, -2).reshape([B * H, Dq, S]);
+    let bias: Tensor | null = null;
     if (options.causal) {
-      const T = q.shape[q.ndim - 2]!;
-      const S = k.shape[k.ndim - 2]!;
       // query i sees keys up to S - T + i (with a key/value cache, T < S)
       const allowed = torch.ones([T, S], { dtype: "bool", device: q.device as "cpu" }).tril(S - T);
-      scores = scores.maskedFill(allowed.logicalNot(), minValue(scores.dtype));
+      bias = torch.zeros([T, S], { dtype: q.dtype, device: q.device as "cpu" }).maskedFill(allowed.logicalNot(), minValue(q.dtype));
     }
-    if (options.mask) scores = scores.add(options.mask.dtype === scores.dtype ? options.mask : options.mask.to(scores.dtype));
+    if (options.mask) {
+      const m = options.mask.dtype === q.dtype ? options.mask : options.mask.to(q.dtype);
+      // (B, 1, 1, S) or (B, 1, T, S) -> (B*H, 1|T, S)
+      const mb = m.expand([B, H, m.shape[2]!, S]).reshape([B * H, m.shape[2]!, S]);
+      bias = bias ? mb.add(bias).clamp(minValue(q.dtype), null) : mb;
+    }
+    const scores = bias ? torch.baddbmm(bias.expand([B * H, T, S]), q3, kT, 1, scale) : q3.bmm(kT).mul(scale); // (B*H, T, S)
     const probs = scores.softmax(-1, scores.dtype === "bfloat16" ? "float32" : null).to(v.dtype);
     const dropped = p > 0 ? torch.dropout(probs, p, true) : probs;
-    const context = dropped.matmul(v);
-    return options.returnProbs ? { context, probs } : { context };
+    const context = dropped.bmm(v.reshape([B * H, S, v.shape[3]!])).view([B, H, T, v.shape[3]!]);
+    return options.returnProbs ? { context, probs: probs.view([B, H, T, S]) } : { context };
   });
 }

@@ -9,7 +9,7 @@ export { scope, keep, dispose, scopeDepth } from "./scope.js";
 export { noGrad, enableGrad, isGradEnabled, grad } from "./autograd.js";
 export type { GradOptions } from "./autograd.js";
 export { manualSeed, getRngState, setRngState } from "./random.js";
-export { getNumThreads, setNumThreads, runtimeInfo, cuda, autocast } from "./runtime.js";
+export { getNumThreads, setNumThreads, runtimeInfo, cuda, autocast, defaultPrecision } from "./runtime.js";
 export type { RuntimeInfo, AutocastOptions } from "./runtime.js";
 export { scaledDotProductAttention, hasFusedAttention } from "./attention.js";
 export type { AttentionOptions } from "./attention.js";

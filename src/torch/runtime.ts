@@ -1,6 +1,6 @@
 // Threads, devices, autocast and what the engine was built with.
 import type { DType } from "./dtype.js";
-import { blasChoice, native } from "./native.js";
+import { CPU_FLAGS, blasChoice, native, variablesSet } from "./native.js";
 
 export function getNumThreads(): number {
   return native.getNumThreads();
@@ -27,6 +27,8 @@ export interface RuntimeInfo {
   openblasCoreType: string | undefined;
   openblasReason: string;
   parallelInfo: string;
+  /** Environment variables lmforge set before libtorch loaded (OPENBLAS_CORETYPE, GOMP_SPINCOUNT). */
+  variablesSet: Record<string, string>;
 }
 
 /** What the engine runs with: versions, threads, the BLAS choice, devices. */
@@ -40,7 +42,18 @@ export function runtimeInfo(): RuntimeInfo {
     openblasCoreType: blasChoice.coreType,
     openblasReason: blasChoice.reason,
     parallelInfo: native.parallelInfo(),
+    variablesSet: Object.fromEntries(variablesSet.map((v) => [v, process.env[v] ?? ""])),
   };
+}
+
+/**
+ * The precision lmforge trains in by default: bfloat16 autocast where the CPU multiplies
+ * bfloat16 matrices in hardware tiles (AMX, Sapphire Rapids and later) or a CUDA device is in
+ * use; float32 elsewhere, where bfloat16 gains less than it risks.
+ */
+export function defaultPrecision(device: string = "cpu"): "fp32" | "bf16" {
+  if (device.startsWith("cuda")) return "bf16";
+  return CPU_FLAGS.has("amx_bf16") ? "bf16" : "fp32";
 }
 
 export interface AutocastOptions {
