@@ -20,3 +20,6 @@ export {
   savePretrained,
   loadReport,
 } from "./models/index.js";
+export * as data from "./data/index.js";
+export * as objectives from "./objectives/index.js";
+export * as train from "./train/index.js";

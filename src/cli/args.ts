@@ -28,3 +28,16 @@ export function stringArg(values: Record<string, unknown>, name: string): string
   if (typeof raw !== "string" || raw.length === 0) throw new UsageError(`--${name} is required`);
   return raw;
 }
+
+export function numberArg(values: Record<string, unknown>, name: string, options: { min?: number; max?: number; default?: number } = {}): number {
+  const raw = values[name];
+  if (raw === undefined) {
+    if (options.default !== undefined) return options.default;
+    throw new UsageError(`--${name} is required`);
+  }
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${String(raw)}"`);
+  if (options.min !== undefined && n < options.min) throw new UsageError(`--${name} must be at least ${options.min}, got ${n}`);
+  if (options.max !== undefined && n > options.max) throw new UsageError(`--${name} must be at most ${options.max}, got ${n}`);
+  return n;
+}

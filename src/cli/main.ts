@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { UsageError } from "./errors.js";
+import { PRETRAIN_OPTIONS, pretrainCommand } from "./pretrain.js";
 export { UsageError };
 
 export interface Command {
@@ -41,6 +42,21 @@ const commands: Command[] = [
     async run(values, positionals) {
       const { tokenizerTrain } = await import("./tokenizer.js");
       await tokenizerTrain(values, positionals);
+    },
+  },
+  {
+    name: "pretrain",
+    summary: "pretrain a model from scratch or continue from a checkpoint, with chosen objectives",
+    usage:
+      "lmforge pretrain --model bert-mini|roberta-base|albert-base|gpt2|DIR --tokenizer DIR --out DIR\n" +
+      "         [--objectives mlm|mlm,sop|mlm,nsp|clm] [--masking dynamic|static] [--mask-strategy token|whole-word|span]\n" +
+      "         [--max-steps N] [--batch-size B] [--seq-len L] [--learning-rate X] [--warmup-steps W] [--grad-accum N]\n" +
+      "         [--clip-norm X] [--precision fp32|bf16] [--seed S] [--eval-every N] [--save-every N] [--keep-last K]\n" +
+      "         [--input FILE|DIR|moby-dick|sotu]... [--resume] [--config FILE.json]\n" +
+      "  Without --input, pretrains on the embedded corpora. The output is a Hugging Face checkpoint plus metrics.jsonl.",
+    options: PRETRAIN_OPTIONS as unknown as Command["options"],
+    async run(values) {
+      await pretrainCommand(values);
     },
   },
   {

@@ -26,6 +26,11 @@ export interface SaveCheckpointOptions {
   /** Files to copy into the folder (tokenizer.json, vocab.txt, ...), by name -> source path. */
   copy?: Record<string, string>;
   metadata?: Record<string, string>;
+  /**
+   * "swap" (default) replaces the whole folder atomically; "files" writes each file atomically
+   * into the folder and keeps whatever else it holds (a training run's logs and checkpoints).
+   */
+  mode?: "swap" | "files";
 }
 
 function asideName(dir: string): string {
@@ -36,6 +41,15 @@ function asideName(dir: string): string {
 export function saveCheckpoint(dir: string, config: object, tensors: Map<string, Tensor>, options: SaveCheckpointOptions = {}): void {
   const target = resolve(dir);
   for (const [name, t] of tensors) if (t.isDisposed) throw new Error(`${dir}: tensor "${name}" was disposed`);
+  if (options.mode === "files") {
+    mkdirSync(target, { recursive: true });
+    writeWeights(target, tensors, options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { format: "pt", ...options.metadata });
+    for (const [name, text] of Object.entries(options.files ?? {})) writeTextAtomic(join(target, name), text);
+    for (const [name, src] of Object.entries(options.copy ?? {})) copyFileSync(src, join(target, name));
+    // config.json last: a folder with a config has its weights
+    writeTextAtomic(join(target, "config.json"), JSON.stringify(config, null, 2) + "\n");
+    return;
+  }
   mkdirSync(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   mkdirSync(tmp);

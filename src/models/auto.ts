@@ -97,9 +97,9 @@ export async function modelFromPretrained(dir: string, task: Task | "auto", opti
  * Writes config.json (with architectures and model_type) and model.safetensors, atomically;
  * tied weights are saved once, as Hugging Face does. Extra files (a tokenizer's) can be copied in.
  */
-export function savePretrained(model: PretrainedModel, dir: string, options: { copy?: Record<string, string>; maxShardBytes?: number } = {}): void {
+export function savePretrained(model: PretrainedModel, dir: string, options: { copy?: Record<string, string>; maxShardBytes?: number; mode?: "swap" | "files" } = {}): void {
   const config = { ...model.config, architectures: [className(model)], model_type: model.config.model_type, torch_dtype: model.parameters()[0]?.dtype ?? "float32" };
-  saveModule(model, dir, config, { ...(options.copy ? { copy: options.copy } : {}), ...(options.maxShardBytes ? { maxShardBytes: options.maxShardBytes } : {}) });
+  saveModule(model, dir, config, { ...(options.copy ? { copy: options.copy } : {}), ...(options.maxShardBytes ? { maxShardBytes: options.maxShardBytes } : {}), ...(options.mode ? { mode: options.mode } : {}) });
 }
 
 function auto(task: Task | "auto") {

@@ -1,0 +1,92 @@
+// `lmforge pretrain`
+import { readFileSync } from "node:fs";
+import { pretrain } from "../train/index.js";
+import { choiceArg, intArg, numberArg, stringArg } from "./args.js";
+import { UsageError } from "./errors.js";
+import { Progress } from "./progress.js";
+
+export const PRETRAIN_OPTIONS = {
+  config: { type: "string" },
+  model: { type: "string" },
+  tokenizer: { type: "string" },
+  objectives: { type: "string" },
+  masking: { type: "string" },
+  "mask-strategy": { type: "string" },
+  "mask-probability": { type: "string" },
+  input: { type: "string", multiple: true },
+  "max-steps": { type: "string" },
+  "batch-size": { type: "string" },
+  "seq-len": { type: "string" },
+  "learning-rate": { type: "string" },
+  "warmup-steps": { type: "string" },
+  "weight-decay": { type: "string" },
+  "grad-accum": { type: "string" },
+  "clip-norm": { type: "string" },
+  precision: { type: "string" },
+  seed: { type: "string" },
+  "val-fraction": { type: "string" },
+  "eval-every": { type: "string" },
+  "save-every": { type: "string" },
+  "keep-last": { type: "string" },
+  out: { type: "string" },
+  resume: { type: "boolean" },
+} as const;
+
+/** Merges a JSON --config file under the command-line flags (flags win). */
+export function withConfigFile(values: Record<string, unknown>): Record<string, unknown> {
+  if (typeof values.config !== "string") return values;
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(readFileSync(values.config, "utf8")) as Record<string, unknown>;
+  } catch (e) {
+    throw new UsageError(`--config ${values.config}: ${(e as Error).message}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(cfg)) {
+    const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, "-");
+    out[kebab] = Array.isArray(v) ? v.map(String) : typeof v === "boolean" ? v : String(v);
+  }
+  return { ...out, ...values };
+}
+
+export async function pretrainCommand(raw: Record<string, unknown>): Promise<void> {
+  const v = withConfigFile(raw);
+  const maxSteps = intArg(v, "max-steps", { min: 1 });
+  const opts = {
+    model: stringArg(v, "model"),
+    tokenizer: stringArg(v, "tokenizer"),
+    objectives: typeof v.objectives === "string" ? v.objectives : "mlm",
+    masking: choiceArg(v, "masking", ["static", "dynamic"] as const, "dynamic"),
+    maskStrategy: choiceArg(v, "mask-strategy", ["token", "whole-word", "span"] as const, "token"),
+    maskProbability: numberArg(v, "mask-probability", { min: 0.01, max: 0.9, default: 0.15 }),
+    input: (v.input as string[] | undefined) ?? [],
+    maxSteps,
+    batchSize: intArg(v, "batch-size", { min: 1, default: 32 }),
+    seqLen: intArg(v, "seq-len", { min: 8, default: 128 }),
+    learningRate: numberArg(v, "learning-rate", { min: 0, max: 1, default: 5e-4 }),
+    warmupSteps: intArg(v, "warmup-steps", { min: 0, default: Math.round(maxSteps * 0.06) }),
+    weightDecay: numberArg(v, "weight-decay", { min: 0, default: 0.01 }),
+    gradientAccumulation: intArg(v, "grad-accum", { min: 1, default: 1 }),
+    clipNorm: numberArg(v, "clip-norm", { min: 0, default: 1 }),
+    ...(v.precision !== undefined ? { precision: choiceArg(v, "precision", ["fp32", "bf16"] as const) } : {}),
+    seed: intArg(v, "seed", { default: 42 }),
+    valFraction: numberArg(v, "val-fraction", { min: 0, max: 0.5, default: 0.05 }),
+    evalEvery: intArg(v, "eval-every", { min: 1, default: Math.max(10, Math.round(maxSteps / 10)) }),
+    saveEvery: intArg(v, "save-every", { min: 1, default: Math.max(100, Math.round(maxSteps / 4)) }),
+    keepLast: intArg(v, "keep-last", { min: 1, default: 2 }),
+    out: stringArg(v, "out"),
+    resume: Boolean(v.resume),
+  };
+  const progress = new Progress("pretrain");
+  const r = await pretrain({
+    ...opts,
+    onStep: (s) => progress.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(3)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSec)} tok/s`),
+    onEval: (m) => {
+      progress.done();
+      console.log(`step ${m.step}: ` + Object.entries(m).filter(([k]) => k !== "step").map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", "));
+    },
+    log: (line) => console.error(line),
+  });
+  progress.done();
+  console.log(`${r.interrupted ? "interrupted at" : "finished"} step ${r.steps}; model and tokenizer in ${opts.out} (log: ${opts.out}/metrics.jsonl)`);
+}

@@ -1,0 +1,6 @@
+export { embeddedCorpus, EMBEDDED_CORPORA } from "./corpora.js";
+export type { CorpusName } from "./corpora.js";
+export { readDocuments, splitDocuments } from "./text.js";
+export { Rng, epochOrder } from "./random.js";
+export { tokenizeCorpus, splitSentences, splitDocs, packedExamples, pairExamples } from "./pretraining.js";
+export type { TokenizedCorpus, Example, SpecialIds } from "./pretraining.js";

@@ -1,0 +1,125 @@
+// Pretraining objectives as batch builders and losses: masked LM (with any masking
+// strategy), masked LM + sentence order / next sentence prediction, and causal LM.
+// The trainer knows none of this: it asks an objective for a batch and a loss.
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+import type { PretrainedModel } from "../models/index.js";
+import type { Example } from "../data/pretraining.js";
+import { maskExample } from "./masking.js";
+import type { MaskingOptions } from "./masking.js";
+
+export interface Batch {
+  inputIds: Tensor;
+  attentionMask: Tensor;
+  tokenTypeIds: Tensor;
+  labels: Tensor;
+  nextSentenceLabel?: Tensor;
+  /** Positions that count in the loss (for loss normalisation across accumulated micro-batches). */
+  targets: number;
+}
+
+export interface Objective {
+  readonly name: string;
+  /** Builds the batch of the given examples (indices into the dataset) for an epoch. */
+  batch(examples: Example[], indices: number[], epoch: number): Batch;
+  /** The loss (mean over this batch's targets) and metrics. */
+  loss(model: PretrainedModel, batch: Batch): { loss: Tensor; metrics: Record<string, number> };
+}
+
+function pad2d(rows: ArrayLike<number>[], value: number): Tensor {
+  const T = Math.max(...rows.map((r) => r.length));
+  const flat = new BigInt64Array(rows.length * T).fill(BigInt(value));
+  rows.forEach((r, b) => {
+    for (let i = 0; i < r.length; i++) flat[b * T + i] = BigInt(r[i]!);
+  });
+  return torch.tensor(flat, { shape: [rows.length, T] });
+}
+
+function countTargets(labels: ArrayLike<number>[]): number {
+  let n = 0;
+  for (const l of labels) for (let i = 0; i < l.length; i++) if (l[i] !== -100) n++;
+  return n;
+}
+
+/** Masked LM accuracy over the target positions. */
+export function mlmAccuracy(logits: Tensor, labels: Tensor): { correct: number; total: number } {
+  return torch.noGrad(() =>
+    torch.scope(() => {
+      const mask = labels.ne(-100);
+      const total = mask.sum().item();
+      const correct = logits.argmax(-1).eq(labels).logicalAnd(mask).sum().item();
+      return { correct, total };
+    }),
+  );
+}
+
+/** Masked language modelling, optionally with a sentence-pair objective (SOP or NSP). */
+export class MaskedLM implements Objective {
+  readonly name: string;
+
+  constructor(
+    readonly masking: MaskingOptions,
+    readonly padId: number,
+    readonly pairObjective: "sop" | "nsp" | null = null,
+  ) {
+    this.name = pairObjective ? `mlm+${pairObjective}` : "mlm";
+  }
+
+  batch(examples: Example[], indices: number[], epoch: number): Batch {
+    const masked = indices.map((i) => maskExample(examples[i]!, i, epoch, this.masking));
+    const labels = masked.map((m) => m.labels);
+    const batch: Batch = {
+      inputIds: pad2d(masked.map((m) => m.inputIds), this.padId),
+      attentionMask: pad2d(indices.map((i) => new Int32Array(examples[i]!.ids.length).fill(1)), 0),
+      tokenTypeIds: pad2d(indices.map((i) => examples[i]!.typeIds), 0),
+      labels: pad2d(labels, -100),
+      targets: countTargets(labels),
+    };
+    if (this.pairObjective) batch.nextSentenceLabel = torch.tensor(indices.map((i) => examples[i]!.pairLabel ?? 0), { dtype: "int64" });
+    return batch;
+  }
+
+  loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
+    const out = model.forward({
+      inputIds: b.inputIds,
+      attentionMask: b.attentionMask,
+      tokenTypeIds: b.tokenTypeIds,
+      labels: b.labels,
+      ...(b.nextSentenceLabel ? { nextSentenceLabel: b.nextSentenceLabel } : {}),
+    });
+    if (!out.loss) throw new Error(`${this.name}: the model returned no loss (is it a masked-LM model?)`);
+    const acc = mlmAccuracy(out.logits, b.labels);
+    const metrics: Record<string, number> = { mlm_correct: acc.correct, mlm_total: acc.total };
+    if (b.nextSentenceLabel && out.seqRelationshipLogits) {
+      const right = torch.noGrad(() => torch.scope(() => out.seqRelationshipLogits!.argmax(-1).eq(b.nextSentenceLabel!).sum().item()));
+      metrics[`${this.pairObjective}_correct`] = right;
+      metrics[`${this.pairObjective}_total`] = b.nextSentenceLabel.numel;
+    }
+    return { loss: out.loss, metrics };
+  }
+}
+
+/** Causal language modelling: the labels are the inputs (the model shifts them); padding is ignored. */
+export class CausalLM implements Objective {
+  readonly name = "clm";
+
+  constructor(readonly padId: number) {}
+
+  batch(examples: Example[], indices: number[]): Batch {
+    const rows = indices.map((i) => examples[i]!.ids);
+    const labels = rows.map((r) => r);
+    return {
+      inputIds: pad2d(rows, this.padId),
+      attentionMask: pad2d(rows.map((r) => new Int32Array(r.length).fill(1)), 0),
+      tokenTypeIds: pad2d(rows.map((r) => new Int32Array(r.length)), 0),
+      labels: pad2d(labels, -100),
+      targets: rows.reduce((n, r) => n + Math.max(0, r.length - 1), 0),
+    };
+  }
+
+  loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
+    const out = model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels });
+    if (!out.loss) throw new Error("clm: the model returned no loss (is it a causal LM?)");
+    return { loss: out.loss, metrics: {} };
+  }
+}

@@ -1,0 +1,164 @@
+// Pretraining end to end, as `lmforge pretrain` runs it: documents -> tokens (cached) ->
+// sequences -> objective -> Trainer -> a Hugging Face checkpoint folder with the tokenizer.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as torch from "../torch/index.js";
+import { loadTokenizer } from "../tokenizers/index.js";
+import type { Tokenizer } from "../tokenizers/index.js";
+import { AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForPreTraining, PRESETS, presetConfig, savePretrained } from "../models/index.js";
+import type { PretrainedModel } from "../models/index.js";
+import { packedExamples, pairExamples, readDocuments, splitDocs, tokenizeCorpus } from "../data/index.js";
+import type { Example, SpecialIds } from "../data/index.js";
+import { CausalLM, MaskedLM } from "../objectives/index.js";
+import type { MaskingStrategy, Objective } from "../objectives/index.js";
+import { schedules } from "../optim/index.js";
+import { Trainer } from "./trainer.js";
+import type { StepInfo } from "./trainer.js";
+
+export interface PretrainOptions {
+  /** A preset name (bert-mini, roberta-base, albert-base, electra-small, gpt2, ...) or a checkpoint folder. */
+  model: string;
+  /** A tokenizer folder or file. */
+  tokenizer: string;
+  /** mlm, mlm+sop, mlm+nsp, clm (also given as "mlm,sop"). */
+  objectives: string;
+  masking?: "static" | "dynamic";
+  maskStrategy?: MaskingStrategy;
+  maskProbability?: number;
+  input?: string[];
+  maxSteps: number;
+  batchSize: number;
+  seqLen: number;
+  learningRate: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  gradientAccumulation?: number;
+  clipNorm?: number;
+  precision?: "fp32" | "bf16";
+  seed?: number;
+  valFraction?: number;
+  evalEvery?: number;
+  evalBatches?: number;
+  saveEvery?: number;
+  keepLast?: number;
+  out: string;
+  resume?: boolean;
+  /** Extra config keys for a preset (dropout, sizes). */
+  modelConfig?: Record<string, unknown>;
+  onStep?: (info: StepInfo) => void;
+  onEval?: (m: Record<string, number>) => void;
+  log?: (line: string) => void;
+}
+
+export interface PretrainResult {
+  model: PretrainedModel;
+  tokenizer: Tokenizer;
+  evals: Record<string, number>[];
+  steps: number;
+  interrupted: boolean;
+  trainExamples: number;
+  validationExamples: number;
+  /** Validation examples, to score other models on the same data (e.g. an untrained one). */
+  validation: Example[];
+  objective: Objective;
+}
+
+function specials(tok: Tokenizer): SpecialIds & { mask: number } {
+  const sp = tok.specialTokens;
+  const id = (t: string | undefined, what: string): number => {
+    const v = t === undefined ? undefined : tok.tokenToId(t);
+    if (v === undefined) throw new Error(`the tokenizer has no ${what} token`);
+    return v;
+  };
+  return { cls: id(sp.cls ?? sp.bos, "[CLS]/<s>"), sep: id(sp.sep ?? sp.eos, "[SEP]/</s>"), pad: id(sp.pad, "[PAD]/<pad>"), mask: sp.mask ? tok.tokenToId(sp.mask)! : -1 };
+}
+
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const objectives = o.objectives.replace(/,/g, "+").toLowerCase();
+  if (!["mlm", "mlm+sop", "mlm+nsp", "clm"].includes(objectives)) {
+    throw new Error(`--objectives "${o.objectives}" is not supported; use mlm, mlm,sop, mlm,nsp or clm`);
+  }
+  const seed = o.seed ?? 42;
+  torch.manualSeed(seed);
+  const tok = loadTokenizer(o.tokenizer);
+  const sp = specials(tok);
+  const causal = objectives === "clm";
+  if (!causal && sp.mask < 0) throw new Error("masked LM needs a tokenizer with a mask token ([MASK] or <mask>)");
+  // The model: a preset (sized to the tokenizer) or an existing checkpoint (continued pretraining).
+  let model: PretrainedModel;
+  const auto = causal ? AutoModelForCausalLM : objectives === "mlm" ? AutoModelForMaskedLM : AutoModelForPreTraining;
+  if (PRESETS[o.model]) {
+    const base = presetConfig(o.model);
+    const isGpt = base.model_type === "gpt2";
+    if (causal !== isGpt) throw new Error(`--model ${o.model} does not fit --objectives ${o.objectives}: ${isGpt ? "GPT-2 takes clm" : "clm needs a GPT-2 model"}`);
+    const sizes = isGpt
+      ? { vocab_size: tok.vocabSize, n_positions: Math.max(o.seqLen, 128), bos_token_id: sp.cls, eos_token_id: sp.sep, pad_token_id: sp.pad }
+      : { vocab_size: tok.vocabSize, max_position_embeddings: Math.max(o.seqLen + (base.model_type === "roberta" ? 2 : 0), 128), pad_token_id: sp.pad };
+    model = auto.fromConfig({ ...base, ...sizes, ...o.modelConfig });
+  } else if (existsSync(join(o.model, "config.json"))) {
+    model = await auto.fromPretrained(o.model);
+    const vocab = (model.config.vocab_size as number) ?? 0;
+    if (vocab < tok.vocabSize) throw new Error(`${o.model}: its vocabulary (${vocab}) is smaller than the tokenizer's (${tok.vocabSize})`);
+  } else {
+    throw new Error(`--model "${o.model}" is neither a preset (${Object.keys(PRESETS).join(", ")}) nor a checkpoint folder`);
+  }
+  o.log?.(`model: ${model.constructor.name}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters`);
+  // Data: documents -> tokens (cached) -> sequences, validation on held-out documents.
+  const docs = readDocuments(o.input ?? []);
+  const corpus = tokenizeCorpus(docs, tok);
+  const split = splitDocs(corpus, o.valFraction ?? 0.05, seed);
+  const build = (docIdx: number[]): Example[] =>
+    objectives === "mlm+sop" || objectives === "mlm+nsp"
+      ? pairExamples(corpus, docIdx, o.seqLen, sp, objectives === "mlm+sop" ? "sop" : "nsp", seed)
+      : packedExamples(corpus, docIdx, o.seqLen, sp, { causal });
+  const train = build(split.train);
+  const validation = build(split.validation);
+  o.log?.(`data: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens`);
+  const objective: Objective = causal
+    ? new CausalLM(sp.pad)
+    : new MaskedLM(
+        {
+          strategy: o.maskStrategy ?? "token",
+          dynamic: (o.masking ?? "dynamic") === "dynamic",
+          probability: o.maskProbability ?? 0.15,
+          maskId: sp.mask,
+          vocabSize: tok.vocabSize,
+          specialIds: tok.specialIds,
+          seed,
+        },
+        sp.pad,
+        objectives === "mlm+sop" ? "sop" : objectives === "mlm+nsp" ? "nsp" : null,
+      );
+  const tokFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"];
+  const copy: Record<string, string> = {};
+  for (const f of tokFiles) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
+  const trainer = new Trainer({
+    model,
+    objective,
+    train,
+    validation,
+    batchSize: o.batchSize,
+    gradientAccumulation: o.gradientAccumulation ?? 1,
+    maxSteps: o.maxSteps,
+    learningRate: o.learningRate,
+    weightDecay: o.weightDecay ?? 0.01,
+    schedule: schedules.linearWarmupDecay(o.warmupSteps ?? Math.round(o.maxSteps * 0.06), o.maxSteps),
+    clipNorm: o.clipNorm ?? 1,
+    precision: o.precision ?? torch.defaultPrecision(),
+    seed,
+    out: o.out,
+    saveEvery: o.saveEvery ?? Math.max(100, Math.round(o.maxSteps / 4)),
+    keepLast: o.keepLast ?? 2,
+    evalEvery: o.evalEvery ?? Math.max(10, Math.round(o.maxSteps / 10)),
+    evalBatches: o.evalBatches ?? 25,
+    resume: o.resume ?? false,
+    copy,
+    ...(o.onStep ? { onStep: o.onStep } : {}),
+    ...(o.onEval ? { onEval: o.onEval } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const r = trainer.train();
+  trainer.optimizer.dispose();
+  savePretrained(model, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
+  return { model, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective };
+}
