@@ -105,7 +105,7 @@ export class CausalLM implements Objective {
 
   constructor(readonly padId: number) {}
 
-  batch(examples: Example[], indices: number[]): Batch {
+  batch(examples: Example[], indices: number[], _epoch = 0): Batch {
     const rows = indices.map((i) => examples[i]!.ids);
     const labels = rows.map((r) => r);
     return {

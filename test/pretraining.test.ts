@@ -1,0 +1,271 @@
+// Pretraining: masking statistics, sentence-pair construction, loss normalisation under
+// accumulation, exact resume, the NaN stop, and a short real run that learns.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as torch from "../src/torch/index.js";
+import { trainTokenizerFromTexts } from "../src/tokenizers/index.js";
+import { embeddedCorpus, packedExamples, pairExamples, splitDocs, tokenizeCorpus } from "../src/data/index.js";
+import type { Example } from "../src/data/index.js";
+import { CausalLM, MaskedLM, maskExample } from "../src/objectives/index.js";
+import type { MaskingOptions } from "../src/objectives/index.js";
+import { AutoModelForMaskedLM, AutoModelForCausalLM, presetConfig } from "../src/models/index.js";
+import { NonFiniteLossError, Trainer, pretrain } from "../src/train/index.js";
+import { saveTokenizer } from "../src/tokenizers/index.js";
+import { schedules } from "../src/optim/index.js";
+import { tempDir } from "./helpers.js";
+
+const dir = await tempDir();
+process.env.LMFORGE_CACHE = join(dir, "cache");
+const docs = embeddedCorpus("moby-dick").slice(0, 40);
+const tok = trainTokenizerFromTexts(docs, { kind: "wordpiece", vocabSize: 2000, lowercase: true });
+const sp = { cls: tok.tokenToId("[CLS]")!, sep: tok.tokenToId("[SEP]")!, pad: tok.tokenToId("[PAD]")!, mask: tok.tokenToId("[MASK]")! };
+const corpus = tokenizeCorpus(docs, tok);
+const split = splitDocs(corpus, 0.1, 1);
+const packed = packedExamples(corpus, split.train, 64, sp);
+
+function options(strategy: MaskingOptions["strategy"], dynamic = true): MaskingOptions {
+  return { strategy, dynamic, probability: 0.15, maskId: sp.mask, vocabSize: tok.vocabSize, specialIds: tok.specialIds, seed: 3 };
+}
+
+test("tokenised corpora are cached on disk and read back identically", () => {
+  const again = tokenizeCorpus(docs, tok);
+  assert.deepEqual(again.ids, corpus.ids);
+  assert.deepEqual(again.sentStart, corpus.sentStart);
+  assert.ok(split.validation.length >= 1 && split.train.length + split.validation.length === 40);
+  assert.ok(packed.every((e) => e.ids.length <= 64 && e.ids[0] === sp.cls && e.ids[e.ids.length - 1] === sp.sep));
+});
+
+for (const strategy of ["token", "whole-word", "span"] as const) {
+  test(`${strategy} masking: 15% of positions, 80/10/10, never a special token, labels aligned`, () => {
+    let maskable = 0;
+    let chosen = 0;
+    let asMask = 0;
+    let random = 0;
+    let kept = 0;
+    for (let i = 0; i < packed.length; i++) {
+      const ex = packed[i]!;
+      const m = maskExample(ex, i, 0, options(strategy));
+      for (let p = 0; p < ex.ids.length; p++) {
+        if (ex.special[p]) {
+          assert.equal(m.labels[p], -100, "a special token was chosen");
+          assert.equal(m.inputIds[p], ex.ids[p]);
+          continue;
+        }
+        maskable++;
+        if (m.labels[p] === -100) {
+          assert.equal(m.inputIds[p], ex.ids[p], "an unchosen token changed");
+          continue;
+        }
+        chosen++;
+        assert.equal(m.labels[p], ex.ids[p], "the label is not the original token");
+        if (m.inputIds[p] === sp.mask) asMask++;
+        else if (m.inputIds[p] === ex.ids[p]) kept++;
+        else {
+          random++;
+          assert.ok(!tok.specialIds.has(m.inputIds[p]!), "a special token was sampled as a replacement");
+        }
+      }
+    }
+    const rate = chosen / maskable;
+    assert.ok(Math.abs(rate - 0.15) < 0.015, `masking rate ${rate}`);
+    assert.ok(Math.abs(asMask / chosen - 0.8) < 0.03, `[MASK] share ${asMask / chosen}`);
+    assert.ok(Math.abs(random / chosen - 0.1) < 0.03, `random share ${random / chosen}`);
+    assert.ok(Math.abs(kept / chosen - 0.1) < 0.03, `unchanged share ${kept / chosen}`);
+  });
+}
+
+test("whole-word and span masking cover whole words; spans follow SpanBERT's length distribution", () => {
+  let spanWords = 0;
+  let spans = 0;
+  for (let i = 0; i < 200; i++) {
+    const ex = packed[i]!;
+    for (const strategy of ["whole-word", "span"] as const) {
+      const m = maskExample(ex, i, 0, options(strategy));
+      // a word is chosen entirely or not at all
+      let start = -1;
+      for (let p = 1; p <= ex.ids.length; p++) {
+        const boundary = p === ex.ids.length || ex.wordStart[p] === 1 || ex.special[p] === 1;
+        if (start < 0) start = p;
+        if (boundary) {
+          const chosenHere = new Set<boolean>();
+          for (let q = start; q < p; q++) if (!ex.special[q]) chosenHere.add(m.labels[q] !== -100);
+          assert.ok(chosenHere.size <= 1, `${strategy}: a word was partly masked`);
+          start = p;
+        }
+      }
+      if (strategy === "span") {
+        // count runs of consecutive masked words
+        let run = 0;
+        for (let p = 0; p < ex.ids.length; p++) {
+          if (ex.wordStart[p] && !ex.special[p]) {
+            if (m.labels[p] !== -100) run++;
+            else if (run > 0) {
+              spans++;
+              spanWords += run;
+              run = 0;
+            }
+          }
+        }
+      }
+    }
+  }
+  // Geometric(0.2) clipped to 10 has mean ~3.8 words (adjacent spans merge, so runs are a bit longer)
+  const mean = spanWords / spans;
+  assert.ok(mean > 2.5 && mean < 6.5, `mean span ${mean} words`);
+});
+
+test("static masks repeat across epochs; dynamic masks change; both reproduce from (seed, epoch, index)", () => {
+  const ex = packed[5]!;
+  const s0 = maskExample(ex, 5, 0, options("token", false));
+  const s1 = maskExample(ex, 5, 1, options("token", false));
+  assert.deepEqual(s0, s1);
+  const d0 = maskExample(ex, 5, 0, options("token", true));
+  const d1 = maskExample(ex, 5, 1, options("token", true));
+  assert.notDeepEqual(d0.labels, d1.labels);
+  assert.deepEqual(maskExample(ex, 5, 1, options("token", true)), d1);
+});
+
+test("SOP: balanced labels, swapped pairs are the same two segments; NSP: random B from another document", () => {
+  for (const kind of ["sop", "nsp"] as const) {
+    const pairs = pairExamples(corpus, split.train, 64, sp, kind, 4);
+    const ones = pairs.filter((p) => p.pairLabel === 1).length;
+    // SOP swaps half the pairs; NSP also draws a random B whenever a chunk has one segment (as BERT does)
+    const share = ones / pairs.length;
+    assert.ok(kind === "sop" ? Math.abs(share - 0.5) < 0.08 : share > 0.45 && share < 0.7, `${kind} label balance ${share}`);
+    for (const p of pairs) {
+      const sep = p.ids.indexOf(sp.sep);
+      assert.equal(p.ids[0], sp.cls);
+      assert.equal(p.ids[p.ids.length - 1], sp.sep);
+      assert.ok(sep > 1 && sep < p.ids.length - 2);
+      assert.deepEqual([...p.typeIds.slice(0, sep + 1)].every((t) => t === 0), true);
+      assert.deepEqual([...p.typeIds.slice(sep + 1)].every((t) => t === 1), true);
+      assert.ok(p.ids.length <= 64);
+    }
+  }
+  // an in-order SOP pair: A's text precedes B's in the corpus; swapped: the reverse
+  const sop = pairExamples(corpus, split.train, 64, sp, "sop", 4);
+  const text = Array.from(corpus.ids).join(",");
+  let checked = 0;
+  for (const p of sop.slice(0, 60)) {
+    const sep = p.ids.indexOf(sp.sep);
+    const a = Array.from(p.ids.slice(1, sep));
+    const b = Array.from(p.ids.slice(sep + 1, -1));
+    // both segments are corpus text (possibly truncated at their ends), in the labelled order
+    const ia = text.indexOf("," + a.join(",") + ",");
+    const ib = text.indexOf("," + b.join(",") + ",");
+    // (short segments can recur elsewhere; a lone segment's partner comes from another document)
+    if (ia < 0 || ib < 0 || a.length < 8 || b.length < 8 || Math.abs(ia - ib) > 3000) continue;
+    assert.equal(p.pairLabel === 0 ? ia < ib : ib < ia, true, "SOP label does not match the segments' order");
+    checked++;
+  }
+  assert.ok(checked > 30, `${checked} of 60 SOP pairs checked`);
+});
+
+function tinyMlm(): ReturnType<typeof AutoModelForMaskedLM.fromConfig> {
+  torch.manualSeed(11);
+  return AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: tok.vocabSize, max_position_embeddings: 128, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
+}
+
+test("gradient accumulation: 4 micro-batches of 4 give the gradient of one batch of 16", () => {
+  const obj = new MaskedLM(options("token"), sp.pad);
+  const grads = (accum: number): Map<string, torch.Tensor> => {
+    const m = tinyMlm();
+    const t = new Trainer({ model: m, objective: obj, train: packed.slice(0, 16), batchSize: 16 / accum, gradientAccumulation: accum, maxSteps: 1, learningRate: 0, schedule: schedules.constant(), seed: 5, out: join(dir, `accum-${accum}`) });
+    // capture the gradients just before the optimizer step
+    const step = t.optimizer.step.bind(t.optimizer);
+    const out = new Map<string, torch.Tensor>();
+    t.optimizer.step = () => {
+      for (const [n, p] of m.namedParameters()) if (p.grad) out.set(n, torch.keep(p.grad.clone()));
+      step();
+    };
+    t.train();
+    return out;
+  };
+  const one = grads(1);
+  const four = grads(4);
+  // relative to the largest gradient (the key biases' gradients are zero up to rounding noise)
+  const scale = Math.max(...[...one.values()].map((g) => g.abs().max().item()));
+  let worst = 0;
+  for (const [n, g] of one) worst = Math.max(worst, g.sub(four.get(n)!).abs().max().item() / scale);
+  assert.ok(worst < 1e-5, `gradient difference ${worst} of the largest gradient`);
+});
+
+test("exact resume: after a stop and --resume, every later loss equals the uninterrupted run's", () => {
+  const obj = new MaskedLM(options("token"), sp.pad);
+  const run = (out: string, stopAt: number | null, resume: boolean): number[] => {
+    torch.manualSeed(123);
+    const m = AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: tok.vocabSize, max_position_embeddings: 128 });
+    const losses: number[] = [];
+    const t: Trainer = new Trainer({
+      model: m,
+      objective: obj,
+      train: packed.slice(0, 64),
+      batchSize: 8,
+      maxSteps: 12,
+      learningRate: 1e-3,
+      schedule: schedules.linearWarmupDecay(2, 12),
+      clipNorm: 1,
+      seed: 9,
+      out,
+      saveEvery: 100,
+      resume,
+      onStep: (s) => {
+        losses.push(s.loss);
+        if (stopAt !== null && s.step === stopAt) t.requestStop();
+      },
+    });
+    t.train();
+    t.optimizer.dispose();
+    return losses;
+  };
+  const full = run(join(dir, "resume-full"), null, false);
+  const first = run(join(dir, "resume-cut"), 7, false); // dropout active: the RNG state matters
+  assert.ok(existsSync(join(dir, "resume-cut", "checkpoint-7")));
+  const rest = run(join(dir, "resume-cut"), null, true);
+  assert.equal(first.length, 7);
+  assert.deepEqual([...first, ...rest], full);
+});
+
+test("a NaN loss stops training with a clear message and keeps the last good checkpoint", () => {
+  const obj = new MaskedLM(options("token"), sp.pad);
+  const m = tinyMlm();
+  const out = join(dir, "nan");
+  const t = new Trainer({ model: m, objective: obj, train: packed.slice(0, 32), batchSize: 4, maxSteps: 10, learningRate: 1e-3, schedule: schedules.constant(), seed: 1, out, saveEvery: 2,
+    onStep: (s) => {
+      // poison the weights after step 3's checkpoint
+      if (s.step === 4) torch.noGrad(() => m.parameters()[0]!.fill_(NaN));
+    } });
+  assert.throws(() => t.train(), (e: Error) => e instanceof NonFiniteLossError && /loss became NaN at step 5; .*last good checkpoint is .*checkpoint-4/.test(e.message));
+  assert.ok(existsSync(join(out, "checkpoint-4", "model.safetensors")));
+});
+
+test("causal LM: labels are the inputs, padding ignored; GPT-2 learns", () => {
+  const obj = new CausalLM(sp.pad);
+  const ex: Example[] = packedExamples(corpus, split.train, 32, sp, { causal: true }).slice(0, 40);
+  const b = obj.batch(ex, [0, 1], 0);
+  assert.deepEqual(b.labels.toArray(), b.inputIds.toArray());
+  torch.manualSeed(3);
+  const m = AutoModelForCausalLM.fromConfig({ model_type: "gpt2", vocab_size: tok.vocabSize, n_embd: 32, n_layer: 2, n_head: 2, n_positions: 64 });
+  const t = new Trainer({ model: m, objective: obj, train: ex, batchSize: 8, maxSteps: 30, learningRate: 3e-3, schedule: schedules.constant(), seed: 2, out: join(dir, "clm") });
+  const r = t.train();
+  assert.ok(r.lastLoss < Math.log(tok.vocabSize) - 1, `loss ${r.lastLoss} vs uniform ${Math.log(tok.vocabSize)}`);
+});
+
+test("pretrain(): a short real run writes a Hugging Face checkpoint with the tokenizer, and validation perplexity falls", async () => {
+  const tdir = join(dir, "tok");
+  saveTokenizer(tok, tdir);
+  const out = join(dir, "pretrain");
+  const r = await pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm,sop", input: ["moby-dick"], maxSteps: 120, batchSize: 16, seqLen: 64, learningRate: 2e-3, out, evalEvery: 40, evalBatches: 4, seed: 1 });
+  assert.equal(r.steps, 120);
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "metrics.jsonl"]) assert.ok(existsSync(join(out, f)), f);
+  const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { architectures: string[] };
+  assert.deepEqual(cfg.architectures, ["BertForPreTraining"]);
+  const ppl = r.evals.map((e) => e.val_perplexity!);
+  assert.ok(ppl[ppl.length - 1]! < ppl[0]!, `perplexity ${ppl}`);
+  assert.ok(ppl[ppl.length - 1]! < tok.vocabSize / 2, `perplexity ${ppl} vs vocabulary ${tok.vocabSize}`);
+  assert.ok(r.evals[r.evals.length - 1]!.val_sop_accuracy !== undefined);
+  const log = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string });
+  assert.equal(log.filter((l) => l.event === "step").length, 120);
+});
