@@ -23,3 +23,5 @@ export {
 export * as data from "./data/index.js";
 export * as objectives from "./objectives/index.js";
 export * as train from "./train/index.js";
+export * as tasks from "./tasks/index.js";
+export * as metrics from "./eval/index.js";

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { UsageError } from "./errors.js";
-import { PRETRAIN_OPTIONS, pretrainCommand } from "./pretrain.js";
+import { EVALUATE_OPTIONS, FINETUNE_OPTIONS, PREDICT_OPTIONS, PRETRAIN_OPTIONS, QUICKSTART_OPTIONS } from "./options.js";
 export { UsageError };
 
 export interface Command {
@@ -56,7 +56,56 @@ const commands: Command[] = [
       "  Without --input, pretrains on the embedded corpora. The output is a Hugging Face checkpoint plus metrics.jsonl.",
     options: PRETRAIN_OPTIONS as unknown as Command["options"],
     async run(values) {
+      const { pretrainCommand } = await import("./pretrain.js");
       await pretrainCommand(values);
+    },
+  },
+  {
+    name: "finetune",
+    summary: "fine-tune a checkpoint on a classification task with a chosen transfer strategy",
+    usage:
+      "lmforge finetune --model DIR --train FILE [--validation FILE] [--test FILE] --out DIR\n" +
+      "         [--strategy full|features|features:N|freeze:N|lora] [--text-column C] [--text-pair-column C] [--label-column L]\n" +
+      "         [--learning-rate X] [--epochs N] [--batch-size B] [--max-length L] [--dropout P] [--weight-decay W]\n" +
+      "         [--warmup-ratio R] [--patience N] [--eval-steps N] [--metric macro_f1|accuracy] [--skip-bad-rows]\n" +
+      "         [--search grid|random --search-learning-rate 1e-5,3e-5 --search-batch-size 16,32 --search-dropout 0.1,0.2\n" +
+      "          --search-epochs 2,3 --trials N] [--tokenizer DIR] [--config FILE.json]\n" +
+      "  FILE: .tsv (sentence<TAB>label), .csv with a header, .jsonl, a folder of label sub-folders (IMDB), or spam-assassin.\n" +
+      "  Without --validation the training data is split (stratified, seeded) and the split saved.",
+    options: FINETUNE_OPTIONS as unknown as Command["options"],
+    async run(values) {
+      const { finetuneCommand } = await import("./classify.js");
+      await finetuneCommand(values);
+    },
+  },
+  {
+    name: "evaluate",
+    summary: "score a fine-tuned model on a labelled file (--json: one JSON object)",
+    usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [--text-column C] [--label-column L]",
+    options: EVALUATE_OPTIONS as unknown as Command["options"],
+    async run(values) {
+      const { evaluateCommand } = await import("./classify.js");
+      await evaluateCommand(values);
+    },
+  },
+  {
+    name: "predict",
+    summary: "label texts given as arguments, in a file (--file) or on standard input",
+    usage: "lmforge predict --model DIR [TEXT...] [--file FILE] [--json]",
+    options: PREDICT_OPTIONS as unknown as Command["options"],
+    async run(values, positionals) {
+      const { predictCommand } = await import("./classify.js");
+      await predictCommand(values, positionals);
+    },
+  },
+  {
+    name: "quickstart",
+    summary: "the whole pipeline on the embedded data: tokenizer, pretraining, fine-tuning, does pretraining help?",
+    usage: "lmforge quickstart [--fast] [--out DIR] [--seed S]\n  --fast runs a tiny version in about a minute.",
+    options: QUICKSTART_OPTIONS as unknown as Command["options"],
+    async run(values) {
+      const { quickstartCommand } = await import("./quickstart.js");
+      await quickstartCommand(values);
     },
   },
   {

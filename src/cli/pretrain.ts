@@ -5,32 +5,6 @@ import { choiceArg, intArg, numberArg, stringArg } from "./args.js";
 import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
 
-export const PRETRAIN_OPTIONS = {
-  config: { type: "string" },
-  model: { type: "string" },
-  tokenizer: { type: "string" },
-  objectives: { type: "string" },
-  masking: { type: "string" },
-  "mask-strategy": { type: "string" },
-  "mask-probability": { type: "string" },
-  input: { type: "string", multiple: true },
-  "max-steps": { type: "string" },
-  "batch-size": { type: "string" },
-  "seq-len": { type: "string" },
-  "learning-rate": { type: "string" },
-  "warmup-steps": { type: "string" },
-  "weight-decay": { type: "string" },
-  "grad-accum": { type: "string" },
-  "clip-norm": { type: "string" },
-  precision: { type: "string" },
-  seed: { type: "string" },
-  "val-fraction": { type: "string" },
-  "eval-every": { type: "string" },
-  "save-every": { type: "string" },
-  "keep-last": { type: "string" },
-  out: { type: "string" },
-  resume: { type: "boolean" },
-} as const;
 
 /** Merges a JSON --config file under the command-line flags (flags win). */
 export function withConfigFile(values: Record<string, unknown>): Record<string, unknown> {

@@ -4,3 +4,5 @@ export { readDocuments, splitDocuments } from "./text.js";
 export { Rng, epochOrder } from "./random.js";
 export { tokenizeCorpus, splitSentences, splitDocs, packedExamples, pairExamples } from "./pretraining.js";
 export type { TokenizedCorpus, Example, SpecialIds } from "./pretraining.js";
+export { readLabelled, spamAssassin, stratifiedSplit, saveSplit } from "./labelled.js";
+export type { LabelledExample, ReadOptions, ReadResult, Splits } from "./labelled.js";

@@ -1,0 +1,88 @@
+// The commands' flags, kept apart from their implementations so that --help loads nothing heavy.
+
+export const PRETRAIN_OPTIONS = {
+  config: { type: "string" },
+  model: { type: "string" },
+  tokenizer: { type: "string" },
+  objectives: { type: "string" },
+  masking: { type: "string" },
+  "mask-strategy": { type: "string" },
+  "mask-probability": { type: "string" },
+  input: { type: "string", multiple: true },
+  "max-steps": { type: "string" },
+  "batch-size": { type: "string" },
+  "seq-len": { type: "string" },
+  "learning-rate": { type: "string" },
+  "warmup-steps": { type: "string" },
+  "weight-decay": { type: "string" },
+  "grad-accum": { type: "string" },
+  "clip-norm": { type: "string" },
+  precision: { type: "string" },
+  seed: { type: "string" },
+  "val-fraction": { type: "string" },
+  "eval-every": { type: "string" },
+  "save-every": { type: "string" },
+  "keep-last": { type: "string" },
+  out: { type: "string" },
+  resume: { type: "boolean" },
+} as const;
+
+export const FINETUNE_OPTIONS = {
+  config: { type: "string" },
+  model: { type: "string" },
+  tokenizer: { type: "string" },
+  task: { type: "string" },
+  train: { type: "string" },
+  validation: { type: "string" },
+  test: { type: "string" },
+  strategy: { type: "string" },
+  "text-column": { type: "string" },
+  "text-pair-column": { type: "string" },
+  "label-column": { type: "string" },
+  "skip-bad-rows": { type: "boolean" },
+  "learning-rate": { type: "string" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  "max-length": { type: "string" },
+  dropout: { type: "string" },
+  "weight-decay": { type: "string" },
+  "warmup-ratio": { type: "string" },
+  patience: { type: "string" },
+  "eval-steps": { type: "string" },
+  metric: { type: "string" },
+  precision: { type: "string" },
+  seed: { type: "string" },
+  "lora-rank": { type: "string" },
+  search: { type: "string" },
+  "search-learning-rate": { type: "string" },
+  "search-batch-size": { type: "string" },
+  "search-dropout": { type: "string" },
+  "search-epochs": { type: "string" },
+  trials: { type: "string" },
+  out: { type: "string" },
+} as const;
+
+export const EVALUATE_OPTIONS = {
+  model: { type: "string" },
+  data: { type: "string" },
+  json: { type: "boolean" },
+  errors: { type: "string" },
+  "text-column": { type: "string" },
+  "text-pair-column": { type: "string" },
+  "label-column": { type: "string" },
+  "skip-bad-rows": { type: "boolean" },
+  "max-length": { type: "string" },
+} as const;
+
+export const PREDICT_OPTIONS = {
+  model: { type: "string" },
+  file: { type: "string" },
+  json: { type: "boolean" },
+  "max-length": { type: "string" },
+} as const;
+
+export const QUICKSTART_OPTIONS = {
+  fast: { type: "boolean" },
+  out: { type: "string" },
+  seed: { type: "string" },
+} as const;

@@ -1,0 +1,2 @@
+export { classificationReport, rocAuc, formatReport } from "./metrics.js";
+export type { ClassificationReport, ClassReport } from "./metrics.js";
