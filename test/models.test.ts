@@ -412,3 +412,22 @@ test("bfloat16 models: loading with dtype converts every parameter; outputs stay
     assert.ok(a.sub(b).abs().max().item() < 0.1 * b.abs().max().item());
   });
 });
+
+test("maskedOnly: logits at the masked positions only give the same loss as the full logits", () => {
+  for (const type of ["bert", "roberta", "albert", "electra"]) {
+    const entry = architecture(type);
+    const cls = Object.values(entry.classes).find(([t]) => t === "masked-lm")![1];
+    torch.manualSeed(12);
+    const m = new cls(entry.parseConfig(tiny[type]!, "config") as never) as PretrainedModel;
+    m.eval();
+    const { ids, mask } = batch(type);
+    const labels = T([[-100, 7, -100, -100, 9, -100, -100], [-100, -100, 3, -100, -100, -100, -100]]);
+    torch.noGrad(() => {
+      const full = m.forward({ inputIds: ids, attentionMask: mask, labels });
+      const sparse = m.forward({ inputIds: ids, attentionMask: mask, labels, maskedOnly: true });
+      assert.deepEqual([...sparse.logits.shape], [3, 99]);
+      assert.ok(Math.abs(full.loss!.item() - sparse.loss!.item()) < 1e-5, type);
+      assert.ok(sparse.logits.select(0, 2).sub(full.logits.select(0, 1).select(0, 2)).abs().max().item() < 1e-5);
+    });
+  }
+});

@@ -404,7 +404,8 @@ check(["where", "maskedFill"], () => {
   close(a.maskedFill(c, -Infinity), [-Infinity, 2, -Infinity]);
   close(a.maskedFill(T([[true], [false]]), 0), [[0, 0, 0], [1, 2, 3]]); // mask broadcasts
 });
-check(["gather", "scatter", "scatterAdd", "indexSelect", "takeAlongDim"], () => {
+check(["gather", "scatter", "scatterAdd", "indexSelect", "indexCopy", "takeAlongDim"], () => {
+  close(torch.zeros([4]).indexCopy(0, T([3, 1]), T([7, 8], { dtype: "float32" })), [0, 8, 0, 7]);
   const a = A();
   const idx = T([[2, 0], [1, 1]]);
   close(a.gather(1, idx), [[3, 1], [5, 5]]);
@@ -413,6 +414,10 @@ check(["gather", "scatter", "scatterAdd", "indexSelect", "takeAlongDim"], () => 
   close(torch.zeros([2, 3]).scatterAdd(1, idx, T([[7, 8], [9, 10]], { dtype: "float32" })), [[8, 0, 7], [0, 19, 0]]);
   close(a.indexSelect(1, T([2, 0])), [[3, 1], [6, 4]]);
   close(a.takeAlongDim(T([[0], [2]]), 1), [[1], [6]]);
+});
+check("nonzero", () => {
+  close(T([0, 3, 0, 5]).nonzero(), [[1], [3]]);
+  close(T([[1, 0], [0, 2]]).nonzero(), [[0, 0], [1, 1]]);
 });
 check("oneHot", () => {
   close(T([0, 2]).oneHot(3), [[1, 0, 0], [0, 0, 1]]);

@@ -269,3 +269,88 @@ test("pretrain(): a short real run writes a Hugging Face checkpoint with the tok
   const log = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string });
   assert.equal(log.filter((l) => l.event === "step").length, 120);
 });
+
+test("context perturbation: each operation at its rate, special tokens untouched, reproducible", async () => {
+  const { perturbExample } = await import("../src/objectives/index.js");
+  const base = { vocabSize: tok.vocabSize, specialIds: tok.specialIds, maskId: sp.mask, seed: 5 };
+  let kept = 0;
+  let total = 0;
+  let replaced = 0;
+  for (let i = 0; i < 200; i++) {
+    const ex = packed[i]!;
+    const del = perturbExample(ex, i, 0, { ...base, deletion: 0.1 });
+    assert.equal(del.ids[0], sp.cls);
+    assert.equal(del.ids[del.ids.length - 1], sp.sep);
+    total += ex.special.reduce((n, s) => n + (s ? 0 : 1), 0);
+    kept += del.special.reduce((n, s) => n + (s ? 0 : 1), 0);
+    const rep = perturbExample(ex, i, 0, { ...base, replacement: 0.1 });
+    assert.equal(rep.ids.length, ex.ids.length);
+    rep.ids.forEach((t, p) => {
+      if (t !== ex.ids[p]) {
+        replaced++;
+        assert.equal(ex.special[p], 0);
+        assert.ok(!tok.specialIds.has(t));
+      }
+    });
+    const shuf = perturbExample(ex, i, 0, { ...base, localShuffle: 1, shuffleWindow: 3 });
+    assert.deepEqual([...shuf.ids].sort((a, b) => a - b), [...ex.ids].sort((a, b) => a - b)); // a permutation
+    const fill = perturbExample(ex, i, 0, { ...base, infilling: 0.05 });
+    assert.ok(fill.ids.length <= ex.ids.length + 20);
+    assert.deepEqual(perturbExample(ex, i, 0, { ...base, deletion: 0.1, replacement: 0.1, infilling: 0.05 }), perturbExample(ex, i, 0, { ...base, deletion: 0.1, replacement: 0.1, infilling: 0.05 }));
+  }
+  assert.ok(Math.abs(1 - kept / total - 0.1) < 0.015, `deletion rate ${1 - kept / total}`);
+  assert.ok(Math.abs(replaced / total - 0.1) < 0.015, `replacement rate ${replaced / total}`);
+  const pair = pairExamples(corpus, split.train, 64, sp, "sop", 4)[0]!;
+  const perm = perturbExample(pair, 0, 0, { ...base, sentencePermutation: 1 });
+  assert.deepEqual([...perm.ids].sort((a, b) => a - b), [...pair.ids].sort((a, b) => a - b));
+});
+
+test("ELECTRA: the discriminator's labels are 1 exactly where the sample differs; loss = MLM + 50 x RTD", async () => {
+  const { ElectraPair, ReplacedTokenDetection } = await import("../src/objectives/index.js");
+  const { electra } = await import("../src/models/index.js");
+  const inputIds = torch.tensor([[1, 103, 5, 103], [1, 6, 103, 2]]);
+  const labels = torch.tensor([[-100, 7, -100, 9], [-100, -100, 8, -100]]);
+  const { corrupted, replaced } = ReplacedTokenDetection.corrupt(inputIds, labels, torch.tensor([7, 4, 11]));
+  assert.deepEqual(corrupted.toArray(), [[1, 7, 5, 4], [1, 6, 11, 2]]);
+  assert.deepEqual(replaced.toArray(), [[0, 0, 0, 1], [0, 0, 1, 0]]); // the sample 7 equals the original: not replaced
+  torch.manualSeed(4);
+  const cfg = { vocab_size: tok.vocabSize, embedding_size: 16, num_hidden_layers: 1, intermediate_size: 32, max_position_embeddings: 128 };
+  const gen = new electra.ElectraForMaskedLM(electra.electraConfig({ ...cfg, hidden_size: 16, num_attention_heads: 2 }));
+  const disc = new electra.ElectraForPreTraining(electra.electraConfig({ ...cfg, hidden_size: 32, num_attention_heads: 4 }));
+  const pair = new ElectraPair(gen, disc);
+  assert.equal(pair.generator.electra.embeddings.word_embeddings.weight, pair.discriminator.electra.embeddings.word_embeddings.weight);
+  const obj = new ReplacedTokenDetection(options("token"), sp.pad);
+  const t = new Trainer({ model: pair as never, objective: obj, train: packed.slice(0, 48), validation: packed.slice(48, 64), batchSize: 8, maxSteps: 12, learningRate: 2e-3, schedule: schedules.constant(), seed: 1, out: join(dir, "electra"), evalEvery: 12 });
+  const r = t.train();
+  const m = r.evals[0]!;
+  assert.ok(m.val_rtd_accuracy! > 0.5 && m.val_rtd_accuracy! <= 1, JSON.stringify(m));
+  assert.ok(Number.isFinite(r.lastLoss));
+  const b = obj.batch(packed, [0, 1], 0);
+  const out = torch.noGrad(() => obj.loss(pair as never, b));
+  assert.ok(Math.abs(out.loss.item() - (out.metrics.generator_loss! + 50 * out.metrics.discriminator_loss!)) < 1e-3 * out.loss.item());
+});
+
+test("adversarial training: FGM and FreeLB run, keep gradients finite, and FGM's step has norm epsilon", async () => {
+  const { adversarialBackward, wordEmbeddings } = await import("../src/objectives/index.js");
+  const m = tinyMlm();
+  const obj = new MaskedLM(options("token"), sp.pad);
+  const b = obj.batch(packed, [0, 1, 2, 3], 0);
+  const embedOf = (): torch.Tensor => wordEmbeddings(m)(b.inputIds);
+  const lossOf = (e: torch.Tensor): torch.Tensor => m.forward({ inputsEmbeds: e, attentionMask: b.attentionMask, labels: b.labels }).loss!;
+  for (const method of ["fgm", "freelb"] as const) {
+    m.zeroGrad();
+    const clean = adversarialBackward(embedOf, lossOf, { method, epsilon: 0.5, steps: 3 });
+    assert.ok(Number.isFinite(clean));
+    const g = m.parameters().map((p) => p.grad).filter((x): x is torch.Tensor => x !== undefined);
+    assert.ok(g.length > 10 && g.every((x) => x.isfinite().all().item() === 1), method);
+  }
+  // the adversarial loss is at least the clean one (a first-order ascent step)
+  m.eval();
+  const e = torch.noGrad(() => embedOf());
+  const x = e.detach().requiresGrad_(true);
+  const l0 = lossOf(x);
+  const [gx] = torch.grad(l0, x);
+  const delta = gx!.mul(0.5 / gx!.norm().item());
+  assert.ok(Math.abs(delta.norm().item() - 0.5) < 1e-5);
+  assert.ok(torch.noGrad(() => lossOf(e.add(delta)).item()) > l0.item());
+});

@@ -7,7 +7,7 @@ import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, additiveMas
 import { BertEmbeddings, qaHead, tie } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
 import type { Schema } from "./config.js";
-import { sequenceLoss, tokenLoss } from "./outputs.js";
+import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 
 export interface AlbertConfig {
@@ -259,11 +259,12 @@ export class AlbertForPreTraining extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.albert.forward(input);
-    const logits = this.predictions.forward(out.lastHiddenState);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const logits = this.predictions.forward(sel.h);
     const sop = this.sop_classifier.forward(out.pooledOutput!);
     let loss: Tensor | undefined;
-    if (input.labels) {
-      loss = tokenLoss(logits, input.labels);
+    if (sel.labels) {
+      loss = tokenLoss(logits, sel.labels);
       if (input.nextSentenceLabel) loss = loss.add(torch.crossEntropy(sop.float(), input.nextSentenceLabel.view([-1])));
     }
     return { ...out, logits, seqRelationshipLogits: sop, ...(loss ? { loss } : {}) };
@@ -283,8 +284,9 @@ export class AlbertForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.albert.forward(input);
-    const logits = this.predictions.forward(out.lastHiddenState);
-    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const logits = this.predictions.forward(sel.h);
+    return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }
 }
 

@@ -7,7 +7,7 @@ import type { Tensor } from "../torch/index.js";
 import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
-import { sequenceLoss, tokenLoss } from "./outputs.js";
+import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 
 export interface BertConfig {
@@ -364,11 +364,12 @@ export class BertForPreTraining extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.bert.forward(input);
-    const logits = this.cls.predictions.forward(out.lastHiddenState);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const logits = this.cls.predictions.forward(sel.h);
     const nsp = this.cls.seq_relationship.forward(out.pooledOutput!);
     let loss: Tensor | undefined;
-    if (input.labels) {
-      loss = tokenLoss(logits, input.labels);
+    if (sel.labels) {
+      loss = tokenLoss(logits, sel.labels);
       if (input.nextSentenceLabel) loss = loss.add(torch.crossEntropy(nsp.float(), input.nextSentenceLabel.view([-1])));
     }
     return { ...out, logits, seqRelationshipLogits: nsp, ...(loss ? { loss } : {}) };
@@ -388,8 +389,9 @@ export class BertForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.bert.forward(input);
-    const logits = this.cls.predictions.forward(out.lastHiddenState);
-    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const logits = this.cls.predictions.forward(sel.h);
+    return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }
 }
 

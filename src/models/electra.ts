@@ -8,7 +8,7 @@ import { BERT_SCHEMA, BertEmbeddings, BertEncoder, qaHead, tie } from "./bert.js
 import type { EncoderConfig } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
-import { sequenceLoss, tokenLoss } from "./outputs.js";
+import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 
 export interface ElectraConfig extends EncoderConfig {
@@ -157,8 +157,9 @@ export class ElectraForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.electra.forward(input);
-    const logits = this.generator_lm_head.forward(this.generator_predictions.forward(out.lastHiddenState));
-    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const logits = this.generator_lm_head.forward(this.generator_predictions.forward(sel.h));
+    return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }
 }
 

@@ -21,6 +21,12 @@ export interface ModelInputs {
   endPositions?: Tensor;
   outputHiddenStates?: boolean;
   outputAttentions?: boolean;
+  /**
+   * Masked LM heads: compute logits only at the positions whose label is not -100; logits are
+   * then (N, V) and the loss is the same. Pretraining spends most of its time in the output
+   * layer otherwise (B x T x V), for the 15% of positions that count.
+   */
+  maskedOnly?: boolean;
 }
 
 export interface ModelOutput {
@@ -56,4 +62,15 @@ export function sequenceLoss(logits: Tensor, labels: Tensor, numLabels: number, 
 /** Cross-entropy over token logits (B, T, V) with -100 ignored, in float32. */
 export function tokenLoss(logits: Tensor, labels: Tensor): Tensor {
   return torch.scope(() => torch.crossEntropy(logits.reshape([-1, logits.shape[logits.ndim - 1]!]).float(), labels.reshape([-1])));
+}
+
+/**
+ * Hidden states (B, T, C) at the positions whose label counts, with those labels: (N, C), (N).
+ * With maskedOnly unset, the inputs come back as they are.
+ */
+export function selectMasked(h: Tensor, labels: Tensor | undefined, maskedOnly: boolean | undefined): { h: Tensor; labels: Tensor | undefined } {
+  if (!maskedOnly || !labels) return { h, labels };
+  const flat = labels.reshape([-1]);
+  const idx = flat.ne(-100).nonzero().view([-1]);
+  return { h: h.reshape([-1, h.shape[h.ndim - 1]!]).indexSelect(0, idx), labels: flat.indexSelect(0, idx) };
 }

@@ -9,7 +9,7 @@ import { BERT_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, qaHead, tie } fro
 import type { EncoderConfig } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
-import { sequenceLoss, tokenLoss } from "./outputs.js";
+import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 
 export interface RobertaConfig extends EncoderConfig {
@@ -128,8 +128,9 @@ export class RobertaForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.roberta.forward(input);
-    const logits = this.lm_head.forward(out.lastHiddenState);
-    return { ...out, logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const logits = this.lm_head.forward(sel.h);
+    return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }
 }
 

@@ -14,6 +14,8 @@ export interface Batch {
   tokenTypeIds: Tensor;
   labels: Tensor;
   nextSentenceLabel?: Tensor;
+  /** Word embeddings to use instead of looking up inputIds (adversarial training sets them). */
+  inputsEmbeds?: Tensor;
   /** Positions that count in the loss (for loss normalisation across accumulated micro-batches). */
   targets: number;
 }
@@ -82,13 +84,16 @@ export class MaskedLM implements Objective {
   loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
     const out = model.forward({
       inputIds: b.inputIds,
+      ...(b.inputsEmbeds ? { inputsEmbeds: b.inputsEmbeds } : {}),
       attentionMask: b.attentionMask,
       tokenTypeIds: b.tokenTypeIds,
       labels: b.labels,
+      maskedOnly: true,
       ...(b.nextSentenceLabel ? { nextSentenceLabel: b.nextSentenceLabel } : {}),
     });
     if (!out.loss) throw new Error(`${this.name}: the model returned no loss (is it a masked-LM model?)`);
-    const acc = mlmAccuracy(out.logits, b.labels);
+    // logits are (N, V) at the masked positions only, in row-major order of the labels
+    const acc = torch.noGrad(() => torch.scope(() => mlmAccuracy(out.logits, b.labels.reshape([-1]).indexSelect(0, b.labels.reshape([-1]).ne(-100).nonzero().view([-1])))));
     const metrics: Record<string, number> = { mlm_correct: acc.correct, mlm_total: acc.total };
     if (b.nextSentenceLabel && out.seqRelationshipLogits) {
       const right = torch.noGrad(() => torch.scope(() => out.seqRelationshipLogits!.argmax(-1).eq(b.nextSentenceLabel!).sum().item()));
@@ -118,7 +123,7 @@ export class CausalLM implements Objective {
   }
 
   loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
-    const out = model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, labels: b.labels });
+    const out = model.forward({ inputIds: b.inputIds, ...(b.inputsEmbeds ? { inputsEmbeds: b.inputsEmbeds } : {}), attentionMask: b.attentionMask, labels: b.labels });
     if (!out.loss) throw new Error("clm: the model returned no loss (is it a causal LM?)");
     return { loss: out.loss, metrics: {} };
   }

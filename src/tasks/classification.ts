@@ -16,6 +16,8 @@ import type { LabelledExample } from "../data/labelled.js";
 import { classificationReport } from "../eval/index.js";
 import type { ClassificationReport } from "../eval/index.js";
 import { saveCheckpoint, writeTextAtomic } from "../io/index.js";
+import { adversarialBackward, wordEmbeddings } from "../nn/adversarial.js";
+import type { AdversarialOptions } from "../nn/adversarial.js";
 
 export type Strategy = "full" | "features" | `features:${number}` | `freeze:${number}` | "lora";
 
@@ -45,6 +47,8 @@ export interface FinetuneOptions {
   precision?: "fp32" | "bf16";
   seed?: number;
   loraRank?: number;
+  /** Adversarial training on the word embeddings (FGM or FreeLB). */
+  adversarial?: AdversarialOptions;
   onStep?: (s: { step: number; totalSteps: number; loss: number; epoch: number }) => void;
   onEval?: (e: EvalRecord) => void;
 }
@@ -262,9 +266,9 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
   let stoppedEarly = false;
   let running = 0;
   let runningN = 0;
-  const lossOf = (b: ReturnType<typeof collate>): Tensor => {
+  const lossOf = (b: ReturnType<typeof collate>, inputsEmbeds?: Tensor): Tensor => {
     if (pool) return torch.crossEntropy(pool.logits(model, b).float(), b.labels);
-    return model.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds, labels: b.labels }).loss!;
+    return model.forward({ inputIds: b.inputIds, ...(inputsEmbeds ? { inputsEmbeds } : {}), attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds, labels: b.labels }).loss!;
   };
   const evaluate = (epoch: number): EvalRecord => {
     let lossSum = 0;
@@ -286,9 +290,18 @@ export async function finetuneClassifier(o: FinetuneOptions): Promise<FinetuneRe
       model.train();
       const loss = torch.scope(() => {
         const b = collate(order.slice(s, s + batchSize).map((i) => train[i]!), padId);
-        const l = torch.autocast(() => lossOf(b), { enabled: o.precision === "bf16" });
-        l.backward();
-        return l.item();
+        return torch.autocast(
+          () => {
+            if (o.adversarial && !pool) {
+              const embed = wordEmbeddings(model);
+              return adversarialBackward(() => embed(b.inputIds), (e) => lossOf(b, e), o.adversarial);
+            }
+            const l = lossOf(b);
+            l.backward();
+            return l.item();
+          },
+          { enabled: o.precision === "bf16" },
+        );
       });
       if (!Number.isFinite(loss)) throw new Error(`fine-tuning: the loss became ${loss} at step ${step + 1}; try a lower --learning-rate`);
       clipGradNorm(trainable.map(([, p]) => p), 1);

@@ -15,6 +15,8 @@ import type { PretrainedModel } from "../models/index.js";
 import type { Example } from "../data/pretraining.js";
 import { epochOrder } from "../data/random.js";
 import type { Batch, Objective } from "../objectives/pretraining.js";
+import { adversarialBackward, wordEmbeddings } from "../nn/adversarial.js";
+import type { AdversarialOptions } from "../nn/adversarial.js";
 
 export interface TrainerOptions {
   model: PretrainedModel;
@@ -41,6 +43,8 @@ export interface TrainerOptions {
   resume?: boolean;
   /** Extra files for every checkpoint folder (the tokenizer's). */
   copy?: Record<string, string>;
+  /** Adversarial training on the word embeddings (FGM or FreeLB). */
+  adversarial?: AdversarialOptions;
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -136,13 +140,22 @@ export class Trainer {
       for (const { batch } of batches) {
         tokens += batch.inputIds.numel;
         const share = batch.targets / Math.max(1, totalTargets);
-        const value = torch.scope(() => {
-          const { loss } = torch.autocast(() => this.o.objective.loss(model, batch), { enabled: this.o.precision === "bf16" });
-          const v = loss.item();
-          if (!Number.isFinite(v)) return v;
-          loss.mul(share).backward();
-          return v;
-        });
+        const value = torch.scope(() =>
+          torch.autocast(
+            () => {
+              const adv = this.o.adversarial;
+              if (adv) {
+                const embed = wordEmbeddings(model);
+                return adversarialBackward(() => embed(batch.inputIds), (e) => this.o.objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
+              }
+              const { loss } = this.o.objective.loss(model, batch);
+              const v = loss.item();
+              if (Number.isFinite(v)) loss.mul(share).backward();
+              return v;
+            },
+            { enabled: this.o.precision === "bf16" },
+          ),
+        );
         if (!Number.isFinite(value)) {
           throw new NonFiniteLossError(
             `the loss became ${value} at step ${this.step + 1}; training stopped, nothing was saved for this step` +

@@ -190,8 +190,10 @@ export interface NativeOps {
   "scatter$1"(self: Handle, dim: number, index: Handle, src: number | boolean): Handle;
   "scatterAdd"(self: Handle, dim: number, index: Handle, src: Handle): Handle;
   "indexSelect"(self: Handle, dim: number, index: Handle): Handle;
+  "indexCopy"(self: Handle, dim: number, index: Handle, source: Handle): Handle;
   "takeAlongDim"(self: Handle, indices: Handle, dim: number | null): Handle;
   "oneHot"(self: Handle, numClasses: number): Handle;
+  "nonzero"(self: Handle): Handle;
   "layerNorm"(input: Handle, normalizedShape: number | readonly number[], weight: Handle | null, bias: Handle | null, eps: number): Handle;
   "dropout"(input: Handle, p: number, train: boolean): Handle;
   "embedding"(weight: Handle, indices: Handle, paddingIdx: number): Handle;
@@ -362,8 +364,10 @@ export const OP_NAMES: readonly string[] = [
   "scatter",
   "scatterAdd",
   "indexSelect",
+  "indexCopy",
   "takeAlongDim",
   "oneHot",
+  "nonzero",
   "layerNorm",
   "dropout",
   "embedding",

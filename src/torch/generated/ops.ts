@@ -814,6 +814,11 @@ export function indexSelect(self: Tensor, dim: number, index: Tensor): Tensor {
   return wrap(native.indexSelect(self._h, dim, index._h));
 }
 
+/** `indexCopy(Tensor self, int dim, Tensor index, Tensor source) -> Tensor = at::index_copy @method` */
+export function indexCopy(self: Tensor, dim: number, index: Tensor, source: Tensor): Tensor {
+  return wrap(native.indexCopy(self._h, dim, index._h, source._h));
+}
+
 /** `takeAlongDim(Tensor self, Tensor indices, int? dim=null) -> Tensor = at::take_along_dim @method` */
 export function takeAlongDim(self: Tensor, indices: Tensor, dim: number | null = null): Tensor {
   return wrap(native.takeAlongDim(self._h, indices._h, dim));
@@ -822,6 +827,11 @@ export function takeAlongDim(self: Tensor, indices: Tensor, dim: number | null =
 /** `oneHot(Tensor self, int numClasses=-1) -> Tensor = at::one_hot @method` */
 export function oneHot(self: Tensor, numClasses: number = -1): Tensor {
   return wrap(native.oneHot(self._h, numClasses));
+}
+
+/** `nonzero(Tensor self) -> Tensor = at::nonzero @method` */
+export function nonzero(self: Tensor): Tensor {
+  return wrap(native.nonzero(self._h));
 }
 
 /** `layerNorm(Tensor input, int[] normalizedShape, Tensor? weight=null, Tensor? bias=null, float eps=1e-5) -> Tensor = at::layer_norm(input, normalizedShape, weight, bias, eps, true)` */
@@ -1017,8 +1027,10 @@ declare module "../tensor.js" {
     scatter(dim: number, index: Tensor, src: Tensor | number | boolean): Tensor;
     scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor;
     indexSelect(dim: number, index: Tensor): Tensor;
+    indexCopy(dim: number, index: Tensor, source: Tensor): Tensor;
     takeAlongDim(indices: Tensor, dim?: number | null): Tensor;
     oneHot(numClasses?: number): Tensor;
+    nonzero(): Tensor;
   }
 }
 
@@ -1467,9 +1479,15 @@ Tensor.prototype.scatterAdd = function (this: Tensor, dim: number, index: Tensor
 Tensor.prototype.indexSelect = function (this: Tensor, dim: number, index: Tensor): Tensor {
   return wrap(native.indexSelect(this._h, dim, index._h));
 };
+Tensor.prototype.indexCopy = function (this: Tensor, dim: number, index: Tensor, source: Tensor): Tensor {
+  return wrap(native.indexCopy(this._h, dim, index._h, source._h));
+};
 Tensor.prototype.takeAlongDim = function (this: Tensor, indices: Tensor, dim: number | null = null): Tensor {
   return wrap(native.takeAlongDim(this._h, indices._h, dim));
 };
 Tensor.prototype.oneHot = function (this: Tensor, numClasses: number = -1): Tensor {
   return wrap(native.oneHot(this._h, numClasses));
+};
+Tensor.prototype.nonzero = function (this: Tensor): Tensor {
+  return wrap(native.nonzero(this._h));
 };

@@ -1,0 +1,125 @@
+// Context perturbation: noise applied to a training sequence before the objective sees it,
+// as denoising pretraining uses it (BART's token deletion, text infilling and sentence
+// permutation; random replacement and local shuffling as in noisy-input training). Each
+// operation has a probability; every decision is drawn from (seed, epoch, index), so a
+// resumed run perturbs exactly as an uninterrupted one. Special tokens never move or change.
+import { Rng } from "../data/random.js";
+import type { Example } from "../data/pretraining.js";
+
+export interface PerturbOptions {
+  /** Each token is deleted with this probability. */
+  deletion?: number;
+  /** Each token is replaced by a random (non-special) token with this probability. */
+  replacement?: number;
+  /** Each token moves by at most `shuffleWindow` positions (local shuffling), with this probability per window. */
+  localShuffle?: number;
+  shuffleWindow?: number;
+  /** Spans (Poisson(3) tokens, BART) are replaced by one mask token with this probability per token. */
+  infilling?: number;
+  /** The sentences of a pair example are swapped... of a packed one, [SEP]-delimited segments permuted, with this probability. */
+  sentencePermutation?: number;
+  vocabSize: number;
+  specialIds: ReadonlySet<number>;
+  maskId: number;
+  seed: number;
+}
+
+function poisson(rng: Rng, lambda: number): number {
+  const l = Math.exp(-lambda);
+  let k = 0;
+  let p = 1;
+  do {
+    k++;
+    p *= rng.next();
+  } while (p > l);
+  return k - 1;
+}
+
+/** A perturbed copy of an example (labels for MLM are then drawn from the perturbed tokens). */
+export function perturbExample(ex: Example, index: number, epoch: number, o: PerturbOptions): Example {
+  const rng = new Rng(o.seed, epoch, index, 0x9e27);
+  let ids = Array.from(ex.ids);
+  let special = Array.from(ex.special);
+  let words = Array.from(ex.wordStart);
+  let types = Array.from(ex.typeIds);
+  const keep = (i: number): boolean => special[i] === 1;
+  // sentence permutation: shuffle the [SEP]-delimited segments between the special tokens
+  if (o.sentencePermutation && rng.next() < o.sentencePermutation) {
+    const segs: number[][] = [];
+    let cur: number[] = [];
+    for (let i = 1; i < ids.length - 1; i++) {
+      if (special[i]) {
+        if (cur.length) segs.push(cur);
+        cur = [];
+      } else cur.push(i);
+    }
+    if (cur.length) segs.push(cur);
+    if (segs.length > 1) {
+      const order = rng.shuffle(segs.map((_, k) => k));
+      const flat = order.flatMap((k) => segs[k]!);
+      const positions = segs.flat();
+      const src = { ids: [...ids], words: [...words] };
+      positions.forEach((p, j) => {
+        ids[p] = src.ids[flat[j]!]!;
+        words[p] = src.words[flat[j]!]!;
+      });
+    }
+  }
+  // local shuffling: sort by position + uniform noise in [0, window]
+  if (o.localShuffle && rng.next() < o.localShuffle) {
+    const w = o.shuffleWindow ?? 3;
+    const movable = ids.map((_, i) => i).filter((i) => !keep(i));
+    const keys = movable.map((i) => i + rng.next() * w);
+    const order = movable.map((_, k) => k).sort((a, b) => keys[a]! - keys[b]!);
+    const src = { ids: [...ids], words: [...words] };
+    movable.forEach((p, j) => {
+      ids[p] = src.ids[movable[order[j]!]!]!;
+      words[p] = src.words[movable[order[j]!]!]!;
+    });
+  }
+  // token deletion, random replacement and span infilling, in one pass
+  const out = { ids: [] as number[], special: [] as number[], words: [] as number[], types: [] as number[] };
+  for (let i = 0; i < ids.length; i++) {
+    if (!keep(i)) {
+      if (o.infilling && rng.next() < o.infilling) {
+        // one mask token stands for a span of Poisson(3) tokens (zero: a mask is inserted)
+        const len = poisson(rng, 3);
+        out.ids.push(o.maskId);
+        out.special.push(0);
+        out.words.push(1);
+        out.types.push(types[i]!);
+        if (len === 0) {
+          out.ids.push(ids[i]!);
+          out.special.push(0);
+          out.words.push(words[i]!);
+          out.types.push(types[i]!);
+          continue;
+        }
+        let j = i;
+        while (j < i + len && j < ids.length && !keep(j)) j++;
+        i = j - 1;
+        continue;
+      }
+      if (o.deletion && rng.next() < o.deletion) continue;
+      if (o.replacement && rng.next() < o.replacement) {
+        let t: number;
+        do t = rng.int(o.vocabSize);
+        while (o.specialIds.has(t));
+        out.ids.push(t);
+        out.special.push(0);
+        out.words.push(words[i]!);
+        out.types.push(types[i]!);
+        continue;
+      }
+    }
+    out.ids.push(ids[i]!);
+    out.special.push(special[i]!);
+    out.words.push(words[i]!);
+    out.types.push(types[i]!);
+  }
+  ids = out.ids;
+  special = out.special;
+  words = out.words;
+  types = out.types;
+  return { ids: Int32Array.from(ids), special: Uint8Array.from(special), wordStart: Uint8Array.from(words), typeIds: Int32Array.from(types), ...(ex.pairLabel !== undefined ? { pairLabel: ex.pairLabel } : {}) };
+}
