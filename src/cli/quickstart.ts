@@ -29,12 +29,21 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
     : { vocab: 8000, model: "bert-mini", steps: 800, batch: 32, seqLen: 128, lr: 1e-3, mails: Infinity, epochs: 2, ftBatch: 32, maxLength: 128, ftLr: 1e-4 };
   console.log(`lmforge quickstart${fast ? " --fast" : ""}: output in ${out}/`);
 
+  // The data first: the training split's mails (their text, not their labels) join the
+  // pretraining corpus. Pretraining on Moby Dick and the addresses alone did not help on mail
+  // (measured: -0.5 macro-F1 points against random weights, see the README); pretraining on
+  // the task's own unlabelled text is task-adaptive pretraining (Gururangan et al. 2020).
+  let mails = spamAssassin();
+  if (Number.isFinite(plan.mails)) mails = stratifiedSplit(mails, { validation: 0, test: 1 - plan.mails / mails.length }, seed).train;
+  const split = stratifiedSplit(mails, { validation: 0.1, test: 0.2 }, seed);
+
   // 1. tokenizer
-  const docs = [...embeddedCorpus("moby-dick"), ...embeddedCorpus("sotu")];
+  const books = [...embeddedCorpus("moby-dick"), ...embeddedCorpus("sotu")];
+  const docs = [...books, ...split.train.map((m) => m.text)];
   const tokDir = join(out, "tokenizer");
   const tok = trainTokenizerFromTexts(docs, { kind: "wordpiece", vocabSize: plan.vocab, lowercase: true });
   saveTokenizer(tok, tokDir);
-  console.log(`[1/4] tokenizer: WordPiece, ${tok.vocabSize} pieces, trained on Moby Dick and ${docs.length - 139} State of the Union addresses (${elapsed()})`);
+  console.log(`[1/4] tokenizer: WordPiece, ${tok.vocabSize} pieces, trained on Moby Dick, ${books.length - 139} State of the Union addresses and the ${split.train.length} training mails' text (${elapsed()})`);
 
   // 2. pretraining
   const ptDir = join(out, "pretrained");
@@ -43,6 +52,7 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
     model: plan.model,
     tokenizer: tokDir,
     objectives: "mlm",
+    documents: docs,
     maxSteps: plan.steps,
     batchSize: plan.batch,
     seqLen: plan.seqLen,
@@ -60,9 +70,6 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
   console.log(`[2/4] pretrained ${plan.model} (masked LM, ${plan.steps} steps): validation perplexity ${pt.evals[0]!.val_perplexity!.toFixed(1)} -> ${ptLast.val_perplexity!.toFixed(1)}, MLM accuracy ${(ptLast.val_mlm_accuracy! * 100).toFixed(1)}% (${elapsed()})`);
 
   // 3. data
-  let mails = spamAssassin();
-  if (Number.isFinite(plan.mails)) mails = stratifiedSplit(mails, { validation: 0, test: 1 - plan.mails / mails.length }, seed).train;
-  const split = stratifiedSplit(mails, { validation: 0.1, test: 0.2 }, seed);
   console.log(`[3/4] SpamAssassin: ${mails.length} mails (${mails.filter((m) => m.label === "spam").length} spam), split ${split.train.length}/${split.validation.length}/${split.test.length} (stratified)`);
 
   // 4. fine-tuning: pretrained vs random weights, the same budget

@@ -26,6 +26,8 @@ export interface PretrainOptions {
   maskStrategy?: MaskingStrategy;
   maskProbability?: number;
   input?: string[];
+  /** Documents given directly (instead of --input files). */
+  documents?: string[];
   maxSteps: number;
   batchSize: number;
   seqLen: number;
@@ -104,7 +106,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   }
   o.log?.(`model: ${model.constructor.name}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters`);
   // Data: documents -> tokens (cached) -> sequences, validation on held-out documents.
-  const docs = readDocuments(o.input ?? []);
+  const docs = o.documents ?? readDocuments(o.input ?? []);
   const corpus = tokenizeCorpus(docs, tok);
   const split = splitDocs(corpus, o.valFraction ?? 0.05, seed);
   const build = (docIdx: number[]): Example[] =>
