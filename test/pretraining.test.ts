@@ -265,6 +265,7 @@ test("pretrain(): a short real run writes a Hugging Face checkpoint with the tok
   const ppl = r.evals.map((e) => e.val_perplexity!);
   assert.ok(ppl[ppl.length - 1]! < ppl[0]!, `perplexity ${ppl}`);
   assert.ok(ppl[ppl.length - 1]! < tok.vocabSize / 2, `perplexity ${ppl} vs vocabulary ${tok.vocabSize}`);
+  assert.ok(r.unigramPerplexity > 10 && r.unigramPerplexity < tok.vocabSize, `unigram perplexity ${r.unigramPerplexity}`);
   assert.ok(r.evals[r.evals.length - 1]!.val_sop_accuracy !== undefined);
   const log = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string });
   assert.equal(log.filter((l) => l.event === "step").length, 120);

@@ -48,11 +48,13 @@ const commands: Command[] = [
     name: "pretrain",
     summary: "pretrain a model from scratch or continue from a checkpoint, with chosen objectives",
     usage:
-      "lmforge pretrain --model bert-mini|roberta-base|albert-base|gpt2|DIR --tokenizer DIR --out DIR\n" +
-      "         [--objectives mlm|mlm,sop|mlm,nsp|clm] [--masking dynamic|static] [--mask-strategy token|whole-word|span]\n" +
+      "lmforge pretrain --model bert-mini|roberta-base|albert-base|electra-small|gpt2|DIR --tokenizer DIR --out DIR\n" +
+      "         [--objectives mlm|mlm,sop|mlm,nsp|clm|electra] [--masking dynamic|static] [--mask-strategy token|whole-word|span]\n" +
       "         [--max-steps N] [--batch-size B] [--seq-len L] [--learning-rate X] [--warmup-steps W] [--grad-accum N]\n" +
       "         [--clip-norm X] [--precision fp32|bf16] [--seed S] [--eval-every N] [--save-every N] [--keep-last K]\n" +
       "         [--input FILE|DIR|moby-dick|sotu]... [--resume] [--config FILE.json]\n" +
+      "         [--perturb deletion=0.1,replacement=0.05,local-shuffle=0.5,infilling=0.03,sentence-permutation=0.5]\n" +
+      "         [--adversarial fgm:EPSILON|freelb:EPSILON:STEPS]   (--objectives electra: ELECTRA's replaced token detection)\n" +
       "  Without --input, pretrains on the embedded corpora. The output is a Hugging Face checkpoint plus metrics.jsonl.",
     options: PRETRAIN_OPTIONS as unknown as Command["options"],
     async run(values) {

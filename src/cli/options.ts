@@ -25,6 +25,8 @@ export const PRETRAIN_OPTIONS = {
   "keep-last": { type: "string" },
   out: { type: "string" },
   resume: { type: "boolean" },
+  perturb: { type: "string" },
+  adversarial: { type: "string" },
 } as const;
 
 export const FINETUNE_OPTIONS = {

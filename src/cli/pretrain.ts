@@ -50,6 +50,8 @@ export async function pretrainCommand(raw: Record<string, unknown>): Promise<voi
     keepLast: intArg(v, "keep-last", { min: 1, default: 2 }),
     out: stringArg(v, "out"),
     resume: Boolean(v.resume),
+    ...(typeof v.perturb === "string" ? { perturb: perturbArg(v.perturb) } : {}),
+    ...(typeof v.adversarial === "string" ? { adversarial: adversarialArg(v.adversarial) } : {}),
   };
   const progress = new Progress("pretrain");
   const r = await pretrain({
@@ -63,4 +65,26 @@ export async function pretrainCommand(raw: Record<string, unknown>): Promise<voi
   });
   progress.done();
   console.log(`${r.interrupted ? "interrupted at" : "finished"} step ${r.steps}; model and tokenizer in ${opts.out} (log: ${opts.out}/metrics.jsonl)`);
+}
+
+/** --perturb deletion=0.1,replacement=0.05,local-shuffle=0.5,infilling=0.03,sentence-permutation=0.5 */
+export function perturbArg(text: string): Record<string, number> {
+  const names: Record<string, string> = { deletion: "deletion", replacement: "replacement", "local-shuffle": "localShuffle", "shuffle-window": "shuffleWindow", infilling: "infilling", "sentence-permutation": "sentencePermutation" };
+  const out: Record<string, number> = {};
+  for (const part of text.split(",")) {
+    const [k, val] = part.split("=");
+    const key = names[k!.trim()];
+    const n = Number(val);
+    if (!key || !Number.isFinite(n) || n < 0) throw new UsageError(`--perturb: "${part}" must be NAME=VALUE with NAME one of ${Object.keys(names).join(", ")}`);
+    out[key] = n;
+  }
+  return out;
+}
+
+/** --adversarial fgm:EPSILON or freelb:EPSILON:STEPS */
+export function adversarialArg(text: string): { method: "fgm" | "freelb"; epsilon: number; steps?: number } {
+  const [method, eps, steps] = text.split(":");
+  const epsilon = Number(eps);
+  if ((method !== "fgm" && method !== "freelb") || !(epsilon > 0)) throw new UsageError(`--adversarial must be fgm:EPSILON or freelb:EPSILON:STEPS, got "${text}"`);
+  return { method, epsilon, ...(steps ? { steps: Number(steps) } : {}) };
 }

@@ -67,7 +67,7 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
   });
   ptProgress.done();
   const ptLast = pt.evals[pt.evals.length - 1]!;
-  console.log(`[2/4] pretrained ${plan.model} (masked LM, ${plan.steps} steps): validation perplexity ${pt.evals[0]!.val_perplexity!.toFixed(1)} -> ${ptLast.val_perplexity!.toFixed(1)}, MLM accuracy ${(ptLast.val_mlm_accuracy! * 100).toFixed(1)}% (${elapsed()})`);
+  console.log(`[2/4] pretrained ${plan.model} (masked LM, ${plan.steps} steps): validation perplexity ${pt.evals[0]!.val_perplexity!.toFixed(1)} -> ${ptLast.val_perplexity!.toFixed(1)} (unigram model: ${pt.unigramPerplexity.toFixed(1)}), MLM accuracy ${(ptLast.val_mlm_accuracy! * 100).toFixed(1)}% (${elapsed()})`);
 
   // 3. data
   console.log(`[3/4] SpamAssassin: ${mails.length} mails (${mails.filter((m) => m.label === "spam").length} spam), split ${split.train.length}/${split.validation.length}/${split.test.length} (stratified)`);
@@ -130,6 +130,6 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
     table(["class", "precision", "recall", "F1", "support"], pre.report.labels.map((l) => [l, pre.report.per_class[l]!.precision, pre.report.per_class[l]!.recall, pre.report.per_class[l]!.f1, String(pre.report.per_class[l]!.support)])),
   ]);
   writeTextAtomic(join(out, "report.html"), html);
-  writeTextAtomic(join(out, "results.json"), JSON.stringify({ fast, seconds: (Date.now() - started) / 1000, pretraining: pt.evals, results: results.map((r) => ({ name: r.name, ...r.report })) }, null, 2) + "\n");
+  writeTextAtomic(join(out, "results.json"), JSON.stringify({ fast, seconds: (Date.now() - started) / 1000, pretraining: pt.evals, unigramPerplexity: pt.unigramPerplexity, results: results.map((r) => ({ name: r.name, ...r.report })) }, null, 2) + "\n");
   console.log(`\nreport: ${join(out, "report.html")} (total ${elapsed()})`);
 }

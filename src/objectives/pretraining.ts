@@ -6,6 +6,8 @@ import type { Tensor } from "../torch/index.js";
 import type { PretrainedModel } from "../models/index.js";
 import type { Example } from "../data/pretraining.js";
 import { maskExample } from "./masking.js";
+import { perturbExample } from "./perturb.js";
+import type { PerturbOptions } from "./perturb.js";
 import type { MaskingOptions } from "./masking.js";
 
 export interface Batch {
@@ -63,17 +65,24 @@ export class MaskedLM implements Objective {
     readonly masking: MaskingOptions,
     readonly padId: number,
     readonly pairObjective: "sop" | "nsp" | null = null,
+    /** Context perturbation applied before masking (training batches only: epoch >= 0). */
+    readonly perturb: PerturbOptions | null = null,
   ) {
     this.name = pairObjective ? `mlm+${pairObjective}` : "mlm";
   }
 
+  private example(examples: Example[], i: number, epoch: number): Example {
+    return this.perturb && epoch >= 0 ? perturbExample(examples[i]!, i, epoch, this.perturb) : examples[i]!;
+  }
+
   batch(examples: Example[], indices: number[], epoch: number): Batch {
-    const masked = indices.map((i) => maskExample(examples[i]!, i, epoch, this.masking));
+    const source = indices.map((i) => this.example(examples, i, epoch));
+    const masked = indices.map((i, k) => maskExample(source[k]!, i, epoch, this.masking));
     const labels = masked.map((m) => m.labels);
     const batch: Batch = {
       inputIds: pad2d(masked.map((m) => m.inputIds), this.padId),
-      attentionMask: pad2d(indices.map((i) => new Int32Array(examples[i]!.ids.length).fill(1)), 0),
-      tokenTypeIds: pad2d(indices.map((i) => examples[i]!.typeIds), 0),
+      attentionMask: pad2d(source.map((e) => new Int32Array(e.ids.length).fill(1)), 0),
+      tokenTypeIds: pad2d(source.map((e) => e.typeIds), 0),
       labels: pad2d(labels, -100),
       targets: countTargets(labels),
     };

@@ -9,7 +9,10 @@ import { AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForPreTraining, PR
 import type { PretrainedModel } from "../models/index.js";
 import { packedExamples, pairExamples, readDocuments, splitDocs, tokenizeCorpus } from "../data/index.js";
 import type { Example, SpecialIds } from "../data/index.js";
-import { CausalLM, MaskedLM } from "../objectives/index.js";
+import { CausalLM, ElectraPair, MaskedLM, ReplacedTokenDetection } from "../objectives/index.js";
+import type { PerturbOptions } from "../objectives/index.js";
+import type { AdversarialOptions } from "../nn/index.js";
+import { electra } from "../models/index.js";
 import type { MaskingStrategy, Objective } from "../objectives/index.js";
 import { schedules } from "../optim/index.js";
 import { Trainer } from "./trainer.js";
@@ -47,6 +50,10 @@ export interface PretrainOptions {
   resume?: boolean;
   /** Extra config keys for a preset (dropout, sizes). */
   modelConfig?: Record<string, unknown>;
+  /** Context perturbation before masking (masked LM objectives). */
+  perturb?: Omit<PerturbOptions, "vocabSize" | "specialIds" | "maskId" | "seed">;
+  /** Adversarial training on the embeddings. */
+  adversarial?: AdversarialOptions;
   onStep?: (info: StepInfo) => void;
   onEval?: (m: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -60,6 +67,11 @@ export interface PretrainResult {
   interrupted: boolean;
   trainExamples: number;
   validationExamples: number;
+  /**
+   * The perplexity of a unigram model of the training tokens (add-one smoothed) on the
+   * validation tokens: the baseline a masked LM must beat to have learned context.
+   */
+  unigramPerplexity: number;
   /** Validation examples, to score other models on the same data (e.g. an untrained one). */
   validation: Example[];
   objective: Objective;
@@ -77,8 +89,8 @@ function specials(tok: Tokenizer): SpecialIds & { mask: number } {
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const objectives = o.objectives.replace(/,/g, "+").toLowerCase();
-  if (!["mlm", "mlm+sop", "mlm+nsp", "clm"].includes(objectives)) {
-    throw new Error(`--objectives "${o.objectives}" is not supported; use mlm, mlm,sop, mlm,nsp or clm`);
+  if (!["mlm", "mlm+sop", "mlm+nsp", "clm", "electra"].includes(objectives)) {
+    throw new Error(`--objectives "${o.objectives}" is not supported; use mlm, mlm,sop, mlm,nsp, clm or electra`);
   }
   const seed = o.seed ?? 42;
   torch.manualSeed(seed);
@@ -89,7 +101,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   // The model: a preset (sized to the tokenizer) or an existing checkpoint (continued pretraining).
   let model: PretrainedModel;
   const auto = causal ? AutoModelForCausalLM : objectives === "mlm" ? AutoModelForMaskedLM : AutoModelForPreTraining;
-  if (PRESETS[o.model]) {
+  if (objectives === "electra") {
+    // the discriminator from the preset, and a generator a quarter of its width (the paper's 1/4 to 1/2)
+    const base = presetConfig(PRESETS[o.model] ? o.model : "electra-small");
+    if (base.model_type !== "electra") throw new Error(`--objectives electra needs an ELECTRA preset (electra-small), not ${o.model}`);
+    const shared = { ...base, vocab_size: tok.vocabSize, max_position_embeddings: Math.max(o.seqLen, 128), pad_token_id: sp.pad, ...o.modelConfig };
+    const h = base.hidden_size as number;
+    const gen = new electra.ElectraForMaskedLM(electra.electraConfig({ ...shared, hidden_size: Math.max(16, h / 4), num_attention_heads: Math.max(1, (base.num_attention_heads as number) / 4), intermediate_size: Math.max(64, (base.intermediate_size as number) / 4) }));
+    const disc = new electra.ElectraForPreTraining(electra.electraConfig(shared));
+    model = new ElectraPair(gen, disc) as unknown as PretrainedModel;
+  } else if (PRESETS[o.model]) {
     const base = presetConfig(o.model);
     const isGpt = base.model_type === "gpt2";
     if (causal !== isGpt) throw new Error(`--model ${o.model} does not fit --objectives ${o.objectives}: ${isGpt ? "GPT-2 takes clm" : "clm needs a GPT-2 model"}`);
@@ -116,21 +137,21 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const train = build(split.train);
   const validation = build(split.validation);
   o.log?.(`data: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens`);
+  const masking = {
+    strategy: o.maskStrategy ?? "token",
+    dynamic: (o.masking ?? "dynamic") === "dynamic",
+    probability: o.maskProbability ?? 0.15,
+    maskId: sp.mask,
+    vocabSize: tok.vocabSize,
+    specialIds: tok.specialIds,
+    seed,
+  };
+  const perturb = o.perturb ? { ...o.perturb, vocabSize: tok.vocabSize, specialIds: tok.specialIds, maskId: sp.mask, seed } : null;
   const objective: Objective = causal
     ? new CausalLM(sp.pad)
-    : new MaskedLM(
-        {
-          strategy: o.maskStrategy ?? "token",
-          dynamic: (o.masking ?? "dynamic") === "dynamic",
-          probability: o.maskProbability ?? 0.15,
-          maskId: sp.mask,
-          vocabSize: tok.vocabSize,
-          specialIds: tok.specialIds,
-          seed,
-        },
-        sp.pad,
-        objectives === "mlm+sop" ? "sop" : objectives === "mlm+nsp" ? "nsp" : null,
-      );
+    : objectives === "electra"
+      ? new ReplacedTokenDetection(masking, sp.pad)
+      : new MaskedLM(masking, sp.pad, objectives === "mlm+sop" ? "sop" : objectives === "mlm+nsp" ? "nsp" : null, perturb);
   const tokFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"];
   const copy: Record<string, string> = {};
   for (const f of tokFiles) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
@@ -155,12 +176,37 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     evalBatches: o.evalBatches ?? 25,
     resume: o.resume ?? false,
     copy,
+    ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...(o.onEval ? { onEval: o.onEval } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
+  const unigramPerplexity = unigram(train, validation, tok.vocabSize);
+  o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
   const r = trainer.train();
   trainer.optimizer.dispose();
-  savePretrained(model, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
-  return { model, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective };
+  // the discriminator is ELECTRA's model to keep; the generator is discarded, as in the paper
+  const keep = model instanceof ElectraPair ? (model.discriminator as unknown as PretrainedModel) : model;
+  savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
+  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective, unigramPerplexity };
+}
+
+function unigram(train: Example[], validation: Example[], vocab: number): number {
+  const counts = new Float64Array(vocab);
+  let total = 0;
+  for (const ex of train) ex.ids.forEach((t, i) => {
+    if (!ex.special[i]) {
+      counts[t]! += 1;
+      total++;
+    }
+  });
+  let nll = 0;
+  let n = 0;
+  for (const ex of validation) ex.ids.forEach((t, i) => {
+    if (!ex.special[i]) {
+      nll -= Math.log((counts[t]! + 1) / (total + vocab));
+      n++;
+    }
+  });
+  return Math.exp(nll / Math.max(1, n));
 }

@@ -191,8 +191,8 @@ export class Trainer {
       for (let s = 0, nb = 0; s < val.length && nb < maxBatches; s += bs, nb++) {
         const idx = Array.from({ length: Math.min(bs, val.length - s) }, (_, i) => s + i);
         torch.scope(() => {
-          // validation masks are fixed (epoch 0): the same positions every evaluation
-          const batch = this.o.objective.batch(val, idx, 0);
+          // validation masks are fixed (epoch -1: no perturbation, the same positions every time)
+          const batch = this.o.objective.batch(val, idx, -1);
           const r = torch.autocast(() => this.o.objective.loss(model, batch), { enabled: this.o.precision === "bf16" });
           lossSum += r.loss.item() * batch.targets;
           targets += batch.targets;
