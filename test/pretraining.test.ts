@@ -125,6 +125,8 @@ test("static masks repeat across epochs; dynamic masks change; both reproduce fr
   const d1 = maskExample(ex, 5, 1, options("token", true));
   assert.notDeepEqual(d0.labels, d1.labels);
   assert.deepEqual(maskExample(ex, 5, 1, options("token", true)), d1);
+  // static masks are not the dynamic masks of any epoch
+  assert.notDeepEqual(s0.labels, d0.labels);
 });
 
 test("SOP: balanced labels, swapped pairs are the same two segments; NSP: random B from another document", () => {
@@ -296,7 +298,8 @@ test("context perturbation: each operation at its rate, special tokens untouched
     const shuf = perturbExample(ex, i, 0, { ...base, localShuffle: 1, shuffleWindow: 3 });
     assert.deepEqual([...shuf.ids].sort((a, b) => a - b), [...ex.ids].sort((a, b) => a - b)); // a permutation
     const fill = perturbExample(ex, i, 0, { ...base, infilling: 0.05 });
-    assert.ok(fill.ids.length <= ex.ids.length + 20);
+    assert.ok(fill.ids.length <= ex.ids.length, "infilling never lengthens a sequence");
+    assert.equal(fill.ids[fill.ids.length - 1], sp.sep);
     assert.deepEqual(perturbExample(ex, i, 0, { ...base, deletion: 0.1, replacement: 0.1, infilling: 0.05 }), perturbExample(ex, i, 0, { ...base, deletion: 0.1, replacement: 0.1, infilling: 0.05 }));
   }
   assert.ok(Math.abs(1 - kept / total - 0.1) < 0.015, `deletion rate ${1 - kept / total}`);

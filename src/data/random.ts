@@ -12,7 +12,11 @@ export class Rng {
   /** A stream for a key: any integers (seed, epoch, index, purpose). */
   constructor(...key: number[]) {
     let h = 0x9e3779b9;
-    for (const k of key) h = mix(h ^ mix(k | 0) ^ mix(Math.floor(k / 4294967296) | 0));
+    // low and high 32-bit halves enter one after the other (so that 0 and -1 differ)
+    for (const k of key) {
+      h = mix(h ^ (k | 0));
+      h = mix(h ^ ((Math.floor(k / 4294967296) | 0) + 0x7f4a7c15));
+    }
     this.a = mix(h ^ 0x243f6a88);
     this.b = mix(this.a ^ 0x85a308d3);
     this.c = mix(this.b ^ 0x13198a2e);

@@ -117,6 +117,11 @@ export function perturbExample(ex: Example, index: number, epoch: number, o: Per
     out.words.push(words[i]!);
     out.types.push(types[i]!);
   }
+  // infilling can insert a mask: never grow past the original length (drop tokens before the final special)
+  while (out.ids.length > ex.ids.length) {
+    const cut = out.special[out.special.length - 1] ? out.ids.length - 2 : out.ids.length - 1;
+    for (const arr of [out.ids, out.special, out.words, out.types]) arr.splice(cut, 1);
+  }
   ids = out.ids;
   special = out.special;
   words = out.words;
