@@ -17,6 +17,16 @@ export interface WordPieceConfig {
 
 const CACHE_LIMIT = 100_000;
 
+/** A word cache: most text repeats its words; a full cache starts over (bounded memory). */
+export function cached<T>(cache: Map<string, T>, key: string, compute: (key: string) => T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const value = compute(key);
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 export class WordPiece {
   private readonly cache = new Map<string, Piece[]>();
   readonly unkId: number;
@@ -29,12 +39,7 @@ export class WordPiece {
 
   /** Greedy longest-match-first, as BERT; a word with no full cover (or too long) is one [UNK]. */
   encodeWord(word: string): Piece[] {
-    const hit = this.cache.get(word);
-    if (hit) return hit;
-    const pieces = this.compute(word);
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(word, pieces);
-    return pieces;
+    return cached(this.cache, word, (w) => this.compute(w));
   }
 
   private compute(word: string): Piece[] {
@@ -89,12 +94,7 @@ export class BPE {
 
   /** Applies the merges by rank to a word given as symbols (byte characters for byte-level BPE). */
   encodeWord(word: string): Piece[] {
-    const hit = this.cache.get(word);
-    if (hit) return hit;
-    const pieces = this.compute(word);
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(word, pieces);
-    return pieces;
+    return cached(this.cache, word, (w) => this.compute(w));
   }
 
   private compute(word: string): Piece[] {

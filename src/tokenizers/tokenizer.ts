@@ -6,7 +6,7 @@ import { bertNormalize, identity } from "./normalizer.js";
 import type { BertNormalizerOptions, Normalized } from "./normalizer.js";
 import { bertPreTokenize, byteLevelPreTokenize, toByteChars } from "./pretokenizers.js";
 import type { Word } from "./pretokenizers.js";
-import { BPE, WordPiece } from "./models.js";
+import { BPE, WordPiece, cached } from "./models.js";
 import type { Piece } from "./models.js";
 import { CHAR_TO_BYTE } from "./unicode.js";
 import { isWhitespace } from "./unicode.js";
@@ -256,19 +256,17 @@ export class Tokenizer {
 
   /** A word's BPE pieces with spans in the word's own characters (cached by word). */
   private byteLevelPieces(word: string): Piece[] {
-    const hit = this.byteCache.get(word);
-    if (hit) return hit;
-    const bytes = toByteChars(word);
-    const pieces = (this.spec.model as BPE).encodeWord(bytes.chars).map((p) => ({
-      id: p.id,
-      token: p.token,
-      start: bytes.byteStart[p.start]!,
-      end: bytes.byteEnd[p.end - 1]!,
-    }));
-    if (this.byteCache.size >= 100_000) this.byteCache.clear();
-    this.byteCache.set(word, pieces);
-    return pieces;
+    return cached(this.byteCache, word, (w) => {
+      const bytes = toByteChars(w);
+      return (this.spec.model as BPE).encodeWord(bytes.chars).map((p) => ({
+        id: p.id,
+        token: p.token,
+        start: bytes.byteStart[p.start]!,
+        end: bytes.byteEnd[p.end - 1]!,
+      }));
+    });
   }
+
 
   /** The subword tokens of a text, without special tokens. */
   tokenize(text: string): string[] {

@@ -184,6 +184,7 @@ export class Trainer {
     model.eval();
     let lossSum = 0;
     let targets = 0;
+    let batches = 0;
     const sums: Record<string, number> = {};
     const bs = this.o.batchSize;
     const maxBatches = this.o.evalBatches ?? Infinity;
@@ -197,11 +198,16 @@ export class Trainer {
           lossSum += r.loss.item() * batch.targets;
           targets += batch.targets;
           for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
+          batches++;
         });
       }
     });
     const loss = lossSum / Math.max(1, targets);
-    const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(loss) };
+    // a language-model perplexity: of the loss itself, or of the generator's MLM loss for
+    // ELECTRA (whose total loss adds 50 x the discriminator's)
+    const lmLoss = sums.generator_loss !== undefined ? sums.generator_loss / Math.max(1, batches) : loss;
+    const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(lmLoss) };
+    if (sums.discriminator_loss !== undefined) out.val_discriminator_loss = sums.discriminator_loss / Math.max(1, batches);
     for (const key of Object.keys(sums)) {
       const m = /^(.*)_correct$/.exec(key);
       if (m && sums[`${m[1]}_total`]) out[`val_${m[1]}_accuracy`] = sums[key]! / sums[`${m[1]}_total`]!;
