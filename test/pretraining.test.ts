@@ -358,3 +358,22 @@ test("adversarial training: FGM and FreeLB run, keep gradients finite, and FGM's
   assert.ok(Math.abs(delta.norm().item() - 0.5) < 1e-5);
   assert.ok(torch.noGrad(() => lossOf(e.add(delta)).item()) > l0.item());
 });
+
+test("auxiliary tasks: word-boundary labels align with the words; the head trains beside the MLM and is not saved", async () => {
+  const { wordBoundary } = await import("../src/objectives/index.js");
+  const ex = packed[0]!;
+  const y = wordBoundary.labels(ex);
+  ex.ids.forEach((_, i) => assert.equal(y[i], ex.special[i] ? -100 : ex.wordStart[i]));
+  const tdir = join(dir, "tok-aux");
+  saveTokenizer(tok, tdir);
+  const out = join(dir, "aux");
+  const r = await pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm", input: ["moby-dick"], maxSteps: 30, batchSize: 16, seqLen: 64, learningRate: 2e-3, out, evalEvery: 30, evalBatches: 4, saveEvery: 30, seed: 1, auxiliary: [{ name: "word-boundary", weight: 0.5 }] });
+  const e = r.evals[r.evals.length - 1]!;
+  assert.ok(e.val_word_boundary_accuracy! > 0.6, `word-boundary accuracy ${e.val_word_boundary_accuracy}`);
+  // the perplexity is the masked LM's alone, whatever the auxiliary loss adds
+  assert.ok(e.val_perplexity! < Math.exp(e.val_loss!), `perplexity ${e.val_perplexity} vs exp(total loss) ${Math.exp(e.val_loss!)}`);
+  const { readCheckpoint } = await import("../src/io/index.js");
+  assert.ok(!readCheckpoint(out).names().some((n) => n.startsWith("aux_")));
+  assert.ok(readCheckpoint(join(out, "checkpoint-30")).names().some((n) => n.startsWith("model.aux_word_boundary")));
+  await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm", input: ["moby-dick"], maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "aux2"), auxiliary: [{ name: "pos-tags", weight: 1 }] }), /unknown auxiliary task "pos-tags"; available: word-boundary/);
+});

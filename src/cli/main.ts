@@ -54,7 +54,8 @@ const commands: Command[] = [
       "         [--clip-norm X] [--precision fp32|bf16] [--seed S] [--eval-every N] [--save-every N] [--keep-last K]\n" +
       "         [--input FILE|DIR|moby-dick|sotu]... [--resume] [--config FILE.json]\n" +
       "         [--perturb deletion=0.1,replacement=0.05,local-shuffle=0.5,infilling=0.03,sentence-permutation=0.5]\n" +
-      "         [--adversarial fgm:EPSILON|freelb:EPSILON:STEPS]   (--objectives electra: ELECTRA's replaced token detection)\n" +
+      "         [--adversarial fgm:EPSILON|freelb:EPSILON:STEPS] [--auxiliary word-boundary:WEIGHT]\n" +
+      "         (--objectives electra: ELECTRA's replaced token detection)\n" +
       "  Without --input, pretrains on the embedded corpora. The output is a Hugging Face checkpoint plus metrics.jsonl.",
     options: PRETRAIN_OPTIONS as unknown as Command["options"],
     async run(values) {

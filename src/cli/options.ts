@@ -27,6 +27,7 @@ export const PRETRAIN_OPTIONS = {
   resume: { type: "boolean" },
   perturb: { type: "string" },
   adversarial: { type: "string" },
+  auxiliary: { type: "string" },
 } as const;
 
 export const FINETUNE_OPTIONS = {

@@ -52,6 +52,7 @@ export async function pretrainCommand(raw: Record<string, unknown>): Promise<voi
     resume: Boolean(v.resume),
     ...(typeof v.perturb === "string" ? { perturb: perturbArg(v.perturb) } : {}),
     ...(typeof v.adversarial === "string" ? { adversarial: adversarialArg(v.adversarial) } : {}),
+    ...(typeof v.auxiliary === "string" ? { auxiliary: auxiliaryArg(v.auxiliary) } : {}),
   };
   const progress = new Progress("pretrain");
   const r = await pretrain({
@@ -87,4 +88,14 @@ export function adversarialArg(text: string): { method: "fgm" | "freelb"; epsilo
   const epsilon = Number(eps);
   if ((method !== "fgm" && method !== "freelb") || !(epsilon > 0)) throw new UsageError(`--adversarial must be fgm:EPSILON or freelb:EPSILON:STEPS, got "${text}"`);
   return { method, epsilon, ...(steps ? { steps: Number(steps) } : {}) };
+}
+
+/** --auxiliary word-boundary:0.1[,other:0.2] */
+export function auxiliaryArg(text: string): { name: string; weight: number }[] {
+  return text.split(",").map((part) => {
+    const [name, w] = part.split(":");
+    const weight = w === undefined ? 0.1 : Number(w);
+    if (!name || !(weight > 0)) throw new UsageError(`--auxiliary: "${part}" must be NAME:WEIGHT, e.g. word-boundary:0.1`);
+    return { name, weight };
+  });
 }

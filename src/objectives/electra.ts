@@ -76,6 +76,6 @@ export class ReplacedTokenDetection implements Objective {
     const loss = gen.loss!.add(disc.loss!.mul(this.discriminatorWeight));
     const acc = torch.noGrad(() => torch.scope(() => mlmAccuracy(gen.logits, b.labels.reshape([-1]).indexSelect(0, b.labels.reshape([-1]).ne(-100).nonzero().view([-1])))));
     const discRight = torch.noGrad(() => torch.scope(() => disc.logits.gt(0).long().eq(replaced).logicalAnd(b.attentionMask.eq(1)).sum().item()));
-    return { loss, metrics: { mlm_correct: acc.correct, mlm_total: acc.total, rtd_correct: discRight, rtd_total: b.attentionMask.sum().item(), generator_loss: gen.loss!.item(), discriminator_loss: disc.loss!.item() } };
+    return { loss, metrics: { mlm_correct: acc.correct, mlm_total: acc.total, lm_loss_sum: gen.loss!.item() * acc.total, rtd_correct: discRight, rtd_total: b.attentionMask.sum().item(), generator_loss: gen.loss!.item(), discriminator_loss: disc.loss!.item() } };
   }
 }

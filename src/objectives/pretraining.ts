@@ -8,6 +8,8 @@ import type { Example } from "../data/pretraining.js";
 import { maskExample } from "./masking.js";
 import { perturbExample } from "./perturb.js";
 import type { PerturbOptions } from "./perturb.js";
+import { auxiliaryLoss } from "./auxiliary.js";
+import type { WeightedAuxiliary } from "./auxiliary.js";
 import type { MaskingOptions } from "./masking.js";
 
 export interface Batch {
@@ -18,6 +20,8 @@ export interface Batch {
   nextSentenceLabel?: Tensor;
   /** Word embeddings to use instead of looking up inputIds (adversarial training sets them). */
   inputsEmbeds?: Tensor;
+  /** Auxiliary tasks' labels by task name, (B, T). */
+  auxLabels?: Record<string, Tensor>;
   /** Positions that count in the loss (for loss normalisation across accumulated micro-batches). */
   targets: number;
 }
@@ -67,6 +71,8 @@ export class MaskedLM implements Objective {
     readonly pairObjective: "sop" | "nsp" | null = null,
     /** Context perturbation applied before masking (training batches only: epoch >= 0). */
     readonly perturb: PerturbOptions | null = null,
+    /** Auxiliary tasks trained beside the masked LM, each with its weight. */
+    readonly auxiliary: WeightedAuxiliary[] = [],
   ) {
     this.name = pairObjective ? `mlm+${pairObjective}` : "mlm";
   }
@@ -87,6 +93,9 @@ export class MaskedLM implements Objective {
       targets: countTargets(labels),
     };
     if (this.pairObjective) batch.nextSentenceLabel = torch.tensor(indices.map((i) => examples[i]!.pairLabel ?? 0), { dtype: "int64" });
+    if (this.auxiliary.length) {
+      batch.auxLabels = Object.fromEntries(this.auxiliary.map(({ task }) => [task.name, pad2d(source.map((e) => task.labels(e)), -100)]));
+    }
     return batch;
   }
 
@@ -102,14 +111,27 @@ export class MaskedLM implements Objective {
     });
     if (!out.loss) throw new Error(`${this.name}: the model returned no loss (is it a masked-LM model?)`);
     // logits are (N, V) at the masked positions only, in row-major order of the labels
-    const acc = torch.noGrad(() => torch.scope(() => mlmAccuracy(out.logits, b.labels.reshape([-1]).indexSelect(0, b.labels.reshape([-1]).ne(-100).nonzero().view([-1])))));
-    const metrics: Record<string, number> = { mlm_correct: acc.correct, mlm_total: acc.total };
+    const { acc, lmLoss } = torch.noGrad(() =>
+      torch.scope(() => {
+        const flat = b.labels.reshape([-1]);
+        const targets = flat.indexSelect(0, flat.ne(-100).nonzero().view([-1]));
+        return { acc: mlmAccuracy(out.logits, targets), lmLoss: targets.numel ? torch.crossEntropy(out.logits.float(), targets).item() : 0 };
+      }),
+    );
+    // lm_loss_sum: the masked-LM loss alone (the total may add SOP/NSP or auxiliary losses), for perplexity
+    const metrics: Record<string, number> = { mlm_correct: acc.correct, mlm_total: acc.total, lm_loss_sum: lmLoss * acc.total };
+    let loss = out.loss;
+    if (this.auxiliary.length && b.auxLabels) {
+      const aux = auxiliaryLoss(model, out.lastHiddenState, b.auxLabels, this.auxiliary);
+      loss = loss.add(aux.loss);
+      Object.assign(metrics, aux.metrics);
+    }
     if (b.nextSentenceLabel && out.seqRelationshipLogits) {
       const right = torch.noGrad(() => torch.scope(() => out.seqRelationshipLogits!.argmax(-1).eq(b.nextSentenceLabel!).sum().item()));
       metrics[`${this.pairObjective}_correct`] = right;
       metrics[`${this.pairObjective}_total`] = b.nextSentenceLabel.numel;
     }
-    return { loss: out.loss, metrics };
+    return { loss, metrics };
   }
 }
 

@@ -9,7 +9,7 @@ import { AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForPreTraining, PR
 import type { PretrainedModel } from "../models/index.js";
 import { packedExamples, pairExamples, readDocuments, splitDocs, tokenizeCorpus } from "../data/index.js";
 import type { Example, SpecialIds } from "../data/index.js";
-import { CausalLM, ElectraPair, MaskedLM, ReplacedTokenDetection } from "../objectives/index.js";
+import { AUXILIARY_TASKS, CausalLM, ElectraPair, MaskedLM, ReplacedTokenDetection, attachAuxiliaryHeads, detachAuxiliaryHeads } from "../objectives/index.js";
 import type { PerturbOptions } from "../objectives/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
 import { electra } from "../models/index.js";
@@ -54,6 +54,8 @@ export interface PretrainOptions {
   perturb?: Omit<PerturbOptions, "vocabSize" | "specialIds" | "maskId" | "seed">;
   /** Adversarial training on the embeddings. */
   adversarial?: AdversarialOptions;
+  /** Auxiliary tasks beside the masked LM, by name ("word-boundary") with their loss weight. */
+  auxiliary?: { name: string; weight: number }[];
   onStep?: (info: StepInfo) => void;
   onEval?: (m: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -146,12 +148,19 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     specialIds: tok.specialIds,
     seed,
   };
+  const auxiliary = (o.auxiliary ?? []).map(({ name, weight }) => {
+    const task = AUXILIARY_TASKS[name];
+    if (!task) throw new Error(`unknown auxiliary task "${name}"; available: ${Object.keys(AUXILIARY_TASKS).join(", ")}`);
+    if (causal || objectives === "electra") throw new Error("auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp)");
+    return { task, weight };
+  });
+  if (auxiliary.length) attachAuxiliaryHeads(model, auxiliary);
   const perturb = o.perturb ? { ...o.perturb, vocabSize: tok.vocabSize, specialIds: tok.specialIds, maskId: sp.mask, seed } : null;
   const objective: Objective = causal
     ? new CausalLM(sp.pad)
     : objectives === "electra"
       ? new ReplacedTokenDetection(masking, sp.pad)
-      : new MaskedLM(masking, sp.pad, objectives === "mlm+sop" ? "sop" : objectives === "mlm+nsp" ? "nsp" : null, perturb);
+      : new MaskedLM(masking, sp.pad, objectives === "mlm+sop" ? "sop" : objectives === "mlm+nsp" ? "nsp" : null, perturb, auxiliary);
   const tokFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"];
   const copy: Record<string, string> = {};
   for (const f of tokFiles) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
@@ -187,6 +196,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   trainer.optimizer.dispose();
   // the discriminator is ELECTRA's model to keep; the generator is discarded, as in the paper
   const keep = model instanceof ElectraPair ? (model.discriminator as unknown as PretrainedModel) : model;
+  detachAuxiliaryHeads(keep, auxiliary); // the checkpoint holds Hugging Face's tensors only
   savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
   return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective, unigramPerplexity };
 }

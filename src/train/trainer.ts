@@ -203,10 +203,11 @@ export class Trainer {
       }
     });
     const loss = lossSum / Math.max(1, targets);
-    // a language-model perplexity: of the loss itself, or of the generator's MLM loss for
-    // ELECTRA (whose total loss adds 50 x the discriminator's)
-    const lmLoss = sums.generator_loss !== undefined ? sums.generator_loss / Math.max(1, batches) : loss;
+    // a language-model perplexity: of the masked-LM loss alone where the objective reports it
+    // (the total may add SOP, auxiliary tasks, or ELECTRA's 50 x discriminator loss)
+    const lmLoss = sums.lm_loss_sum !== undefined && sums.mlm_total ? sums.lm_loss_sum / sums.mlm_total : loss;
     const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(lmLoss) };
+    void batches;
     if (sums.discriminator_loss !== undefined) out.val_discriminator_loss = sums.discriminator_loss / Math.max(1, batches);
     for (const key of Object.keys(sums)) {
       const m = /^(.*)_correct$/.exec(key);
