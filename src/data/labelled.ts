@@ -90,13 +90,11 @@ function readDelimited(path: string, delimiter: string, o: ReadOptions): ReadRes
     body = records;
     lineOf = (i) => i + 1;
   }
-  const width = body.length ? Math.max(header.length, ti + 1, li + 1) : 0;
   const expected = body === records ? records[0]!.length : header.length;
   return collect(
     body.map((r, i) => () => {
       const source = `${path}:${lineOf(i)}`;
       if (r.length !== expected) throw new BadRow(`${source}: expected ${expected} columns, found ${r.length}`);
-      void width;
       return check({ text: r[ti] ?? "", ...(pi >= 0 ? { textPair: r[pi] ?? "" } : {}), label: r[li] ?? "", source });
     }),
     o.skipBadRows ?? false,

@@ -3,8 +3,8 @@
 // order prediction. Leaves first: attention -> layer -> group -> transformer -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
-import { BertEmbeddings, qaHead, tie } from "./bert.js";
+import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
+import { BertEmbeddings, encoderForward, qaHead, tie } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
@@ -187,19 +187,10 @@ export class AlbertModel extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    if (!input.inputIds && !input.inputsEmbeds) throw new Error("albert: give inputIds or inputsEmbeds");
-    const x = this.embeddings.forward(input);
-    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
-    const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
-    const pooled = this.pooler ? this.pooler.forward(enc.out.select(1, 0)).tanh() : undefined; // pooler_activation
-    return {
-      logits: enc.out,
-      lastHiddenState: enc.out,
-      ...(pooled ? { pooledOutput: pooled } : {}),
-      ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
-      ...(enc.attentions ? { attentions: enc.attentions } : {}),
-    };
+    // pooler_activation is tanh
+    return encoderForward("albert", input, (i) => this.embeddings.forward(i), this.encoder, this.pooler ? (h) => this.pooler!.forward(h.select(1, 0)).tanh() : null);
   }
+
 }
 
 /** dense (H -> E) -> activation -> LayerNorm -> decoder (E -> V, tied) + bias. */

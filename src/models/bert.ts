@@ -272,19 +272,33 @@ export class BertModel extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    if (!input.inputIds && !input.inputsEmbeds) throw new Error("bert: give inputIds or inputsEmbeds");
-    const x = this.embeddings.forward(input);
-    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
-    const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
-    const pooled = this.pooler ? this.pooler.forward(enc.out) : undefined;
-    return {
-      logits: enc.out,
-      lastHiddenState: enc.out,
-      ...(pooled ? { pooledOutput: pooled } : {}),
-      ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
-      ...(enc.attentions ? { attentions: enc.attentions } : {}),
-    };
+    return encoderForward("bert", input, (i) => this.embeddings.forward(i), this.encoder, this.pooler ? (h) => this.pooler!.forward(h) : null);
   }
+}
+
+/**
+ * The bare-encoder forward shared by BERT, RoBERTa, ALBERT and ELECTRA: embeddings, the
+ * additive padding mask, the layers, an optional pooler, and the outputs asked for.
+ */
+export function encoderForward(
+  name: string,
+  input: ModelInputs,
+  embed: (input: ModelInputs) => Tensor,
+  encoder: { forward(x: Tensor, mask: Tensor | null, o: { hidden?: boolean; attentions?: boolean }): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } },
+  pool: ((h: Tensor) => Tensor) | null,
+): ModelOutput {
+  if (!input.inputIds && !input.inputsEmbeds) throw new Error(`${name}: give inputIds or inputsEmbeds`);
+  const x = embed(input);
+  const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
+  const enc = encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
+  const pooled = pool ? pool(enc.out) : undefined;
+  return {
+    logits: enc.out,
+    lastHiddenState: enc.out,
+    ...(pooled ? { pooledOutput: pooled } : {}),
+    ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
+    ...(enc.attentions ? { attentions: enc.attentions } : {}),
+  };
 }
 
 // --- heads ----------------------------------------------------------------------------------------

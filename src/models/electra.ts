@@ -3,8 +3,8 @@
 // that detects replaced tokens and a small generator (masked LM) that shares the embeddings.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, LayerNorm, Linear, Module, activation, additiveMask, initTransformerWeights } from "../nn/index.js";
-import { BERT_SCHEMA, BertEmbeddings, BertEncoder, qaHead, tie } from "./bert.js";
+import { Dropout, LayerNorm, Linear, Module, activation, initTransformerWeights } from "../nn/index.js";
+import { BERT_SCHEMA, BertEmbeddings, BertEncoder, encoderForward, qaHead, tie } from "./bert.js";
 import type { EncoderConfig } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
@@ -60,18 +60,11 @@ export class ElectraModel extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    if (!input.inputIds && !input.inputsEmbeds) throw new Error("electra: give inputIds or inputsEmbeds");
-    let x = this.embeddings.forward(input);
-    if (this.embeddings_project) x = this.embeddings_project.forward(x);
-    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
-    const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
-    return {
-      logits: enc.out,
-      lastHiddenState: enc.out,
-      ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
-      ...(enc.attentions ? { attentions: enc.attentions } : {}),
-    };
+    const project = this.embeddings_project;
+    const embed = (i: ModelInputs): Tensor => (project ? project.forward(this.embeddings.forward(i)) : this.embeddings.forward(i));
+    return encoderForward("electra", input, embed, this.encoder, null);
   }
+
 }
 
 /** dense -> activation -> dense_prediction: one logit per token, "was this token replaced?". */

@@ -4,8 +4,8 @@
 // the same code in Hugging Face, kept equal there by a "Copied from" check).
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, LayerNorm, Linear, Module, additiveMask, initTransformerWeights } from "../nn/index.js";
-import { BERT_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, qaHead, tie } from "./bert.js";
+import { Dropout, LayerNorm, Linear, Module, initTransformerWeights } from "../nn/index.js";
+import { BERT_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, encoderForward, qaHead, tie } from "./bert.js";
 import type { EncoderConfig } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
@@ -77,19 +77,9 @@ export class RobertaModel extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    if (!input.inputIds && !input.inputsEmbeds) throw new Error("roberta: give inputIds or inputsEmbeds");
-    const x = this.embeddings.forward(input);
-    const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
-    const enc = this.encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
-    const pooled = this.pooler ? this.pooler.forward(enc.out) : undefined;
-    return {
-      logits: enc.out,
-      lastHiddenState: enc.out,
-      ...(pooled ? { pooledOutput: pooled } : {}),
-      ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
-      ...(enc.attentions ? { attentions: enc.attentions } : {}),
-    };
+    return encoderForward("roberta", input, (i) => this.embeddings.forward(i), this.encoder, this.pooler ? (h) => this.pooler!.forward(h) : null);
   }
+
 }
 
 /** dense -> gelu -> layer_norm -> decoder (tied to the word embeddings) + bias. */

@@ -184,7 +184,7 @@ export class Trainer {
     model.eval();
     let lossSum = 0;
     let targets = 0;
-    let batches = 0;
+    let batchCount = 0;
     const sums: Record<string, number> = {};
     const bs = this.o.batchSize;
     const maxBatches = this.o.evalBatches ?? Infinity;
@@ -198,7 +198,7 @@ export class Trainer {
           lossSum += r.loss.item() * batch.targets;
           targets += batch.targets;
           for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
-          batches++;
+          batchCount++;
         });
       }
     });
@@ -207,8 +207,7 @@ export class Trainer {
     // (the total may add SOP, auxiliary tasks, or ELECTRA's 50 x discriminator loss)
     const lmLoss = sums.lm_loss_sum !== undefined && sums.mlm_total ? sums.lm_loss_sum / sums.mlm_total : loss;
     const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(lmLoss) };
-    void batches;
-    if (sums.discriminator_loss !== undefined) out.val_discriminator_loss = sums.discriminator_loss / Math.max(1, batches);
+    if (sums.discriminator_loss !== undefined) out.val_discriminator_loss = sums.discriminator_loss / Math.max(1, batchCount);
     for (const key of Object.keys(sums)) {
       const m = /^(.*)_correct$/.exec(key);
       if (m && sums[`${m[1]}_total`]) out[`val_${m[1]}_accuracy`] = sums[key]! / sums[`${m[1]}_total`]!;
