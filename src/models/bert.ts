@@ -110,13 +110,20 @@ export class BertEmbeddings extends Module {
     return torch.arange(0, T, 1, { device: words.device as "cpu" }).unsqueeze(0);
   }
 
+  /** The largest position id a sequence of T tokens can get (RoBERTa counts from padding_idx + 1). */
+  protected lastPosition(T: number): number {
+    return T - 1;
+  }
+
   forward(input: ModelInputs): Tensor {
     const words = input.inputsEmbeds ?? this.word_embeddings.forward(input.inputIds!); // (B, T, C)
     const [B, T] = words.shape as [number, number];
-    const positions = input.positionIds ?? this.positionIds(input, words);
-    if (positions.max().item() >= this.config.max_position_embeddings) {
+    // checked by arithmetic, not by reading the ids back (no sync on the hot path); given
+    // positionIds out of range fail in the embedding lookup with the op's own message
+    if (!input.positionIds && this.lastPosition(T) >= this.config.max_position_embeddings) {
       throw new Error(`${this.config.model_type}: sequence length ${T} needs more than max_position_embeddings (${this.config.max_position_embeddings}) positions`);
     }
+    const positions = input.positionIds ?? this.positionIds(input, words);
     const types = input.tokenTypeIds ?? torch.zeros([B, T], { dtype: "int64", device: words.device as "cpu" });
     const x = words.add(this.token_type_embeddings.forward(types)).add(this.position_embeddings.forward(positions));
     return this.dropout.forward(this.LayerNorm.forward(x));

@@ -52,6 +52,10 @@ export class RobertaEmbeddings extends BertEmbeddings {
     super(config, { positionPaddingIdx: config.pad_token_id });
   }
 
+  protected override lastPosition(T: number): number {
+    return this.config.pad_token_id + T;
+  }
+
   protected override positionIds(input: ModelInputs, words: Tensor): Tensor {
     const pad = this.config.pad_token_id;
     if (input.inputIds) {

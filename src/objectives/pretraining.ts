@@ -110,7 +110,9 @@ export class MaskedLM implements Objective {
       ...(b.nextSentenceLabel ? { nextSentenceLabel: b.nextSentenceLabel } : {}),
     });
     if (!out.loss) throw new Error(`${this.name}: the model returned no loss (is it a masked-LM model?)`);
-    // logits are (N, V) at the masked positions only, in row-major order of the labels
+    // Accuracy and the MLM-only loss are evaluation metrics: training steps skip the extra
+    // passes over the (N, V) logits. Logits are at the masked positions only, in label order.
+    if (model.training) return this.withAuxiliary(model, b, out.loss, out.lastHiddenState, {});
     const { acc, lmLoss } = torch.noGrad(() =>
       torch.scope(() => {
         const flat = b.labels.reshape([-1]);
@@ -120,18 +122,19 @@ export class MaskedLM implements Objective {
     );
     // lm_loss_sum: the masked-LM loss alone (the total may add SOP/NSP or auxiliary losses), for perplexity
     const metrics: Record<string, number> = { mlm_correct: acc.correct, mlm_total: acc.total, lm_loss_sum: lmLoss * acc.total };
-    let loss = out.loss;
-    if (this.auxiliary.length && b.auxLabels) {
-      const aux = auxiliaryLoss(model, out.lastHiddenState, b.auxLabels, this.auxiliary);
-      loss = loss.add(aux.loss);
-      Object.assign(metrics, aux.metrics);
-    }
     if (b.nextSentenceLabel && out.seqRelationshipLogits) {
       const right = torch.noGrad(() => torch.scope(() => out.seqRelationshipLogits!.argmax(-1).eq(b.nextSentenceLabel!).sum().item()));
       metrics[`${this.pairObjective}_correct`] = right;
       metrics[`${this.pairObjective}_total`] = b.nextSentenceLabel.numel;
     }
-    return { loss, metrics };
+    return this.withAuxiliary(model, b, out.loss, out.lastHiddenState, metrics);
+  }
+
+  /** Adds the weighted auxiliary losses (and their metrics) to the main loss. */
+  private withAuxiliary(model: PretrainedModel, b: Batch, loss: Tensor, hidden: Tensor, metrics: Record<string, number>): { loss: Tensor; metrics: Record<string, number> } {
+    if (!this.auxiliary.length || !b.auxLabels) return { loss, metrics };
+    const aux = auxiliaryLoss(model, hidden, b.auxLabels, this.auxiliary);
+    return { loss: loss.add(aux.loss), metrics: { ...metrics, ...aux.metrics } };
   }
 }
 
