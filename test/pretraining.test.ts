@@ -10,11 +10,12 @@ import { embeddedCorpus, packedExamples, pairExamples, splitDocs, tokenizeCorpus
 import type { Example } from "../src/data/index.js";
 import { CausalLM, MaskedLM, maskExample } from "../src/objectives/index.js";
 import type { MaskingOptions } from "../src/objectives/index.js";
-import { AutoModelForMaskedLM, AutoModelForCausalLM, presetConfig } from "../src/models/index.js";
+import { AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForPreTraining, presetConfig } from "../src/models/index.js";
 import { NonFiniteLossError, Trainer, pretrain } from "../src/train/index.js";
 import { saveTokenizer } from "../src/tokenizers/index.js";
 import { schedules } from "../src/optim/index.js";
 import { tempDir } from "./helpers.js";
+import { Rng } from "../src/data/random.js";
 
 const dir = await tempDir();
 process.env.LMFORGE_CACHE = join(dir, "cache");
@@ -362,7 +363,8 @@ test("adversarial training: FGM and FreeLB run, keep gradients finite, and FGM's
 test("auxiliary tasks: word-boundary labels align with the words; the head trains beside the MLM and is not saved", async () => {
   const { wordBoundary } = await import("../src/objectives/index.js");
   const ex = packed[0]!;
-  const y = wordBoundary.labels(ex);
+  const { example, labels: y } = wordBoundary.apply(ex, new Rng(1));
+  assert.equal(example, ex, "word-boundary prediction does not rewrite the input");
   ex.ids.forEach((_, i) => assert.equal(y[i], ex.special[i] ? -100 : ex.wordStart[i]));
   const tdir = join(dir, "tok-aux");
   saveTokenizer(tok, tdir);
@@ -376,4 +378,229 @@ test("auxiliary tasks: word-boundary labels align with the words; the head train
   assert.ok(!readCheckpoint(out).names().some((n) => n.startsWith("aux_")));
   assert.ok(readCheckpoint(join(out, "checkpoint-30")).names().some((n) => n.startsWith("model.aux_word_boundary")));
   await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm", input: ["moby-dick"], maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "aux2"), auxiliary: [{ name: "pos-tags", weight: 1 }] }), /unknown auxiliary task "pos-tags"; available: word-boundary/);
+});
+
+test("examples carry sentence starts where the corpus's sentences start; special tokens never", () => {
+  // the packed sequences' text, separators dropped, against the training documents' tokens
+  const flat: number[] = [];
+  const flags: number[] = [];
+  for (const ex of packed) {
+    for (let p = 0; p < ex.ids.length; p++) {
+      if (ex.special[p]) {
+        assert.equal(ex.sentStart![p], 0, "a special token marked as a sentence start");
+        continue;
+      }
+      flat.push(ex.ids[p]!);
+      flags.push(ex.sentStart![p]!);
+    }
+  }
+  const tokens: number[] = [];
+  const starts: number[] = [];
+  for (const d of split.train) {
+    for (let s = corpus.docStart[d]!; s < corpus.docStart[d + 1]!; s++) {
+      for (let i = corpus.sentStart[s]!; i < corpus.sentStart[s + 1]!; i++) {
+        tokens.push(corpus.ids[i]!);
+        starts.push(i === corpus.sentStart[s] ? 1 : 0);
+      }
+    }
+  }
+  assert.deepEqual(flat, tokens.slice(0, flat.length));
+  assert.deepEqual(flags, starts.slice(0, flags.length));
+  assert.ok(flags.filter(Boolean).length > 100);
+  // pairs: A and B each start a sentence
+  for (const ex of pairExamples(corpus, split.train, 64, sp, "sop", 4).slice(0, 50)) {
+    const sep = ex.ids.indexOf(sp.sep);
+    assert.equal(ex.sentStart![1], 1);
+    assert.equal(ex.sentStart![sep + 1], 1);
+  }
+});
+
+test("sentence reordering: permutation classes by hand, the text is a permutation of segments, the label reads it", async () => {
+  const { permutationRank, reorderingClass, sentenceReordering } = await import("../src/objectives/index.js");
+  // Lehmer ranks of the permutations of 3, lexicographic
+  const perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+  perms.forEach((p, i) => assert.equal(permutationRank(p), i));
+  assert.equal(permutationRank([3, 2, 1, 0]), 23);
+  // classes: 0 for no change; 1! = 1 class offset for two segments, 1! + 2! = 3 for three
+  assert.equal(reorderingClass([0]), 0);
+  assert.equal(reorderingClass([0, 1, 2]), 0);
+  assert.equal(reorderingClass([1, 0]), 2); // offset 1 + rank 1
+  assert.equal(reorderingClass([2, 0, 1]), 2); // (C, AB): the same text as two segments swapped
+  assert.equal(reorderingClass([1, 2, 0]), 2); // (BC, A)
+  assert.equal(reorderingClass([0, 2, 1]), 3 + 1);
+  assert.equal(reorderingClass([1, 0, 2]), 3 + 2);
+  assert.equal(reorderingClass([2, 1, 0]), 3 + 5);
+  const task = sentenceReordering(3);
+  assert.equal(task.classes, 9);
+  assert.throws(() => sentenceReordering(7), /segments must be 2 to 5/);
+  const counts = new Map<number, number>();
+  for (let i = 0; i < 300; i++) {
+    const ex = packed[i % packed.length]!;
+    const { example, labels } = task.apply(ex, new Rng(11, i));
+    const y = labels[0]!;
+    counts.set(y, (counts.get(y) ?? 0) + 1);
+    assert.equal(labels.length, 1);
+    assert.ok(y >= 0 && y < 9 && ![1, 3 + 3, 3 + 4].includes(y), `class ${y} is not reachable`);
+    // special tokens in place; the other tokens a permutation of the original ones
+    ex.special.forEach((s, p) => s && assert.equal(example.ids[p], ex.ids[p]));
+    assert.deepEqual([...example.ids].sort((a, b) => a - b), [...ex.ids].sort((a, b) => a - b));
+    // class 0 exactly when the text is unchanged
+    assert.equal(y === 0, example.ids.every((t, p) => t === ex.ids[p]), `class ${y}`);
+    // reproducible from the key
+    assert.deepEqual(task.apply(ex, new Rng(11, i)).example.ids, example.ids);
+  }
+  // 1 to 3 segments equally often, permutations uniform: no change 1/3 + 1/6 x 1/2 + 1/3 x 1/6 = 17/36
+  assert.ok(Math.abs(counts.get(0)! / 300 - 17 / 36) < 0.1, `unchanged ${counts.get(0)} of 300`);
+  assert.ok(counts.get(2)! > 30 && counts.get(3 + 5)! > 5, JSON.stringify([...counts]));
+});
+
+test("sentence reordering trains beside the MLM: the [CLS] head learns the order of sentences", async () => {
+  const { AUXILIARY_TASKS, attachAuxiliaryHeads } = await import("../src/objectives/index.js");
+  // documents whose order is learnable: three sentences opened by "first", "then", "finally"
+  const words = [...tok.vocab.keys()].filter((w) => /^[a-z]{3,}$/.test(w)).slice(0, 300);
+  const rng = new Rng(7);
+  const sentence = (lead: string): string => `${lead} ${Array.from({ length: 5 + rng.int(4) }, () => words[rng.int(words.length)]).join(" ")}.`;
+  const syn = Array.from({ length: 400 }, () => [sentence("first"), sentence("then"), sentence("finally")].join(" "));
+  const c = tokenizeCorpus(syn, tok, { cache: false });
+  const ex = syn.flatMap((_, d) => packedExamples(c, [d], 48, sp));
+  torch.manualSeed(1);
+  const m = AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 64, intermediate_size: 128, num_attention_heads: 2, vocab_size: tok.vocabSize, max_position_embeddings: 64 });
+  const aux = [{ task: AUXILIARY_TASKS["sentence-reordering"]!, weight: 1 }];
+  attachAuxiliaryHeads(m, aux);
+  const obj = new MaskedLM(options("token"), sp.pad, null, null, aux);
+  const validation = ex.slice(350);
+  const t = new Trainer({ model: m, objective: obj, train: ex.slice(0, 350), validation, batchSize: 16, maxSteps: 300, learningRate: 3e-3, schedule: schedules.constant(), seed: 1, out: join(dir, "reorder"), evalEvery: 300 });
+  const r = t.train();
+  t.optimizer.dispose();
+  // the majority class of the validation labels: what a head that ignores the text scores
+  const labels = obj.batch(validation, validation.map((_, i) => i), -1).auxLabels!.sentence_reordering!;
+  const values = labels.toArray() as number[][];
+  const tally = new Map<number, number>();
+  for (const [v] of values) tally.set(v!, (tally.get(v!) ?? 0) + 1);
+  const majority = Math.max(...tally.values()) / values.length;
+  const acc = r.evals[r.evals.length - 1]!.val_sentence_reordering_accuracy!;
+  assert.ok(acc > majority + 0.2, `reordering accuracy ${acc} vs majority class ${majority}`);
+});
+
+test("mixing rates: examples-proportional with a limit, temperature and weights, as T5 defines them", async () => {
+  const { mixingRates, pickTask } = await import("../src/train/index.js");
+  const close = (a: number[], b: number[]): void => a.forEach((x, i) => assert.ok(Math.abs(x - b[i]!) < 1e-12, `${a} vs ${b}`));
+  close(mixingRates([100, 900], { kind: "proportional" }), [0.1, 0.9]);
+  close(mixingRates([100, 900], { kind: "proportional", limit: 500 }), [100 / 600, 500 / 600]);
+  // T = 2: sqrt(0.1) : sqrt(0.9) = 1 : 3
+  close(mixingRates([100, 900], { kind: "temperature", temperature: 2 }), [0.25, 0.75]);
+  close(mixingRates([100, 900], { kind: "temperature", temperature: 1 }), [0.1, 0.9]);
+  close(mixingRates([100, 900, 9000], { kind: "equal" }), [1 / 3, 1 / 3, 1 / 3]);
+  close(mixingRates([100, 900], { kind: "weights", weights: [1, 3] }), [0.25, 0.75]);
+  assert.throws(() => mixingRates([1, 2], { kind: "temperature", temperature: 0.5 }), /temperature must be a finite number >= 1/);
+  assert.throws(() => mixingRates([1, 2], { kind: "weights", weights: [1] }), /1 given for 2 tasks/);
+  // draws follow the rates, and depend on (seed, step, micro-batch) only
+  const rates = [0.2, 0.5, 0.3];
+  const n = [0, 0, 0];
+  for (let s = 0; s < 20000; s++) n[pickTask(rates, 3, s, 0)]!++;
+  n.forEach((k, i) => assert.ok(Math.abs(k / 20000 - rates[i]!) < 0.015, `task ${i}: ${k / 20000} vs ${rates[i]}`));
+  assert.equal(pickTask(rates, 3, 17, 1), pickTask(rates, 3, 17, 1));
+});
+
+test("a mixture of tasks: each micro-batch from one task at its rate, per-task metrics, exact resume", () => {
+  const sop = pairExamples(corpus, split.train, 64, sp, "sop", 4);
+  const valSop = pairExamples(corpus, split.validation, 64, sp, "sop", 4);
+  const valPacked = packedExamples(corpus, split.validation, 64, sp);
+  const run = (out: string, stopAt: number | null, resume: boolean): { losses: number[]; trainer: Trainer } => {
+    torch.manualSeed(5);
+    const m = AutoModelForPreTraining.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: tok.vocabSize, max_position_embeddings: 128 });
+    const losses: number[] = [];
+    const t: Trainer = new Trainer({
+      model: m,
+      tasks: [
+        { name: "mlm", objective: new MaskedLM(options("token"), sp.pad), train: packed.slice(0, 40), validation: valPacked.slice(0, 8) },
+        { name: "sop", objective: new MaskedLM(options("token"), sp.pad, "sop"), train: sop.slice(0, 120), validation: valSop.slice(0, 8) },
+      ],
+      mixing: { kind: "proportional" },
+      batchSize: 4,
+      gradientAccumulation: 2,
+      maxSteps: 40,
+      learningRate: 1e-3,
+      schedule: schedules.constant(),
+      seed: 9,
+      out,
+      saveEvery: 100,
+      evalEvery: 40,
+      resume,
+      onStep: (s) => {
+        losses.push(s.loss);
+        if (stopAt !== null && s.step === stopAt) t.requestStop();
+      },
+    });
+    t.train();
+    t.optimizer.dispose();
+    return { losses, trainer: t };
+  };
+  const full = run(join(dir, "mix-full"), null, false);
+  assert.deepEqual(full.trainer.rates, [40 / 160, 120 / 160]);
+  // 80 micro-batches: the SOP task's share near 3/4 (and positions advanced by batch size 4)
+  const [mlm, sopTask] = full.trainer.tasks;
+  const drawn = [mlm!.epoch * 40 + mlm!.position, sopTask!.epoch * 120 + sopTask!.position].map((x) => x / 4);
+  assert.equal(drawn[0]! + drawn[1]!, 80);
+  assert.ok(drawn[1]! > 48 && drawn[1]! < 72, `SOP task drew ${drawn[1]} of 80 micro-batches`);
+  const log = readFileSync(join(dir, "mix-full", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const evals = log.filter((l) => l.event === "eval");
+  const e = evals[evals.length - 1]!;
+  for (const k of ["val_loss", "val_perplexity", "val_mlm_loss", "val_mlm_perplexity", "val_sop_loss", "val_sop_sop_accuracy", "val_mlm_accuracy"]) assert.equal(typeof e[k], "number", k);
+  assert.equal(e.val_mlm_sop_accuracy, undefined, "the MLM task has no SOP metric");
+  assert.ok(log.some((l) => l.event === "step" && typeof (l.task_losses as Record<string, number>)?.sop === "number"));
+  // stopped and resumed: the same tasks drawn, the same data, the same losses
+  const first = run(join(dir, "mix-cut"), 17, false);
+  const rest = run(join(dir, "mix-cut"), null, true);
+  assert.deepEqual([...first.losses, ...rest.losses], full.losses);
+});
+
+test("weighted sentence-pair loss: mlm,sop:W adds W x the SOP loss to the masked LM's", async () => {
+  const { parseObjectives } = await import("../src/train/index.js");
+  assert.deepEqual(parseObjectives("mlm,sop:0.5"), { kind: "mlm+sop", pairWeight: 0.5 });
+  assert.deepEqual(parseObjectives("MLM+NSP"), { kind: "mlm+nsp", pairWeight: 1 });
+  assert.throws(() => parseObjectives("mlm:2,sop"), /only the sentence-pair loss/);
+  assert.throws(() => parseObjectives("mlm,xyz"), /not supported/);
+  const pairs = pairExamples(corpus, split.train, 64, sp, "sop", 4).slice(0, 8);
+  torch.manualSeed(2);
+  const m = AutoModelForPreTraining.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: tok.vocabSize, max_position_embeddings: 128, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
+  m.eval();
+  const idx = pairs.map((_, i) => i);
+  const lossWith = (w: number): number => torch.noGrad(() => torch.scope(() => new MaskedLM(options("token"), sp.pad, "sop", null, [], w).loss(m, new MaskedLM(options("token"), sp.pad, "sop").batch(pairs, idx, 0)).loss.item()));
+  const [l0, l1, l3] = [lossWith(0), lossWith(1), lossWith(3)];
+  // linear in the weight: l(3) - l(1) = 2 (l(1) - l(0))
+  assert.ok(l1 > l0);
+  assert.ok(Math.abs(l3 - l1 - 2 * (l1 - l0)) < 1e-4, `${l0} ${l1} ${l3}`);
+});
+
+test("pretrain() with --task: a mixture over two corpora, rates in the log, each task's perplexity reported", async () => {
+  const tdir = join(dir, "tok-mix");
+  saveTokenizer(tok, tdir);
+  const out = join(dir, "pretrain-mix");
+  const small = embeddedCorpus("sotu").slice(0, 20);
+  const r = await pretrain({
+    model: "bert-tiny",
+    tokenizer: tdir,
+    tasks: [{ objectives: "mlm", documents: docs }, { name: "speeches", objectives: "mlm,sop", documents: small }],
+    mixing: { kind: "temperature", temperature: 2 },
+    maxSteps: 20,
+    batchSize: 8,
+    seqLen: 64,
+    learningRate: 2e-3,
+    out,
+    evalEvery: 20,
+    evalBatches: 2,
+    seed: 1,
+  });
+  assert.equal(r.tasks.length, 2);
+  const sizes = r.tasks.map((t) => t.train.length);
+  const p = sizes.map((n) => Math.sqrt(n / (sizes[0]! + sizes[1]!)));
+  r.rates.forEach((x, i) => assert.ok(Math.abs(x - p[i]! / (p[0]! + p[1]!)) < 1e-12));
+  const e = r.evals[r.evals.length - 1]!;
+  assert.ok(e.val_speeches_perplexity! > 1 && e.val_speeches_sop_accuracy !== undefined, JSON.stringify(e));
+  assert.ok(e[`val_${r.tasks[0]!.name}_perplexity`]! > 1, JSON.stringify(e));
+  const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { architectures: string[] };
+  assert.deepEqual(cfg.architectures, ["BertForPreTraining"]);
+  await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, tasks: [{ objectives: "mlm", documents: docs }, { objectives: "clm", documents: small }], maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "mix-bad") }), /tasks mix mlm and clm: one model cannot take them all/);
+  await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm,sop", documents: docs, maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "mix-bad2"), auxiliary: [{ name: "sentence-reordering", weight: 1 }] }), /cannot go with a sentence-pair objective/);
 });

@@ -50,12 +50,14 @@ const commands: Command[] = [
     usage:
       "lmforge pretrain --model bert-mini|roberta-base|albert-base|electra-small|gpt2|DIR --tokenizer DIR --out DIR\n" +
       "         [--objectives mlm|mlm,sop|mlm,nsp|clm|electra] [--masking dynamic|static] [--mask-strategy token|whole-word|span]\n" +
+      "         [--task OBJECTIVES=INPUT[,INPUT]]... [--mixing proportional[:K]|temperature:T[:K]|equal|weights:W1,W2]\n" +
       "         [--max-steps N] [--batch-size B] [--seq-len L] [--learning-rate X] [--warmup-steps W] [--grad-accum N]\n" +
       "         [--clip-norm X] [--precision fp32|bf16] [--seed S] [--eval-every N] [--save-every N] [--keep-last K]\n" +
       "         [--input FILE|DIR|moby-dick|sotu]... [--resume] [--config FILE.json]\n" +
       "         [--perturb deletion=0.1,replacement=0.05,local-shuffle=0.5,infilling=0.03,sentence-permutation=0.5]\n" +
-      "         [--adversarial fgm:EPSILON|freelb:EPSILON:STEPS] [--auxiliary word-boundary:WEIGHT]\n" +
-      "         (--objectives electra: ELECTRA's replaced token detection)\n" +
+      "         [--adversarial fgm:EPSILON|freelb:EPSILON:STEPS] [--auxiliary word-boundary:W,sentence-reordering:W]\n" +
+      "         (--objectives electra: ELECTRA's replaced token detection; mlm,sop:0.5 weights the SOP loss;\n" +
+      "          --task, repeated: a mixture, one task per batch, e.g. --task mlm=moby-dick --task mlm,sop=sotu --mixing temperature:2)\n" +
       "  Without --input, pretrains on the embedded corpora. The output is a Hugging Face checkpoint plus metrics.jsonl.",
     options: PRETRAIN_OPTIONS as unknown as Command["options"],
     async run(values) {

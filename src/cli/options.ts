@@ -28,6 +28,8 @@ export const PRETRAIN_OPTIONS = {
   perturb: { type: "string" },
   adversarial: { type: "string" },
   auxiliary: { type: "string" },
+  task: { type: "string", multiple: true },
+  mixing: { type: "string" },
 } as const;
 
 export const FINETUNE_OPTIONS = {

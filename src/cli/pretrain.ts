@@ -1,6 +1,7 @@
 // `lmforge pretrain`
 import { readFileSync } from "node:fs";
 import { pretrain } from "../train/index.js";
+import type { Mixing } from "../train/index.js";
 import { choiceArg, intArg, numberArg, stringArg } from "./args.js";
 import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
@@ -26,10 +27,14 @@ export function withConfigFile(values: Record<string, unknown>): Record<string, 
 export async function pretrainCommand(raw: Record<string, unknown>): Promise<void> {
   const v = withConfigFile(raw);
   const maxSteps = intArg(v, "max-steps", { min: 1 });
+  if (v.task !== undefined && (v.input !== undefined || v.objectives !== undefined)) throw new UsageError("--task carries its own objectives and input (--task OBJECTIVES=INPUT): drop --objectives and --input");
+  if (v.mixing !== undefined && v.task === undefined) throw new UsageError("--mixing mixes tasks: give two or more --task OBJECTIVES=INPUT");
   const opts = {
     model: stringArg(v, "model"),
     tokenizer: stringArg(v, "tokenizer"),
     objectives: typeof v.objectives === "string" ? v.objectives : "mlm",
+    ...(v.task !== undefined ? { tasks: (Array.isArray(v.task) ? (v.task as string[]) : [String(v.task)]).map(taskArg) } : {}),
+    ...(typeof v.mixing === "string" ? { mixing: mixingArg(v.mixing) } : {}),
     masking: choiceArg(v, "masking", ["static", "dynamic"] as const, "dynamic"),
     maskStrategy: choiceArg(v, "mask-strategy", ["token", "whole-word", "span"] as const, "token"),
     maskProbability: numberArg(v, "mask-probability", { min: 0.01, max: 0.9, default: 0.15 }),
@@ -90,12 +95,46 @@ export function adversarialArg(text: string): { method: "fgm" | "freelb"; epsilo
   return { method, epsilon, ...(steps ? { steps: Number(steps) } : {}) };
 }
 
+/** --task OBJECTIVES=INPUT[,INPUT...], e.g. mlm=moby-dick or mlm,sop:0.5=data/mails.txt */
+export function taskArg(text: string): { objectives: string; input: string[] } {
+  const eq = text.indexOf("=");
+  const objectives = eq < 0 ? "" : text.slice(0, eq).trim();
+  const input = eq < 0 ? [] : text.slice(eq + 1).split(",").map((x) => x.trim()).filter(Boolean);
+  if (!objectives || input.length === 0) throw new UsageError(`--task "${text}" must be OBJECTIVES=INPUT[,INPUT...], e.g. mlm=moby-dick or mlm,sop=data/mails.txt`);
+  return { objectives, input };
+}
+
+/** --mixing proportional[:LIMIT] | temperature:T[:LIMIT] | equal | weights:W1,W2,... */
+export function mixingArg(text: string): Mixing {
+  const [kind, a, b] = text.split(":");
+  const num = (x: string | undefined, what: string): number => {
+    const n = Number(x);
+    if (x === undefined || !Number.isFinite(n) || n <= 0) throw new UsageError(`--mixing ${text}: ${what} must be a number > 0`);
+    return n;
+  };
+  switch (kind) {
+    case "proportional":
+      return a === undefined ? { kind } : { kind, limit: num(a, "the limit K") };
+    case "temperature": {
+      const temperature = num(a, "the temperature T");
+      if (temperature < 1) throw new UsageError(`--mixing ${text}: the temperature must be >= 1 (1 is examples-proportional)`);
+      return b === undefined ? { kind, temperature } : { kind, temperature, limit: num(b, "the limit K") };
+    }
+    case "equal":
+      return { kind };
+    case "weights":
+      return { kind, weights: a === undefined ? [] : a.split(",").map((w) => num(w, "each weight")) };
+    default:
+      throw new UsageError(`--mixing "${text}" must be proportional[:LIMIT], temperature:T[:LIMIT], equal or weights:W1,W2,...`);
+  }
+}
+
 /** --auxiliary word-boundary:0.1[,other:0.2] */
 export function auxiliaryArg(text: string): { name: string; weight: number }[] {
   return text.split(",").map((part) => {
     const [name, w] = part.split(":");
     const weight = w === undefined ? 0.1 : Number(w);
-    if (!name || !(weight > 0)) throw new UsageError(`--auxiliary: "${part}" must be NAME:WEIGHT, e.g. word-boundary:0.1`);
+    if (!name || !(weight > 0)) throw new UsageError(`--auxiliary: "${part}" must be NAME:WEIGHT, e.g. word-boundary:0.1 or sentence-reordering:0.5`);
     return { name, weight };
   });
 }

@@ -122,6 +122,8 @@ export interface Example {
   /** 1 for special tokens ([CLS], [SEP]): never masked. */
   special: Uint8Array;
   wordStart: Uint8Array;
+  /** 1 where a sentence of the source text starts (sentence permutation and reordering use it). */
+  sentStart?: Uint8Array;
   typeIds: Int32Array;
   /** Sentence-pair objectives: 0 = in order / is next, 1 = swapped / random. */
   pairLabel?: number;
@@ -156,21 +158,26 @@ export function packedExamples(c: TokenizedCorpus, docs: number[], seqLen: numbe
   if (body < 2) throw new Error(`seq-len ${seqLen} is too short`);
   const stream: number[] = [];
   const starts: number[] = [];
+  const sentences: number[] = [];
   for (const d of docs) {
-    const [a, b] = docTokens(c, d);
-    for (let i = a; i < b; i++) {
-      stream.push(c.ids[i]!);
-      starts.push(c.wordStart[i]!);
+    for (let s = c.docStart[d]!; s < c.docStart[d + 1]!; s++) {
+      for (let i = c.sentStart[s]!; i < c.sentStart[s + 1]!; i++) {
+        stream.push(c.ids[i]!);
+        starts.push(c.wordStart[i]!);
+        sentences.push(i === c.sentStart[s] ? 1 : 0);
+      }
     }
     stream.push(sp.sep);
     starts.push(1);
+    sentences.push(0);
   }
   const out: Example[] = [];
   for (let s = 0; s + body <= stream.length || (s < stream.length && out.length === 0); s += body) {
     const chunk = stream.slice(s, s + body);
     const ws = starts.slice(s, s + body);
+    const ss = sentences.slice(s, s + body);
     if (options.causal) {
-      out.push({ ids: Int32Array.from(chunk), special: new Uint8Array(chunk.length), wordStart: Uint8Array.from(ws), typeIds: new Int32Array(chunk.length) });
+      out.push({ ids: Int32Array.from(chunk), special: new Uint8Array(chunk.length), wordStart: Uint8Array.from(ws), sentStart: Uint8Array.from(ss), typeIds: new Int32Array(chunk.length) });
     } else {
       const ids = Int32Array.from([sp.cls, ...chunk, sp.sep]);
       const special = new Uint8Array(ids.length);
@@ -179,7 +186,7 @@ export function packedExamples(c: TokenizedCorpus, docs: number[], seqLen: numbe
       chunk.forEach((t, i) => {
         if (t === sp.sep) special[i + 1] = 1;
       });
-      out.push({ ids, special, wordStart: Uint8Array.from([1, ...ws, 1]), typeIds: new Int32Array(ids.length) });
+      out.push({ ids, special, wordStart: Uint8Array.from([1, ...ws, 1]), sentStart: Uint8Array.from([0, ...ss, 0]), typeIds: new Int32Array(ids.length) });
     }
   }
   return out;
@@ -232,18 +239,24 @@ export function pairExamples(c: TokenizedCorpus, docs: number[], seqLen: number,
       }
       const flat = (segs: [number, number][]): number[] => segs.flatMap(([x, y]) => Array.from(c.ids.subarray(x, y)));
       const flatW = (segs: [number, number][]): number[] => segs.flatMap(([x, y]) => Array.from(c.wordStart.subarray(x, y)));
+      // a segment from randomSegment may start mid-sentence: it is marked as a start all the same
+      const flatS = (segs: [number, number][]): number[] => segs.flatMap(([x, y]) => Array.from({ length: y - x }, (_, i) => (i === 0 ? 1 : 0)));
       let a = flat(A);
       let b = flat(B);
       let wa = flatW(A);
       let wb = flatW(B);
+      let sa = flatS(A);
+      let sb = flatS(B);
       // truncate the longer side until the pair fits (from the end, as BERT does at random ends)
       while (a.length + b.length > budget) {
         if (a.length >= b.length) {
           a = a.slice(0, -1);
           wa = wa.slice(0, -1);
+          sa = sa.slice(0, -1);
         } else {
           b = b.slice(0, -1);
           wb = wb.slice(0, -1);
+          sb = sb.slice(0, -1);
         }
       }
       if (a.length === 0 || b.length === 0) return;
@@ -254,7 +267,7 @@ export function pairExamples(c: TokenizedCorpus, docs: number[], seqLen: number,
       special[ids.length - 1] = 1;
       const typeIds = new Int32Array(ids.length);
       typeIds.fill(1, a.length + 2);
-      out.push({ ids, special, wordStart: Uint8Array.from([1, ...wa, 1, ...wb, 1]), typeIds, pairLabel: label });
+      out.push({ ids, special, wordStart: Uint8Array.from([1, ...wa, 1, ...wb, 1]), sentStart: Uint8Array.from([0, ...sa, 0, ...sb, 0]), typeIds, pairLabel: label });
       chunk = [];
       len = 0;
     };

@@ -7,5 +7,5 @@ export type { PerturbOptions } from "./perturb.js";
 export { ElectraPair, ReplacedTokenDetection } from "./electra.js";
 export { adversarialBackward, wordEmbeddings } from "../nn/adversarial.js";
 export type { AdversarialOptions } from "../nn/adversarial.js";
-export { wordBoundary, AUXILIARY_TASKS, attachAuxiliaryHeads, detachAuxiliaryHeads, auxiliaryLoss } from "./auxiliary.js";
+export { wordBoundary, sentenceReordering, permutationRank, reorderingClass, AUXILIARY_TASKS, attachAuxiliaryHeads, detachAuxiliaryHeads, auxiliaryLoss } from "./auxiliary.js";
 export type { AuxiliaryTask, WeightedAuxiliary } from "./auxiliary.js";

@@ -16,7 +16,7 @@ export interface PerturbOptions {
   shuffleWindow?: number;
   /** Spans (Poisson(3) tokens, BART) are replaced by one mask token with this probability per token. */
   infilling?: number;
-  /** The sentences of a pair example are swapped... of a packed one, [SEP]-delimited segments permuted, with this probability. */
+  /** The sentences between the special tokens are permuted (BART's sentence permutation), with this probability per sequence. */
   sentencePermutation?: number;
   vocabSize: number;
   specialIds: ReadonlySet<number>;
@@ -42,26 +42,30 @@ export function perturbExample(ex: Example, index: number, epoch: number, o: Per
   let special = Array.from(ex.special);
   let words = Array.from(ex.wordStart);
   let types = Array.from(ex.typeIds);
+  let sents = ex.sentStart ? Array.from(ex.sentStart) : new Array<number>(ids.length).fill(0);
   const keep = (i: number): boolean => special[i] === 1;
-  // sentence permutation: shuffle the [SEP]-delimited segments between the special tokens
+  // sentence permutation: the sentences (and [SEP]-delimited segments) between the special
+  // tokens are shuffled; the special tokens stay where they are
   if (o.sentencePermutation && rng.next() < o.sentencePermutation) {
     const segs: number[][] = [];
     let cur: number[] = [];
-    for (let i = 1; i < ids.length - 1; i++) {
-      if (special[i]) {
+    for (let i = 0; i < ids.length; i++) {
+      if (special[i] || sents[i]) {
         if (cur.length) segs.push(cur);
         cur = [];
-      } else cur.push(i);
+      }
+      if (!special[i]) cur.push(i);
     }
     if (cur.length) segs.push(cur);
     if (segs.length > 1) {
       const order = rng.shuffle(segs.map((_, k) => k));
       const flat = order.flatMap((k) => segs[k]!);
       const positions = segs.flat();
-      const src = { ids: [...ids], words: [...words] };
+      const src = { ids: [...ids], words: [...words], sents: [...sents] };
       positions.forEach((p, j) => {
         ids[p] = src.ids[flat[j]!]!;
         words[p] = src.words[flat[j]!]!;
+        sents[p] = src.sents[flat[j]!]!;
       });
     }
   }
@@ -75,56 +79,70 @@ export function perturbExample(ex: Example, index: number, epoch: number, o: Per
     movable.forEach((p, j) => {
       ids[p] = src.ids[movable[order[j]!]!]!;
       words[p] = src.words[movable[order[j]!]!]!;
-    });
+    }); // sentence starts stay at their positions: local shuffling moves tokens a few places only
   }
   // token deletion, random replacement and span infilling, in one pass
-  const out = { ids: [] as number[], special: [] as number[], words: [] as number[], types: [] as number[] };
+  const out = { ids: [] as number[], special: [] as number[], words: [] as number[], types: [] as number[], sents: [] as number[] };
+  // a sentence start that was deleted passes to the next token kept
+  let pendingStart = 0;
+  const push = (id: number, i: number, word: number): void => {
+    out.ids.push(id);
+    out.special.push(special[i]!);
+    out.words.push(word);
+    out.types.push(types[i]!);
+    out.sents.push(special[i] ? 0 : sents[i]! | pendingStart);
+    if (!special[i]) pendingStart = 0;
+  };
   for (let i = 0; i < ids.length; i++) {
     if (!keep(i)) {
       if (o.infilling && rng.next() < o.infilling) {
         // one mask token stands for a span of Poisson(3) tokens (zero: a mask is inserted)
         const len = poisson(rng, 3);
-        out.ids.push(o.maskId);
-        out.special.push(0);
-        out.words.push(1);
-        out.types.push(types[i]!);
+        push(o.maskId, i, 1);
         if (len === 0) {
-          out.ids.push(ids[i]!);
-          out.special.push(0);
-          out.words.push(words[i]!);
-          out.types.push(types[i]!);
+          // the inserted mask took the sentence start (if any); the token itself does not repeat it
+          const start = sents[i]!;
+          sents[i] = 0;
+          push(ids[i]!, i, words[i]!);
+          sents[i] = start;
           continue;
         }
         let j = i;
         while (j < i + len && j < ids.length && !keep(j)) j++;
+        for (let k = i + 1; k < j; k++) pendingStart |= sents[k]!;
         i = j - 1;
         continue;
       }
-      if (o.deletion && rng.next() < o.deletion) continue;
+      if (o.deletion && rng.next() < o.deletion) {
+        pendingStart |= sents[i]!;
+        continue;
+      }
       if (o.replacement && rng.next() < o.replacement) {
         let t: number;
         do t = rng.int(o.vocabSize);
         while (o.specialIds.has(t));
-        out.ids.push(t);
-        out.special.push(0);
-        out.words.push(words[i]!);
-        out.types.push(types[i]!);
+        push(t, i, words[i]!);
         continue;
       }
     }
-    out.ids.push(ids[i]!);
-    out.special.push(special[i]!);
-    out.words.push(words[i]!);
-    out.types.push(types[i]!);
+    push(ids[i]!, i, words[i]!);
   }
   // infilling can insert a mask: never grow past the original length (drop tokens before the final special)
   while (out.ids.length > ex.ids.length) {
     const cut = out.special[out.special.length - 1] ? out.ids.length - 2 : out.ids.length - 1;
-    for (const arr of [out.ids, out.special, out.words, out.types]) arr.splice(cut, 1);
+    for (const arr of [out.ids, out.special, out.words, out.types, out.sents]) arr.splice(cut, 1);
   }
   ids = out.ids;
   special = out.special;
   words = out.words;
   types = out.types;
-  return { ids: Int32Array.from(ids), special: Uint8Array.from(special), wordStart: Uint8Array.from(words), typeIds: Int32Array.from(types), ...(ex.pairLabel !== undefined ? { pairLabel: ex.pairLabel } : {}) };
+  sents = out.sents;
+  return {
+    ids: Int32Array.from(ids),
+    special: Uint8Array.from(special),
+    wordStart: Uint8Array.from(words),
+    ...(ex.sentStart ? { sentStart: Uint8Array.from(sents) } : {}),
+    typeIds: Int32Array.from(types),
+    ...(ex.pairLabel !== undefined ? { pairLabel: ex.pairLabel } : {}),
+  };
 }

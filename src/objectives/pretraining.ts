@@ -6,6 +6,7 @@ import type { Tensor } from "../torch/index.js";
 import type { PretrainedModel } from "../models/index.js";
 import type { Example } from "../data/pretraining.js";
 import { maskExample } from "./masking.js";
+import { Rng } from "../data/random.js";
 import { perturbExample } from "./perturb.js";
 import type { PerturbOptions } from "./perturb.js";
 import { auxiliaryLoss } from "./auxiliary.js";
@@ -73,8 +74,13 @@ export class MaskedLM implements Objective {
     readonly perturb: PerturbOptions | null = null,
     /** Auxiliary tasks trained beside the masked LM, each with its weight. */
     readonly auxiliary: WeightedAuxiliary[] = [],
+    /** The sentence-pair loss's weight beside the masked LM's (1: their plain sum, as BERT and ALBERT). */
+    readonly pairWeight = 1,
   ) {
-    this.name = pairObjective ? `mlm+${pairObjective}` : "mlm";
+    if (!(pairWeight >= 0) || !Number.isFinite(pairWeight)) throw new RangeError(`the ${pairObjective ?? "pair"} loss weight must be a finite number >= 0, got ${pairWeight}`);
+    this.name = pairObjective ? `mlm+${pairObjective}${pairWeight === 1 ? "" : `:${pairWeight}`}` : "mlm";
+    // tasks that rewrite the input (sentence reordering) go first, so that the others label what the model sees
+    this.auxiliary = [...auxiliary].sort((a, b) => Number(b.task.level === "sequence") - Number(a.task.level === "sequence"));
   }
 
   private example(examples: Example[], i: number, epoch: number): Example {
@@ -82,7 +88,18 @@ export class MaskedLM implements Objective {
   }
 
   batch(examples: Example[], indices: number[], epoch: number): Batch {
-    const source = indices.map((i) => this.example(examples, i, epoch));
+    let source = indices.map((i) => this.example(examples, i, epoch));
+    const auxLabels: Int32Array[][] = this.auxiliary.map(() => []);
+    if (this.auxiliary.length) {
+      source = source.map((ex, k) => {
+        this.auxiliary.forEach(({ task }, t) => {
+          const r = task.apply(ex, new Rng(this.masking.seed, epoch, indices[k]!, 0xa0c5, t));
+          ex = r.example;
+          auxLabels[t]!.push(r.labels);
+        });
+        return ex;
+      });
+    }
     const masked = indices.map((i, k) => maskExample(source[k]!, i, epoch, this.masking));
     const labels = masked.map((m) => m.labels);
     const batch: Batch = {
@@ -94,7 +111,7 @@ export class MaskedLM implements Objective {
     };
     if (this.pairObjective) batch.nextSentenceLabel = torch.tensor(indices.map((i) => examples[i]!.pairLabel ?? 0), { dtype: "int64" });
     if (this.auxiliary.length) {
-      batch.auxLabels = Object.fromEntries(this.auxiliary.map(({ task }) => [task.name, pad2d(source.map((e) => task.labels(e)), -100)]));
+      batch.auxLabels = Object.fromEntries(this.auxiliary.map(({ task }, t) => [task.name, pad2d(auxLabels[t]!, -100)]));
     }
     return batch;
   }
@@ -107,9 +124,14 @@ export class MaskedLM implements Objective {
       tokenTypeIds: b.tokenTypeIds,
       labels: b.labels,
       maskedOnly: true,
-      ...(b.nextSentenceLabel ? { nextSentenceLabel: b.nextSentenceLabel } : {}),
+      // with weight 1 the model adds the pair loss itself (Hugging Face's sum); else it is weighted here
+      ...(b.nextSentenceLabel && this.pairWeight === 1 ? { nextSentenceLabel: b.nextSentenceLabel } : {}),
     });
     if (!out.loss) throw new Error(`${this.name}: the model returned no loss (is it a masked-LM model?)`);
+    if (b.nextSentenceLabel && this.pairWeight !== 1) {
+      if (!out.seqRelationshipLogits) throw new Error(`${this.name}: the model has no sentence-pair head (use a ...ForPreTraining model)`);
+      out.loss = out.loss.add(torch.crossEntropy(out.seqRelationshipLogits.float(), b.nextSentenceLabel.view([-1])).mul(this.pairWeight));
+    }
     // Accuracy and the MLM-only loss are evaluation metrics: training steps skip the extra
     // passes over the (N, V) logits. Logits are at the masked positions only, in label order.
     if (model.training) return this.withAuxiliary(model, b, out.loss, out.lastHiddenState, {});

@@ -1,7 +1,7 @@
 // Pretraining end to end, as `lmforge pretrain` runs it: documents -> tokens (cached) ->
 // sequences -> objective -> Trainer -> a Hugging Face checkpoint folder with the tokenizer.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import * as torch from "../torch/index.js";
 import { loadTokenizer } from "../tokenizers/index.js";
 import type { Tokenizer } from "../tokenizers/index.js";
@@ -16,15 +16,23 @@ import { electra } from "../models/index.js";
 import type { MaskingStrategy, Objective } from "../objectives/index.js";
 import { schedules } from "../optim/index.js";
 import { Trainer } from "./trainer.js";
-import type { StepInfo } from "./trainer.js";
+import type { StepInfo, TrainTask } from "./trainer.js";
+import type { Mixing } from "./mixing.js";
 
 export interface PretrainOptions {
   /** A preset name (bert-mini, roberta-base, albert-base, electra-small, gpt2, ...) or a checkpoint folder. */
   model: string;
   /** A tokenizer folder or file. */
   tokenizer: string;
-  /** mlm, mlm+sop, mlm+nsp, clm (also given as "mlm,sop"). */
-  objectives: string;
+  /** mlm, mlm+sop, mlm+nsp, clm, electra (also given as "mlm,sop"; a pair loss weight as "mlm,sop:0.5"). */
+  objectives?: string;
+  /**
+   * Several tasks trained together, one per micro-batch, drawn with `mixing` (T5's
+   * examples-proportional or temperature mixing): each an objective and its own text.
+   */
+  tasks?: PretrainTask[];
+  /** How tasks are mixed (default: examples-proportional). */
+  mixing?: Mixing;
   masking?: "static" | "dynamic";
   maskStrategy?: MaskingStrategy;
   maskProbability?: number;
@@ -61,6 +69,36 @@ export interface PretrainOptions {
   log?: (line: string) => void;
 }
 
+export interface PretrainTask {
+  /** The task's name in the log and metrics (default: its objectives and inputs). */
+  name?: string;
+  objectives: string;
+  input?: string[];
+  documents?: string[];
+  /** The task's rate with mixing "weights". */
+  weight?: number;
+}
+
+type ObjectiveKind = "mlm" | "mlm+sop" | "mlm+nsp" | "clm" | "electra";
+
+/** "mlm,sop:0.5" -> the objective and the pair loss's weight. */
+export function parseObjectives(text: string): { kind: ObjectiveKind; pairWeight: number } {
+  const parts = text.toLowerCase().split(/[,+]/).map((p) => p.trim());
+  let pairWeight = 1;
+  const names = parts.map((p) => {
+    const [name, w] = p.split(":");
+    if (w !== undefined) {
+      if (name !== "sop" && name !== "nsp") throw new Error(`--objectives "${text}": only the sentence-pair loss (sop, nsp) takes a weight, as sop:0.5`);
+      pairWeight = Number(w);
+      if (!(pairWeight >= 0) || !Number.isFinite(pairWeight)) throw new Error(`--objectives "${text}": the weight of ${name} must be a number >= 0`);
+    }
+    return name;
+  });
+  const kind = names.join("+");
+  if (!["mlm", "mlm+sop", "mlm+nsp", "clm", "electra"].includes(kind)) throw new Error(`--objectives "${text}" is not supported; use mlm, mlm,sop, mlm,nsp, clm or electra (sop and nsp take a weight: mlm,sop:0.5)`);
+  return { kind: kind as ObjectiveKind, pairWeight };
+}
+
 export interface PretrainResult {
   model: PretrainedModel;
   tokenizer: Tokenizer;
@@ -77,6 +115,9 @@ export interface PretrainResult {
   /** Validation examples, to score other models on the same data (e.g. an untrained one). */
   validation: Example[];
   objective: Objective;
+  /** Every task with its data (one unless tasks were given), and their sampling rates. */
+  tasks: TrainTask[];
+  rates: number[];
 }
 
 function specials(tok: Tokenizer): SpecialIds & { mask: number } {
@@ -90,10 +131,13 @@ function specials(tok: Tokenizer): SpecialIds & { mask: number } {
 }
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
-  const objectives = o.objectives.replace(/,/g, "+").toLowerCase();
-  if (!["mlm", "mlm+sop", "mlm+nsp", "clm", "electra"].includes(objectives)) {
-    throw new Error(`--objectives "${o.objectives}" is not supported; use mlm, mlm,sop, mlm,nsp, clm or electra`);
-  }
+  if (o.tasks && o.tasks.length === 0) throw new Error("tasks: the list is empty");
+  const specs: PretrainTask[] = o.tasks ?? [{ objectives: o.objectives ?? "mlm", ...(o.input ? { input: o.input } : {}), ...(o.documents ? { documents: o.documents } : {}) }];
+  const parsed = specs.map((t) => parseObjectives(t.objectives));
+  const kinds = new Set(parsed.map((p) => p.kind));
+  if (kinds.size > 1 && (kinds.has("clm") || kinds.has("electra"))) throw new Error(`tasks mix ${[...kinds].join(" and ")}: one model cannot take them all; mix clm tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
+  if (specs.length > 1 && kinds.has("electra")) throw new Error("electra trains a generator-discriminator pair: it is not mixed with other tasks");
+  const objectives: ObjectiveKind = kinds.has("clm") ? "clm" : kinds.has("electra") ? "electra" : parsed.some((p) => p.kind !== "mlm") ? "mlm+sop" : "mlm";
   const seed = o.seed ?? 42;
   torch.manualSeed(seed);
   const tok = loadTokenizer(o.tokenizer);
@@ -102,6 +146,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (!causal && sp.mask < 0) throw new Error("masked LM needs a tokenizer with a mask token ([MASK] or <mask>)");
   // The model: a preset (sized to the tokenizer) or an existing checkpoint (continued pretraining).
   let model: PretrainedModel;
+  // one model for every task: with a sentence-pair task among them, the pretraining model (both heads)
   const auto = causal ? AutoModelForCausalLM : objectives === "mlm" ? AutoModelForMaskedLM : AutoModelForPreTraining;
   if (objectives === "electra") {
     // the discriminator from the preset, and a generator a quarter of its width (the paper's 1/4 to 1/2)
@@ -115,7 +160,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   } else if (PRESETS[o.model]) {
     const base = presetConfig(o.model);
     const isGpt = base.model_type === "gpt2";
-    if (causal !== isGpt) throw new Error(`--model ${o.model} does not fit --objectives ${o.objectives}: ${isGpt ? "GPT-2 takes clm" : "clm needs a GPT-2 model"}`);
+    if (causal !== isGpt) throw new Error(`--model ${o.model} does not fit --objectives ${objectives}: ${isGpt ? "GPT-2 takes clm" : "clm needs a GPT-2 model"}`);
     const sizes = isGpt
       ? { vocab_size: tok.vocabSize, n_positions: Math.max(o.seqLen, 128), bos_token_id: sp.cls, eos_token_id: sp.sep, pad_token_id: sp.pad }
       : { vocab_size: tok.vocabSize, max_position_embeddings: Math.max(o.seqLen + (base.model_type === "roberta" ? 2 : 0), 128), pad_token_id: sp.pad };
@@ -128,17 +173,6 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     throw new Error(`--model "${o.model}" is neither a preset (${Object.keys(PRESETS).join(", ")}) nor a checkpoint folder`);
   }
   o.log?.(`model: ${model.constructor.name}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters`);
-  // Data: documents -> tokens (cached) -> sequences, validation on held-out documents.
-  const docs = o.documents ?? readDocuments(o.input ?? []);
-  const corpus = tokenizeCorpus(docs, tok);
-  const split = splitDocs(corpus, o.valFraction ?? 0.05, seed);
-  const build = (docIdx: number[]): Example[] =>
-    objectives === "mlm+sop" || objectives === "mlm+nsp"
-      ? pairExamples(corpus, docIdx, o.seqLen, sp, objectives === "mlm+sop" ? "sop" : "nsp", seed)
-      : packedExamples(corpus, docIdx, o.seqLen, sp, { causal });
-  const train = build(split.train);
-  const validation = build(split.validation);
-  o.log?.(`data: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens`);
   const masking = {
     strategy: o.maskStrategy ?? "token",
     dynamic: (o.masking ?? "dynamic") === "dynamic",
@@ -152,23 +186,42 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const task = AUXILIARY_TASKS[name];
     if (!task) throw new Error(`unknown auxiliary task "${name}"; available: ${Object.keys(AUXILIARY_TASKS).join(", ")}`);
     if (causal || objectives === "electra") throw new Error("auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp)");
+    if (task.level === "sequence" && parsed.some((p) => p.kind !== "mlm")) throw new Error(`auxiliary task ${name} reorders a sequence's text: it cannot go with a sentence-pair objective (sop, nsp), whose label depends on the order`);
     return { task, weight };
   });
   if (auxiliary.length) attachAuxiliaryHeads(model, auxiliary);
   const perturb = o.perturb ? { ...o.perturb, vocabSize: tok.vocabSize, specialIds: tok.specialIds, maskId: sp.mask, seed } : null;
-  const objective: Objective = causal
-    ? new CausalLM(sp.pad)
-    : objectives === "electra"
-      ? new ReplacedTokenDetection(masking, sp.pad)
-      : new MaskedLM(masking, sp.pad, objectives === "mlm+sop" ? "sop" : objectives === "mlm+nsp" ? "nsp" : null, perturb, auxiliary);
+  // Data per task: documents -> tokens (cached) -> sequences, validation on held-out documents.
+  const tasks: TrainTask[] = specs.map((spec, i) => {
+    const { kind, pairWeight } = parsed[i]!;
+    const docs = spec.documents ?? readDocuments(spec.input ?? []);
+    const corpus = tokenizeCorpus(docs, tok);
+    const split = splitDocs(corpus, o.valFraction ?? 0.05, seed);
+    const build = (docIdx: number[]): Example[] =>
+      kind === "mlm+sop" || kind === "mlm+nsp" ? pairExamples(corpus, docIdx, o.seqLen, sp, kind === "mlm+sop" ? "sop" : "nsp", seed) : packedExamples(corpus, docIdx, o.seqLen, sp, { causal });
+    const train = build(split.train);
+    const validation = build(split.validation);
+    const objective: Objective =
+      kind === "clm"
+        ? new CausalLM(sp.pad)
+        : kind === "electra"
+          ? new ReplacedTokenDetection(masking, sp.pad)
+          : new MaskedLM(masking, sp.pad, kind === "mlm+sop" ? "sop" : kind === "mlm+nsp" ? "nsp" : null, perturb, auxiliary, pairWeight);
+    // a mixture's task is named after its input (moby-dick, mails), or task1, task2, ...
+    const fromInput = (spec.input ?? []).map((f) => basename(f).replace(/\.[^.]*$/, "")).join("+");
+    const name = spec.name ?? (specs.length === 1 ? objective.name : fromInput && specs.filter((x) => x.input?.join() === spec.input?.join()).length === 1 ? fromInput : `task${i + 1}`);
+    o.log?.(`data${specs.length > 1 ? ` (${name})` : ""}: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens`);
+    return { name, objective, train, validation };
+  });
+  // mixing "weights" without a list takes each task's weight (default 1)
+  const mixing: Mixing = o.mixing?.kind === "weights" && o.mixing.weights.length === 0 ? { kind: "weights", weights: specs.map((t) => t.weight ?? 1) } : (o.mixing ?? { kind: "proportional" });
   const tokFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"];
   const copy: Record<string, string> = {};
   for (const f of tokFiles) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
   const trainer = new Trainer({
     model,
-    objective,
-    train,
-    validation,
+    tasks,
+    mixing,
     batchSize: o.batchSize,
     gradientAccumulation: o.gradientAccumulation ?? 1,
     maxSteps: o.maxSteps,
@@ -190,6 +243,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     ...(o.onEval ? { onEval: o.onEval } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
+  if (tasks.length > 1) o.log?.(`mixing (${mixing.kind}): ${tasks.map((t, i) => `${t.name} ${(trainer.rates[i]! * 100).toFixed(1)}%`).join(", ")}`);
+  const train = tasks.flatMap((t) => t.train);
+  const validation = tasks.flatMap((t) => t.validation ?? []);
   const unigramPerplexity = unigram(train, validation, tok.vocabSize);
   o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
   const r = trainer.train();
@@ -198,7 +254,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const keep = model instanceof ElectraPair ? (model.discriminator as unknown as PretrainedModel) : model;
   detachAuxiliaryHeads(keep, auxiliary); // the checkpoint holds Hugging Face's tensors only
   savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
-  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective, unigramPerplexity };
+  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective, tasks, rates: trainer.rates, unigramPerplexity };
 }
 
 function unigram(train: Example[], validation: Example[], vocab: number): number {

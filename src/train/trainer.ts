@@ -2,7 +2,8 @@
 // gradient accumulation (the accumulated loss equals the full batch's), clipping, the
 // schedule, bfloat16 autocast, periodic evaluation, a JSONL log, atomic checkpoints that keep
 // the last K, exact resume (model, optimizer, schedule, random state, data position), a stop
-// with a clear message on a NaN loss, and a checkpoint on Ctrl-C.
+// with a clear message on a NaN loss, and a checkpoint on Ctrl-C. Several tasks (objective +
+// data) can be mixed, one task per micro-batch, drawn with T5's mixing rates.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../torch/index.js";
@@ -17,12 +18,26 @@ import { epochOrder } from "../data/random.js";
 import type { Batch, Objective } from "../objectives/pretraining.js";
 import { adversarialBackward, wordEmbeddings } from "../nn/adversarial.js";
 import type { AdversarialOptions } from "../nn/adversarial.js";
+import { mixingRates, pickTask } from "./mixing.js";
+import type { Mixing } from "./mixing.js";
 
-export interface TrainerOptions {
-  model: PretrainedModel;
+/** One task of a mixture: an objective and its data. */
+export interface TrainTask {
+  name: string;
   objective: Objective;
   train: Example[];
   validation?: Example[];
+}
+
+export interface TrainerOptions {
+  model: PretrainedModel;
+  /** One objective and its data... */
+  objective?: Objective;
+  train?: Example[];
+  validation?: Example[];
+  /** ...or several, mixed per micro-batch with `mixing` (default: examples-proportional). */
+  tasks?: TrainTask[];
+  mixing?: Mixing;
   batchSize: number;
   gradientAccumulation?: number;
   maxSteps: number;
@@ -61,9 +76,12 @@ export interface StepInfo {
 
 interface TrainerState {
   step: number;
+  /** The first task's epoch and position (the only ones of a single-task run). */
   epoch: number;
   /** Position within the epoch's order, in examples. */
   position: number;
+  /** Every task's epoch and position, by name. */
+  tasks?: Record<string, { epoch: number; position: number }>;
   scheduler: { stepCount: number; baseLrs: number[] };
   rng: string;
   optimizerMeta: { groups: Record<string, number | boolean>[]; steps: Record<string, number> };
@@ -82,18 +100,34 @@ export function lastCheckpoint(out: string): string | null {
   return steps.length ? join(out, `checkpoint-${steps[steps.length - 1]}`) : null;
 }
 
+interface TaskState extends TrainTask {
+  epoch: number;
+  position: number;
+}
+
 export class Trainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
   step = 0;
-  epoch = 0;
-  position = 0;
+  readonly tasks: TaskState[];
+  /** Each task's sampling rate. */
+  readonly rates: number[];
   private stopRequested = false;
   private readonly logPath: string;
 
   constructor(readonly o: TrainerOptions) {
     if (o.batchSize < 1 || !Number.isInteger(o.batchSize)) throw new RangeError(`batch size must be a positive integer, got ${o.batchSize}`);
-    if (o.train.length === 0) throw new Error("no training examples");
+    if (o.tasks && o.objective) throw new Error("give either tasks or one objective with its data, not both");
+    const tasks = o.tasks ?? (o.objective && o.train ? [{ name: o.objective.name, objective: o.objective, train: o.train, ...(o.validation ? { validation: o.validation } : {}) }] : []);
+    if (tasks.length === 0) throw new Error("no objective: give tasks, or an objective with its training examples");
+    const names = new Set<string>();
+    for (const t of tasks) {
+      if (t.train.length === 0) throw new Error(`task ${t.name}: no training examples`);
+      if (names.has(t.name)) throw new Error(`two tasks are named "${t.name}": task names must differ`);
+      names.add(t.name);
+    }
+    this.tasks = tasks.map((t) => ({ ...t, epoch: 0, position: 0 }));
+    this.rates = mixingRates(tasks.map((t) => t.train.length), o.mixing ?? { kind: "proportional" });
     this.optimizer = AdamW.forModule(o.model, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
     this.scheduler = new LRScheduler(this.optimizer, o.schedule);
     mkdirSync(o.out, { recursive: true });
@@ -104,40 +138,50 @@ export class Trainer {
     appendFileSync(this.logPath, JSON.stringify({ time: new Date().toISOString(), ...record }) + "\n");
   }
 
-  /** The next micro-batch's example indices, advancing the data position. */
-  private nextIndices(): number[] {
-    const n = this.o.train.length;
-    const order = epochOrder(n, this.o.seed, this.epoch);
+  /** The first task's epoch (the run's, with one task). */
+  get epoch(): number {
+    return this.tasks[0]!.epoch;
+  }
+
+  /** The next micro-batch's example indices in a task, advancing its data position. */
+  private nextIndices(task: TaskState): number[] {
+    const n = task.train.length;
+    // each task its own order per epoch (task 0 keeps the single-task order)
+    const order = epochOrder(n, this.o.seed + this.tasks.indexOf(task) * 0x10001, task.epoch);
     const out: number[] = [];
     while (out.length < this.o.batchSize) {
-      if (this.position >= n) {
-        this.epoch += 1;
-        this.position = 0;
-        return out.length ? out : this.nextIndices();
+      if (task.position >= n) {
+        task.epoch += 1;
+        task.position = 0;
+        return out.length ? out : this.nextIndices(task);
       }
-      out.push(order[this.position++]!);
+      out.push(order[task.position++]!);
     }
     return out;
   }
 
   /** One optimizer step over gradientAccumulation micro-batches. */
-  private trainStep(): { loss: number; targets: number; gradNorm: number; tokens: number } {
+  private trainStep(): { loss: number; targets: number; gradNorm: number; tokens: number; taskLosses: Record<string, number> } {
     const accum = this.o.gradientAccumulation ?? 1;
     const model = this.o.model;
     model.train();
     // Build every micro-batch first: the loss of each is weighted by its share of the targets,
     // so that the accumulated gradient equals that of one batch of all of them.
-    const batches: { batch: Batch; epoch: number }[] = [];
+    const batches: { batch: Batch; task: TaskState }[] = [];
     for (let k = 0; k < accum; k++) {
-      const epoch = this.epoch;
-      const idx = this.nextIndices();
-      batches.push({ batch: this.o.objective.batch(this.o.train, idx, epoch), epoch });
+      const task = this.tasks[pickTask(this.rates, this.o.seed, this.step, k)]!;
+      const epoch = task.epoch;
+      const idx = this.nextIndices(task);
+      batches.push({ batch: task.objective.batch(task.train, idx, epoch), task });
     }
     const totalTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
     let lossSum = 0;
     let tokens = 0;
+    const taskLosses: Record<string, number> = {};
+    const taskCounts = new Map<string, [number, number]>();
     try {
-      for (const { batch } of batches) {
+      for (const { batch, task } of batches) {
+        const objective = task.objective;
         tokens += batch.inputIds.numel;
         const share = batch.targets / Math.max(1, totalTargets);
         const value = torch.scope(() =>
@@ -146,9 +190,9 @@ export class Trainer {
               const adv = this.o.adversarial;
               if (adv) {
                 const embed = wordEmbeddings(model);
-                return adversarialBackward(() => embed(batch.inputIds), (e) => this.o.objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
+                return adversarialBackward(() => embed(batch.inputIds), (e) => objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
               }
-              const { loss } = this.o.objective.loss(model, batch);
+              const { loss } = objective.loss(model, batch);
               const v = loss.item();
               if (Number.isFinite(v)) loss.mul(share).backward();
               return v;
@@ -164,6 +208,12 @@ export class Trainer {
           );
         }
         lossSum += value * share;
+        if (this.tasks.length > 1) {
+          // the mean of the task's micro-batches in this step
+          const [sum, n] = taskCounts.get(task.name) ?? [0, 0];
+          taskCounts.set(task.name, [sum + value, n + 1]);
+          taskLosses[task.name] = (sum + value) / (n + 1);
+        }
       }
     } finally {
       for (const { batch } of batches) torch.dispose(batch);
@@ -173,18 +223,40 @@ export class Trainer {
     this.optimizer.zeroGrad();
     this.scheduler.step();
     this.step += 1;
-    return { loss: lossSum, targets: totalTargets, gradNorm, tokens };
+    return { loss: lossSum, targets: totalTargets, gradNorm, tokens, taskLosses };
   }
 
-  /** Mean loss and summed metrics over the validation set (or evalBatches of it). */
+  /**
+   * Mean loss and metrics over the validation set (or evalBatches of it). With several tasks,
+   * each task's under val_<task>_..., and val_loss / val_perplexity over all of them.
+   */
   evaluate(): Record<string, number> {
-    const val = this.o.validation;
-    if (!val || val.length === 0) return {};
     const model = this.o.model;
     model.eval();
+    const out: Record<string, number> = {};
+    const all: Record<string, number> = {};
     let lossSum = 0;
     let targets = 0;
-    let batchCount = 0;
+    let evaluated = 0;
+    for (const task of this.tasks) {
+      const val = task.validation;
+      if (!val || val.length === 0) continue;
+      evaluated++;
+      const r = this.evaluateTask(task, val);
+      lossSum += r.lossSum;
+      targets += r.targets;
+      for (const [k, v] of Object.entries(r.sums)) all[k] = (all[k] ?? 0) + v;
+      if (this.tasks.length > 1) for (const [k, v] of Object.entries(summarise(r.lossSum, r.targets, r.sums, r.batches))) out[k.replace(/^val_/, `val_${task.name}_`)] = v;
+    }
+    if (evaluated === 0) return {};
+    return { ...summarise(lossSum, targets, all, 0), ...out };
+  }
+
+  private evaluateTask(task: TaskState, val: Example[]): { lossSum: number; targets: number; sums: Record<string, number>; batches: number } {
+    const model = this.o.model;
+    let lossSum = 0;
+    let targets = 0;
+    let batches = 0;
     const sums: Record<string, number> = {};
     const bs = this.o.batchSize;
     const maxBatches = this.o.evalBatches ?? Infinity;
@@ -193,26 +265,16 @@ export class Trainer {
         const idx = Array.from({ length: Math.min(bs, val.length - s) }, (_, i) => s + i);
         torch.scope(() => {
           // validation masks are fixed (epoch -1: no perturbation, the same positions every time)
-          const batch = this.o.objective.batch(val, idx, -1);
-          const r = torch.autocast(() => this.o.objective.loss(model, batch), { enabled: this.o.precision === "bf16" });
+          const batch = task.objective.batch(val, idx, -1);
+          const r = torch.autocast(() => task.objective.loss(model, batch), { enabled: this.o.precision === "bf16" });
           lossSum += r.loss.item() * batch.targets;
           targets += batch.targets;
           for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
-          batchCount++;
+          batches++;
         });
       }
     });
-    const loss = lossSum / Math.max(1, targets);
-    // a language-model perplexity: of the masked-LM loss alone where the objective reports it
-    // (the total may add SOP, auxiliary tasks, or ELECTRA's 50 x discriminator loss)
-    const lmLoss = sums.lm_loss_sum !== undefined && sums.mlm_total ? sums.lm_loss_sum / sums.mlm_total : loss;
-    const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(lmLoss) };
-    if (sums.discriminator_loss !== undefined) out.val_discriminator_loss = sums.discriminator_loss / Math.max(1, batchCount);
-    for (const key of Object.keys(sums)) {
-      const m = /^(.*)_correct$/.exec(key);
-      if (m && sums[`${m[1]}_total`]) out[`val_${m[1]}_accuracy`] = sums[key]! / sums[`${m[1]}_total`]!;
-    }
-    return out;
+    return { lossSum, targets, sums, batches };
   }
 
   /** Writes checkpoint-<step>/ atomically: weights, optimizer, schedule, random state, data position. */
@@ -224,8 +286,9 @@ export class Trainer {
     for (const [k, v] of opt.tensors) tensors.set(`optimizer.${k}`, v);
     const state: TrainerState = {
       step: this.step,
-      epoch: this.epoch,
-      position: this.position,
+      epoch: this.tasks[0]!.epoch,
+      position: this.tasks[0]!.position,
+      tasks: Object.fromEntries(this.tasks.map((t) => [t.name, { epoch: t.epoch, position: t.position }])),
       scheduler: this.scheduler.stateDict(),
       rng: torch.getRngState().toString("base64"),
       optimizerMeta: opt.meta,
@@ -262,8 +325,12 @@ export class Trainer {
     this.scheduler.loadStateDict(state.scheduler);
     torch.setRngState(Buffer.from(state.rng, "base64"));
     this.step = state.step;
-    this.epoch = state.epoch;
-    this.position = state.position;
+    for (const [i, t] of this.tasks.entries()) {
+      const saved = state.tasks?.[t.name] ?? (i === 0 ? { epoch: state.epoch, position: state.position } : undefined);
+      if (!saved) throw new Error(`${dir}: the checkpoint has no data position for task "${t.name}" (its tasks: ${Object.keys(state.tasks ?? {}).join(", ") || "one"}); resume with the same tasks`);
+      t.epoch = saved.epoch;
+      t.position = saved.position;
+    }
   }
 
   /** Stops after the current step, with a checkpoint (Ctrl-C). */
@@ -281,7 +348,17 @@ export class Trainer {
       o.log?.(`resumed from ${last} at step ${this.step}`);
       this.logJson({ event: "resume", step: this.step, from: last });
     } else {
-      this.logJson({ event: "start", maxSteps: o.maxSteps, batchSize: o.batchSize, gradientAccumulation: o.gradientAccumulation ?? 1, precision: o.precision ?? "fp32", objective: o.objective.name, trainExamples: o.train.length, validationExamples: o.validation?.length ?? 0 });
+      this.logJson({
+        event: "start",
+        maxSteps: o.maxSteps,
+        batchSize: o.batchSize,
+        gradientAccumulation: o.gradientAccumulation ?? 1,
+        precision: o.precision ?? "fp32",
+        objective: this.tasks.map((t) => t.objective.name).join(" | "),
+        trainExamples: this.tasks.reduce((n, t) => n + t.train.length, 0),
+        validationExamples: this.tasks.reduce((n, t) => n + (t.validation?.length ?? 0), 0),
+        ...(this.tasks.length > 1 ? { tasks: this.tasks.map((t, i) => ({ name: t.name, objective: t.objective.name, trainExamples: t.train.length, validationExamples: t.validation?.length ?? 0, rate: this.rates[i] })) } : {}),
+      });
     }
     const onSigint = (): void => this.requestStop();
     process.on("SIGINT", onSigint);
@@ -295,7 +372,7 @@ export class Trainer {
         lastLoss = r.loss;
         const lr = this.scheduler.lastLr[0]!;
         const info: StepInfo = { step: this.step, maxSteps: o.maxSteps, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
-        this.logJson({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec) });
+        this.logJson({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
         o.onStep?.(info);
         const last = this.step === o.maxSteps;
         if (o.evalEvery && (this.step % o.evalEvery === 0 || last)) {
@@ -316,4 +393,19 @@ export class Trainer {
     writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify({ steps: this.step, lastLoss, evals }, null, 2) + "\n");
     return { steps: this.step, lastLoss, interrupted: false, evals };
   }
+}
+
+/** Loss, perplexity and accuracies from summed validation metrics. */
+function summarise(lossSum: number, targets: number, sums: Record<string, number>, batches: number): Record<string, number> {
+  const loss = lossSum / Math.max(1, targets);
+  // a language-model perplexity: of the masked-LM loss alone where the objective reports it
+  // (the total may add SOP, auxiliary tasks, or ELECTRA's 50 x discriminator loss)
+  const lmLoss = sums.lm_loss_sum !== undefined && sums.mlm_total ? sums.lm_loss_sum / sums.mlm_total : loss;
+  const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(lmLoss) };
+  if (sums.discriminator_loss !== undefined && batches > 0) out.val_discriminator_loss = sums.discriminator_loss / batches;
+  for (const key of Object.keys(sums)) {
+    const m = /^(.*)_correct$/.exec(key);
+    if (m && sums[`${m[1]}_total`]) out[`val_${m[1]}_accuracy`] = sums[key]! / sums[`${m[1]}_total`]!;
+  }
+  return out;
 }
