@@ -433,3 +433,38 @@ test("maskedOnly: logits at the masked positions only give the same loss as the 
     });
   }
 });
+
+test("firstTokenOnly: sequence heads skip the last layer's other tokens with the same logits, loss and gradients", () => {
+  for (const type of ["bert", "roberta", "albert", "electra"]) {
+    const entry = architecture(type);
+    const cls = Object.values(entry.classes).find(([t]) => t === "sequence-classification")![1];
+    torch.manualSeed(13);
+    // ALBERT with two layers in one shared group, stepped twice: the shortcut is on the last step only
+    const cfg = type === "albert" ? { ...tiny[type]!, inner_group_num: 2 } : tiny[type]!;
+    const m = new cls(entry.parseConfig({ ...cfg, id2label }, "config") as never) as PretrainedModel;
+    m.eval();
+    const { ids, mask } = batch(type);
+    const labels = T([0, 2]);
+    const run = (first: boolean): { logits: Tensor; loss: number; grads: Tensor[]; hidden: number[] } => {
+      m.zeroGrad();
+      const out = m.forward({ inputIds: ids, attentionMask: mask, labels, firstTokenOnly: first });
+      out.loss!.backward();
+      return { logits: out.logits.detach(), loss: out.loss!.item(), grads: m.parameters().map((p) => (p.grad ? p.grad.clone() : torch.zeros(p.shape))), hidden: [...out.lastHiddenState.shape] };
+    };
+    const full = run(false);
+    const fast = run(true);
+    assert.deepEqual(full.hidden, [B, L, 32]);
+    assert.deepEqual(fast.hidden, [B, 1, 32], `${type}: the last layer computed the first token only`);
+    assert.ok(fast.logits.sub(full.logits).abs().max().item() < 1e-5, type);
+    assert.ok(Math.abs(fast.loss - full.loss) < 1e-6, type);
+    let worst = 0;
+    full.grads.forEach((g, i) => (worst = Math.max(worst, g.sub(fast.grads[i]!).abs().max().item())));
+    assert.ok(worst < 1e-5, `${type}: gradients differ by ${worst}`);
+    // the default for a sequence head is the shortcut; asking for hidden states turns it off
+    const dflt = torch.noGrad(() => m.forward({ inputIds: ids, attentionMask: mask }));
+    assert.deepEqual([...dflt.lastHiddenState.shape], [B, 1, 32]);
+    const withHidden = torch.noGrad(() => m.forward({ inputIds: ids, attentionMask: mask, outputHiddenStates: true }));
+    assert.deepEqual([...withHidden.lastHiddenState.shape], [B, L, 32]);
+    assert.ok(withHidden.logits.sub(full.logits).abs().max().item() < 1e-5);
+  }
+});

@@ -4,7 +4,8 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
-import { BertEmbeddings, encoderForward, qaHead, tie } from "./bert.js";
+import { BertEmbeddings, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
+import type { EncoderOptions } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
@@ -95,15 +96,17 @@ export class AlbertAttention extends Module {
     this.LayerNorm = new LayerNorm(H, config.layer_norm_eps);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+  /** first: the first token's output only (its queries; keys and values of all). */
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
     const heads = this.config.num_attention_heads;
-    const r = attention(splitHeads(this.query.forward(x), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
+    const xq = first ? x.narrow(1, 0, 1) : x;
+    const r = attention(splitHeads(this.query.forward(xq), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
       mask,
       dropout: this.config.attention_probs_dropout_prob,
       training: this.training,
       returnProbs,
     });
-    const out = this.LayerNorm.forward(x.add(this.output_dropout.forward(this.dense.forward(mergeHeads(r.context)))));
+    const out = this.LayerNorm.forward(xq.add(this.output_dropout.forward(this.dense.forward(mergeHeads(r.context)))));
     return { out, ...(r.probs ? { probs: r.probs } : {}) };
   }
 }
@@ -126,9 +129,9 @@ export class AlbertLayer extends Module {
     this.dropout = new Dropout(config.hidden_dropout_prob);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
     return torch.scope(() => {
-      const a = this.attention.forward(x, mask, returnProbs);
+      const a = this.attention.forward(x, mask, returnProbs, first);
       const f = this.dropout.forward(this.ffn_output.forward(this.act(this.ffn.forward(a.out))));
       return { out: this.full_layer_layer_norm.forward(f.add(a.out)), ...(a.probs ? { probs: a.probs } : {}) };
     });
@@ -154,7 +157,7 @@ export class AlbertTransformer extends Module {
     this.albert_layer_groups = new ModuleList(Array.from({ length: config.num_hidden_groups }, () => new AlbertLayerGroup(config)));
   }
 
-  forward(x: Tensor, mask: Tensor | null, options: { hidden?: boolean; attentions?: boolean }): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
+  forward(x: Tensor, mask: Tensor | null, options: EncoderOptions): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
     const c = this.config;
     let h = this.embedding_hidden_mapping_in.forward(x);
     const hidden: Tensor[] = [h];
@@ -162,8 +165,11 @@ export class AlbertTransformer extends Module {
     const perGroup = c.num_hidden_layers / c.num_hidden_groups;
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const group = this.albert_layer_groups.at(Math.floor(i / perGroup));
-      for (const layer of group.albert_layers) {
-        const r = layer.forward(h, mask, options.attentions ?? false);
+      const layers = [...group.albert_layers];
+      for (const [j, layer] of layers.entries()) {
+        // the very last layer step: the first token only, where a sequence head asks no more
+        const first = (options.firstTokenOnly ?? false) && i === c.num_hidden_layers - 1 && j === layers.length - 1;
+        const r = layer.forward(h, mask, options.attentions ?? false, first);
         h = r.out;
         if (r.probs) attns.push(r.probs);
       }
@@ -297,7 +303,7 @@ export class AlbertForSequenceClassification extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    const out = this.albert.forward(input);
+    const out = this.albert.forward(sequenceHeadInputs(input));
     const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!));
     return { ...out, logits, ...(input.labels ? { loss: sequenceLoss(logits, input.labels, this.numLabels, this.config.problem_type) } : {}) };
   }

@@ -142,13 +142,20 @@ export class BertSelfAttention extends Module {
     this.value = new Linear(config.hidden_size, config.hidden_size);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { context: Tensor; probs?: Tensor } {
+  /** first: queries of the first token only (keys and values of all). */
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { context: Tensor; probs?: Tensor } {
     const H = this.config.num_attention_heads;
     const C = this.config.hidden_size;
-    // One GEMM for the three projections (the weights stay separate, as the checkpoint has them).
-    const w = torch.cat([this.query.weight, this.key.weight, this.value.weight], 0);
-    const b = torch.cat([this.query.bias!, this.key.bias!, this.value.bias!], 0);
-    const [q0, k0, v0] = torch.linear(x, w, b).split(C, -1) as [Tensor, Tensor, Tensor];
+    let q0: Tensor, k0: Tensor, v0: Tensor;
+    if (first) {
+      q0 = this.query.forward(x.narrow(1, 0, 1));
+      [k0, v0] = torch.linear(x, torch.cat([this.key.weight, this.value.weight], 0), torch.cat([this.key.bias!, this.value.bias!], 0)).split(C, -1) as [Tensor, Tensor];
+    } else {
+      // One GEMM for the three projections (the weights stay separate, as the checkpoint has them).
+      const w = torch.cat([this.query.weight, this.key.weight, this.value.weight], 0);
+      const b = torch.cat([this.query.bias!, this.key.bias!, this.value.bias!], 0);
+      [q0, k0, v0] = torch.linear(x, w, b).split(C, -1) as [Tensor, Tensor, Tensor];
+    }
     const q = splitHeads(q0, H); // (B, H, T, D)
     const k = splitHeads(k0, H);
     const v = splitHeads(v0, H);
@@ -185,9 +192,9 @@ export class BertAttention extends Module {
     this.output = new BertSelfOutput(config);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
-    const r = this.self.forward(x, mask, returnProbs);
-    return { out: this.output.forward(r.context, x), ...(r.probs ? { probs: r.probs } : {}) };
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
+    const r = this.self.forward(x, mask, returnProbs, first);
+    return { out: this.output.forward(r.context, first ? x.narrow(1, 0, 1) : x), ...(r.probs ? { probs: r.probs } : {}) };
   }
 }
 
@@ -218,11 +225,12 @@ export class BertLayer extends Module {
     this.output = new BertSelfOutput(config, config.intermediate_size);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean): { out: Tensor; probs?: Tensor } {
+  /** first: the first token's output only, (B, 1, C). */
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
     // A scope per layer frees its intermediates as soon as the layer is done (autograd keeps
     // what backward needs), which keeps the working set, and page faults, small.
     return torch.scope(() => {
-      const a = this.attention.forward(x, mask, returnProbs);
+      const a = this.attention.forward(x, mask, returnProbs, first);
       return { out: this.output.forward(this.intermediate.forward(a.out), a.out), ...(a.probs ? { probs: a.probs } : {}) };
     });
   }
@@ -236,12 +244,13 @@ export class BertEncoder extends Module {
     this.layer = new ModuleList(Array.from({ length: config.num_hidden_layers }, () => new BertLayer(config)));
   }
 
-  forward(x: Tensor, mask: Tensor | null, options: { hidden?: boolean; attentions?: boolean }): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
+  forward(x: Tensor, mask: Tensor | null, options: EncoderOptions): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
     const hidden: Tensor[] = [x];
     const attns: Tensor[] = [];
     let h = x;
-    for (const layer of this.layer) {
-      const r = layer.forward(h, mask, options.attentions ?? false);
+    const last = this.layer.length - 1;
+    for (const [i, layer] of [...this.layer].entries()) {
+      const r = layer.forward(h, mask, options.attentions ?? false, (options.firstTokenOnly ?? false) && i === last);
       h = r.out;
       hidden.push(h);
       if (r.probs) attns.push(r.probs);
@@ -287,17 +296,31 @@ export class BertModel extends Module {
  * The bare-encoder forward shared by BERT, RoBERTa, ALBERT and ELECTRA: embeddings, the
  * additive padding mask, the layers, an optional pooler, and the outputs asked for.
  */
+export interface EncoderOptions {
+  hidden?: boolean;
+  attentions?: boolean;
+  /** The last layer computes the first token's output only (sequence-level heads). */
+  firstTokenOnly?: boolean;
+}
+
+/** Sequence-level heads read the first token only: the last layer can skip the others. */
+export function sequenceHeadInputs(input: ModelInputs): ModelInputs {
+  return { ...input, firstTokenOnly: input.firstTokenOnly ?? true };
+}
+
 export function encoderForward(
   name: string,
   input: ModelInputs,
   embed: (input: ModelInputs) => Tensor,
-  encoder: { forward(x: Tensor, mask: Tensor | null, o: { hidden?: boolean; attentions?: boolean }): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } },
+  encoder: { forward(x: Tensor, mask: Tensor | null, o: EncoderOptions): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } },
   pool: ((h: Tensor) => Tensor) | null,
 ): ModelOutput {
   if (!input.inputIds && !input.inputsEmbeds) throw new Error(`${name}: give inputIds or inputsEmbeds`);
   const x = embed(input);
   const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
-  const enc = encoder.forward(x, mask, { hidden: input.outputHiddenStates ?? false, attentions: input.outputAttentions ?? false });
+  const hidden = input.outputHiddenStates ?? false;
+  const attentions = input.outputAttentions ?? false;
+  const enc = encoder.forward(x, mask, { hidden, attentions, firstTokenOnly: (input.firstTokenOnly ?? false) && !hidden && !attentions });
   const pooled = pool ? pool(enc.out) : undefined;
   return {
     logits: enc.out,
@@ -459,7 +482,7 @@ export class BertForSequenceClassification extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    const out = this.bert.forward(input);
+    const out = this.bert.forward(sequenceHeadInputs(input));
     const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!));
     return { ...out, logits, ...(input.labels ? { loss: sequenceLoss(logits, input.labels, this.numLabels, this.config.problem_type) } : {}) };
   }
@@ -506,7 +529,7 @@ export class BertForMultipleChoice extends Module {
     const ids = input.inputIds!;
     const [B, C, T] = ids.shape as [number, number, number];
     const flat = (t?: Tensor): Tensor | undefined => t?.reshape([B * C, T]);
-    const out = this.bert.forward({ ...input, inputIds: flat(ids)!, attentionMask: flat(input.attentionMask), tokenTypeIds: flat(input.tokenTypeIds), labels: undefined });
+    const out = this.bert.forward(sequenceHeadInputs({ ...input, inputIds: flat(ids)!, attentionMask: flat(input.attentionMask), tokenTypeIds: flat(input.tokenTypeIds), labels: undefined }));
     const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!)).view([B, C]);
     return { ...out, logits, ...(input.labels ? { loss: torch.crossEntropy(logits.float(), input.labels.view([-1])) } : {}) };
   }

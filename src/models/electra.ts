@@ -4,7 +4,7 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, activation, initTransformerWeights } from "../nn/index.js";
-import { BERT_SCHEMA, BertEmbeddings, BertEncoder, encoderForward, qaHead, tie } from "./bert.js";
+import { BERT_SCHEMA, BertEmbeddings, BertEncoder, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
 import type { EncoderConfig } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
@@ -186,7 +186,7 @@ export class ElectraForSequenceClassification extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    const out = this.electra.forward(input);
+    const out = this.electra.forward(sequenceHeadInputs(input));
     const logits = this.classifier.forward(out.lastHiddenState);
     return { ...out, logits, ...(input.labels ? { loss: sequenceLoss(logits, input.labels, this.numLabels, this.config.problem_type) } : {}) };
   }

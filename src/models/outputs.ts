@@ -27,6 +27,14 @@ export interface ModelInputs {
    * layer otherwise (B x T x V), for the 15% of positions that count.
    */
   maskedOnly?: boolean;
+  /**
+   * Encoders: the last layer computes the first token's output only (its keys and values still
+   * see every token), which is all that a sequence-level head reads: the same logits for a
+   * fraction of the last layer's work. lastHiddenState is then (B, 1, C). Sequence
+   * classification and multiple-choice heads set it unless it is false or hidden states or
+   * attentions are asked for.
+   */
+  firstTokenOnly?: boolean;
 }
 
 export interface ModelOutput {

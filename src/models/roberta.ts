@@ -5,7 +5,7 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, initTransformerWeights } from "../nn/index.js";
-import { BERT_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, encoderForward, qaHead, tie } from "./bert.js";
+import { BERT_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
 import type { EncoderConfig } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
@@ -161,7 +161,7 @@ export class RobertaForSequenceClassification extends Module {
   }
 
   forward(input: ModelInputs): ModelOutput {
-    const out = this.roberta.forward(input);
+    const out = this.roberta.forward(sequenceHeadInputs(input));
     const logits = this.classifier.forward(out.lastHiddenState);
     return { ...out, logits, ...(input.labels ? { loss: sequenceLoss(logits, input.labels, this.numLabels, this.config.problem_type) } : {}) };
   }
@@ -223,7 +223,7 @@ export class RobertaForMultipleChoice extends Module {
   forward(input: ModelInputs): ModelOutput {
     const [B, C, T] = input.inputIds!.shape as [number, number, number];
     const flat = (t?: Tensor): Tensor | undefined => t?.reshape([B * C, T]);
-    const out = this.roberta.forward({ inputIds: flat(input.inputIds)!, attentionMask: flat(input.attentionMask), tokenTypeIds: flat(input.tokenTypeIds) });
+    const out = this.roberta.forward({ inputIds: flat(input.inputIds)!, attentionMask: flat(input.attentionMask), tokenTypeIds: flat(input.tokenTypeIds), firstTokenOnly: input.firstTokenOnly ?? true });
     const logits = this.classifier.forward(this.dropout.forward(out.pooledOutput!)).view([B, C]);
     return { ...out, logits, ...(input.labels ? { loss: torch.crossEntropy(logits.float(), input.labels.view([-1])) } : {}) };
   }
