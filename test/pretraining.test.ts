@@ -12,6 +12,7 @@ import { CausalLM, MaskedLM, maskExample } from "../src/objectives/index.js";
 import type { MaskingOptions } from "../src/objectives/index.js";
 import { AutoModelForMaskedLM, AutoModelForCausalLM, AutoModelForPreTraining, presetConfig } from "../src/models/index.js";
 import { NonFiniteLossError, Trainer, pretrain } from "../src/train/index.js";
+import type { TrainTask, TrainerOptions } from "../src/train/index.js";
 import { saveTokenizer } from "../src/tokenizers/index.js";
 import { schedules } from "../src/optim/index.js";
 import { tempDir } from "./helpers.js";
@@ -195,13 +196,27 @@ test("gradient accumulation: 4 micro-batches of 4 give the gradient of one batch
   assert.ok(worst < 1e-5, `gradient difference ${worst} of the largest gradient`);
 });
 
+/** Trains with the options given, stopping (with a checkpoint) after step stopAt; the losses of the steps run. */
+function lossesUntil(options: Omit<TrainerOptions, "onStep">, stopAt: number | null): { losses: number[]; trainer: Trainer } {
+  const losses: number[] = [];
+  const trainer: Trainer = new Trainer({
+    ...options,
+    onStep: (s) => {
+      losses.push(s.loss);
+      if (stopAt !== null && s.step === stopAt) trainer.requestStop();
+    },
+  });
+  trainer.train();
+  trainer.optimizer.dispose();
+  return { losses, trainer };
+}
+
 test("exact resume: after a stop and --resume, every later loss equals the uninterrupted run's", () => {
   const obj = new MaskedLM(options("token"), sp.pad);
   const run = (out: string, stopAt: number | null, resume: boolean): number[] => {
     torch.manualSeed(123);
     const m = AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: tok.vocabSize, max_position_embeddings: 128 });
-    const losses: number[] = [];
-    const t: Trainer = new Trainer({
+    return lossesUntil({
       model: m,
       objective: obj,
       train: packed.slice(0, 64),
@@ -214,14 +229,7 @@ test("exact resume: after a stop and --resume, every later loss equals the unint
       out,
       saveEvery: 100,
       resume,
-      onStep: (s) => {
-        losses.push(s.loss);
-        if (stopAt !== null && s.step === stopAt) t.requestStop();
-      },
-    });
-    t.train();
-    t.optimizer.dispose();
-    return losses;
+    }, stopAt).losses;
   };
   const full = run(join(dir, "resume-full"), null, false);
   const first = run(join(dir, "resume-cut"), 7, false); // dropout active: the RNG state matters
@@ -329,6 +337,7 @@ test("ELECTRA: the discriminator's labels are 1 exactly where the sample differs
   const r = t.train();
   const m = r.evals[0]!;
   assert.ok(m.val_rtd_accuracy! > 0.5 && m.val_rtd_accuracy! <= 1, JSON.stringify(m));
+  assert.ok(m.val_discriminator_loss! > 0 && Number.isFinite(m.val_discriminator_loss), JSON.stringify(m));
   assert.ok(Number.isFinite(r.lastLoss));
   const b = obj.batch(packed, [0, 1], 0);
   const out = torch.noGrad(() => obj.loss(pair as never, b));
@@ -506,16 +515,16 @@ test("a mixture of tasks: each micro-batch from one task at its rate, per-task m
   const sop = pairExamples(corpus, split.train, 64, sp, "sop", 4);
   const valSop = pairExamples(corpus, split.validation, 64, sp, "sop", 4);
   const valPacked = packedExamples(corpus, split.validation, 64, sp);
-  const run = (out: string, stopAt: number | null, resume: boolean): { losses: number[]; trainer: Trainer } => {
+  const tasks = (): TrainTask[] => [
+    { name: "mlm", objective: new MaskedLM(options("token"), sp.pad), train: packed.slice(0, 40), validation: valPacked.slice(0, 8) },
+    { name: "sop", objective: new MaskedLM(options("token"), sp.pad, "sop"), train: sop.slice(0, 120), validation: valSop.slice(0, 8) },
+  ];
+  const run = (out: string, stopAt: number | null, resume: boolean, taskList = tasks()): { losses: number[]; trainer: Trainer } => {
     torch.manualSeed(5);
     const m = AutoModelForPreTraining.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: tok.vocabSize, max_position_embeddings: 128 });
-    const losses: number[] = [];
-    const t: Trainer = new Trainer({
+    return lossesUntil({
       model: m,
-      tasks: [
-        { name: "mlm", objective: new MaskedLM(options("token"), sp.pad), train: packed.slice(0, 40), validation: valPacked.slice(0, 8) },
-        { name: "sop", objective: new MaskedLM(options("token"), sp.pad, "sop"), train: sop.slice(0, 120), validation: valSop.slice(0, 8) },
-      ],
+      tasks: taskList,
       mixing: { kind: "proportional" },
       batchSize: 4,
       gradientAccumulation: 2,
@@ -527,14 +536,7 @@ test("a mixture of tasks: each micro-batch from one task at its rate, per-task m
       saveEvery: 100,
       evalEvery: 40,
       resume,
-      onStep: (s) => {
-        losses.push(s.loss);
-        if (stopAt !== null && s.step === stopAt) t.requestStop();
-      },
-    });
-    t.train();
-    t.optimizer.dispose();
-    return { losses, trainer: t };
+    }, stopAt);
   };
   const full = run(join(dir, "mix-full"), null, false);
   assert.deepEqual(full.trainer.rates, [40 / 160, 120 / 160]);
@@ -553,6 +555,8 @@ test("a mixture of tasks: each micro-batch from one task at its rate, per-task m
   const first = run(join(dir, "mix-cut"), 17, false);
   const rest = run(join(dir, "mix-cut"), null, true);
   assert.deepEqual([...first.losses, ...rest.losses], full.losses);
+  // resuming with other tasks is refused before anything is loaded
+  assert.throws(() => run(join(dir, "mix-cut"), null, true, tasks().slice(0, 1)), /the checkpoint's tasks \(mlm, sop\) are not this run's \(mlm\); resume with the same tasks/);
 });
 
 test("weighted sentence-pair loss: mlm,sop:W adds W x the SOP loss to the masked LM's", async () => {
@@ -603,4 +607,6 @@ test("pretrain() with --task: a mixture over two corpora, rates in the log, each
   assert.deepEqual(cfg.architectures, ["BertForPreTraining"]);
   await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, tasks: [{ objectives: "mlm", documents: docs }, { objectives: "clm", documents: small }], maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "mix-bad") }), /tasks mix mlm and clm: one model cannot take them all/);
   await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm,sop", documents: docs, maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "mix-bad2"), auxiliary: [{ name: "sentence-reordering", weight: 1 }] }), /cannot go with a sentence-pair objective/);
+  await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, objectives: "mlm", tasks: [{ objectives: "mlm", documents: docs }], maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "mix-bad3") }), /give tasks .* or objectives with input, not both/);
+  await assert.rejects(pretrain({ model: "bert-tiny", tokenizer: tdir, documents: docs, maxSteps: 1, batchSize: 4, seqLen: 32, learningRate: 1e-3, out: join(dir, "mix-bad4"), auxiliary: [{ name: "word-boundary", weight: 1 }, { name: "word-boundary", weight: 2 }] }), /auxiliary task "word-boundary" is given twice/);
 });

@@ -32,13 +32,13 @@ export async function pretrainCommand(raw: Record<string, unknown>): Promise<voi
   const opts = {
     model: stringArg(v, "model"),
     tokenizer: stringArg(v, "tokenizer"),
-    objectives: typeof v.objectives === "string" ? v.objectives : "mlm",
-    ...(v.task !== undefined ? { tasks: (Array.isArray(v.task) ? (v.task as string[]) : [String(v.task)]).map(taskArg) } : {}),
+    ...(v.task !== undefined
+      ? { tasks: (Array.isArray(v.task) ? (v.task as string[]) : [String(v.task)]).map(taskArg) }
+      : { objectives: typeof v.objectives === "string" ? v.objectives : "mlm", input: (v.input as string[] | undefined) ?? [] }),
     ...(typeof v.mixing === "string" ? { mixing: mixingArg(v.mixing) } : {}),
     masking: choiceArg(v, "masking", ["static", "dynamic"] as const, "dynamic"),
     maskStrategy: choiceArg(v, "mask-strategy", ["token", "whole-word", "span"] as const, "token"),
     maskProbability: numberArg(v, "mask-probability", { min: 0.01, max: 0.9, default: 0.15 }),
-    input: (v.input as string[] | undefined) ?? [],
     maxSteps,
     batchSize: intArg(v, "batch-size", { min: 1, default: 32 }),
     seqLen: intArg(v, "seq-len", { min: 8, default: 128 }),

@@ -248,9 +248,8 @@ export class BertEncoder extends Module {
     const hidden: Tensor[] = [x];
     const attns: Tensor[] = [];
     let h = x;
-    const last = this.layer.length - 1;
-    for (const [i, layer] of [...this.layer].entries()) {
-      const r = layer.forward(h, mask, options.attentions ?? false, (options.firstTokenOnly ?? false) && i === last);
+    for (let i = 0; i < this.layer.length; i++) {
+      const r = this.layer.at(i).forward(h, mask, options.attentions ?? false, (options.firstTokenOnly ?? false) && i === this.layer.length - 1);
       h = r.out;
       hidden.push(h);
       if (r.probs) attns.push(r.probs);

@@ -137,20 +137,25 @@ export function detachAuxiliaryHeads(model: Module, tasks: WeightedAuxiliary[]):
   }
 }
 
-/** The weighted auxiliary loss from the last hidden states (B, T, H) and the padded labels (B, T). */
-export function auxiliaryLoss(model: Module, hidden: Tensor, labels: Record<string, Tensor>, tasks: WeightedAuxiliary[]): { loss: Tensor; metrics: Record<string, number> } {
+/**
+ * The weighted auxiliary loss from the last hidden states (B, T, H) and the padded labels
+ * (B, T, or B, 1 for sequence tasks); with metrics (each task's loss and accuracy counts), for
+ * evaluation: a training step skips them, and the reads back from the tensors they need.
+ */
+export function auxiliaryLoss(model: Module, hidden: Tensor, labels: Record<string, Tensor>, tasks: WeightedAuxiliary[], options: { metrics?: boolean } = {}): { loss: Tensor; metrics: Record<string, number> } {
   let total: Tensor | null = null;
   const metrics: Record<string, number> = {};
   for (const { task, weight } of tasks) {
     const head = (model as unknown as Record<string, Linear>)[auxiliaryHeadName(task)];
     if (!head) throw new Error(`auxiliary task ${task.name}: no head on the model (attachAuxiliaryHeads)`);
     const y = labels[task.name]!; // (B, T) or (B, 1)
-    const logits = head.forward(task.level === "sequence" ? hidden.select(1, 0).unsqueeze(1) : hidden); // (B, T or 1, classes)
+    const logits = head.forward(task.level === "sequence" ? hidden.narrow(1, 0, 1) : hidden); // (B, T or 1, classes)
     const l = torch.crossEntropy(logits.reshape([-1, task.classes]).float(), y.reshape([-1]));
-    metrics[`${task.name}_loss`] = l.item();
-    const right = torch.noGrad(() => torch.scope(() => logits.argmax(-1).eq(y).logicalAnd(y.ne(-100)).sum().item()));
-    metrics[`${task.name}_correct`] = right;
-    metrics[`${task.name}_total`] = torch.noGrad(() => torch.scope(() => y.ne(-100).sum().item()));
+    if (options.metrics) {
+      metrics[`${task.name}_loss`] = l.item();
+      metrics[`${task.name}_correct`] = torch.noGrad(() => torch.scope(() => logits.argmax(-1).eq(y).logicalAnd(y.ne(-100)).sum().item()));
+      metrics[`${task.name}_total`] = torch.noGrad(() => torch.scope(() => y.ne(-100).sum().item()));
+    }
     total = total ? total.add(l.mul(weight)) : l.mul(weight);
   }
   return { loss: total!, metrics };

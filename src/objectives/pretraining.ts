@@ -155,7 +155,7 @@ export class MaskedLM implements Objective {
   /** Adds the weighted auxiliary losses (and their metrics) to the main loss. */
   private withAuxiliary(model: PretrainedModel, b: Batch, loss: Tensor, hidden: Tensor, metrics: Record<string, number>): { loss: Tensor; metrics: Record<string, number> } {
     if (!this.auxiliary.length || !b.auxLabels) return { loss, metrics };
-    const aux = auxiliaryLoss(model, hidden, b.auxLabels, this.auxiliary);
+    const aux = auxiliaryLoss(model, hidden, b.auxLabels, this.auxiliary, { metrics: !model.training });
     return { loss: loss.add(aux.loss), metrics: { ...metrics, ...aux.metrics } };
   }
 }

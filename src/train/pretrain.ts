@@ -70,7 +70,7 @@ export interface PretrainOptions {
 }
 
 export interface PretrainTask {
-  /** The task's name in the log and metrics (default: its objectives and inputs). */
+  /** The task's name in the log and metrics (default: its input's name, else task1, task2, ...). */
   name?: string;
   objectives: string;
   input?: string[];
@@ -132,6 +132,9 @@ function specials(tok: Tokenizer): SpecialIds & { mask: number } {
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (o.tasks && o.tasks.length === 0) throw new Error("tasks: the list is empty");
+  if (o.tasks && (o.objectives !== undefined || o.input !== undefined || o.documents !== undefined)) {
+    throw new Error("give tasks (each with its objectives and input) or objectives with input, not both");
+  }
   const specs: PretrainTask[] = o.tasks ?? [{ objectives: o.objectives ?? "mlm", ...(o.input ? { input: o.input } : {}), ...(o.documents ? { documents: o.documents } : {}) }];
   const parsed = specs.map((t) => parseObjectives(t.objectives));
   const kinds = new Set(parsed.map((p) => p.kind));
@@ -182,8 +185,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     specialIds: tok.specialIds,
     seed,
   };
-  const auxiliary = (o.auxiliary ?? []).map(({ name, weight }) => {
+  const auxiliary = (o.auxiliary ?? []).map(({ name, weight }, i, all) => {
     const task = AUXILIARY_TASKS[name];
+    if (all.findIndex((a) => a.name === name) !== i) throw new Error(`auxiliary task "${name}" is given twice`);
     if (!task) throw new Error(`unknown auxiliary task "${name}"; available: ${Object.keys(AUXILIARY_TASKS).join(", ")}`);
     if (causal || objectives === "electra") throw new Error("auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp)");
     if (task.level === "sequence" && parsed.some((p) => p.kind !== "mlm")) throw new Error(`auxiliary task ${name} reorders a sequence's text: it cannot go with a sentence-pair objective (sop, nsp), whose label depends on the order`);

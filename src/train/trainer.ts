@@ -103,6 +103,10 @@ export function lastCheckpoint(out: string): string | null {
 interface TaskState extends TrainTask {
   epoch: number;
   position: number;
+  /** The seed of the task's example order (task 0 keeps the single-task order). */
+  orderSeed: number;
+  /** The order of the current epoch, made once per epoch. */
+  order?: { epoch: number; indices: Int32Array };
 }
 
 export class Trainer {
@@ -126,7 +130,7 @@ export class Trainer {
       if (names.has(t.name)) throw new Error(`two tasks are named "${t.name}": task names must differ`);
       names.add(t.name);
     }
-    this.tasks = tasks.map((t) => ({ ...t, epoch: 0, position: 0 }));
+    this.tasks = tasks.map((t, i) => ({ ...t, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001 }));
     this.rates = mixingRates(tasks.map((t) => t.train.length), o.mixing ?? { kind: "proportional" });
     this.optimizer = AdamW.forModule(o.model, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
     this.scheduler = new LRScheduler(this.optimizer, o.schedule);
@@ -146,8 +150,8 @@ export class Trainer {
   /** The next micro-batch's example indices in a task, advancing its data position. */
   private nextIndices(task: TaskState): number[] {
     const n = task.train.length;
-    // each task its own order per epoch (task 0 keeps the single-task order)
-    const order = epochOrder(n, this.o.seed + this.tasks.indexOf(task) * 0x10001, task.epoch);
+    if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: epochOrder(n, task.orderSeed, task.epoch) };
+    const order = task.order.indices;
     const out: number[] = [];
     while (out.length < this.o.batchSize) {
       if (task.position >= n) {
@@ -177,8 +181,7 @@ export class Trainer {
     const totalTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
     let lossSum = 0;
     let tokens = 0;
-    const taskLosses: Record<string, number> = {};
-    const taskCounts = new Map<string, [number, number]>();
+    const taskSums = new Map<string, [number, number]>(); // loss sum and micro-batches, per task
     try {
       for (const { batch, task } of batches) {
         const objective = task.objective;
@@ -208,12 +211,8 @@ export class Trainer {
           );
         }
         lossSum += value * share;
-        if (this.tasks.length > 1) {
-          // the mean of the task's micro-batches in this step
-          const [sum, n] = taskCounts.get(task.name) ?? [0, 0];
-          taskCounts.set(task.name, [sum + value, n + 1]);
-          taskLosses[task.name] = (sum + value) / (n + 1);
-        }
+        const [sum, n] = taskSums.get(task.name) ?? [0, 0];
+        taskSums.set(task.name, [sum + value, n + 1]);
       }
     } finally {
       for (const { batch } of batches) torch.dispose(batch);
@@ -223,6 +222,8 @@ export class Trainer {
     this.optimizer.zeroGrad();
     this.scheduler.step();
     this.step += 1;
+    // each task's mean loss over its micro-batches of this step
+    const taskLosses = Object.fromEntries([...taskSums].map(([name, [sum, n]]) => [name, sum / n]));
     return { loss: lossSum, targets: totalTargets, gradNorm, tokens, taskLosses };
   }
 
@@ -237,19 +238,19 @@ export class Trainer {
     const all: Record<string, number> = {};
     let lossSum = 0;
     let targets = 0;
-    let evaluated = 0;
+    let batches = 0;
     for (const task of this.tasks) {
       const val = task.validation;
       if (!val || val.length === 0) continue;
-      evaluated++;
       const r = this.evaluateTask(task, val);
       lossSum += r.lossSum;
       targets += r.targets;
+      batches += r.batches;
       for (const [k, v] of Object.entries(r.sums)) all[k] = (all[k] ?? 0) + v;
       if (this.tasks.length > 1) for (const [k, v] of Object.entries(summarise(r.lossSum, r.targets, r.sums, r.batches))) out[k.replace(/^val_/, `val_${task.name}_`)] = v;
     }
-    if (evaluated === 0) return {};
-    return { ...summarise(lossSum, targets, all, 0), ...out };
+    if (batches === 0) return {};
+    return { ...summarise(lossSum, targets, all, batches), ...out };
   }
 
   private evaluateTask(task: TaskState, val: Example[]): { lossSum: number; targets: number; sums: Record<string, number>; batches: number } {
@@ -313,6 +314,12 @@ export class Trainer {
   loadCheckpoint(dir: string): void {
     const ck = readCheckpoint(dir);
     const state = JSON.parse(readFileSync(join(ck.dir, "trainer_state.json"), "utf8")) as TrainerState;
+    // the same tasks as this run, checked before anything is loaded (a checkpoint from before
+    // tasks had names holds one position: the single task's)
+    const saved = state.tasks ?? (this.tasks.length === 1 ? { [this.tasks[0]!.name]: { epoch: state.epoch, position: state.position } } : {});
+    const have = Object.keys(saved).sort().join(", ");
+    const want = this.tasks.map((t) => t.name).sort().join(", ");
+    if (have !== want) throw new Error(`${dir}: the checkpoint's tasks (${have || "none named"}) are not this run's (${want}); resume with the same tasks and objectives`);
     const model = new Map<string, Tensor>();
     const optTensors = new Map<string, Tensor>();
     for (const name of ck.names()) {
@@ -325,11 +332,9 @@ export class Trainer {
     this.scheduler.loadStateDict(state.scheduler);
     torch.setRngState(Buffer.from(state.rng, "base64"));
     this.step = state.step;
-    for (const [i, t] of this.tasks.entries()) {
-      const saved = state.tasks?.[t.name] ?? (i === 0 ? { epoch: state.epoch, position: state.position } : undefined);
-      if (!saved) throw new Error(`${dir}: the checkpoint has no data position for task "${t.name}" (its tasks: ${Object.keys(state.tasks ?? {}).join(", ") || "one"}); resume with the same tasks`);
-      t.epoch = saved.epoch;
-      t.position = saved.position;
+    for (const t of this.tasks) {
+      t.epoch = saved[t.name]!.epoch;
+      t.position = saved[t.name]!.position;
     }
   }
 
