@@ -8,17 +8,13 @@ namespace lmf {
 std::vector<Slot> g_slots;
 int64_t g_live = 0;
 static std::vector<uint32_t> g_free;
-// Bytes allocated or freed since V8 was last told; told in batches of 64 MiB. Most tensors
-// of a step are short-lived and freed by scopes: an activation of tens of MB allocated and
-// freed within a layer cancels out before it is told. (Telling V8 of each one made it run a
-// mark-compact every few ops, a few ms each, on large batches.) Leaked handles still add up
-// and reach V8, whose collection then frees them.
+// Bytes allocated or freed since V8 was last told; told in batches of 1 MiB, since most
+// tensors of a training step are small and short-lived.
 static int64_t g_unreported = 0;
-static constexpr int64_t kReportBatch = int64_t(64) << 20;
 
 static void report(napi_env env, int64_t delta) {
   g_unreported += delta;
-  if (g_unreported > kReportBatch || g_unreported < -kReportBatch) {
+  if (g_unreported > (1 << 20) || g_unreported < -(1 << 20)) {
     int64_t total;
     napi_adjust_external_memory(env, g_unreported, &total);
     g_unreported = 0;
