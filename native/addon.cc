@@ -487,6 +487,38 @@ napi_value parallel_info(napi_env env, napi_callback_info /*info*/) {
   napi_create_string_utf8(env, at::get_parallel_info().c_str(), NAPI_AUTO_LENGTH, &out);
   return out;
 }
+// cpuCacheStats() -> { mapped, inUse, cached, limit, hits, misses } of the caching allocator.
+napi_value cpu_cache_stats(napi_env env, napi_callback_info /*info*/) {
+  lmf::CacheStats s = lmf::cache_stats();
+  napi_value out;
+  napi_create_object(env, &out);
+  const std::pair<const char*, double> fields[] = {
+      {"mapped", double(s.mapped)}, {"inUse", double(s.in_use)}, {"cached", double(s.cached)},
+      {"limit", double(s.limit)},   {"hits", double(s.hits)},    {"misses", double(s.misses)}};
+  for (const auto& f : fields) {
+    napi_value v;
+    napi_create_double(env, f.second, &v);
+    napi_set_named_property(env, out, f.first, v);
+  }
+  return out;
+}
+
+napi_value cpu_cache_empty(napi_env env, napi_callback_info /*info*/) {
+  lmf::cache_empty();
+  return undefined(env);
+}
+
+napi_value cpu_cache_set_limit(napi_env env, napi_callback_info info) {
+  LMF_ARGS(1);
+  LMF_TRY {
+    int64_t n = lmf::int_arg(env, argv[0], "setCpuCacheLimit", "bytes");
+    if (n < 0) throw ArgError("setCpuCacheLimit: bytes must be at least 0, got " + std::to_string(n));
+    lmf::cache_set_limit(static_cast<size_t>(n));
+    return undefined(env);
+  }
+  LMF_CATCH("setCpuCacheLimit", argv, 1, "v")
+}
+
 napi_value has_mkldnn(napi_env env, napi_callback_info /*info*/) { return lmf::ret_bool(env, at::hasMKLDNN()); }
 
 struct Entry {
@@ -528,10 +560,14 @@ const Entry kEntries[] = {
     {"cudaSynchronize", cuda_synchronize},
     {"parallelInfo", parallel_info},
     {"hasMkldnn", has_mkldnn},
+    {"cpuCacheStats", cpu_cache_stats},
+    {"cpuCacheEmpty", cpu_cache_empty},
+    {"setCpuCacheLimit", cpu_cache_set_limit},
 };
 
 napi_value init(napi_env env, napi_value exports) {
   try {
+    lmf::install_caching_allocator();
     for (const Entry& e : kEntries) {
       napi_value fn;
       lmf::check(env, napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn), e.name);

@@ -38,6 +38,20 @@ extern std::vector<Slot> g_slots;
 extern int64_t g_live;  // slots holding a tensor
 
 void check(napi_env env, napi_status status, const char* what);
+
+// The caching CPU allocator (allocator.cc): large blocks kept for reuse.
+struct CacheStats {
+  size_t mapped;  // bytes mapped by the cache: in use plus cached
+  size_t in_use;  // bytes held by live tensors
+  size_t cached;  // bytes kept for reuse
+  size_t limit;   // most bytes kept for reuse
+  uint64_t hits;
+  uint64_t misses;
+};
+void install_caching_allocator();
+CacheStats cache_stats();
+void cache_empty();
+void cache_set_limit(size_t bytes);
 std::string describe(napi_env env, napi_value v, char kind = 'v');
 std::string describe_tensor(const at::Tensor& t);
 napi_value wrap_tensor(napi_env env, at::Tensor t);

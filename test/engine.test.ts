@@ -206,6 +206,39 @@ test("the fast BLAS path computes correct results (fp32 and bf16 GEMM against fl
   assert.equal(typeof info.torchVersion, "string");
 });
 
+test("the CPU cache reuses freed large blocks, keeps contents apart, honours its limit and empties", () => {
+  const MiB = 1 << 20;
+  const before = torch.cpuCache.stats();
+  assert.ok(before.limit > 0, "caching is on by default");
+  // 3 MiB of float32: rounded to a 4 MiB block; freed into the cache; the next one reuses it.
+  const n = (3 * MiB) / 4;
+  torch.scope(() => torch.full([n], 7).sum().item());
+  const mid = torch.cpuCache.stats();
+  assert.ok(mid.cached >= 4 * MiB, `a freed 3 MiB tensor is kept (${mid.cached} bytes cached)`);
+  const hitsBefore = mid.hits;
+  const [a, b] = torch.scope(() => [torch.keep(torch.full([n], 2)), torch.keep(torch.arange(0, n, 1, { dtype: "float32" }))]);
+  const s = torch.cpuCache.stats();
+  assert.ok(s.hits > hitsBefore, "an allocation of the same size is served from the cache");
+  assert.ok(s.inUse >= 8 * MiB);
+  // Two live blocks never share memory, and a reused block holds what was written, not old data.
+  assert.equal(a!.sum().item(), 2 * n);
+  assert.equal(b!.select(0, n - 1).item(), n - 1);
+  torch.dispose([a!, b!]);
+  // Small tensors are libtorch's own, and raw allocations (kernels' scratch) come back too.
+  const small = torch.scope(() => torch.randn([1000, 30]).gelu().sum().item());
+  assert.ok(Number.isFinite(small));
+  torch.cpuCache.setLimit(4 * MiB);
+  assert.ok(torch.cpuCache.stats().cached <= 4 * MiB, "setLimit releases what is over");
+  torch.scope(() => torch.zeros([(16 * MiB) / 4]).sum().item()); // bigger than the limit: unmapped on free
+  assert.ok(torch.cpuCache.stats().cached <= 4 * MiB);
+  torch.cpuCache.empty();
+  const e = torch.cpuCache.stats();
+  assert.equal(e.cached, 0);
+  assert.equal(e.mapped, e.inUse);
+  torch.cpuCache.setLimit(before.limit);
+  assert.throws(() => torch.cpuCache.setLimit(-1), /setCpuCacheLimit: bytes must be at least 0/);
+});
+
 // --- autograd API -----------------------------------------------------------------------------------------
 test("backward accumulates into .grad; zeroGrad clears; noGrad and enableGrad scopes", () => {
   const x = T([1, 2, 3], { dtype: "float32", requiresGrad: true });

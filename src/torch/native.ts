@@ -66,6 +66,25 @@ export interface NativeCore {
   ): void;
   setData(h: Handle, src: Handle): void;
   hasMkldnn(): boolean;
+  cpuCacheStats(): CpuCacheStats;
+  cpuCacheEmpty(): void;
+  setCpuCacheLimit(bytes: number): void;
+}
+
+/** The caching CPU allocator's state (blocks of 1 MiB and more), in bytes and counts. */
+export interface CpuCacheStats {
+  /** Mapped by the cache: held by tensors plus kept for reuse. */
+  mapped: number;
+  /** Held by live tensors. */
+  inUse: number;
+  /** Kept for reuse. */
+  cached: number;
+  /** The most kept for reuse (LMFORGE_CPU_CACHE_MB; 0: no caching). */
+  limit: number;
+  /** Allocations served from the cache. */
+  hits: number;
+  /** Allocations that mapped new memory. */
+  misses: number;
 }
 
 export type NativeAddon = NativeCore & NativeOps;

@@ -1,6 +1,7 @@
 // Threads, devices, autocast and what the engine was built with.
 import type { DType } from "./dtype.js";
 import { CPU_FLAGS, blasChoice, native, variablesSet } from "./native.js";
+import type { CpuCacheStats } from "./native.js";
 
 export function getNumThreads(): number {
   return native.getNumThreads();
@@ -10,6 +11,20 @@ export function getNumThreads(): number {
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);
 }
+
+/**
+ * lmforge's CPU allocator keeps freed blocks of 1 MiB and more for reuse, on 2 MiB pages:
+ * without it every large activation is mapped afresh and faulted in page by page (~10 ms for
+ * a 50 MB tensor, more than most ops that fill one). It keeps at most LMFORGE_CPU_CACHE_MB
+ * (default: a quarter of physical memory; 0 turns caching off).
+ */
+export const cpuCache = {
+  stats: (): CpuCacheStats => native.cpuCacheStats(),
+  /** Returns every cached block to the system (tensors in use are untouched). */
+  empty: (): void => native.cpuCacheEmpty(),
+  /** Caps the bytes kept for reuse, releasing what is over at once. */
+  setLimit: (bytes: number): void => native.setCpuCacheLimit(bytes),
+};
 
 export const cuda = {
   isAvailable: (): boolean => native.cudaAvailable(),
