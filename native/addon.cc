@@ -215,6 +215,7 @@ napi_value read_file_into(napi_env env, napi_callback_info info) {
       pos += n;
     }
     ::close(fd);
+    lmf::mark_written(t);
     return undefined(env);
   }
   LMF_CATCH("readFileInto", argv, 3, "tvv")

@@ -195,7 +195,10 @@ void install_caching_allocator() {
 }
 
 CacheStats cache_stats() { return CachingAllocator::instance()->stats(); }
-void cache_empty() { CachingAllocator::instance()->empty(); }
+void cache_empty() {
+  clear_linear_cache();  // its transposed weights are among what is freed
+  CachingAllocator::instance()->empty();
+}
 void cache_set_limit(size_t bytes) { CachingAllocator::instance()->set_limit(bytes); }
 
 }  // namespace lmf

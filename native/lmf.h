@@ -52,6 +52,17 @@ void install_caching_allocator();
 CacheStats cache_stats();
 void cache_empty();
 void cache_set_limit(size_t bytes);
+
+// Inference linear layers through oneDNN on cached transposed weights (linear.cc).
+at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act);
+void clear_linear_cache();
+
+// For code that writes a tensor's memory directly (not through an ATen op): counts a write in
+// its version counter, as an in-place op does, so that what was derived from the old values
+// (fused_linear's transposed weights) is known to be stale.
+inline void mark_written(const at::Tensor& t) {
+  if (!t.is_inference()) t.unsafeGetTensorImpl()->bump_version();
+}
 std::string describe(napi_env env, napi_value v, char kind = 'v');
 std::string describe_tensor(const at::Tensor& t);
 napi_value wrap_tensor(napi_env env, at::Tensor t);

@@ -44,6 +44,9 @@ void adamw_tensor(at::Tensor& p, const at::Tensor& g, at::Tensor& m, at::Tensor&
   at::parallel_for(0, p.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
     adamw_kernel<T>(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, c);
   });
+  lmf::mark_written(p);
+  lmf::mark_written(m);
+  lmf::mark_written(v);
 }
 
 // The same update with ATen ops, for what the fused loop does not take (CUDA, bfloat16,
@@ -114,6 +117,7 @@ napi_value set_data(napi_env env, napi_callback_info info) {
     at::Tensor t = lmf::tensor_arg(env, argv[0], "setData", "tensor");
     const at::Tensor& src = lmf::tensor_arg(env, argv[1], "setData", "src");
     t.set_data(src);
+    lmf::mark_written(t);
     return nullptr;
   }
   LMF_CATCH("setData", argv, 2, "tt")

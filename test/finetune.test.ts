@@ -170,6 +170,9 @@ test("freeze:N freezes the embeddings and the first N layers; LoRA trains only i
   const sd = lora.r.model.stateDict();
   const loraNames = [...sd.keys()].filter((n) => /lora_[AB]/.test(n));
   assert.ok(loraNames.length === 8, `LoRA adapters: ${loraNames.join(", ")}`);
+  // B starts at zero: it moves only if the adapter is in the forward pass (the fused
+  // query/key/value GEMM must not bypass a LoRA-wrapped projection)
+  for (const n of loraNames.filter((x) => x.includes("lora_B"))) assert.ok(sd.get(n)!.abs().sum().item() > 0, `lora: ${n} never trained`);
   for (const [name, t] of base.stateDict()) {
     if (name.startsWith("classifier") || name.startsWith("bert.pooler")) continue;
     assert.ok(t.equal(sd.get(name)!), `lora: base weight ${name} changed`);

@@ -317,6 +317,37 @@ check(["matmul", "mm", "bmm", "linear", "outer"], () => {
   close(torch.linear(a, b.t()), [[4, 5], [10, 11]]);
   close(T([1, 2], { dtype: "float32" }).outer(T([3, 4, 5], { dtype: "float32" })), [[3, 4, 5], [6, 8, 10]]);
 });
+check("fusedLinear", () => {
+  const a = A();
+  const w1 = T([[1, 0, 0], [0, 1, 0]], { dtype: "float32" });
+  const w2 = T([[1, 1, 1]], { dtype: "float32" });
+  const b1 = T([10, 20], { dtype: "float32" });
+  const b2 = T([30], { dtype: "float32" });
+  const want = [[11, 22, 36], [14, 25, 45]]; // [x W1ᵀ + b1, x W2ᵀ + b2]
+  const fast = torch.noGrad(() => torch.fusedLinear(a, [w1, w2], [b1, b2])); // oneDNN on cached Wᵀ
+  close(fast, want);
+  close(torch.noGrad(() => torch.fusedLinear(a.unsqueeze(0), [w1, w2], [b1, b2])), [want]); // batch dimensions kept
+  close(torch.noGrad(() => torch.fusedLinear(a, [w1, w2], [])), [[1, 2, 6], [4, 5, 15]]);
+  // the autograd path (at::linear) gives the same, with gradients
+  const wg = w2.clone().requiresGrad_(true);
+  const y = torch.fusedLinear(a, [w1, wg], [b1, b2]);
+  close(y, want);
+  y.sum().backward();
+  close(wg.grad!, [[5, 7, 9]]);
+  // the cached Wᵀ follows in-place changes of the weights (version counter)
+  torch.noGrad(() => w1.mul_(2));
+  close(torch.noGrad(() => torch.fusedLinear(a, [w1, w2], [b1, b2])), [[12, 24, 36], [18, 30, 45]]);
+  torch.noGrad(() => b2.fill_(0));
+  close(torch.noGrad(() => torch.fusedLinear(a, [w1, w2], [b1, b2])), [[12, 24, 6], [18, 30, 15]]);
+  // GELU in place after the GEMM equals linear then gelu (exact and tanh forms)
+  const x = torch.randn([5, 8]);
+  const w = torch.randn([16, 8]);
+  const b = torch.randn([16]);
+  close(torch.noGrad(() => torch.fusedLinear(x, [w], [b], "gelu")), torch.linear(x, w, b).gelu().toArray() as NestedArray, 1e-5);
+  close(torch.noGrad(() => torch.fusedLinear(x, [w], [b], "gelu_tanh")), torch.linear(x, w, b).gelu("tanh").toArray() as NestedArray, 1e-5);
+  assert.throws(() => torch.fusedLinear(a, [w1, w2], [b1]), /fusedLinear: give a bias for every weight or none \(2 weights, 1 biases\)/);
+  assert.throws(() => torch.fusedLinear(a, [], []), /fusedLinear: weights must not be empty/);
+});
 check(["addmm", "baddbmm", "einsum"], () => {
   const c = T([[1, 1], [1, 1]], { dtype: "float32" });
   const m1 = T([[1, 2], [3, 4]], { dtype: "float32" });

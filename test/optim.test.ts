@@ -7,6 +7,7 @@ import { tensor as T } from "../src/torch/index.js";
 import type { Tensor } from "../src/torch/index.js";
 import { AdamW, LRScheduler, SGD, clipGradNorm, decayGroups, schedules } from "../src/optim/index.js";
 import type { Optimizer } from "../src/optim/index.js";
+import { Linear } from "../src/nn/index.js";
 import { fixture } from "./helpers.js";
 
 interface Reference {
@@ -59,6 +60,20 @@ test("AdamW's non-fused path (non-contiguous parameters) takes the same steps", 
   const opt = new AdamW([{ params: [ps[0]!], weightDecay: 0.1 }, { params: [ps[1]!], weightDecay: 0 }], { lr: 0.01, betas: [0.9, 0.99], eps: 1e-8 });
   follow(ps, opt, ref.adamw.trajectory, 1e-12, "AdamW eager");
   opt.dispose();
+});
+
+test("after an AdamW step, inference sees the new weights (the fused linear's cached copy is refreshed)", () => {
+  torch.manualSeed(5);
+  const layer = new Linear(6, 4);
+  const x = torch.randn([3, 6]);
+  const before = torch.noGrad(() => layer.forward(x)); // packs the weights
+  const opt = new AdamW(layer.parameters(), { lr: 0.1 });
+  layer.forward(x).square().sum().backward();
+  opt.step();
+  const after = torch.noGrad(() => layer.forward(x));
+  const ref = torch.linear(x, layer.weight, layer.bias);
+  assert.ok(after.sub(ref).abs().max().item() < 1e-5, "inference uses the updated weights");
+  assert.ok(after.sub(before).abs().max().item() > 1e-3, "the step changed the output");
 });
 
 test("SGD with Nesterov momentum and weight decay takes torch.optim.SGD's steps", () => {

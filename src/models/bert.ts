@@ -4,7 +4,8 @@
 // -> layer -> encoder -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
+import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, fusedActivation, initTransformerWeights, linearMany, mergeHeads, splitHeads } from "../nn/index.js";
+import type { FusedActivation } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
@@ -145,16 +146,13 @@ export class BertSelfAttention extends Module {
   /** first: queries of the first token only (keys and values of all). */
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { context: Tensor; probs?: Tensor } {
     const H = this.config.num_attention_heads;
-    const C = this.config.hidden_size;
     let q0: Tensor, k0: Tensor, v0: Tensor;
     if (first) {
       q0 = this.query.forward(x.narrow(1, 0, 1));
-      [k0, v0] = torch.linear(x, torch.cat([this.key.weight, this.value.weight], 0), torch.cat([this.key.bias!, this.value.bias!], 0)).split(C, -1) as [Tensor, Tensor];
+      [k0, v0] = linearMany(x, [this.key, this.value]) as [Tensor, Tensor];
     } else {
       // One GEMM for the three projections (the weights stay separate, as the checkpoint has them).
-      const w = torch.cat([this.query.weight, this.key.weight, this.value.weight], 0);
-      const b = torch.cat([this.query.bias!, this.key.bias!, this.value.bias!], 0);
-      [q0, k0, v0] = torch.linear(x, w, b).split(C, -1) as [Tensor, Tensor, Tensor];
+      [q0, k0, v0] = linearMany(x, [this.query, this.key, this.value]) as [Tensor, Tensor, Tensor];
     }
     const q = splitHeads(q0, H); // (B, H, T, D)
     const k = splitHeads(k0, H);
@@ -201,15 +199,18 @@ export class BertAttention extends Module {
 export class BertIntermediate extends Module {
   dense: Linear;
   private readonly act: (x: Tensor) => Tensor;
+  private readonly fused: FusedActivation | null;
 
   constructor(config: EncoderConfig) {
     super();
     this.dense = new Linear(config.hidden_size, config.intermediate_size);
     this.act = activation(config.hidden_act);
+    this.fused = fusedActivation(config.hidden_act);
   }
 
   forward(x: Tensor): Tensor {
-    return this.act(this.dense.forward(x));
+    // GELU applied in place after the GEMM where it can be (no second tokens x intermediate tensor).
+    return this.fused ? linearMany(x, [this.dense], this.fused)[0]! : this.act(this.dense.forward(x));
   }
 }
 

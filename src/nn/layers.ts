@@ -24,8 +24,42 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return torch.linear(x, this.weight, this.bias);
+    return torch.fusedLinear(x, [this.weight], this.bias ? [this.bias] : []);
   }
+}
+
+/**
+ * x through several Linear layers that read the same input (a layer's query, key and value):
+ * one GEMM over their weights concatenated, where every layer is a plain Linear; each layer's
+ * own forward otherwise (a LoRA-wrapped projection must add its adapter). `act` is applied to
+ * every output ("gelu" exact or "gelu_tanh"). In inference, float32 on the CPU, the GEMM runs on
+ * weights transposed and concatenated once and kept while they are unchanged (torch.fusedLinear).
+ */
+export function linearMany(x: Tensor, layers: readonly Linear[], act: FusedActivation = "none"): Tensor[] {
+  const plain = layers.every((l) => l.constructor === Linear) && (layers.every((l) => l.bias) || layers.every((l) => !l.bias));
+  if (!plain) return layers.map((l) => applyActivation(l.forward(x), act));
+  const y = torch.fusedLinear(x, layers.map((l) => l.weight), layers.flatMap((l) => (l.bias ? [l.bias] : [])), act);
+  if (layers.length === 1) return [y];
+  let at = 0;
+  return layers.map((l) => {
+    const part = y.narrow(-1, at, l.outFeatures);
+    at += l.outFeatures;
+    return part;
+  });
+}
+
+/** The activations that linearMany applies in place after the GEMM. */
+export type FusedActivation = "none" | "gelu" | "gelu_tanh";
+
+function applyActivation(x: Tensor, act: FusedActivation): Tensor {
+  return act === "gelu" ? x.gelu() : act === "gelu_tanh" ? x.gelu("tanh") : x;
+}
+
+/** The fused form of a Hugging Face activation name, or null where there is none. */
+export function fusedActivation(name: string): FusedActivation | null {
+  if (name === "gelu") return "gelu";
+  if (name === "gelu_new" || name === "gelu_pytorch_tanh" || name === "gelu_fast") return "gelu_tanh";
+  return null;
 }
 
 /** A lookup table, weight (num, dim), init N(0, 1); the padding row starts at zero. */

@@ -643,6 +643,11 @@ export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null
   return wrap(native.linear(input._h, weight._h, bias === null ? null : bias._h));
 }
 
+/** `fusedLinear(Tensor self, Tensor[] weights, Tensor[] biases, str{none|gelu|gelu_tanh} act="none") -> Tensor = lmf::fused_linear(self, weights, biases, act)` */
+export function fusedLinear(self: Tensor, weights: readonly Tensor[], biases: readonly Tensor[], act: "none" | "gelu" | "gelu_tanh" = "none"): Tensor {
+  return wrap(native.fusedLinear(self._h, weights.map(handleOf), biases.map(handleOf), act));
+}
+
 /** `addmm(Tensor self, Tensor mat1, Tensor mat2, Scalar beta=1, Scalar alpha=1) -> Tensor = at::addmm @method` */
 export function addmm(self: Tensor, mat1: Tensor, mat2: Tensor, beta: number | boolean = 1, alpha: number | boolean = 1): Tensor {
   return wrap(native.addmm(self._h, mat1._h, mat2._h, beta, alpha));
