@@ -57,6 +57,10 @@ void cache_set_limit(size_t bytes);
 at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act);
 void clear_linear_cache();
 
+// Inference attention, one pass per (batch, head), output merged (B, T, H·D) (attention.cc).
+at::Tensor attention_inference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const c10::optional<at::Tensor>& mask, bool causal, double scale);
+
 // For code that writes a tensor's memory directly (not through an ATen op): counts a write in
 // its version counter, as an in-place op does, so that what was derived from the old values
 // (fused_linear's transposed weights) is known to be stale.

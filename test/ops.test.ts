@@ -515,6 +515,39 @@ check(["mseLoss", "binaryCrossEntropyWithLogits"], () => {
   close(torch.binaryCrossEntropyWithLogits(x, y), (Math.log(2) + Math.log1p(Math.exp(2))) / 2, 1e-12);
   close(torch.binaryCrossEntropyWithLogits(x, y, null, T([3], { dtype: "float64" })), (3 * Math.log(2) + Math.log1p(Math.exp(2))) / 2, 1e-12);
 });
+check("attentionInference", () => {
+  // q = k = identity rows, v = [[1],[2]] (one batch, one head): softmax rows of I / sqrt(2)
+  const q = T([[[[1, 0], [0, 1]]]], { dtype: "float32" });
+  const v = T([[[[1], [2]]]], { dtype: "float32" });
+  const s = 1 / Math.sqrt(2);
+  const p = Math.exp(s) / (Math.exp(s) + 1);
+  close(torch.attentionInference(q, q, v, null, false, s), [[[p + (1 - p) * 2], [1 - p + p * 2]]]);
+  close(torch.attentionInference(q, q, v, null, true, s), [[[1], [1 - p + p * 2]]]); // causal: query 0 sees key 0 only
+  close(torch.attentionInference(q, q, v, T([[[[0, -1e30]]]]), false, s), [[[1], [1]]]); // the second key masked out
+  // against the composed path: heads merged, strided inputs, a padding mask, causal with a cache (T < S)
+  torch.manualSeed(11);
+  const qkv = torch.randn([2, 7, 3, 3, 16]); // (B, T, q|k|v, H, D): views as the QKV projection gives them
+  const [qq, kk, vv] = [0, 1, 2].map((i) => qkv.select(2, i).permute([0, 2, 1, 3])) as [Tensor, Tensor, Tensor];
+  const mask = T([[[[0, 0, 0, 0, 0, -3.4e38, -3.4e38]]], [[[0, 0, 0, 0, 0, 0, 0]]]], { dtype: "float32" });
+  const merge = (c: Tensor): Tensor => c.permute([0, 2, 1, 3]).reshape([2, -1, 48]);
+  for (const causal of [false, true]) {
+    const want = merge(torch.scaledDotProductAttention(qq, kk, vv, { attnMask: mask, isCausal: causal }));
+    close(torch.attentionInference(qq, kk, vv, mask, causal, 0.25), want.toArray() as NestedArray, 1e-5);
+  }
+  const q2 = qq.narrow(2, 4, 3); // 3 new queries against 7 cached keys: query i sees keys up to 4 + i
+  const causalMask = torch.ones([3, 7], { dtype: "bool" }).tril(4);
+  const want2 = merge(torch.scaledDotProductAttention(q2, kk, vv, { attnMask: causalMask }));
+  close(torch.attentionInference(q2, kk, vv, null, true, 0.25), want2.toArray() as NestedArray, 1e-5);
+  // bfloat16: the same to bfloat16's precision
+  const bf = torch.attentionInference(qq.bfloat16(), kk.bfloat16(), vv.bfloat16(), mask, false, 0.25).float();
+  const ref = merge(torch.scaledDotProductAttention(qq, kk, vv, { attnMask: mask }));
+  assert.ok(bf.sub(ref).abs().max().item() < 0.05, "bfloat16 attention");
+  assert.throws(() => torch.attentionInference(qq.narrow(1, 0, 2), kk, vv, null, false, 1), /do not fit together/);
+  assert.throws(() => torch.attentionInference(qq, kk, vv, torch.zeros([3, 7]), false, 1), /mask .* does not broadcast to \(B, H, T, S\) = \(2, 3, 7, 7\)/);
+  assert.throws(() => torch.attentionInference(qq.double(), kk.double(), vv.double(), null, false, 1), /float32 or bfloat16/);
+  const g = qq.clone().requiresGrad_(true);
+  assert.throws(() => torch.attentionInference(g, kk, vv, null, false, 1), /inference only/);
+});
 check("scaledDotProductAttentionNative", () => {
   // q = k = identity rows, v = [[1],[2]]: scores = I / sqrt(2) -> softmax rows
   const q = T([[[1, 0], [0, 1]]], { dtype: "float64" });

@@ -3,7 +3,7 @@
 // order prediction. Leaves first: attention -> layer -> group -> transformer -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attention, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
+import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attentionMerged, initTransformerWeights, splitHeads } from "../nn/index.js";
 import { BertEmbeddings, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
 import type { EncoderOptions } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
@@ -100,13 +100,13 @@ export class AlbertAttention extends Module {
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
     const heads = this.config.num_attention_heads;
     const xq = first ? x.narrow(1, 0, 1) : x;
-    const r = attention(splitHeads(this.query.forward(xq), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
+    const r = attentionMerged(splitHeads(this.query.forward(xq), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
       mask,
       dropout: this.config.attention_probs_dropout_prob,
       training: this.training,
       returnProbs,
     });
-    const out = this.LayerNorm.forward(xq.add(this.output_dropout.forward(this.dense.forward(mergeHeads(r.context)))));
+    const out = this.LayerNorm.forward(xq.add(this.output_dropout.forward(this.dense.forward(r.context))));
     return { out, ...(r.probs ? { probs: r.probs } : {}) };
   }
 }

@@ -4,7 +4,7 @@
 // -> layer -> encoder -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, fusedActivation, initTransformerWeights, linearMany, mergeHeads, splitHeads } from "../nn/index.js";
+import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, initTransformerWeights, linearMany, splitHeads } from "../nn/index.js";
 import type { FusedActivation } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
@@ -157,8 +157,7 @@ export class BertSelfAttention extends Module {
     const q = splitHeads(q0, H); // (B, H, T, D)
     const k = splitHeads(k0, H);
     const v = splitHeads(v0, H);
-    const r = attention(q, k, v, { mask, dropout: this.config.attention_probs_dropout_prob, training: this.training, returnProbs });
-    return { context: mergeHeads(r.context), ...(r.probs ? { probs: r.probs } : {}) }; // (B, T, C)
+    return attentionMerged(q, k, v, { mask, dropout: this.config.attention_probs_dropout_prob, training: this.training, returnProbs }); // (B, T, C)
   }
 }
 

@@ -4,7 +4,7 @@
 // Leaves first: attention -> MLP -> block -> model -> heads -> generation.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attention, init, initTransformerWeights, mergeHeads, splitHeads } from "../nn/index.js";
+import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, init, initTransformerWeights, splitHeads } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
 import { sequenceLoss, tokenLoss } from "./outputs.js";
@@ -95,8 +95,8 @@ export class GPT2Attention extends Module {
     const D = c.n_embd / c.n_head;
     let scale = c.scale_attn_weights ? 1 / Math.sqrt(D) : 1;
     if (c.scale_attn_by_inverse_layer_idx) scale /= this.layerIdx + 1;
-    const r = attention(splitHeads(q, c.n_head), k, v, { mask, causal: true, dropout: c.attn_pdrop, training: this.training, returnProbs, ...(scale === 1 / Math.sqrt(D) ? {} : { scale }) });
-    const out = this.resid_dropout.forward(this.c_proj.forward(mergeHeads(r.context)));
+    const r = attentionMerged(splitHeads(q, c.n_head), k, v, { mask, causal: true, dropout: c.attn_pdrop, training: this.training, returnProbs, ...(scale === 1 / Math.sqrt(D) ? {} : { scale }) });
+    const out = this.resid_dropout.forward(this.c_proj.forward(r.context));
     return { out, present: [k, v], ...(r.probs ? { probs: r.probs } : {}) };
   }
 }

@@ -80,3 +80,34 @@ export function attention(
     return options.returnProbs ? { context, probs: probs.view([B, H, T, S]) } : { context };
   });
 }
+
+/**
+ * attention() with the heads merged: context (B, T, H·D), the layout the output projection
+ * reads. In inference (no gradient, no dropout, no probabilities asked for), float32 or
+ * bfloat16 on the CPU, it runs as one native pass per (batch, head) that reads q, k and v
+ * through their strides and writes the merged context once (torch.attentionInference);
+ * otherwise it is attention() followed by mergeHeads.
+ */
+export function attentionMerged(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  options: { mask?: Tensor | null; causal?: boolean; dropout?: number; training?: boolean; returnProbs?: boolean; scale?: number } = {},
+): { context: Tensor; probs?: Tensor } {
+  const p = options.training ? options.dropout ?? 0 : 0;
+  const dtype = q.dtype;
+  const fused =
+    !options.returnProbs &&
+    p === 0 &&
+    q.device === "cpu" &&
+    (dtype === "float32" || dtype === "bfloat16") &&
+    k.dtype === dtype &&
+    v.dtype === dtype &&
+    !(torch.isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad));
+  if (fused) {
+    const scale = options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!);
+    return { context: torch.attentionInference(q, k, v, options.mask ?? null, options.causal ?? false, scale) };
+  }
+  const r = attention(q, k, v, options);
+  return { context: mergeHeads(r.context), ...(r.probs ? { probs: r.probs } : {}) };
+}

@@ -7,7 +7,7 @@ export type { LoRAOptions } from "./lora.js";
 export * as init from "./init.js";
 export { savePretrained, loadPretrained, tensorsToSave } from "./pretrained.js";
 export type { LoadPretrainedOptions } from "./pretrained.js";
-export { attention, additiveMask, splitHeads, mergeHeads, MASK_MIN } from "./attention.js";
+export { attention, attentionMerged, additiveMask, splitHeads, mergeHeads, MASK_MIN } from "./attention.js";
 export type { AttentionResult } from "./attention.js";
 export { adversarialBackward, wordEmbeddings } from "./adversarial.js";
 export type { AdversarialOptions } from "./adversarial.js";

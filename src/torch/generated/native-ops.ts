@@ -152,6 +152,7 @@ export interface NativeOps {
   "mm"(self: Handle, mat2: Handle): Handle;
   "bmm"(self: Handle, mat2: Handle): Handle;
   "linear"(input: Handle, weight: Handle, bias: Handle | null): Handle;
+  "attentionInference"(q: Handle, k: Handle, v: Handle, mask: Handle | null, causal: boolean, scale: number): Handle;
   "fusedLinear"(self: Handle, weights: Handle[], biases: Handle[], act: "none" | "gelu" | "gelu_tanh"): Handle;
   "addmm"(self: Handle, mat1: Handle, mat2: Handle, beta: number | boolean, alpha: number | boolean): Handle;
   "baddbmm"(self: Handle, batch1: Handle, batch2: Handle, beta: number | boolean, alpha: number | boolean): Handle;
@@ -332,6 +333,7 @@ export const OP_NAMES: readonly string[] = [
   "mm",
   "bmm",
   "linear",
+  "attentionInference",
   "fusedLinear",
   "addmm",
   "baddbmm",

@@ -643,6 +643,11 @@ export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null
   return wrap(native.linear(input._h, weight._h, bias === null ? null : bias._h));
 }
 
+/** `attentionInference(Tensor q, Tensor k, Tensor v, Tensor? mask=null, bool causal=false, float scale=1) -> Tensor = lmf::attention_inference(q, k, v, mask, causal, scale)` */
+export function attentionInference(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null = null, causal: boolean = false, scale: number = 1): Tensor {
+  return wrap(native.attentionInference(q._h, k._h, v._h, mask === null ? null : mask._h, causal, scale));
+}
+
 /** `fusedLinear(Tensor self, Tensor[] weights, Tensor[] biases, str{none|gelu|gelu_tanh} act="none") -> Tensor = lmf::fused_linear(self, weights, biases, act)` */
 export function fusedLinear(self: Tensor, weights: readonly Tensor[], biases: readonly Tensor[], act: "none" | "gelu" | "gelu_tanh" = "none"): Tensor {
   return wrap(native.fusedLinear(self._h, weights.map(handleOf), biases.map(handleOf), act));

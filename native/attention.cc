@@ -1,0 +1,210 @@
+// Attention for inference in one pass per (batch, head): softmax(q kᵀ · scale + mask) v,
+// written straight into the merged (B, T, H·D) layout that the output projection reads.
+//
+// Why: composed from ATen ops, attention copies q, k and v out of their head-split views into
+// contiguous (B·H, T, D) tensors, writes the (B·H, T, S) scores, reads and writes them again for
+// the softmax (twice more under bfloat16: to float32 and back), reads them for the second GEMM,
+// and copies the context back from (B, H, T, D) to (B, T, H·D). Here each (batch, head) task
+// keeps its T x S scores in a per-thread buffer (64 KB at T = S = 128, in L2), reads q, k and v
+// through their strides, and writes its context once. The GEMMs are oneDNN's (sgemm for
+// float32, gemm_bf16bf16f32 for bfloat16, accumulating in float32 like the bfloat16 bmm), run
+// single-threaded inside the parallel loop over tasks.
+//
+// Only for inference: no gradient, no dropout, no probabilities returned; the caller
+// (src/nn/attention.ts) takes the composed path for anything else.
+#include "lmf.h"
+
+#include <ATen/Parallel.h>
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+extern "C" {
+int dnnl_sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+int dnnl_gemm_bf16bf16f32(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                          int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
+}
+
+namespace lmf {
+namespace {
+
+// float32 -> bfloat16 rounding to nearest even (NaN kept a NaN), as c10::BFloat16 does.
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Softmax of one row in place (probabilities as float32), or into bfloat16 (out16). The
+// AVX-512 form computes exp as 2^n · p(r), r = x - n·ln 2 in [-ln2/2, ln2/2], p of degree 6
+// (relative error below 2e-7, as float32's own rounding); the scalar form is the reference.
+void softmax_row_scalar(float* row, int64_t n, uint16_t* out16) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; i++) mx = std::max(mx, row[i]);
+  float sum = 0.f;
+  for (int64_t i = 0; i < n; i++) {
+    row[i] = std::exp(row[i] - mx);
+    sum += row[i];
+  }
+  const float inv = 1.f / sum;
+  for (int64_t i = 0; i < n; i++) {
+    if (out16) out16[i] = to_bf16(row[i] * inv);
+    else row[i] *= inv;
+  }
+}
+
+__attribute__((target("avx512f"))) inline __m512 exp512(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.f));  // exp(-104) is below float32's smallest subnormal
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693145751953125f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(-1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_scalef_ps(p, n);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_row_avx512(float* row, int64_t n, uint16_t* out16) {
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, row + i));
+  }
+  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), mx));
+    _mm512_mask_storeu_ps(row + i, m, e);
+    vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(vsum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 pr = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + i), inv);
+    if (out16) {
+      // round to nearest even: add 0x7fff plus the kept part's lowest bit, keep the high half
+      __m512i u = _mm512_castps_si512(pr);
+      const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+      u = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+      _mm256_mask_storeu_epi16(out16 + i, m, _mm512_cvtepi32_epi16(u));
+    } else {
+      _mm512_mask_storeu_ps(row + i, m, pr);
+    }
+  }
+}
+
+const bool kAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+
+void softmax_row(float* row, int64_t n, uint16_t* out16) {
+  if (kAvx512) softmax_row_avx512(row, n, out16);
+  else softmax_row_scalar(row, n, out16);
+}
+
+void check_gemm(int status, const char* what) {
+  if (status != 0) throw std::runtime_error(std::string("attentionInference: oneDNN ") + what + " failed with status " + std::to_string(status));
+}
+
+}  // namespace
+
+at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
+                               const c10::optional<at::Tensor>& mask_in, bool causal, double scale_in) {
+  const char* op = "attentionInference";
+  if (q_in.dim() != 4 || k_in.dim() != 4 || v_in.dim() != 4)
+    throw ArgError(std::string(op) + ": q, k and v must be (B, H, T, D), got " + describe_tensor(q_in) + ", " +
+                   describe_tensor(k_in) + ", " + describe_tensor(v_in));
+  const auto dt = q_in.scalar_type();
+  if ((dt != at::kFloat && dt != at::kBFloat16) || k_in.scalar_type() != dt || v_in.scalar_type() != dt || !q_in.device().is_cpu() ||
+      !k_in.device().is_cpu() || !v_in.device().is_cpu())
+    throw ArgError(std::string(op) + ": q, k and v must be float32 or bfloat16 alike, on the CPU");
+  if (at::GradMode::is_enabled() && (q_in.requires_grad() || k_in.requires_grad() || v_in.requires_grad()))
+    throw ArgError(std::string(op) + ": inference only (a gradient is asked for); use the composed attention");
+  const int64_t B = q_in.size(0), H = q_in.size(1), T = q_in.size(2), D = q_in.size(3);
+  const int64_t S = k_in.size(2), Dv = v_in.size(3);
+  if (k_in.size(0) != B || k_in.size(1) != H || k_in.size(3) != D || v_in.size(0) != B || v_in.size(1) != H || v_in.size(2) != S)
+    throw ArgError(std::string(op) + ": q " + describe_tensor(q_in) + ", k " + describe_tensor(k_in) + " and v " +
+                   describe_tensor(v_in) + " do not fit together");
+  // GEMMs read rows through a leading dimension: the last dimension must be dense.
+  const at::Tensor q = q_in.stride(3) == 1 ? q_in : q_in.contiguous();
+  const at::Tensor k = k_in.stride(3) == 1 ? k_in : k_in.contiguous();
+  const at::Tensor v = v_in.stride(3) == 1 ? v_in : v_in.contiguous();
+  at::Tensor mask;
+  if (mask_in.has_value() && mask_in->defined()) {
+    if (mask_in->dim() > 4) throw ArgError(std::string(op) + ": mask must broadcast to (B, H, T, S), got " + describe_tensor(*mask_in));
+    at::Tensor m = mask_in->to(at::kFloat);
+    try {
+      mask = m.expand({B, H, T, S});
+    } catch (const c10::Error&) {
+      throw ArgError(std::string(op) + ": mask " + describe_tensor(*mask_in) + " does not broadcast to (B, H, T, S) = (" +
+                     std::to_string(B) + ", " + std::to_string(H) + ", " + std::to_string(T) + ", " + std::to_string(S) + ")");
+    }
+  }
+  const float scale = static_cast<float>(scale_in);
+  const float lowest = dt == at::kBFloat16 ? -3.3895313892515355e38f : std::numeric_limits<float>::lowest();
+  at::Tensor out = at::empty({B, T, H * Dv}, q.options());
+  const int64_t ldo = H * Dv;
+
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(T * S));
+    std::vector<float> ctx(static_cast<size_t>(T * Dv));
+    std::vector<uint16_t> probs16(dt == at::kBFloat16 ? static_cast<size_t>(T * S) : 0);
+    for (int64_t task = begin; task < end; task++) {
+      const int64_t b = task / H, h = task % H;
+      // scores = scale · q kᵀ
+      if (dt == at::kFloat) {
+        const float* qp = q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1);
+        const float* kp = k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1);
+        check_gemm(dnnl_sgemm('N', 'T', T, S, D, scale, qp, q.stride(2), kp, k.stride(2), 0.f, scores.data(), S), "sgemm");
+      } else {
+        const uint16_t* qp = reinterpret_cast<const uint16_t*>(q.data_ptr<at::BFloat16>()) + b * q.stride(0) + h * q.stride(1);
+        const uint16_t* kp = reinterpret_cast<const uint16_t*>(k.data_ptr<at::BFloat16>()) + b * k.stride(0) + h * k.stride(1);
+        check_gemm(dnnl_gemm_bf16bf16f32('N', 'T', T, S, D, scale, qp, q.stride(2), kp, k.stride(2), 0.f, scores.data(), S),
+                   "gemm_bf16bf16f32");
+      }
+      // + mask (and the causal mask, clamped to the lowest value as the composed path does), softmax per row
+      for (int64_t t = 0; t < T; t++) {
+        float* row = scores.data() + t * S;
+        if (mask.defined()) {
+          const float* mp = mask.data_ptr<float>() + b * mask.stride(0) + h * mask.stride(1) + t * mask.stride(2);
+          const int64_t ms = mask.stride(3);
+          if (ms == 1) {
+            for (int64_t s = 0; s < S; s++) row[s] += mp[s];
+          } else {
+            for (int64_t s = 0; s < S; s++) row[s] += mp[s * ms];
+          }
+        }
+        if (causal) {
+          const int64_t last = S - T + t;  // query t sees keys up to S - T + t
+          for (int64_t s = std::max<int64_t>(last + 1, 0); s < S; s++) row[s] = std::max(row[s] + lowest, lowest);
+        }
+        softmax_row(row, S, dt == at::kFloat ? nullptr : probs16.data() + t * S);
+      }
+      // context = probs v, into out[b, :, h·Dv : (h+1)·Dv]
+      if (dt == at::kFloat) {
+        const float* vp = v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1);
+        float* op_ = out.data_ptr<float>() + b * T * ldo + h * Dv;
+        check_gemm(dnnl_sgemm('N', 'N', T, Dv, S, 1.f, scores.data(), S, vp, v.stride(2), 0.f, op_, ldo), "sgemm");
+      } else {
+        const uint16_t* vp = reinterpret_cast<const uint16_t*>(v.data_ptr<at::BFloat16>()) + b * v.stride(0) + h * v.stride(1);
+        check_gemm(dnnl_gemm_bf16bf16f32('N', 'N', T, Dv, S, 1.f, probs16.data(), S, vp, v.stride(2), 0.f, ctx.data(), Dv),
+                   "gemm_bf16bf16f32");
+        uint16_t* op_ = reinterpret_cast<uint16_t*>(out.data_ptr<at::BFloat16>()) + b * T * ldo + h * Dv;
+        for (int64_t t = 0; t < T; t++)
+          for (int64_t d = 0; d < Dv; d++) op_[t * ldo + d] = to_bf16(ctx[t * Dv + d]);
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace lmf
