@@ -16,6 +16,7 @@
 
 #include <ATen/Parallel.h>
 
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positives inside avx512fintrin.h
 #include <immintrin.h>
 
 #include <cmath>

@@ -8,9 +8,10 @@
 // weights can be given (a layer's query, key and value): they are concatenated once, into one
 // GEMM. The activation is applied in place, with no second (tokens x 3072) tensor.
 //
-// Only where nothing is lost: float32 on the CPU, no gradient asked for, autocast off, the
-// weights 2-D and alike. Anything else takes at::linear (and at::cat), which autograd and
-// autocast know. libdnnl is libtorch's own dependency (its mkldnn backend); its C entry
+// Only where nothing is lost: float32 weights on the CPU, no gradient asked for, the weights
+// 2-D and alike. Under bfloat16 autocast the bfloat16 copies of the weights are what is kept
+// (libtorch's linear then runs on them, as autocast would). Anything else takes at::linear
+// (and at::cat), which autograd and autocast know. libdnnl is libtorch's own dependency (its mkldnn backend); its C entry
 // point is declared here because Debian ships libdnnl without headers beside libtorch-dev.
 #include "lmf.h"
 
@@ -61,8 +62,9 @@ void prune_locked() {
   }
 }
 
-Packed packed(at::TensorList ws, at::TensorList bs) {
-  std::vector<const void*> key;
+// bf16: the weights as bfloat16 (out, in) for autocast's linear, instead of float32 (in, out).
+Packed packed(at::TensorList ws, at::TensorList bs, bool bf16) {
+  std::vector<const void*> key{bf16 ? "bf16" : "f32"};
   for (const at::Tensor& t : ws) key.push_back(t.unsafeGetTensorImpl());
   for (const at::Tensor& t : bs) key.push_back(t.unsafeGetTensorImpl());
   {
@@ -72,8 +74,12 @@ Packed packed(at::TensorList ws, at::TensorList bs) {
   }
   Packed p;
   at::NoGradGuard no_grad;
-  p.wt = (ws.size() == 1 ? ws[0] : at::cat(ws, 0)).t().contiguous();
-  if (!bs.empty()) p.bias = bs.size() == 1 ? bs[0].contiguous() : at::cat(bs, 0);
+  at::Tensor w = ws.size() == 1 ? ws[0] : at::cat(ws, 0);
+  p.wt = bf16 ? w.to(at::kBFloat16).contiguous() : w.t().contiguous();
+  if (!bs.empty()) {
+    p.bias = bs.size() == 1 ? bs[0].contiguous() : at::cat(bs, 0);
+    if (bf16) p.bias = p.bias.to(at::kBFloat16);
+  }
   for (const at::Tensor& t : ws) p.sources.push_back({WeakImpl(t.getIntrusivePtr()), t._version()});
   for (const at::Tensor& t : bs) p.sources.push_back({WeakImpl(t.getIntrusivePtr()), t._version()});
   std::lock_guard<std::mutex> lock(g_mu);
@@ -97,7 +103,12 @@ at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList b
     throw ArgError("fusedLinear: give a bias for every weight or none (" + std::to_string(ws.size()) + " weights, " +
                    std::to_string(bs.size()) + " biases)");
   bool grad = false;
-  bool fast = x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() >= 1 && !at::autocast::is_cpu_enabled();
+  // Under bfloat16 autocast, linear runs on bfloat16 copies of its arguments; autocast casts
+  // the weights again on every forward (it keeps casts only of leaves that require grad, and
+  // only until the outermost autocast ends). Here the bfloat16 weights are kept.
+  const bool autocast = at::autocast::is_cpu_enabled();
+  const bool bf16 = autocast && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
+  bool fast = x.device().is_cpu() && x.dim() >= 1 && (bf16 ? (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) : !autocast && x.scalar_type() == at::kFloat);
   const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
   for (const at::Tensor& w : ws) {
     grad = grad || w.requires_grad();
@@ -114,7 +125,13 @@ at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList b
     if (!bs.empty()) b = bs.size() == 1 ? bs[0] : at::cat(bs, 0);
     return activate(at::linear(x, w, b), act);
   }
-  Packed p = packed(ws, bs);
+  if (bf16) {
+    Packed p = packed(ws, bs, true);
+    c10::optional<at::Tensor> b;
+    if (p.bias.defined()) b = p.bias;
+    return activate(at::linear(x.to(at::kBFloat16), p.wt, b), act);  // autocast leaves bfloat16 arguments as they are
+  }
+  Packed p = packed(ws, bs, false);
   const int64_t N = p.wt.size(1);
   at::Tensor x2 = x.reshape({-1, K}).contiguous();
   const int64_t M = x2.size(0);

@@ -57,6 +57,9 @@ void cache_set_limit(size_t bytes);
 at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act);
 void clear_linear_cache();
 
+// A dropout mask like `like`: 0 or 1/(1-p), from a counter-based generator (dropout.cc).
+at::Tensor dropout_mask(const at::Tensor& like, double p);
+
 // Inference attention, one pass per (batch, head), output merged (B, T, H·D) (attention.cc).
 at::Tensor attention_inference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const c10::optional<at::Tensor>& mask, bool causal, double scale);

@@ -345,6 +345,15 @@ check("fusedLinear", () => {
   const b = torch.randn([16]);
   close(torch.noGrad(() => torch.fusedLinear(x, [w], [b], "gelu")), torch.linear(x, w, b).gelu().toArray() as NestedArray, 1e-5);
   close(torch.noGrad(() => torch.fusedLinear(x, [w], [b], "gelu_tanh")), torch.linear(x, w, b).gelu("tanh").toArray() as NestedArray, 1e-5);
+  // under bfloat16 autocast: kept bfloat16 weights, the same numbers as autocast's linear, fresh after a change
+  const ac = (): [Tensor, Tensor] =>
+    torch.noGrad(() => torch.autocast(() => [torch.fusedLinear(x, [w, w], [b, b], "gelu"), torch.linear(x, torch.cat([w, w], 0), torch.cat([b, b], 0)).gelu()]));
+  const [got, ref] = ac();
+  assert.equal(got.dtype, "bfloat16");
+  assert.ok(got.float().equal(ref.float()), "fused linear under autocast = autocast's linear");
+  torch.noGrad(() => w.mul_(-1));
+  const [got2, ref2] = ac();
+  assert.ok(got2.float().equal(ref2.float()) && !got2.float().equal(got.float()), "the kept bfloat16 weights follow a change");
   assert.throws(() => torch.fusedLinear(a, [w1, w2], [b1]), /fusedLinear: give a bias for every weight or none \(2 weights, 1 biases\)/);
   assert.throws(() => torch.fusedLinear(a, [], []), /fusedLinear: weights must not be empty/);
 });
@@ -473,6 +482,45 @@ check("dropout", () => {
   assert.ok(Math.abs(kept - 0.75) < 0.02);
   close(y.max(), 1 / 0.75); // survivors scaled by 1/(1-p)
   close(torch.dropout(x, 0.25, false).sum(), 20000); // identity in eval mode
+  close(torch.dropout(x, 1, true).sum(), 0); // p = 1 drops everything (libtorch's own path)
+});
+check("dropoutMask", () => {
+  const n = 1 << 20;
+  const x = torch.empty([n]);
+  for (const p of [0.1, 0.5, 0.9]) {
+    const m = torch.dropoutMask(x, p);
+    const kept = m.ne(0).double().mean().item();
+    // binomial: 5 standard deviations
+    assert.ok(Math.abs(kept - (1 - p)) < 5 * Math.sqrt((p * (1 - p)) / n), `p=${p}: kept ${kept}`);
+    close(m.max(), 1 / (1 - p));
+    // neighbours independent: P(both kept) = (1-p)^2, within 5 standard deviations
+    const k = m.ne(0).double();
+    const both = k.narrow(0, 0, n - 1).mul(k.narrow(0, 1, n - 1)).mean().item();
+    const q = (1 - p) ** 2;
+    assert.ok(Math.abs(both - q) < 5 * Math.sqrt((q * (1 - q)) / n), `p=${p}: neighbours kept together ${both} vs ${q}`);
+  }
+  // governed by the CPU generator, and the same whatever the number of threads
+  torch.manualSeed(42);
+  const a = torch.dropoutMask(x, 0.3);
+  const b = torch.dropoutMask(x, 0.3);
+  assert.ok(!a.equal(b), "successive masks differ");
+  const threads = torch.getNumThreads();
+  torch.setNumThreads(1);
+  torch.manualSeed(42);
+  const a1 = torch.dropoutMask(x, 0.3);
+  torch.setNumThreads(threads);
+  assert.ok(a.equal(a1), "seeded masks repeat, on 1 thread as on many");
+  // mean preserved, gradient = mask, p = 0 keeps all, bfloat16
+  const ones = torch.ones([n], { requiresGrad: true });
+  const y = torch.dropout(ones, 0.2, true);
+  assert.ok(Math.abs(y.mean().item() - 1) < 0.005);
+  y.sum().backward();
+  assert.ok(ones.grad!.equal(y.detach()), "d(x·mask)/dx = mask");
+  close(torch.dropoutMask(x.narrow(0, 0, 4), 0), [1, 1, 1, 1]);
+  const bf = torch.dropoutMask(torch.empty([1000], { dtype: "bfloat16" }), 0.5);
+  assert.equal(bf.dtype, "bfloat16");
+  assert.throws(() => torch.dropoutMask(x, 1), /dropoutMask: p must be in \[0, 1\), got 1/);
+  assert.throws(() => torch.dropoutMask(torch.empty([2], { dtype: "int64" }), 0.1), /float32, bfloat16 or float64 CPU tensor/);
 });
 check("embedding", () => {
   const w = T([[0, 0], [1, 1], [2, 4]], { dtype: "float32" });

@@ -2,6 +2,7 @@
 // composed from ops where it does not (Debian's 1.13).
 import { native } from "./native.js";
 import { scope } from "./scope.js";
+import { dropout } from "./random.js";
 import { Tensor } from "./tensor.js";
 import * as ops from "./generated/ops.js";
 
@@ -40,7 +41,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, optio
     const mask = options.attnMask;
     if (mask) scores = mask.dtype === "bool" ? scores.maskedFill(mask.logicalNot(), -Infinity) : scores.add(mask);
     let probs = scores.softmax(-1);
-    if (dropoutP > 0) probs = ops.dropout(probs, dropoutP, true);
+    if (dropoutP > 0) probs = dropout(probs, dropoutP, true);
     return probs.matmul(v);
   });
 }

@@ -198,6 +198,7 @@ export interface NativeOps {
   "nonzero"(self: Handle): Handle;
   "layerNorm"(input: Handle, normalizedShape: number | readonly number[], weight: Handle | null, bias: Handle | null, eps: number): Handle;
   "dropout"(input: Handle, p: number, train: boolean): Handle;
+  "dropoutMask"(self: Handle, p: number): Handle;
   "embedding"(weight: Handle, indices: Handle, paddingIdx: number): Handle;
   "conv1d"(input: Handle, weight: Handle, bias: Handle | null, stride: number | readonly number[], padding: number | readonly number[], dilation: number | readonly number[], groups: number): Handle;
   "conv2d"(input: Handle, weight: Handle, bias: Handle | null, stride: number | readonly number[], padding: number | readonly number[], dilation: number | readonly number[], groups: number): Handle;
@@ -374,6 +375,7 @@ export const OP_NAMES: readonly string[] = [
   "nonzero",
   "layerNorm",
   "dropout",
+  "dropoutMask",
   "embedding",
   "conv1d",
   "conv2d",

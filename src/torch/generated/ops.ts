@@ -854,6 +854,11 @@ export function dropout(input: Tensor, p: number = 0.5, train: boolean = true): 
   return wrap(native.dropout(input._h, p, train));
 }
 
+/** `dropoutMask(Tensor self, float p) -> Tensor = lmf::dropout_mask(self, p)` */
+export function dropoutMask(self: Tensor, p: number): Tensor {
+  return wrap(native.dropoutMask(self._h, p));
+}
+
 /** `embedding(Tensor weight, Tensor indices, int paddingIdx=-1) -> Tensor = at::embedding(weight, indices, paddingIdx, false, false)` */
 export function embedding(weight: Tensor, indices: Tensor, paddingIdx: number = -1): Tensor {
   return wrap(native.embedding(weight._h, indices._h, paddingIdx));
