@@ -45,8 +45,10 @@ inline uint16_t to_bf16(float f) {
 // Softmax of one row in place (probabilities as float32), or into bfloat16 (out16). The
 // AVX-512 form computes exp as 2^n · p(r), r = x - n·ln 2 in [-ln2/2, ln2/2], p of degree 6
 // (relative error below 2e-7, as float32's own rounding); the scalar form is the reference.
-void softmax_row_scalar(float* row, int64_t n, uint16_t* out16) {
+void softmax_row_scalar(float* row, int64_t n, const float* add, uint16_t* out16) {
   float mx = -std::numeric_limits<float>::infinity();
+  if (add)
+    for (int64_t i = 0; i < n; i++) row[i] += add[i];
   for (int64_t i = 0; i < n; i++) mx = std::max(mx, row[i]);
   float sum = 0.f;
   for (int64_t i = 0; i < n; i++) {
@@ -75,11 +77,16 @@ __attribute__((target("avx512f"))) inline __m512 exp512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_row_avx512(float* row, int64_t n, uint16_t* out16) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_row_avx512(float* row, int64_t n, const float* add, uint16_t* out16) {
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-    vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, row + i));
+    __m512 x = _mm512_maskz_loadu_ps(m, row + i);
+    if (add) {
+      x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, add + i));
+      _mm512_mask_storeu_ps(row + i, m, x);
+    }
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
   }
   const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
   __m512 vsum = _mm512_setzero_ps();
@@ -107,9 +114,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_row_avx512(flo
 
 const bool kAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 
-void softmax_row(float* row, int64_t n, uint16_t* out16) {
-  if (kAvx512) softmax_row_avx512(row, n, out16);
-  else softmax_row_scalar(row, n, out16);
+// add: a dense row added to the scores first (the mask), or null.
+void softmax_row(float* row, int64_t n, const float* add, uint16_t* out16) {
+  if (kAvx512) softmax_row_avx512(row, n, add, out16);
+  else softmax_row_scalar(row, n, add, out16);
 }
 
 void check_gemm(int status, const char* what) {
@@ -175,11 +183,12 @@ at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, c
       // + mask (and the causal mask, clamped to the lowest value as the composed path does), softmax per row
       for (int64_t t = 0; t < T; t++) {
         float* row = scores.data() + t * S;
+        const float* add = nullptr;
         if (mask.defined()) {
           const float* mp = mask.data_ptr<float>() + b * mask.stride(0) + h * mask.stride(1) + t * mask.stride(2);
           const int64_t ms = mask.stride(3);
-          if (ms == 1) {
-            for (int64_t s = 0; s < S; s++) row[s] += mp[s];
+          if (ms == 1 && !causal) {
+            add = mp;  // added inside the softmax's first pass
           } else {
             for (int64_t s = 0; s < S; s++) row[s] += mp[s * ms];
           }
@@ -188,7 +197,7 @@ at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, c
           const int64_t last = S - T + t;  // query t sees keys up to S - T + t
           for (int64_t s = std::max<int64_t>(last + 1, 0); s < S; s++) row[s] = std::max(row[s] + lowest, lowest);
         }
-        softmax_row(row, S, dt == at::kFloat ? nullptr : probs16.data() + t * S);
+        softmax_row(row, S, add, dt == at::kFloat ? nullptr : probs16.data() + t * S);
       }
       // context = probs v, into out[b, :, h·Dv : (h+1)·Dv]
       if (dt == at::kFloat) {
