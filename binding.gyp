@@ -6,9 +6,12 @@
       "include_dirs": ["<!@(node scripts/find-libtorch.mjs --include)"],
       "libraries": ["<!@(node scripts/find-libtorch.mjs --libs)"],
       "cflags!": ["-fno-exceptions"],
+      # -fopenmp: at::parallel_for is a header template that compiles to OpenMP in our own code;
+      # without the flag its loops (fused AdamW, dropout masks, attention) run on one thread.
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
+      "cflags_cc": ["-std=c++17", "-fopenmp", "-O2", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
                     "<!@(node scripts/find-libtorch.mjs --cflags)"],
+      "ldflags": ["-fopenmp"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

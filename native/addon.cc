@@ -520,6 +520,14 @@ napi_value cpu_cache_set_limit(napi_env env, napi_callback_info info) {
   LMF_CATCH("setCpuCacheLimit", argv, 1, "v")
 }
 
+// parallelThreadsUsed() -> how many threads ran chunks of a parallel loop in the addon's own
+// code (at::parallel_for is compiled into the addon: without -fopenmp it runs on one thread).
+napi_value parallel_threads_used(napi_env env, napi_callback_info /*info*/) {
+  std::atomic<uint64_t> seen{0};
+  at::parallel_for(0, int64_t(1) << 16, 1, [&](int64_t, int64_t) { seen |= uint64_t(1) << (at::get_thread_num() & 63); });
+  return lmf::ret_int(env, __builtin_popcountll(seen.load()));
+}
+
 napi_value has_mkldnn(napi_env env, napi_callback_info /*info*/) { return lmf::ret_bool(env, at::hasMKLDNN()); }
 
 struct Entry {
@@ -561,6 +569,7 @@ const Entry kEntries[] = {
     {"cudaSynchronize", cuda_synchronize},
     {"parallelInfo", parallel_info},
     {"hasMkldnn", has_mkldnn},
+    {"parallelThreadsUsed", parallel_threads_used},
     {"cpuCacheStats", cpu_cache_stats},
     {"cpuCacheEmpty", cpu_cache_empty},
     {"setCpuCacheLimit", cpu_cache_set_limit},

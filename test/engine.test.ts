@@ -180,6 +180,12 @@ test("intra-op threads default to the cores available and can be set", async () 
   assert.throws(() => torch.setNumThreads(0), /at least 1/);
 });
 
+test("lmforge's own parallel loops run on every thread (the addon is built with OpenMP)", async () => {
+  const { native } = await import("../src/torch/native.js");
+  const threads = torch.getNumThreads();
+  assert.equal(native.parallelThreadsUsed(), threads, `${threads} threads, yet the addon's parallel_for used ${native.parallelThreadsUsed()}`);
+});
+
 test("bfloat16 autocast runs matmul in bfloat16 and restores the previous state", () => {
   const a = torch.randn([8, 8]);
   const out = torch.autocast(() => a.matmul(a));

@@ -66,6 +66,7 @@ export interface NativeCore {
   ): void;
   setData(h: Handle, src: Handle): void;
   hasMkldnn(): boolean;
+  parallelThreadsUsed(): number;
   cpuCacheStats(): CpuCacheStats;
   cpuCacheEmpty(): void;
   setCpuCacheLimit(bytes: number): void;
