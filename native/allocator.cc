@@ -5,12 +5,13 @@
 // (4096 x 3072 float) tensor costs ~12,000 page faults, ~10 ms, which is more than the op
 // that fills it (an add into a warm buffer takes 2 ms). Training and batched inference make
 // such tensors every layer. Here blocks of 1 MiB and more are
-//   - mapped in 2 MiB-aligned regions with MADV_HUGEPAGE (first touch: one fault per 2 MiB),
+//   - mapped by size class: from 8 MiB, in 2 MiB-aligned regions with MADV_HUGEPAGE (first
+//     touch: one fault per 2 MiB; rounding wastes at most a fifth), below in 64 KiB steps,
 //   - kept on free, by size, and handed out again to a request of the same rounded size
 //     (or up to 1/8 larger), so that a training step's activations reuse last step's pages,
 //   - released when the cache passes its limit (LMFORGE_CPU_CACHE_MB, default a quarter of
-//     physical memory, 0 turns the cache off) or when asked (emptyCache), and all of it
-//     before an allocation that the system refuses is tried again.
+//     physical memory up to 16 GiB, 0 turns the cache off) or when asked (emptyCache), and
+//     all of it before an allocation that the system refuses is tried again.
 // Smaller blocks go to libtorch's own allocator unchanged.
 #include "lmf.h"
 
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -29,16 +31,25 @@ namespace {
 
 constexpr size_t kMinCached = size_t(1) << 20;  // 1 MiB
 constexpr size_t kHuge = size_t(2) << 20;       // 2 MiB: the x86-64 huge page
+constexpr size_t kMinHuge = size_t(8) << 20;    // blocks from here on huge pages
+constexpr size_t kStep = size_t(64) << 10;      // rounding below that
 
-// A mapped block: its address and mapped bytes (a multiple of kHuge).
+// A mapped block: its address and mapped bytes.
 struct Block {
   void* ptr;
   size_t size;
 };
 
-size_t round_up(size_t n) { return (n + kHuge - 1) / kHuge * kHuge; }
+size_t round_up(size_t n) {
+  const size_t step = n >= kMinHuge ? kHuge : kStep;
+  return (n + step - 1) / step * step;
+}
 
-void* map_aligned(size_t size) {
+void* map_block(size_t size) {
+  if (size < kMinHuge) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+  }
   // Over-map by one huge page and trim, so that the block starts on a 2 MiB boundary.
   size_t span = size + kHuge;
   void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -65,7 +76,7 @@ size_t default_limit() {
   long pages = sysconf(_SC_PHYS_PAGES);
   long page = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return size_t(1) << 30;
-  return static_cast<size_t>(pages) * static_cast<size_t>(page) / 4;
+  return std::min(static_cast<size_t>(pages) * static_cast<size_t>(page) / 4, size_t(16) << 30);
 }
 
 // The data pointer is its own deleter context (libtorch's raw_allocate asks for that), so
@@ -79,10 +90,10 @@ class CachingAllocator final : public c10::Allocator {
     size_t size = round_up(n);
     Block b = take(size);
     if (!b.ptr) {
-      void* p = map_aligned(size);
+      void* p = map_block(size);
       if (!p) {
         empty();  // the cache may be what stands in the way
-        p = map_aligned(size);
+        p = map_block(size);
       }
       if (!p) throw std::bad_alloc();
       b = {p, size};

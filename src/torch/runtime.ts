@@ -13,10 +13,10 @@ export function setNumThreads(n: number): void {
 }
 
 /**
- * lmforge's CPU allocator keeps freed blocks of 1 MiB and more for reuse, on 2 MiB pages:
+ * lmforge's CPU allocator keeps freed blocks of 1 MiB and more for reuse (from 8 MiB on 2 MiB pages):
  * without it every large activation is mapped afresh and faulted in page by page (~10 ms for
  * a 50 MB tensor, more than most ops that fill one). It keeps at most LMFORGE_CPU_CACHE_MB
- * (default: a quarter of physical memory; 0 turns caching off).
+ * (default: a quarter of physical memory, at most 16 GiB; 0 turns caching off).
  */
 export const cpuCache = {
   stats: (): CpuCacheStats => native.cpuCacheStats(),
