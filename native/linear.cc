@@ -63,8 +63,9 @@ void prune_locked() {
 }
 
 // bf16: the weights as bfloat16 (out, in) for autocast's linear, instead of float32 (in, out).
-Packed packed(at::TensorList ws, at::TensorList bs, bool bf16) {
-  std::vector<const void*> key{bf16 ? "bf16" : "f32"};
+// in_out: the weights are stored (in, out) already (GPT-2's Conv1D), concatenated along out.
+Packed packed(at::TensorList ws, at::TensorList bs, bool bf16, bool in_out) {
+  std::vector<const void*> key{bf16 ? "bf16" : "f32", in_out ? "in_out" : "out_in"};
   for (const at::Tensor& t : ws) key.push_back(t.unsafeGetTensorImpl());
   for (const at::Tensor& t : bs) key.push_back(t.unsafeGetTensorImpl());
   {
@@ -74,7 +75,8 @@ Packed packed(at::TensorList ws, at::TensorList bs, bool bf16) {
   }
   Packed p;
   at::NoGradGuard no_grad;
-  at::Tensor w = ws.size() == 1 ? ws[0] : at::cat(ws, 0);
+  at::Tensor w = ws.size() == 1 ? ws[0] : at::cat(ws, in_out ? 1 : 0);
+  if (in_out) w = w.t();  // (out, in) from here on
   p.wt = bf16 ? w.to(at::kBFloat16).contiguous() : w.t().contiguous();
   if (!bs.empty()) {
     p.bias = bs.size() == 1 ? bs[0].contiguous() : at::cat(bs, 0);
@@ -97,7 +99,7 @@ at::Tensor activate(at::Tensor y, const std::string& act) {
 
 }  // namespace
 
-at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act) {
+at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act, bool in_out) {
   if (ws.empty()) throw ArgError("fusedLinear: weights must not be empty");
   if (!bs.empty() && bs.size() != ws.size())
     throw ArgError("fusedLinear: give a bias for every weight or none (" + std::to_string(ws.size()) + " weights, " +
@@ -112,7 +114,7 @@ at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList b
   const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
   for (const at::Tensor& w : ws) {
     grad = grad || w.requires_grad();
-    fast = fast && w.dim() == 2 && w.scalar_type() == at::kFloat && w.device().is_cpu() && w.size(1) == K && !w.is_inference();
+    fast = fast && w.dim() == 2 && w.scalar_type() == at::kFloat && w.device().is_cpu() && w.size(in_out ? 0 : 1) == K && !w.is_inference();
   }
   for (const at::Tensor& b : bs) {
     grad = grad || b.requires_grad();
@@ -120,18 +122,25 @@ at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList b
   }
   grad = at::GradMode::is_enabled() && (grad || x.requires_grad());
   if (!fast || grad || x.numel() == 0) {
-    at::Tensor w = ws.size() == 1 ? ws[0] : at::cat(ws, 0);
+    at::Tensor w = ws.size() == 1 ? ws[0] : at::cat(ws, in_out ? 1 : 0);
     c10::optional<at::Tensor> b;
     if (!bs.empty()) b = bs.size() == 1 ? bs[0] : at::cat(bs, 0);
-    return activate(at::linear(x, w, b), act);
+    return activate(at::linear(x, in_out ? w.t() : w, b), act);
   }
   if (bf16) {
-    Packed p = packed(ws, bs, true);
+    Packed p = packed(ws, bs, true, in_out);
     c10::optional<at::Tensor> b;
     if (p.bias.defined()) b = p.bias;
     return activate(at::linear(x.to(at::kBFloat16), p.wt, b), act);  // autocast leaves bfloat16 arguments as they are
   }
-  Packed p = packed(ws, bs, false);
+  // A single (in, out) weight is already what the GEMM reads: no copy to keep.
+  Packed p;
+  if (in_out && ws.size() == 1 && ws[0].is_contiguous() && bs.size() <= 1) {
+    p.wt = ws[0];
+    if (!bs.empty()) p.bias = bs[0].contiguous();
+  } else {
+    p = packed(ws, bs, false, in_out);
+  }
   const int64_t N = p.wt.size(1);
   at::Tensor x2 = x.reshape({-1, K}).contiguous();
   const int64_t M = x2.size(0);

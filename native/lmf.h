@@ -54,7 +54,7 @@ void cache_empty();
 void cache_set_limit(size_t bytes);
 
 // Inference linear layers through oneDNN on cached transposed weights (linear.cc).
-at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act);
+at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act, bool in_out);
 void clear_linear_cache();
 
 // A dropout mask like `like`: 0 or 1/(1-p), from a counter-based generator (dropout.cc).

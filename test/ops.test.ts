@@ -354,6 +354,12 @@ check("fusedLinear", () => {
   torch.noGrad(() => w.mul_(-1));
   const [got2, ref2] = ac();
   assert.ok(got2.float().equal(ref2.float()) && !got2.float().equal(got.float()), "the kept bfloat16 weights follow a change");
+  // weights stored (in, out), as GPT-2's Conv1D: one read as stored, two concatenated along out
+  close(torch.noGrad(() => torch.fusedLinear(a, [w1.t().contiguous()], [b1], "none", true)), torch.linear(a, w1, b1).toArray() as NestedArray);
+  close(torch.noGrad(() => torch.fusedLinear(a, [w1.t().contiguous(), w2.t().contiguous()], [b1, b2], "none", true)), torch.fusedLinear(a, [w1, w2], [b1, b2]).toArray() as NestedArray);
+  const wio = w1.t().contiguous().requiresGrad_(true);
+  torch.fusedLinear(a, [wio], [b1], "none", true).sum().backward();
+  close(wio.grad!, [[5, 5], [7, 7], [9, 9]]); // the autograd path, (in, out)
   assert.throws(() => torch.fusedLinear(a, [w1, w2], [b1]), /fusedLinear: give a bias for every weight or none \(2 weights, 1 biases\)/);
   assert.throws(() => torch.fusedLinear(a, [], []), /fusedLinear: weights must not be empty/);
 });

@@ -4,7 +4,8 @@
 // Leaves first: attention -> MLP -> block -> model -> heads -> generation.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, init, initTransformerWeights, splitHeads } from "../nn/index.js";
+import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, init, initTransformerWeights, splitHeads } from "../nn/index.js";
+import type { FusedActivation } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
 import { sequenceLoss, tokenLoss } from "./outputs.js";
@@ -106,6 +107,7 @@ export class GPT2MLP extends Module {
   c_proj: Conv1D;
   dropout: Dropout;
   private readonly act: (x: Tensor) => Tensor;
+  private readonly fused: FusedActivation | null;
 
   constructor(config: GPT2Config) {
     super();
@@ -113,11 +115,14 @@ export class GPT2MLP extends Module {
     this.c_fc = new Conv1D(inner, config.n_embd);
     this.c_proj = new Conv1D(config.n_embd, inner);
     this.act = activation(config.activation_function);
+    this.fused = fusedActivation(config.activation_function);
     this.dropout = new Dropout(config.resid_pdrop);
   }
 
   forward(x: Tensor): Tensor {
-    return this.dropout.forward(this.c_proj.forward(this.act(this.c_fc.forward(x))));
+    // the activation applied in place after the GEMM where it can be
+    const h = this.fused ? torch.fusedLinear(x, [this.c_fc.weight], [this.c_fc.bias], this.fused, true) : this.act(this.c_fc.forward(x));
+    return this.dropout.forward(this.c_proj.forward(h));
   }
 }
 

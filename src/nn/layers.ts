@@ -179,8 +179,8 @@ export class Conv1D extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    // x (..., in) @ W (in, out) + b; linear() takes (out, in), hence the transposed view
-    return torch.linear(x, this.weight.t(), this.bias);
+    // x (..., in) @ W (in, out) + b, the weight read as stored (fusedLinear's weightsInOut)
+    return torch.fusedLinear(x, [this.weight], [this.bias], "none", true);
   }
 }
 

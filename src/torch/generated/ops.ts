@@ -648,9 +648,9 @@ export function attentionInference(q: Tensor, k: Tensor, v: Tensor, mask: Tensor
   return wrap(native.attentionInference(q._h, k._h, v._h, mask === null ? null : mask._h, causal, scale));
 }
 
-/** `fusedLinear(Tensor self, Tensor[] weights, Tensor[] biases, str{none|gelu|gelu_tanh} act="none") -> Tensor = lmf::fused_linear(self, weights, biases, act)` */
-export function fusedLinear(self: Tensor, weights: readonly Tensor[], biases: readonly Tensor[], act: "none" | "gelu" | "gelu_tanh" = "none"): Tensor {
-  return wrap(native.fusedLinear(self._h, weights.map(handleOf), biases.map(handleOf), act));
+/** `fusedLinear(Tensor self, Tensor[] weights, Tensor[] biases, str{none|gelu|gelu_tanh} act="none", bool weightsInOut=false) -> Tensor = lmf::fused_linear(self, weights, biases, act, weightsInOut)` */
+export function fusedLinear(self: Tensor, weights: readonly Tensor[], biases: readonly Tensor[], act: "none" | "gelu" | "gelu_tanh" = "none", weightsInOut: boolean = false): Tensor {
+  return wrap(native.fusedLinear(self._h, weights.map(handleOf), biases.map(handleOf), act, weightsInOut));
 }
 
 /** `addmm(Tensor self, Tensor mat1, Tensor mat2, Scalar beta=1, Scalar alpha=1) -> Tensor = at::addmm @method` */
