@@ -21,6 +21,7 @@ import {
   savePretrained,
   knownModelTypes,
   architecture,
+  labelPositions,
 } from "../src/models/index.js";
 import type { PretrainedModel, Task } from "../src/models/index.js";
 import { bert, gpt2, roberta, albert, electra } from "../src/models/index.js";
@@ -431,6 +432,45 @@ test("maskedOnly: logits at the masked positions only give the same loss as the 
       assert.ok(Math.abs(full.loss!.item() - sparse.loss!.item()) < 1e-5, type);
       assert.ok(sparse.logits.select(0, 2).sub(full.logits.select(0, 1).select(0, 2)).abs().max().item() < 1e-5);
     });
+  }
+});
+
+test("labelPositions: the first token, then each row's labelled positions in order, -1 after", () => {
+  const labels = T([[5, -100, 7, -100, 9], [-100, -100, -100, -100, -100], [-100, 3, -100, -100, -100]]);
+  assert.deepEqual(labelPositions(labels).toArray(), [[0, 2, 4], [0, -1, -1], [0, 1, -1]]);
+});
+
+test("lastLayerAtLabels: masked LM heads compute the last layer at labelled positions only, with the same loss, logits and gradients", () => {
+  for (const [type, task] of [["bert", "masked-lm"], ["bert", "pretraining"], ["roberta", "masked-lm"], ["electra", "masked-lm"]] as const) {
+    const entry = architecture(type);
+    const cls = Object.values(entry.classes).find(([t]) => t === task)![1];
+    torch.manualSeed(17);
+    const m = new cls(entry.parseConfig({ ...tiny[type]! }, "config") as never) as PretrainedModel;
+    m.train(); // dropout on: the two runs draw the same masks from the same seed
+    const { ids, mask } = batch(type);
+    // a label at the first token, a row with one label, padding in the batch
+    const labels = T([[4, -100, 7, -100, -100, 9, -100], [-100, -100, 3, -100, -100, -100, -100]]);
+    const nsp = task === "pretraining" ? { nextSentenceLabel: T([1, 0]) } : {};
+    const run = (at: boolean): { logits: Tensor; loss: number; grads: Tensor[]; hidden: number[] } => {
+      m.zeroGrad();
+      torch.manualSeed(99);
+      const out = m.forward({ inputIds: ids, attentionMask: mask, labels, maskedOnly: true, lastLayerAtLabels: at, ...nsp });
+      out.loss!.backward();
+      return { logits: out.logits.detach(), loss: out.loss!.item(), grads: m.parameters().map((p) => (p.grad ? p.grad.clone() : torch.zeros(p.shape))), hidden: [...out.lastHiddenState.shape] };
+    };
+    const full = run(false);
+    const fast = run(true);
+    assert.deepEqual(fast.hidden, [B, 3, 32], `${type} ${task}: the last layer computed the first token and the labelled positions`);
+    assert.deepEqual([...fast.logits.shape], [4, 99]);
+    // dropout masks are drawn per tensor, and the last layer's tensors are smaller: compare in eval mode
+    m.eval();
+    const [f2, s2] = [run(false), run(true)];
+    assert.ok(s2.logits.sub(f2.logits).abs().max().item() < 1e-5, `${type} ${task}: logits`);
+    assert.ok(Math.abs(s2.loss - f2.loss) < 1e-5, `${type} ${task}: loss`);
+    let worst = 0;
+    f2.grads.forEach((g, i) => (worst = Math.max(worst, g.sub(s2.grads[i]!).abs().max().item())));
+    assert.ok(worst < 1e-5, `${type} ${task}: gradients differ by ${worst}`);
+    assert.ok(Number.isFinite(fast.loss) && Number.isFinite(full.loss));
   }
 });
 

@@ -8,7 +8,7 @@ import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, 
 import type { FusedActivation } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
-import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
+import { labelPositions, selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 
 export interface BertConfig {
@@ -143,12 +143,12 @@ export class BertSelfAttention extends Module {
     this.value = new Linear(config.hidden_size, config.hidden_size);
   }
 
-  /** first: queries of the first token only (keys and values of all). */
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { context: Tensor; probs?: Tensor } {
+  /** select: the rows whose queries are computed (the first token, labelled positions); keys and values of all. */
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { context: Tensor; probs?: Tensor } {
     const H = this.config.num_attention_heads;
     let q0: Tensor, k0: Tensor, v0: Tensor;
-    if (first) {
-      q0 = this.query.forward(x.narrow(1, 0, 1));
+    if (select) {
+      q0 = this.query.forward(select(x));
       [k0, v0] = linearMany(x, [this.key, this.value]) as [Tensor, Tensor];
     } else {
       // One GEMM for the three projections (the weights stay separate, as the checkpoint has them).
@@ -189,9 +189,9 @@ export class BertAttention extends Module {
     this.output = new BertSelfOutput(config);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
-    const r = this.self.forward(x, mask, returnProbs, first);
-    return { out: this.output.forward(r.context, first ? x.narrow(1, 0, 1) : x), ...(r.probs ? { probs: r.probs } : {}) };
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { out: Tensor; probs?: Tensor } {
+    const r = this.self.forward(x, mask, returnProbs, select);
+    return { out: this.output.forward(r.context, select ? select(x) : x), ...(r.probs ? { probs: r.probs } : {}) };
   }
 }
 
@@ -225,12 +225,12 @@ export class BertLayer extends Module {
     this.output = new BertSelfOutput(config, config.intermediate_size);
   }
 
-  /** first: the first token's output only, (B, 1, C). */
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
+  /** select: the output at the selected rows only, (B, Q, C). */
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { out: Tensor; probs?: Tensor } {
     // A scope per layer frees its intermediates as soon as the layer is done (autograd keeps
     // what backward needs), which keeps the working set, and page faults, small.
     return torch.scope(() => {
-      const a = this.attention.forward(x, mask, returnProbs, first);
+      const a = this.attention.forward(x, mask, returnProbs, select);
       return { out: this.output.forward(this.intermediate.forward(a.out), a.out), ...(a.probs ? { probs: a.probs } : {}) };
     });
   }
@@ -249,7 +249,7 @@ export class BertEncoder extends Module {
     const attns: Tensor[] = [];
     let h = x;
     for (let i = 0; i < this.layer.length; i++) {
-      const r = this.layer.at(i).forward(h, mask, options.attentions ?? false, (options.firstTokenOnly ?? false) && i === this.layer.length - 1);
+      const r = this.layer.at(i).forward(h, mask, options.attentions ?? false, i === this.layer.length - 1 ? lastLayerSelect(options) : null);
       h = r.out;
       hidden.push(h);
       if (r.probs) attns.push(r.probs);
@@ -300,6 +300,21 @@ export interface EncoderOptions {
   attentions?: boolean;
   /** The last layer computes the first token's output only (sequence-level heads). */
   firstTokenOnly?: boolean;
+  /** The last layer computes these positions only, (B, Q) int64, -1 for padding (computed at 0, unused). */
+  positions?: Tensor;
+}
+
+/** (B, T, C) -> (B, Q, C): the rows of a layer whose output is computed. */
+export type QuerySelect = (x: Tensor) => Tensor;
+
+/** What the last layer computes under the options: the first token, given positions, or all (null). */
+export function lastLayerSelect(options: EncoderOptions): QuerySelect | null {
+  if (options.positions) {
+    const pos = options.positions.clamp(0, null).unsqueeze(-1);
+    return (x) => x.gather(1, pos.expand([pos.shape[0]!, pos.shape[1]!, x.shape[2]!]));
+  }
+  if (options.firstTokenOnly) return (x) => x.narrow(1, 0, 1);
+  return null;
 }
 
 /** Sequence-level heads read the first token only: the last layer can skip the others. */
@@ -319,11 +334,14 @@ export function encoderForward(
   const mask = input.attentionMask ? additiveMask(input.attentionMask, x.dtype) : null;
   const hidden = input.outputHiddenStates ?? false;
   const attentions = input.outputAttentions ?? false;
-  const enc = encoder.forward(x, mask, { hidden, attentions, firstTokenOnly: (input.firstTokenOnly ?? false) && !hidden && !attentions });
-  const pooled = pool ? pool(enc.out) : undefined;
+  const atLabels = (input.lastLayerAtLabels ?? false) && (input.maskedOnly ?? false) && !!input.labels && !hidden && !attentions && input.labels.ndim === 2;
+  const positions = atLabels ? labelPositions(input.labels!) : undefined;
+  const enc = encoder.forward(x, mask, { hidden, attentions, firstTokenOnly: (input.firstTokenOnly ?? false) && !hidden && !attentions, ...(positions ? { positions } : {}) });
+  const pooled = pool ? pool(enc.out) : undefined; // row 0 is the first token in every case
   return {
     logits: enc.out,
     lastHiddenState: enc.out,
+    ...(positions ? { positions } : {}),
     ...(pooled ? { pooledOutput: pooled } : {}),
     ...(enc.hiddenStates ? { hiddenStates: enc.hiddenStates } : {}),
     ...(enc.attentions ? { attentions: enc.attentions } : {}),
@@ -407,7 +425,7 @@ export class BertForPreTraining extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.bert.forward(input);
-    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly, out.positions);
     const logits = this.cls.predictions.forward(sel.h);
     const nsp = this.cls.seq_relationship.forward(out.pooledOutput!);
     let loss: Tensor | undefined;
@@ -432,7 +450,7 @@ export class BertForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.bert.forward(input);
-    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly, out.positions);
     const logits = this.cls.predictions.forward(sel.h);
     return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }

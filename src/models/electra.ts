@@ -150,7 +150,7 @@ export class ElectraForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.electra.forward(input);
-    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly, out.positions);
     const logits = this.generator_lm_head.forward(this.generator_predictions.forward(sel.h));
     return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }

@@ -35,6 +35,14 @@ export interface ModelInputs {
    * attentions are asked for.
    */
   firstTokenOnly?: boolean;
+  /**
+   * Masked LM pretraining (BERT, RoBERTa, ELECTRA), with maskedOnly: the last encoder layer computes
+   * only the positions that carry a label, and the first token (the pooler's); keys and values
+   * still see every token. The loss, logits and gradients are those of the full computation,
+   * for about a fifth of the last layer's work at 15% masking. lastHiddenState is then (B, Q, C),
+   * its positions in `positions`. Off when hidden states or attentions are asked for.
+   */
+  lastLayerAtLabels?: boolean;
 }
 
 export interface ModelOutput {
@@ -54,6 +62,26 @@ export interface ModelOutput {
   endLogits?: Tensor;
   /** Causal LMs with a cache: the key/value cache to pass back for the next step. */
   pastKeyValues?: [Tensor, Tensor][];
+  /** With lastLayerAtLabels: the position of each lastHiddenState row, (B, Q), -1 for padding. */
+  positions?: Tensor;
+}
+
+/**
+ * The positions the last layer computes under lastLayerAtLabels: (B, Q) int64, column 0 the
+ * first token, then each sequence's labelled positions (label not -100) in order, -1 after them.
+ */
+export function labelPositions(labels: Tensor): Tensor {
+  return torch.scope(() => {
+    const [B, T] = labels.shape as [number, number];
+    const labelled = labels.ne(-100).to("int64");
+    labelled.select(1, 0).zero_(); // the first token is column 0 already
+    const Q = 1 + labelled.sum(1).max().item();
+    // each labelled position goes to column 1 + its rank in its row; the others to a spare column Q
+    const column = torch.where(labelled.bool(), labelled.cumsum(1), Q);
+    const pos = torch.full([B, Q + 1], -1, { dtype: "int64" }).scatter(1, column, torch.arange(0, T, 1, { dtype: "int64" }).expand([B, T]));
+    pos.select(1, 0).zero_();
+    return pos.narrow(1, 0, Q).contiguous();
+  });
 }
 
 /** The loss of a sequence-level head, by problem type (as Hugging Face chooses it). */
@@ -76,9 +104,11 @@ export function tokenLoss(logits: Tensor, labels: Tensor): Tensor {
  * Hidden states (B, T, C) at the positions whose label counts, with those labels: (N, C), (N).
  * With maskedOnly unset, the inputs come back as they are.
  */
-export function selectMasked(h: Tensor, labels: Tensor | undefined, maskedOnly: boolean | undefined): { h: Tensor; labels: Tensor | undefined } {
+export function selectMasked(h: Tensor, labels: Tensor | undefined, maskedOnly: boolean | undefined, positions?: Tensor): { h: Tensor; labels: Tensor | undefined } {
   if (!maskedOnly || !labels) return { h, labels };
-  const flat = labels.reshape([-1]);
+  // under lastLayerAtLabels, h holds the rows at `positions`: take their labels (-100 for padding)
+  const aligned = positions ? torch.where(positions.ge(0), labels.gather(1, positions.clamp(0, null)), -100) : labels;
+  const flat = aligned.reshape([-1]);
   const idx = flat.ne(-100).nonzero().view([-1]);
   return { h: h.reshape([-1, h.shape[h.ndim - 1]!]).indexSelect(0, idx), labels: flat.indexSelect(0, idx) };
 }

@@ -122,7 +122,7 @@ export class RobertaForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.roberta.forward(input);
-    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly, out.positions);
     const logits = this.lm_head.forward(sel.h);
     return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }

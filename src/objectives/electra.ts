@@ -68,7 +68,7 @@ export class ReplacedTokenDetection implements Objective {
   loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
     const pair = model as unknown as ElectraPair;
     if (!(pair.generator instanceof electra.ElectraForMaskedLM)) throw new Error("electra objective: the model must be an ElectraPair (generator + discriminator)");
-    const gen = pair.generator.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds, labels: b.labels, maskedOnly: true });
+    const gen = pair.generator.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds, labels: b.labels, maskedOnly: true, lastLayerAtLabels: true });
     // sample without gradient through the sample
     const samples = torch.noGrad(() => gen.logits.detach().float().softmax(-1).multinomial(1).view([-1]));
     const { corrupted, replaced } = ReplacedTokenDetection.corrupt(b.inputIds, b.labels, samples);

@@ -124,6 +124,8 @@ export class MaskedLM implements Objective {
       tokenTypeIds: b.tokenTypeIds,
       labels: b.labels,
       maskedOnly: true,
+      // the last layer at the labelled positions only, unless auxiliary heads read every position
+      lastLayerAtLabels: this.auxiliary.length === 0,
       // with weight 1 the model adds the pair loss itself (Hugging Face's sum); else it is weighted here
       ...(b.nextSentenceLabel && this.pairWeight === 1 ? { nextSentenceLabel: b.nextSentenceLabel } : {}),
     });
