@@ -71,6 +71,20 @@ napi_value is_disposed(napi_env env, napi_callback_info info) {
   LMF_CATCH("isDisposed", argv, 1, "v")
 }
 
+// watchMemory(t): the tensor is left to the garbage collector; V8 is told of its memory.
+napi_value watch_memory(napi_env env, napi_callback_info info) {
+  LMF_ARGS(1);
+  LMF_TRY {
+    double id;
+    if (napi_get_value_double(env, argv[0], &id) != napi_ok) lmf::arg_fail(env, argv[0], "watchMemory", "tensor", "a Tensor");
+    lmf::watch_memory(env, id);
+    return nullptr;
+  }
+  LMF_CATCH("watchMemory", argv, 1, "v")
+}
+
+napi_value reported_bytes(napi_env env, napi_callback_info /*info*/) { return lmf::ret_int(env, lmf::g_reported_total); }
+
 napi_value live_count(napi_env env, napi_callback_info /*info*/) { return lmf::ret_int(env, lmf::g_live); }
 
 // [shape, dtype, device] in one call: JS caches them (a tensor's metadata never changes
@@ -539,6 +553,8 @@ const Entry kEntries[] = {
     {"dispose", dispose},
     {"disposeMany", dispose_many},
     {"isDisposed", is_disposed},
+    {"watchMemory", watch_memory},
+    {"reportedBytes", reported_bytes},
     {"liveCount", live_count},
     {"meta", meta},
     {"strides", strides},

@@ -77,6 +77,8 @@ napi_value wrap_tensor(napi_env env, at::Tensor t);
 Slot* slot_of(double id);
 // Frees the tensor an id names; false if it was already free.
 bool release(napi_env env, double id);
+void watch_memory(napi_env env, double id);
+extern int64_t g_reported_total;
 
 [[noreturn]] void arg_fail(napi_env env, napi_value v, const char* op, const char* arg, const char* want);
 

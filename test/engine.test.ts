@@ -246,6 +246,25 @@ test("the CPU cache reuses freed large blocks, keeps contents apart, honours its
   assert.throws(() => torch.cpuCache.setLimit(-1), /setCpuCacheLimit: bytes must be at least 0/);
 });
 
+test("V8 is told of the memory of tensors left to the garbage collector, not of scoped ones", async () => {
+  const { native } = await import("../src/torch/native.js");
+  const MB = 1 << 20;
+  const base = native.reportedBytes();
+  // inside a scope: freed by the scope, so V8 is not told (reporting made a mark-compact per training step)
+  const during = torch.scope(() => {
+    torch.zeros([(64 * MB) / 4]);
+    return native.reportedBytes();
+  });
+  assert.equal(during - base, 0, "a scoped tensor was reported");
+  // outside every scope: the finalizer is the safety net, and V8 must know what collecting it frees
+  const t = torch.zeros([(64 * MB) / 4]);
+  assert.equal(native.reportedBytes() - base, 64 * MB, "a tensor left to the GC is reported");
+  const kept = torch.scope(() => torch.ones([(8 * MB) / 4])); // returned from its scope to none
+  assert.equal(native.reportedBytes() - base, 72 * MB, "a tensor leaving its last scope is reported");
+  torch.dispose([t, kept]);
+  assert.equal(native.reportedBytes(), base, "disposing takes the reports back");
+});
+
 // --- autograd API -----------------------------------------------------------------------------------------
 test("backward accumulates into .grad; zeroGrad clears; noGrad and enableGrad scopes", () => {
   const x = T([1, 2, 3], { dtype: "float32", requiresGrad: true });

@@ -15,6 +15,9 @@ export interface NativeCore {
   readonly torchVersion: string;
   dispose(h: Handle): boolean;
   disposeMany(ids: Float64Array): number;
+  watchMemory(h: Handle): void;
+  /** Bytes of the tensors V8 has been told of (those left to the garbage collector). */
+  reportedBytes(): number;
   isDisposed(h: Handle): boolean;
   liveCount(): number;
   meta(h: Handle): [number[], DType, string];

@@ -27,6 +27,7 @@ function watch(t: Scoped): void {
   if (!t._watched) {
     t._watched = true;
     registry.register(t, t._h, t);
+    native.watchMemory(t._h); // V8 learns of the memory that collecting it would free
   }
 }
 
