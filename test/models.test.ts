@@ -441,16 +441,18 @@ test("labelPositions: the first token, then each row's labelled positions in ord
 });
 
 test("lastLayerAtLabels: masked LM heads compute the last layer at labelled positions only, with the same loss, logits and gradients", () => {
-  for (const [type, task] of [["bert", "masked-lm"], ["bert", "pretraining"], ["roberta", "masked-lm"], ["electra", "masked-lm"]] as const) {
+  for (const [type, task] of [["bert", "masked-lm"], ["bert", "pretraining"], ["roberta", "masked-lm"], ["electra", "masked-lm"], ["albert", "pretraining"]] as const) {
     const entry = architecture(type);
     const cls = Object.values(entry.classes).find(([t]) => t === task)![1];
     torch.manualSeed(17);
-    const m = new cls(entry.parseConfig({ ...tiny[type]! }, "config") as never) as PretrainedModel;
+    // ALBERT with two layers in one shared group, stepped twice: the shortcut is on the last step only
+    const cfg = type === "albert" ? { ...tiny[type]!, inner_group_num: 2 } : tiny[type]!;
+    const m = new cls(entry.parseConfig({ ...cfg }, "config") as never) as PretrainedModel;
     m.train(); // dropout on: the two runs draw the same masks from the same seed
     const { ids, mask } = batch(type);
     // a label at the first token, a row with one label, padding in the batch
     const labels = T([[4, -100, 7, -100, -100, 9, -100], [-100, -100, 3, -100, -100, -100, -100]]);
-    const nsp = task === "pretraining" ? { nextSentenceLabel: T([1, 0]) } : {};
+    const nsp = task === "pretraining" ? { nextSentenceLabel: T([1, 0]) } : {}; // ALBERT: its sentence-order labels
     const run = (at: boolean): { logits: Tensor; loss: number; grads: Tensor[]; hidden: number[] } => {
       m.zeroGrad();
       torch.manualSeed(99);

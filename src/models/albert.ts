@@ -4,8 +4,8 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attentionMerged, initTransformerWeights, splitHeads } from "../nn/index.js";
-import { BertEmbeddings, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
-import type { EncoderOptions } from "./bert.js";
+import { BertEmbeddings, encoderForward, lastLayerSelect, sequenceHeadInputs, qaHead, tie } from "./bert.js";
+import type { EncoderOptions, QuerySelect } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
@@ -96,10 +96,10 @@ export class AlbertAttention extends Module {
     this.LayerNorm = new LayerNorm(H, config.layer_norm_eps);
   }
 
-  /** first: the first token's output only (its queries; keys and values of all). */
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
+  /** select: the rows whose output is computed (their queries; keys and values of all). */
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { out: Tensor; probs?: Tensor } {
     const heads = this.config.num_attention_heads;
-    const xq = first ? x.narrow(1, 0, 1) : x;
+    const xq = select ? select(x) : x;
     const r = attentionMerged(splitHeads(this.query.forward(xq), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
       mask,
       dropout: this.config.attention_probs_dropout_prob,
@@ -129,9 +129,9 @@ export class AlbertLayer extends Module {
     this.dropout = new Dropout(config.hidden_dropout_prob);
   }
 
-  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, first = false): { out: Tensor; probs?: Tensor } {
+  forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { out: Tensor; probs?: Tensor } {
     return torch.scope(() => {
-      const a = this.attention.forward(x, mask, returnProbs, first);
+      const a = this.attention.forward(x, mask, returnProbs, select);
       const f = this.dropout.forward(this.ffn_output.forward(this.act(this.ffn.forward(a.out))));
       return { out: this.full_layer_layer_norm.forward(f.add(a.out)), ...(a.probs ? { probs: a.probs } : {}) };
     });
@@ -167,9 +167,9 @@ export class AlbertTransformer extends Module {
       const group = this.albert_layer_groups.at(Math.floor(i / perGroup));
       const layers = [...group.albert_layers];
       for (const [j, layer] of layers.entries()) {
-        // the very last layer step: the first token only, where a sequence head asks no more
-        const first = (options.firstTokenOnly ?? false) && i === c.num_hidden_layers - 1 && j === layers.length - 1;
-        const r = layer.forward(h, mask, options.attentions ?? false, first);
+        // the very last layer step: the first token (or the labelled positions) only, where the head asks no more
+        const last = i === c.num_hidden_layers - 1 && j === layers.length - 1;
+        const r = layer.forward(h, mask, options.attentions ?? false, last ? lastLayerSelect(options) : null);
         h = r.out;
         if (r.probs) attns.push(r.probs);
       }
@@ -256,7 +256,7 @@ export class AlbertForPreTraining extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.albert.forward(input);
-    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly, out.positions);
     const logits = this.predictions.forward(sel.h);
     const sop = this.sop_classifier.forward(out.pooledOutput!);
     let loss: Tensor | undefined;
@@ -281,7 +281,7 @@ export class AlbertForMaskedLM extends Module {
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.albert.forward(input);
-    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly);
+    const sel = selectMasked(out.lastHiddenState, input.labels, input.maskedOnly, out.positions);
     const logits = this.predictions.forward(sel.h);
     return { ...out, logits, ...(sel.labels ? { loss: tokenLoss(logits, sel.labels) } : {}) };
   }

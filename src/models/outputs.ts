@@ -36,7 +36,7 @@ export interface ModelInputs {
    */
   firstTokenOnly?: boolean;
   /**
-   * Masked LM pretraining (BERT, RoBERTa, ELECTRA), with maskedOnly: the last encoder layer computes
+   * Masked LM pretraining (BERT, RoBERTa, ALBERT, ELECTRA), with maskedOnly: the last encoder layer computes
    * only the positions that carry a label, and the first token (the pooler's); keys and values
    * still see every token. The loss, logits and gradients are those of the full computation,
    * for about a fifth of the last layer's work at 15% masking. lastHiddenState is then (B, Q, C),
