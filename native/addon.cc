@@ -542,6 +542,15 @@ napi_value parallel_threads_used(napi_env env, napi_callback_info /*info*/) {
   return lmf::ret_int(env, __builtin_popcountll(seen.load()));
 }
 
+// attentionKernels() -> [float32 served, bfloat16 served] by attentionInference here.
+napi_value attention_kernels(napi_env env, napi_callback_info /*info*/) {
+  napi_value out;
+  napi_create_array_with_length(env, 2, &out);
+  napi_set_element(env, out, 0, lmf::ret_bool(env, lmf::dnnl_sgemm_available()));
+  napi_set_element(env, out, 1, lmf::ret_bool(env, lmf::dnnl_bf16_available()));
+  return out;
+}
+
 napi_value has_mkldnn(napi_env env, napi_callback_info /*info*/) { return lmf::ret_bool(env, at::hasMKLDNN()); }
 
 struct Entry {
@@ -586,6 +595,7 @@ const Entry kEntries[] = {
     {"parallelInfo", parallel_info},
     {"hasMkldnn", has_mkldnn},
     {"parallelThreadsUsed", parallel_threads_used},
+    {"attentionKernels", attention_kernels},
     {"cpuCacheStats", cpu_cache_stats},
     {"cpuCacheEmpty", cpu_cache_empty},
     {"setCpuCacheLimit", cpu_cache_set_limit},

@@ -23,12 +23,6 @@
 #include <cstring>
 #include <limits>
 
-extern "C" {
-int dnnl_sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-int dnnl_gemm_bf16bf16f32(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
-                          int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
-}
 
 namespace lmf {
 namespace {
@@ -136,6 +130,8 @@ at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, c
   if ((dt != at::kFloat && dt != at::kBFloat16) || k_in.scalar_type() != dt || v_in.scalar_type() != dt || !q_in.device().is_cpu() ||
       !k_in.device().is_cpu() || !v_in.device().is_cpu())
     throw ArgError(std::string(op) + ": q, k and v must be float32 or bfloat16 alike, on the CPU");
+  if (!(dt == at::kFloat ? dnnl_sgemm_available() : dnnl_bf16_available()))
+    throw ArgError(std::string(op) + ": this libtorch does not export oneDNN's GEMM; use the composed attention (attentionKernels() says which dtypes are served)");
   if (at::GradMode::is_enabled() && (q_in.requires_grad() || k_in.requires_grad() || v_in.requires_grad()))
     throw ArgError(std::string(op) + ": inference only (a gradient is asked for); use the composed attention");
   const int64_t B = q_in.size(0), H = q_in.size(1), T = q_in.size(2), D = q_in.size(3);

@@ -11,8 +11,8 @@
 // Only where nothing is lost: float32 weights on the CPU, no gradient asked for, the weights
 // 2-D and alike. Under bfloat16 autocast the bfloat16 copies of the weights are what is kept
 // (libtorch's linear then runs on them, as autocast would). Anything else takes at::linear
-// (and at::cat), which autograd and autocast know. libdnnl is libtorch's own dependency (its mkldnn backend); its C entry
-// point is declared here because Debian ships libdnnl without headers beside libtorch-dev.
+// (and at::cat), which autograd and autocast know, as does a libtorch without oneDNN's
+// sgemm exported (lmf.h).
 #include "lmf.h"
 
 #include <ATen/autocast_mode.h>
@@ -20,9 +20,6 @@
 
 #include <map>
 #include <mutex>
-
-extern "C" int dnnl_sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 namespace lmf {
 namespace {
@@ -110,7 +107,7 @@ at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList b
   // only until the outermost autocast ends). Here the bfloat16 weights are kept.
   const bool autocast = at::autocast::is_cpu_enabled();
   const bool bf16 = autocast && at::autocast::get_autocast_cpu_dtype() == at::kBFloat16;
-  bool fast = x.device().is_cpu() && x.dim() >= 1 && (bf16 ? (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) : !autocast && x.scalar_type() == at::kFloat);
+  bool fast = x.device().is_cpu() && x.dim() >= 1 && (bf16 || dnnl_sgemm_available()) && (bf16 ? (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) : !autocast && x.scalar_type() == at::kFloat);
   const int64_t K = x.dim() >= 1 ? x.size(-1) : 0;
   for (const at::Tensor& w : ws) {
     grad = grad || w.requires_grad();

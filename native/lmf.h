@@ -53,6 +53,19 @@ CacheStats cache_stats();
 void cache_empty();
 void cache_set_limit(size_t bytes);
 
+// oneDNN's C GEMM entry points. libdnnl is libtorch's own dependency on Debian (its mkldnn
+// backend), which ships no dnnl headers beside libtorch-dev, so they are declared here. They
+// are weak: a libtorch that links oneDNN statically and hides it (the pip wheels) leaves them
+// null, and the kernels that use them step aside (dnnl_available) for the ATen paths.
+extern "C" {
+int dnnl_sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) __attribute__((weak));
+int dnnl_gemm_bf16bf16f32(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                          int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) __attribute__((weak));
+}
+inline bool dnnl_sgemm_available() { return &dnnl_sgemm != nullptr; }
+inline bool dnnl_bf16_available() { return &dnnl_gemm_bf16bf16f32 != nullptr; }
+
 // Inference linear layers through oneDNN on cached transposed weights (linear.cc).
 at::Tensor fused_linear(const at::Tensor& x, at::TensorList ws, at::TensorList bs, const std::string& act, bool in_out);
 void clear_linear_cache();

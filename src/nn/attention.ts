@@ -97,6 +97,7 @@ export function attentionMerged(
   const p = options.training ? options.dropout ?? 0 : 0;
   const dtype = q.dtype;
   const fused =
+    torch.attentionKernels()[dtype === "bfloat16" ? 1 : 0] &&
     !options.returnProbs &&
     p === 0 &&
     q.device === "cpu" &&

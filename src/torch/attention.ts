@@ -15,6 +15,14 @@ export interface AttentionOptions {
   scale?: number;
 }
 
+let kernels: [boolean, boolean] | undefined;
+
+/** Whether this libtorch serves attentionInference: [float32, bfloat16] (it needs oneDNN's GEMM exported). */
+export function attentionKernels(): [boolean, boolean] {
+  kernels ??= native.attentionKernels();
+  return kernels;
+}
+
 export function hasFusedAttention(): boolean {
   return native.scaledDotProductAttentionNative !== undefined;
 }

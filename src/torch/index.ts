@@ -12,5 +12,5 @@ export { manualSeed, getRngState, setRngState, dropout } from "./random.js";
 export { getNumThreads, setNumThreads, runtimeInfo, cuda, cpuCache, autocast, defaultPrecision } from "./runtime.js";
 export type { CpuCacheStats } from "./native.js";
 export type { RuntimeInfo, AutocastOptions } from "./runtime.js";
-export { scaledDotProductAttention, hasFusedAttention } from "./attention.js";
+export { scaledDotProductAttention, hasFusedAttention, attentionKernels } from "./attention.js";
 export type { AttentionOptions } from "./attention.js";

@@ -70,6 +70,7 @@ export interface NativeCore {
   setData(h: Handle, src: Handle): void;
   hasMkldnn(): boolean;
   parallelThreadsUsed(): number;
+  attentionKernels(): [boolean, boolean];
   cpuCacheStats(): CpuCacheStats;
   cpuCacheEmpty(): void;
   setCpuCacheLimit(bytes: number): void;
