@@ -3,7 +3,8 @@
 // order prediction. Leaves first: attention -> layer -> group -> transformer -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attentionMerged, initTransformerWeights, splitHeads } from "../nn/index.js";
+import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attentionMerged, fusedActivation, initTransformerWeights, linearMany, splitHeads } from "../nn/index.js";
+import type { FusedActivation } from "../nn/index.js";
 import { BertEmbeddings, encoderForward, lastLayerSelect, sequenceHeadInputs, qaHead, tie } from "./bert.js";
 import type { EncoderOptions, QuerySelect } from "./bert.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
@@ -100,7 +101,9 @@ export class AlbertAttention extends Module {
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { out: Tensor; probs?: Tensor } {
     const heads = this.config.num_attention_heads;
     const xq = select ? select(x) : x;
-    const r = attentionMerged(splitHeads(this.query.forward(xq), heads), splitHeads(this.key.forward(x), heads), splitHeads(this.value.forward(x), heads), {
+    // one GEMM for the projections that read the same rows (each layer's own forward under LoRA)
+    const [q, k, v] = select ? [this.query.forward(xq), ...linearMany(x, [this.key, this.value])] : linearMany(x, [this.query, this.key, this.value]);
+    const r = attentionMerged(splitHeads(q!, heads), splitHeads(k!, heads), splitHeads(v!, heads), {
       mask,
       dropout: this.config.attention_probs_dropout_prob,
       training: this.training,
@@ -118,6 +121,7 @@ export class AlbertLayer extends Module {
   ffn_output: Linear;
   dropout: Dropout;
   private readonly act: (x: Tensor) => Tensor;
+  private readonly fused: FusedActivation | null;
 
   constructor(config: AlbertConfig) {
     super();
@@ -126,13 +130,16 @@ export class AlbertLayer extends Module {
     this.ffn = new Linear(config.hidden_size, config.intermediate_size);
     this.ffn_output = new Linear(config.intermediate_size, config.hidden_size);
     this.act = activation(config.hidden_act);
+    this.fused = fusedActivation(config.hidden_act);
     this.dropout = new Dropout(config.hidden_dropout_prob);
   }
 
   forward(x: Tensor, mask: Tensor | null, returnProbs: boolean, select: QuerySelect | null = null): { out: Tensor; probs?: Tensor } {
     return torch.scope(() => {
       const a = this.attention.forward(x, mask, returnProbs, select);
-      const f = this.dropout.forward(this.ffn_output.forward(this.act(this.ffn.forward(a.out))));
+      // GELU applied in place after the GEMM where it can be
+      const inner = this.fused ? linearMany(a.out, [this.ffn], this.fused)[0]! : this.act(this.ffn.forward(a.out));
+      const f = this.dropout.forward(this.ffn_output.forward(inner));
       return { out: this.full_layer_layer_norm.forward(f.add(a.out)), ...(a.probs ? { probs: a.probs } : {}) };
     });
   }
