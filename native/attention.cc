@@ -214,3 +214,165 @@ at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, c
 }
 
 }  // namespace lmf
+
+// --- training: the same pass with dropout, and its backward -------------------------------
+//
+// softmax(q kᵀ · scale + mask) with dropout, times v, as an autograd function: the forward
+// keeps the probabilities (B, H, T, S), as the composed path keeps them for its backward, and
+// the dropout mask is not stored but drawn again from its seed (the counter-based draws of
+// dropout.cc, element (b, h, t, s) at index ((b·H + h)·T + t)·S + s). The backward per
+// (batch, head), with P the probabilities and M the kept mask scaled by 1/(1-p):
+//   dV = (P∘M)ᵀ dO,  dP = (dO Vᵀ)∘M,  dS = P∘(dP − rowsum(dP∘P)),  dQ = scale·dS K,  dK = scale·dSᵀ Q.
+// float32 only (bfloat16 training takes the composed path).
+#include <torch/csrc/autograd/custom_function.h>
+
+namespace lmf {
+namespace {
+
+struct Shapes {
+  int64_t B, H, T, S, D;
+};
+
+// Scores of one (batch, head) into `row`s with the mask and causal mask, then softmax in place.
+void softmax_rows(float* scores, const at::Tensor& mask, bool causal, int64_t b, int64_t h, const Shapes& z) {
+  const float lowest = std::numeric_limits<float>::lowest();
+  for (int64_t t = 0; t < z.T; t++) {
+    float* row = scores + t * z.S;
+    const float* add = nullptr;
+    if (mask.defined()) {
+      const float* mp = mask.data_ptr<float>() + b * mask.stride(0) + h * mask.stride(1) + t * mask.stride(2);
+      const int64_t ms = mask.stride(3);
+      if (ms == 1 && !causal) {
+        add = mp;
+      } else {
+        for (int64_t s = 0; s < z.S; s++) row[s] += mp[s * ms];
+      }
+    }
+    if (causal) {
+      const int64_t last = z.S - z.T + t;
+      for (int64_t s = std::max<int64_t>(last + 1, 0); s < z.S; s++) row[s] = std::max(row[s] + lowest, lowest);
+    }
+    softmax_row(row, z.S, add, nullptr);
+  }
+}
+
+class TrainAttention : public torch::autograd::Function<TrainAttention> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& mask_or_empty, bool causal, double scale, double p) {
+    // mask_or_empty: an empty tensor stands for no mask (autograd functions take no undefined tensors)
+    const at::Tensor mask = mask_or_empty.numel() ? mask_or_empty : at::Tensor();
+    const Shapes z{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
+    const uint64_t seed = p > 0 ? generator_seed() : 0;
+    const DropoutDraws drop(seed, p);
+    at::Tensor probs = at::empty({z.B, z.H, z.T, z.S}, q.options());
+    at::Tensor out = at::empty({z.B, z.T, z.H * z.D}, q.options());
+    const int64_t ldo = z.H * z.D;
+    at::parallel_for(0, z.B * z.H, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> dropped(p > 0 ? static_cast<size_t>(z.T * z.S) : 0);
+      for (int64_t task = begin; task < end; task++) {
+        const int64_t b = task / z.H, h = task % z.H;
+        float* P = probs.data_ptr<float>() + task * z.T * z.S;
+        const float* qp = q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1);
+        const float* kp = k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1);
+        const float* vp = v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1);
+        check_gemm(dnnl_sgemm('N', 'T', z.T, z.S, z.D, static_cast<float>(scale), qp, q.stride(2), kp, k.stride(2), 0.f, P, z.S), "sgemm");
+        softmax_rows(P, mask, causal, b, h, z);
+        const float* A = P;
+        if (p > 0) {
+          apply_dropout_f32(dropped.data(), P, z.T * z.S, task * z.T * z.S, drop);
+          A = dropped.data();
+        }
+        check_gemm(dnnl_sgemm('N', 'N', z.T, z.D, z.S, 1.f, A, z.S, vp, v.stride(2), 0.f, out.data_ptr<float>() + b * z.T * ldo + h * z.D, ldo), "sgemm");
+      }
+    });
+    ctx->save_for_backward({q, k, v, probs});
+    ctx->saved_data["seed"] = static_cast<int64_t>(seed);
+    ctx->saved_data["p"] = p;
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &probs = saved[3];
+    const double p = ctx->saved_data["p"].toDouble();
+    const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    const DropoutDraws drop(static_cast<uint64_t>(ctx->saved_data["seed"].toInt()), p);
+    const Shapes z{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)};
+    const at::Tensor dout = grads[0].contiguous();  // (B, T, H·D)
+    const int64_t ldo = z.H * z.D;
+    at::Tensor dq = at::empty({z.B, z.H, z.T, z.D}, q.options());
+    at::Tensor dk = at::empty({z.B, z.H, z.S, z.D}, q.options());
+    at::Tensor dv = at::empty({z.B, z.H, z.S, z.D}, q.options());
+    at::parallel_for(0, z.B * z.H, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> pd(static_cast<size_t>(z.T * z.S)), dp(static_cast<size_t>(z.T * z.S));
+      for (int64_t task = begin; task < end; task++) {
+        const int64_t b = task / z.H, h = task % z.H;
+        const float* P = probs.data_ptr<float>() + task * z.T * z.S;
+        const float* qp = q.data_ptr<float>() + b * q.stride(0) + h * q.stride(1);
+        const float* kp = k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1);
+        const float* vp = v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1);
+        const float* dop = dout.data_ptr<float>() + b * z.T * ldo + h * z.D;
+        const float* A = P;
+        const int64_t base = task * z.T * z.S;
+        if (p > 0) {
+          apply_dropout_f32(pd.data(), P, z.T * z.S, base, drop);
+          A = pd.data();
+        }
+        // dV = (P∘M)ᵀ dO
+        check_gemm(dnnl_sgemm('T', 'N', z.S, z.D, z.T, 1.f, A, z.S, dop, ldo, 0.f, dv.data_ptr<float>() + task * z.S * z.D, z.D), "sgemm");
+        // dP = (dO Vᵀ)∘M
+        check_gemm(dnnl_sgemm('N', 'T', z.T, z.S, z.D, 1.f, dop, ldo, vp, v.stride(2), 0.f, dp.data(), z.S), "sgemm");
+        if (p > 0) apply_dropout_f32(dp.data(), dp.data(), z.T * z.S, base, drop);
+        for (int64_t t = 0; t < z.T; t++) {
+          float* d = dp.data() + t * z.S;
+          const float* pr = P + t * z.S;
+          float dot = 0.f;
+          for (int64_t s = 0; s < z.S; s++) dot += d[s] * pr[s];
+          for (int64_t s = 0; s < z.S; s++) d[s] = pr[s] * (d[s] - dot);  // dS
+        }
+        // dQ = scale · dS K, dK = scale · dSᵀ Q
+        check_gemm(dnnl_sgemm('N', 'N', z.T, z.D, z.S, scale, dp.data(), z.S, kp, k.stride(2), 0.f, dq.data_ptr<float>() + task * z.T * z.D, z.D), "sgemm");
+        check_gemm(dnnl_sgemm('T', 'N', z.S, z.D, z.T, scale, dp.data(), z.S, qp, q.stride(2), 0.f, dk.data_ptr<float>() + task * z.S * z.D, z.D), "sgemm");
+      }
+    });
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor attention_train(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, const c10::optional<at::Tensor>& mask_in,
+                           bool causal, double scale, double p) {
+  const char* op = "attentionTrain";
+  if (q_in.dim() != 4 || k_in.dim() != 4 || v_in.dim() != 4)
+    throw ArgError(std::string(op) + ": q, k and v must be (B, H, T, D), got " + describe_tensor(q_in) + ", " + describe_tensor(k_in) + ", " +
+                   describe_tensor(v_in));
+  if (q_in.scalar_type() != at::kFloat || k_in.scalar_type() != at::kFloat || v_in.scalar_type() != at::kFloat || !q_in.device().is_cpu() ||
+      !k_in.device().is_cpu() || !v_in.device().is_cpu())
+    throw ArgError(std::string(op) + ": q, k and v must be float32 on the CPU");
+  if (!dnnl_sgemm_available()) throw ArgError(std::string(op) + ": this libtorch does not export oneDNN's GEMM; use the composed attention");
+  if (!(p >= 0 && p < 1)) throw ArgError(std::string(op) + ": dropout p must be in [0, 1), got " + std::to_string(p));
+  const int64_t B = q_in.size(0), H = q_in.size(1), T = q_in.size(2), D = q_in.size(3), S = k_in.size(2);
+  if (k_in.size(0) != B || k_in.size(1) != H || k_in.size(3) != D || v_in.size(0) != B || v_in.size(1) != H || v_in.size(2) != S ||
+      v_in.size(3) != D)
+    throw ArgError(std::string(op) + ": q " + describe_tensor(q_in) + ", k " + describe_tensor(k_in) + " and v " + describe_tensor(v_in) +
+                   " do not fit together");
+  const at::Tensor q = q_in.stride(3) == 1 ? q_in : q_in.contiguous();
+  const at::Tensor k = k_in.stride(3) == 1 ? k_in : k_in.contiguous();
+  const at::Tensor v = v_in.stride(3) == 1 ? v_in : v_in.contiguous();
+  at::Tensor mask;
+  if (mask_in.has_value() && mask_in->defined()) {
+    if (mask_in->requires_grad()) throw ArgError(std::string(op) + ": the mask must not require grad");
+    try {
+      mask = mask_in->to(at::kFloat).expand({B, H, T, S});
+    } catch (const c10::Error&) {
+      throw ArgError(std::string(op) + ": mask " + describe_tensor(*mask_in) + " does not broadcast to (B, H, T, S) = (" + std::to_string(B) +
+                     ", " + std::to_string(H) + ", " + std::to_string(T) + ", " + std::to_string(S) + ")");
+    }
+  }
+  return TrainAttention::apply(q, k, v, mask.defined() ? mask : at::empty({0}, q.options()), causal, scale, p);
+}
+
+}  // namespace lmf

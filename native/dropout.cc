@@ -22,15 +22,6 @@
 namespace lmf {
 namespace {
 
-inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
 inline uint32_t draw(int64_t i, uint32_t k0, uint32_t k1, uint32_t k2) {
   const uint32_t hi = static_cast<uint32_t>(static_cast<uint64_t>(i) >> 32);
   return fmix32(fmix32(static_cast<uint32_t>(i) ^ k0) ^ k1 ^ (hi * 0x9e3779b9u + k2));
@@ -42,6 +33,18 @@ __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) voi
   for (int64_t i = begin; i < end; i++) out[i] = draw(i, k0, k1, k2) < threshold ? scale : 0.f;
 }
 
+}  // namespace
+
+// out[i] = in[i] · M[base + i]: the mask applied without being stored (attention's dropout).
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3"))) void apply_dropout_f32(
+    float* out, const float* in, int64_t n, int64_t base, const DropoutDraws& d) {
+  const uint32_t k0 = d.k0, k1 = d.k1, k2 = d.k2, threshold = d.threshold;
+  const float scale = d.scale;
+  for (int64_t i = 0; i < n; i++) out[i] = draw(base + i, k0, k1, k2) < threshold ? in[i] * scale : 0.f;
+}
+
+namespace {
+
 template <typename T>
 void fill_mask(T* out, int64_t begin, int64_t end, uint32_t k0, uint32_t k1, uint32_t k2, uint32_t threshold, T scale) {
   for (int64_t i = begin; i < end; i++) out[i] = draw(i, k0, k1, k2) < threshold ? scale : T(0);
@@ -49,22 +52,30 @@ void fill_mask(T* out, int64_t begin, int64_t end, uint32_t k0, uint32_t k1, uin
 
 }  // namespace
 
+DropoutDraws::DropoutDraws(uint64_t seed, double p) {
+  k0 = static_cast<uint32_t>(seed);
+  k1 = static_cast<uint32_t>(seed >> 32);
+  k2 = fmix32(k0 ^ 0x27d4eb2fu);
+  // keep when h < (1 - p) · 2^32
+  threshold = static_cast<uint32_t>(std::min(std::llround((1.0 - p) * 4294967296.0), 4294967295LL));
+  scale = static_cast<float>(1.0 / (1.0 - p));
+}
+
+uint64_t generator_seed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
 at::Tensor dropout_mask(const at::Tensor& like, double p) {
   if (!(p >= 0 && p < 1)) throw ArgError("dropoutMask: p must be in [0, 1), got " + std::to_string(p));
   const auto dt = like.scalar_type();
   if (!like.device().is_cpu() || (dt != at::kFloat && dt != at::kBFloat16 && dt != at::kDouble))
     throw ArgError("dropoutMask: a float32, bfloat16 or float64 CPU tensor is needed, got " + describe_tensor(like));
-  at::Tensor mask = at::empty(like.sizes(), like.options().requires_grad(false));
-  uint64_t seed;
-  {
-    auto gen = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    seed = gen.get<at::CPUGeneratorImpl>()->random64();
-  }
-  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32), k2 = fmix32(k0 ^ 0x27d4eb2fu);
   if (p == 0) return at::ones(like.sizes(), like.options().requires_grad(false));
-  // keep when h < (1 - p) · 2^32
-  const uint32_t threshold = static_cast<uint32_t>(std::min(std::llround((1.0 - p) * 4294967296.0), 4294967295LL));
+  at::Tensor mask = at::empty(like.sizes(), like.options().requires_grad(false));
+  const DropoutDraws d(generator_seed(), p);
+  const uint32_t k0 = d.k0, k1 = d.k1, k2 = d.k2, threshold = d.threshold;
   const int64_t n = mask.numel();
   const double scale = 1.0 / (1.0 - p);
   at::parallel_for(0, n, 1 << 14, [&](int64_t begin, int64_t end) {

@@ -73,9 +73,37 @@ void clear_linear_cache();
 // A dropout mask like `like`: 0 or 1/(1-p), from a counter-based generator (dropout.cc).
 at::Tensor dropout_mask(const at::Tensor& like, double p);
 
+// The counter-based draws behind it: element i is kept when draw(i) < threshold, draw being two
+// rounds of MurmurHash3's 32-bit finaliser keyed by a 64-bit seed (dropout.cc, attention.cc).
+inline uint32_t fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+struct DropoutDraws {
+  uint32_t k0, k1, k2, threshold;
+  float scale;  // 1 / (1 - p)
+  DropoutDraws(uint64_t seed, double p);
+  uint32_t draw(int64_t i) const {
+    const uint32_t hi = static_cast<uint32_t>(static_cast<uint64_t>(i) >> 32);
+    return fmix32(fmix32(static_cast<uint32_t>(i) ^ k0) ^ k1 ^ (hi * 0x9e3779b9u + k2));
+  }
+  bool keep(int64_t i) const { return draw(i) < threshold; }
+};
+// out[i] = in[i] · mask[base + i] (0 or 1/(1-p)), the mask drawn, not stored; out may be in.
+void apply_dropout_f32(float* out, const float* in, int64_t n, int64_t base, const DropoutDraws& d);
+// One 64-bit draw from libtorch's default CPU generator (manualSeed and getRngState govern it).
+uint64_t generator_seed();
+
 // Inference attention, one pass per (batch, head), output merged (B, T, H·D) (attention.cc).
 at::Tensor attention_inference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                const c10::optional<at::Tensor>& mask, bool causal, double scale);
+// The same with dropout p and a backward (float32), as an autograd function (attention.cc).
+at::Tensor attention_train(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const c10::optional<at::Tensor>& mask,
+                           bool causal, double scale, double p);
 
 // For code that writes a tensor's memory directly (not through an ATen op): counts a write in
 // its version counter, as an in-place op does, so that what was derived from the old values

@@ -607,6 +607,61 @@ check("attentionInference", () => {
   const g = qq.clone().requiresGrad_(true);
   assert.throws(() => torch.attentionInference(g, kk, vv, null, false, 1), /inference only/);
 });
+check("attentionTrain", () => {
+  if (!torch.attentionKernels()[0]) return; // composed attention only (see attentionInference)
+  torch.manualSeed(3);
+  const [B, T, H, D] = [2, 7, 3, 16];
+  const C = H * D;
+  const qkv = torch.randn([B, T, 3 * C]);
+  const w = torch.randn([B, T, C]);
+  const mask = torch.tensor([[[[0, 0, 0, 0, 0, -3.4e38, -3.4e38]]], [[[0, 0, 0, 0, 0, 0, 0]]]], { dtype: "float32" });
+  const heads = (x: Tensor): Tensor[] => x.split(C, -1).map((t) => t.view([B, T, H, D]).permute([0, 2, 1, 3]));
+  // without dropout: the composed path's output and gradients, with a padding mask, causal or not
+  for (const causal of [false, true]) {
+    const run = (fused: boolean): [Tensor, Tensor] => {
+      const x = qkv.clone().requiresGrad_(true);
+      const [q, k, v] = heads(x) as [Tensor, Tensor, Tensor];
+      const ref = (): Tensor => torch.scaledDotProductAttention(q, k, v, { attnMask: mask, isCausal: causal, scale: 0.25 }).permute([0, 2, 1, 3]).reshape([B, T, C]);
+      const out = fused ? torch.attentionTrain(q, k, v, mask, causal, 0.25, 0) : ref();
+      out.mul(w).sum().backward();
+      return [out.detach(), x.grad!];
+    };
+    const [o1, g1] = run(true);
+    const [o2, g2] = run(false);
+    assert.ok(o1.sub(o2).abs().max().item() < 1e-5 && g1.sub(g2).abs().max().item() < 1e-5, `causal=${causal}`);
+  }
+  // with dropout: the backward is the forward's derivative (same seed, central differences)
+  const x64 = torch.randn([B, T, 3 * C], { dtype: "float64" });
+  const f = (x: Tensor): Tensor => {
+    torch.manualSeed(77);
+    const [q, k, v] = heads(x) as [Tensor, Tensor, Tensor];
+    return torch.attentionTrain(q, k, v, null, true, 0.3, 0.4).mul(w).sum();
+  };
+  const xg = x64.float().requiresGrad_(true);
+  f(xg).backward();
+  const flat = x64.reshape([-1]);
+  let worst = 0;
+  for (const i of [3, 17, 40, 55, 70, 95, 130, 170, 190, 260, 300]) {
+    const shifted = (e: number): Tensor => {
+      const c = flat.clone();
+      c.select(0, i).add_(e);
+      return c.reshape(x64.shape).float();
+    };
+    const num = (f(shifted(1e-2)).item() - f(shifted(-1e-2)).item()) / 2e-2;
+    const ana = xg.grad!.reshape([-1]).select(0, i).item();
+    worst = Math.max(worst, Math.abs(num - ana) / Math.max(1, Math.abs(ana)));
+  }
+  assert.ok(worst < 2e-3, `finite differences: relative error ${worst}`);
+  // dropout scales the survivors by 1/(1-p): with v = 1 each output is a row of P·M, 1 on average
+  const [q, k] = heads(qkv) as [Tensor, Tensor];
+  const ones = torch.ones([B, H, T, D]);
+  const mean = torch.attentionTrain(q, k, ones, null, false, 0.25, 0.5).mean().item();
+  assert.ok(Math.abs(mean - 1) < 0.1, `mean ${mean}`);
+  assert.ok(!torch.attentionTrain(q, k, ones, null, false, 0.25, 0.5).equal(torch.attentionTrain(q, k, ones, null, false, 0.25, 0.5)), "fresh masks");
+  assert.throws(() => torch.attentionTrain(q.double(), k.double(), ones.double()), /float32 on the CPU/);
+  assert.throws(() => torch.attentionTrain(q, k, ones, null, false, 1, 1), /dropout p must be in \[0, 1\)/);
+  assert.throws(() => torch.attentionTrain(q, k, ones, mask.clone().requiresGrad_(true)), /the mask must not require grad/);
+});
 check("scaledDotProductAttentionNative", () => {
   // q = k = identity rows, v = [[1],[2]]: scores = I / sqrt(2) -> softmax rows
   const q = T([[[1, 0], [0, 1]]], { dtype: "float64" });

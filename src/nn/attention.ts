@@ -85,8 +85,9 @@ export function attention(
  * attention() with the heads merged: context (B, T, H·D), the layout the output projection
  * reads. In inference (no gradient, no dropout, no probabilities asked for), float32 or
  * bfloat16 on the CPU, it runs as one native pass per (batch, head) that reads q, k and v
- * through their strides and writes the merged context once (torch.attentionInference);
- * otherwise it is attention() followed by mergeHeads.
+ * through their strides and writes the merged context once (torch.attentionInference); in
+ * float32 training, as the same pass with dropout and a backward of its own
+ * (torch.attentionTrain); otherwise it is attention() followed by mergeHeads.
  */
 export function attentionMerged(
   q: Tensor,
@@ -105,10 +106,11 @@ export function attentionMerged(
     k.dtype === dtype &&
     v.dtype === dtype &&
     !(torch.isGradEnabled() && (q.requiresGrad || k.requiresGrad || v.requiresGrad));
-  if (fused) {
-    const scale = options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!);
-    return { context: torch.attentionInference(q, k, v, options.mask ?? null, options.causal ?? false, scale) };
-  }
+  const scale = options.scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]!);
+  if (fused) return { context: torch.attentionInference(q, k, v, options.mask ?? null, options.causal ?? false, scale) };
+  // training, float32: the same pass with dropout drawn from a seed, and its own backward
+  const trainable = torch.attentionKernels()[0] && !options.returnProbs && q.device === "cpu" && dtype === "float32" && k.dtype === dtype && v.dtype === dtype && !options.mask?.requiresGrad;
+  if (trainable) return { context: torch.attentionTrain(q, k, v, options.mask ?? null, options.causal ?? false, scale, p) };
   const r = attention(q, k, v, options);
   return { context: mergeHeads(r.context), ...(r.probs ? { probs: r.probs } : {}) };
 }

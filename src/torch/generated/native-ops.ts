@@ -153,6 +153,7 @@ export interface NativeOps {
   "bmm"(self: Handle, mat2: Handle): Handle;
   "linear"(input: Handle, weight: Handle, bias: Handle | null): Handle;
   "attentionInference"(q: Handle, k: Handle, v: Handle, mask: Handle | null, causal: boolean, scale: number): Handle;
+  "attentionTrain"(q: Handle, k: Handle, v: Handle, mask: Handle | null, causal: boolean, scale: number, p: number): Handle;
   "fusedLinear"(self: Handle, weights: Handle[], biases: Handle[], act: "none" | "gelu" | "gelu_tanh", weightsInOut: boolean): Handle;
   "addmm"(self: Handle, mat1: Handle, mat2: Handle, beta: number | boolean, alpha: number | boolean): Handle;
   "baddbmm"(self: Handle, batch1: Handle, batch2: Handle, beta: number | boolean, alpha: number | boolean): Handle;
@@ -335,6 +336,7 @@ export const OP_NAMES: readonly string[] = [
   "bmm",
   "linear",
   "attentionInference",
+  "attentionTrain",
   "fusedLinear",
   "addmm",
   "baddbmm",

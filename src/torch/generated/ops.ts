@@ -648,6 +648,11 @@ export function attentionInference(q: Tensor, k: Tensor, v: Tensor, mask: Tensor
   return wrap(native.attentionInference(q._h, k._h, v._h, mask === null ? null : mask._h, causal, scale));
 }
 
+/** `attentionTrain(Tensor q, Tensor k, Tensor v, Tensor? mask=null, bool causal=false, float scale=1, float p=0) -> Tensor = lmf::attention_train(q, k, v, mask, causal, scale, p)` */
+export function attentionTrain(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null = null, causal: boolean = false, scale: number = 1, p: number = 0): Tensor {
+  return wrap(native.attentionTrain(q._h, k._h, v._h, mask === null ? null : mask._h, causal, scale, p));
+}
+
 /** `fusedLinear(Tensor self, Tensor[] weights, Tensor[] biases, str{none|gelu|gelu_tanh} act="none", bool weightsInOut=false) -> Tensor = lmf::fused_linear(self, weights, biases, act, weightsInOut)` */
 export function fusedLinear(self: Tensor, weights: readonly Tensor[], biases: readonly Tensor[], act: "none" | "gelu" | "gelu_tanh" = "none", weightsInOut: boolean = false): Tensor {
   return wrap(native.fusedLinear(self._h, weights.map(handleOf), biases.map(handleOf), act, weightsInOut));
