@@ -114,6 +114,35 @@ void softmax_row(float* row, int64_t n, const float* add, uint16_t* out16) {
   else softmax_row_scalar(row, n, add, out16);
 }
 
+struct Shapes {
+  int64_t B, H, T, S, D;
+};
+
+// One (batch, head)'s T x S scores: + the mask (float32, (B, H, T, S) strides) and the causal
+// mask (the lowest value added, clamped, as the composed path does), then softmax per row, in
+// place or into bfloat16 (out16, T x S).
+void softmax_rows(float* scores, const at::Tensor& mask, bool causal, int64_t b, int64_t h, const Shapes& z, float lowest,
+                  uint16_t* out16 = nullptr) {
+  for (int64_t t = 0; t < z.T; t++) {
+    float* row = scores + t * z.S;
+    const float* add = nullptr;
+    if (mask.defined()) {
+      const float* mp = mask.data_ptr<float>() + b * mask.stride(0) + h * mask.stride(1) + t * mask.stride(2);
+      const int64_t ms = mask.stride(3);
+      if (ms == 1 && !causal) {
+        add = mp;
+      } else {
+        for (int64_t s = 0; s < z.S; s++) row[s] += mp[s * ms];
+      }
+    }
+    if (causal) {
+      const int64_t last = z.S - z.T + t;
+      for (int64_t s = std::max<int64_t>(last + 1, 0); s < z.S; s++) row[s] = std::max(row[s] + lowest, lowest);
+    }
+    softmax_row(row, z.S, add, out16 ? out16 + t * z.S : nullptr);
+  }
+}
+
 void check_gemm(int status, const char* what) {
   if (status != 0) throw std::runtime_error(std::string("attentionInference: oneDNN ") + what + " failed with status " + std::to_string(status));
 }
@@ -176,25 +205,7 @@ at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, c
         check_gemm(dnnl_gemm_bf16bf16f32('N', 'T', T, S, D, scale, qp, q.stride(2), kp, k.stride(2), 0.f, scores.data(), S),
                    "gemm_bf16bf16f32");
       }
-      // + mask (and the causal mask, clamped to the lowest value as the composed path does), softmax per row
-      for (int64_t t = 0; t < T; t++) {
-        float* row = scores.data() + t * S;
-        const float* add = nullptr;
-        if (mask.defined()) {
-          const float* mp = mask.data_ptr<float>() + b * mask.stride(0) + h * mask.stride(1) + t * mask.stride(2);
-          const int64_t ms = mask.stride(3);
-          if (ms == 1 && !causal) {
-            add = mp;  // added inside the softmax's first pass
-          } else {
-            for (int64_t s = 0; s < S; s++) row[s] += mp[s * ms];
-          }
-        }
-        if (causal) {
-          const int64_t last = S - T + t;  // query t sees keys up to S - T + t
-          for (int64_t s = std::max<int64_t>(last + 1, 0); s < S; s++) row[s] = std::max(row[s] + lowest, lowest);
-        }
-        softmax_row(row, S, add, dt == at::kFloat ? nullptr : probs16.data() + t * S);
-      }
+      softmax_rows(scores.data(), mask, causal, b, h, Shapes{B, H, T, S, D}, lowest, dt == at::kFloat ? nullptr : probs16.data());
       // context = probs v, into out[b, :, h·Dv : (h+1)·Dv]
       if (dt == at::kFloat) {
         const float* vp = v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1);
@@ -229,33 +240,6 @@ at::Tensor attention_inference(const at::Tensor& q_in, const at::Tensor& k_in, c
 namespace lmf {
 namespace {
 
-struct Shapes {
-  int64_t B, H, T, S, D;
-};
-
-// Scores of one (batch, head) into `row`s with the mask and causal mask, then softmax in place.
-void softmax_rows(float* scores, const at::Tensor& mask, bool causal, int64_t b, int64_t h, const Shapes& z) {
-  const float lowest = std::numeric_limits<float>::lowest();
-  for (int64_t t = 0; t < z.T; t++) {
-    float* row = scores + t * z.S;
-    const float* add = nullptr;
-    if (mask.defined()) {
-      const float* mp = mask.data_ptr<float>() + b * mask.stride(0) + h * mask.stride(1) + t * mask.stride(2);
-      const int64_t ms = mask.stride(3);
-      if (ms == 1 && !causal) {
-        add = mp;
-      } else {
-        for (int64_t s = 0; s < z.S; s++) row[s] += mp[s * ms];
-      }
-    }
-    if (causal) {
-      const int64_t last = z.S - z.T + t;
-      for (int64_t s = std::max<int64_t>(last + 1, 0); s < z.S; s++) row[s] = std::max(row[s] + lowest, lowest);
-    }
-    softmax_row(row, z.S, add, nullptr);
-  }
-}
-
 class TrainAttention : public torch::autograd::Function<TrainAttention> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -277,7 +261,7 @@ class TrainAttention : public torch::autograd::Function<TrainAttention> {
         const float* kp = k.data_ptr<float>() + b * k.stride(0) + h * k.stride(1);
         const float* vp = v.data_ptr<float>() + b * v.stride(0) + h * v.stride(1);
         check_gemm(dnnl_sgemm('N', 'T', z.T, z.S, z.D, static_cast<float>(scale), qp, q.stride(2), kp, k.stride(2), 0.f, P, z.S), "sgemm");
-        softmax_rows(P, mask, causal, b, h, z);
+        softmax_rows(P, mask, causal, b, h, z, std::numeric_limits<float>::lowest());
         const float* A = P;
         if (p > 0) {
           apply_dropout_f32(dropped.data(), P, z.T * z.S, task * z.T * z.S, drop);
