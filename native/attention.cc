@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -106,7 +107,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void softmax_row_avx512(flo
   }
 }
 
-const bool kAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+// LMFORGE_NO_AVX512=1 takes the scalar softmax (a test runs it that way on AVX-512 machines).
+const bool kAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                     !std::getenv("LMFORGE_NO_AVX512");
 
 // add: a dense row added to the scores first (the mask), or null.
 void softmax_row(float* row, int64_t n, const float* add, uint16_t* out16) {

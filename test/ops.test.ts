@@ -1,6 +1,7 @@
 // Every op in native/ops.def against hand-computed values. A final test fails if an op in
 // the table has no case here, so adding an op means adding its check.
 import { test } from "node:test";
+import { execFileSync } from "node:child_process";
 import assert from "node:assert/strict";
 import * as torch from "../src/torch/index.js";
 import { OP_NAMES } from "../src/torch/generated/native-ops.js";
@@ -661,6 +662,30 @@ check("attentionTrain", () => {
   assert.throws(() => torch.attentionTrain(q.double(), k.double(), ones.double()), /float32 on the CPU/);
   assert.throws(() => torch.attentionTrain(q, k, ones, null, false, 1, 1), /dropout p must be in \[0, 1\)/);
   assert.throws(() => torch.attentionTrain(q, k, ones, mask.clone().requiresGrad_(true)), /the mask must not require grad/);
+});
+test("the scalar softmax (CPUs without AVX-512) gives the attention kernels the same numbers", () => {
+  if (!torch.attentionKernels()[0]) return;
+  const torchUrl = new URL("../src/torch/index.js", import.meta.url).href;
+  const script = `
+    const torch = await import(${JSON.stringify(torchUrl)});
+    torch.manualSeed(5);
+    const qkv = torch.randn([2, 9, 3, 2, 8]);
+    const [q, k, v] = [0, 1, 2].map((i) => qkv.select(2, i).permute([0, 2, 1, 3]));
+    const mask = torch.tensor([[[[0, 0, 0, 0, 0, 0, 0, -3.4e38, -3.4e38]]], [[[0, 0, 0, 0, 0, 0, 0, 0, 0]]]], { dtype: "float32" });
+    const merge = (c) => c.permute([0, 2, 1, 3]).reshape([2, 9, 16]);
+    let worst = 0;
+    for (const causal of [false, true]) {
+      const ref = merge(torch.scaledDotProductAttention(q, k, v, { attnMask: mask, isCausal: causal }));
+      worst = Math.max(worst, torch.attentionInference(q, k, v, mask, causal, 1 / Math.sqrt(8)).sub(ref).abs().max().item());
+      worst = Math.max(worst, torch.attentionTrain(q, k, v, mask, causal, 1 / Math.sqrt(8), 0).sub(ref).abs().max().item());
+    }
+    const bf = torch.attentionInference(q.bfloat16(), k.bfloat16(), v.bfloat16(), mask, false, 1 / Math.sqrt(8)).float();
+    const bfErr = bf.sub(merge(torch.scaledDotProductAttention(q, k, v, { attnMask: mask }))).abs().max().item();
+    console.log(JSON.stringify({ worst, bfErr }));`;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, LMFORGE_NO_AVX512: "1" }, encoding: "utf8" });
+  const { worst, bfErr } = JSON.parse(out.trim().split("\n").pop()!) as { worst: number; bfErr: number };
+  assert.ok(worst < 1e-5, `float32 attention on the scalar softmax: ${worst}`);
+  assert.ok(bfErr < 0.05, `bfloat16 attention on the scalar softmax: ${bfErr}`);
 });
 check("scaledDotProductAttentionNative", () => {
   // q = k = identity rows, v = [[1],[2]]: scores = I / sqrt(2) -> softmax rows
