@@ -346,6 +346,24 @@ check("fusedLinear", () => {
   const b = torch.randn([16]);
   close(torch.noGrad(() => torch.fusedLinear(x, [w], [b], "gelu")), torch.linear(x, w, b).gelu().toArray() as NestedArray, 1e-5);
   close(torch.noGrad(() => torch.fusedLinear(x, [w], [b], "gelu_tanh")), torch.linear(x, w, b).gelu("tanh").toArray() as NestedArray, 1e-5);
+  // training (float32): oneDNN with its own backward; the same outputs and gradients as linear
+  for (const [shape, inOut, withBias, count] of [[[4, 5, 6], false, true, 1], [[40, 6], false, false, 1], [[3, 2, 6], true, true, 1], [[5, 6], false, true, 3]] as const) {
+    const ws = Array.from({ length: count }, () => torch.randn(inOut ? [6, 4] : [4, 6]).requiresGrad_(true));
+    const bs = withBias ? Array.from({ length: count }, () => torch.randn([4]).requiresGrad_(true)) : [];
+    const xin = torch.randn([...shape]).requiresGrad_(true);
+    const up = torch.randn([...shape.slice(0, -1), 4 * count]);
+    const leaves = [xin, ...ws, ...bs];
+    const yf = torch.fusedLinear(xin, ws, bs, "gelu", inOut);
+    if (torch.attentionKernels()[0]) assert.match(torch.fusedLinear(xin, ws, bs, "none", inOut).gradFn!, /TrainLinear/); // oneDNN served
+    yf.mul(up).sum().backward();
+    const got = leaves.map((t) => t.grad!.clone());
+    leaves.forEach((t) => t.zeroGrad());
+    const Wc = torch.cat(ws, inOut ? 1 : 0);
+    const yr = torch.linear(xin, inOut ? Wc.t() : Wc, withBias ? torch.cat(bs, 0) : null).gelu();
+    yr.mul(up).sum().backward();
+    assert.ok(yf.sub(yr).abs().max().item() < 1e-5, `training linear ${JSON.stringify(shape)}`);
+    got.forEach((g, i) => assert.ok(g.sub(leaves[i]!.grad!).abs().max().item() < 1e-4, `gradient ${i} of ${JSON.stringify(shape)}`));
+  }
   // under bfloat16 autocast: kept bfloat16 weights, the same numbers as autocast's linear, fresh after a change
   const ac = (): [Tensor, Tensor] =>
     torch.noGrad(() => torch.autocast(() => [torch.fusedLinear(x, [w, w], [b, b], "gelu"), torch.linear(x, torch.cat([w, w], 0), torch.cat([b, b], 0)).gelu()]));
