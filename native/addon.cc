@@ -411,9 +411,7 @@ napi_value get_num_threads(napi_env env, napi_callback_info /*info*/) { return l
 napi_value set_num_threads(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY {
-    int64_t n = lmf::int_arg(env, argv[0], "setNumThreads", "threads");
-    if (n < 1) throw ArgError("setNumThreads: threads must be at least 1, got " + std::to_string(n));
-    at::set_num_threads(static_cast<int>(n));
+    at::set_num_threads(static_cast<int>(lmf::int_arg_at_least(env, argv[0], "setNumThreads", "threads", 1)));
     return undefined(env);
   }
   LMF_CATCH("setNumThreads", argv, 1, "v")
@@ -526,9 +524,7 @@ napi_value cpu_cache_empty(napi_env env, napi_callback_info /*info*/) {
 napi_value cpu_cache_set_limit(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY {
-    int64_t n = lmf::int_arg(env, argv[0], "setCpuCacheLimit", "bytes");
-    if (n < 0) throw ArgError("setCpuCacheLimit: bytes must be at least 0, got " + std::to_string(n));
-    lmf::cache_set_limit(static_cast<size_t>(n));
+    lmf::cache_set_limit(static_cast<size_t>(lmf::int_arg_at_least(env, argv[0], "setCpuCacheLimit", "bytes", 0)));
     return undefined(env);
   }
   LMF_CATCH("setCpuCacheLimit", argv, 1, "v")

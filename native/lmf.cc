@@ -206,6 +206,12 @@ int64_t int_arg(napi_env env, napi_value v, const char* op, const char* arg) {
   return static_cast<int64_t>(d);
 }
 
+int64_t int_arg_at_least(napi_env env, napi_value v, const char* op, const char* arg, int64_t min) {
+  int64_t n = int_arg(env, v, op, arg);
+  if (n < min) throw ArgError(std::string(op) + ": " + arg + " must be at least " + std::to_string(min) + ", got " + std::to_string(n));
+  return n;
+}
+
 std::vector<int64_t> int_list_arg(napi_env env, napi_value v, const char* op, const char* arg) {
   napi_valuetype type;
   napi_typeof(env, v, &type);

@@ -150,6 +150,8 @@ inline c10::optional<at::Scalar> opt_scalar_arg(napi_env env, napi_value v, cons
   return scalar_arg(env, v, op, arg);
 }
 int64_t int_arg(napi_env env, napi_value v, const char* op, const char* arg);
+// An integer argument of at least `min`: "op: arg must be at least min, got n" otherwise.
+int64_t int_arg_at_least(napi_env env, napi_value v, const char* op, const char* arg, int64_t min);
 inline c10::optional<int64_t> opt_int_arg(napi_env env, napi_value v, const char* op, const char* arg) {
   if (is_nullish(env, v)) return c10::nullopt;
   return int_arg(env, v, op, arg);

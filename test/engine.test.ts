@@ -243,7 +243,16 @@ test("the CPU cache reuses freed large blocks, keeps contents apart, honours its
   assert.equal(e.cached, 0);
   assert.equal(e.mapped, e.inUse);
   torch.cpuCache.setLimit(before.limit);
-  assert.throws(() => torch.cpuCache.setLimit(-1), /setCpuCacheLimit: bytes must be at least 0/);
+  assert.throws(() => torch.cpuCache.setLimit(-1), /setCpuCacheLimit: bytes must be at least 0, got -1/);
+  assert.throws(() => torch.cpuCache.setLimit(1.5), /setCpuCacheLimit: argument 'bytes' must be an integer/);
+});
+
+test("a bad LMFORGE_CPU_CACHE_MB is an error naming the variable, not silently ignored", async () => {
+  const { checkCacheVariable } = await import("../src/torch/native.js");
+  for (const ok of [undefined, "0", "512", " 64 "]) checkCacheVariable(ok);
+  for (const bad of ["abc", "-1", "1.5", "64MB", ""]) {
+    assert.throws(() => checkCacheVariable(bad), /LMFORGE_CPU_CACHE_MB must be a whole number of MiB \(0 turns the CPU cache off\)/, bad);
+  }
 });
 
 test("V8 is told of the memory of tensors left to the garbage collector, not of scoped ones", async () => {

@@ -128,6 +128,8 @@ const commands: Command[] = [
       console.log(`libtorch ${info.torchVersion}, ${info.threads} intra-op threads, oneDNN ${info.mkldnn ? "yes" : "no"}`);
       console.log(`OpenBLAS core type: ${info.openblasCoreType ?? "auto"} (${info.openblasReason})`);
       console.log(`CUDA: ${info.cuda ? `${info.cudaDevices} device(s)` : "not available"}`);
+      const limit = info.cpuCacheLimit ? `keeps up to ${Math.round(info.cpuCacheLimit / 2 ** 20)} MiB` : "off";
+      console.log(`CPU cache: ${limit} (LMFORGE_CPU_CACHE_MB); own attention kernels: ${info.attentionKernels[0] ? "yes" : "no (composed from ATen ops)"}`);
     },
   },
   {

@@ -155,7 +155,15 @@ function chooseOpenMPWait(): void {
   }
 }
 
+/** LMFORGE_CPU_CACHE_MB is read by the addon as it loads: a bad value is an error here, not ignored there. */
+export function checkCacheVariable(value: string | undefined): void {
+  if (value !== undefined && !/^\d+$/.test(value.trim())) {
+    throw new Error(`LMFORGE_CPU_CACHE_MB must be a whole number of MiB (0 turns the CPU cache off), got "${value}"`);
+  }
+}
+
 function load(): NativeAddon {
+  checkCacheVariable(process.env.LMFORGE_CPU_CACHE_MB);
   chooseBlasCoreType();
   chooseOpenMPWait();
   const here = dirname(fileURLToPath(import.meta.url));

@@ -42,6 +42,10 @@ export interface RuntimeInfo {
   openblasCoreType: string | undefined;
   openblasReason: string;
   parallelInfo: string;
+  /** The most bytes the CPU cache keeps for reuse (LMFORGE_CPU_CACHE_MB; 0: off). */
+  cpuCacheLimit: number;
+  /** Whether lmforge's attention kernels serve [float32, bfloat16] (they need oneDNN's GEMM exported). */
+  attentionKernels: [boolean, boolean];
   /** Environment variables lmforge set before libtorch loaded (OPENBLAS_CORETYPE, GOMP_SPINCOUNT). */
   variablesSet: Record<string, string>;
 }
@@ -57,6 +61,8 @@ export function runtimeInfo(): RuntimeInfo {
     openblasCoreType: blasChoice.coreType,
     openblasReason: blasChoice.reason,
     parallelInfo: native.parallelInfo(),
+    cpuCacheLimit: native.cpuCacheStats().limit,
+    attentionKernels: native.attentionKernels(),
     variablesSet: Object.fromEntries(variablesSet.map((v) => [v, process.env[v] ?? ""])),
   };
 }
