@@ -671,11 +671,13 @@ check("attentionTrain", () => {
     worst = Math.max(worst, Math.abs(num - ana) / Math.max(1, Math.abs(ana)));
   }
   assert.ok(worst < 2e-3, `finite differences: relative error ${worst}`);
-  // dropout scales the survivors by 1/(1-p): with v = 1 each output is a row of P·M, 1 on average
+  // dropout scales the survivors by 1/(1-p): with v = 1 each output is a row sum of P·M, 1 on
+  // average; over 1,024 rows of 64 keys the mean moves by ~0.01 from seed to seed (0.98-1.02 in 20)
   const [q, k] = heads(qkv) as [Tensor, Tensor];
   const ones = torch.ones([B, H, T, D]);
-  const mean = torch.attentionTrain(q, k, ones, null, false, 0.25, 0.5).mean().item();
-  assert.ok(Math.abs(mean - 1) < 0.1, `mean ${mean}`);
+  const wide = torch.randn([4, 4, 64, 16]);
+  const mean = torch.attentionTrain(wide, wide, torch.ones([4, 4, 64, 16]), null, false, 0.25, 0.5).mean().item();
+  assert.ok(Math.abs(mean - 1) < 0.05, `mean ${mean}`);
   assert.ok(!torch.attentionTrain(q, k, ones, null, false, 0.25, 0.5).equal(torch.attentionTrain(q, k, ones, null, false, 0.25, 0.5)), "fresh masks");
   assert.throws(() => torch.attentionTrain(q.double(), k.double(), ones.double()), /float32 on the CPU/);
   assert.throws(() => torch.attentionTrain(q, k, ones, null, false, 1, 1), /dropout p must be in \[0, 1\)/);
