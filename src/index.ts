@@ -5,7 +5,7 @@ export * as nn from "./nn/index.js";
 export * as optim from "./optim/index.js";
 export * as io from "./io/index.js";
 export * as tokenizers from "./tokenizers/index.js";
-export { Tokenizer, loadTokenizer, saveTokenizer, trainTokenizer } from "./tokenizers/index.js";
+export { Tokenizer, AutoTokenizer, loadTokenizer, saveTokenizer, trainTokenizer } from "./tokenizers/index.js";
 export * as models from "./models/index.js";
 export {
   AutoConfig,

@@ -345,11 +345,12 @@ test("ELECTRA: the discriminator's labels are 1 exactly where the sample differs
 });
 
 test("adversarial training: FGM and FreeLB run, keep gradients finite, and FGM's step has norm epsilon", async () => {
-  const { adversarialBackward, wordEmbeddings } = await import("../src/objectives/index.js");
+  const { adversarialBackward } = await import("../src/nn/index.js");
+  const { wordEmbeddingModule } = await import("../src/models/index.js");
   const m = tinyMlm();
   const obj = new MaskedLM(options("token"), sp.pad);
   const b = obj.batch(packed, [0, 1, 2, 3], 0);
-  const embedOf = (): torch.Tensor => wordEmbeddings(m)(b.inputIds);
+  const embedOf = (): torch.Tensor => (wordEmbeddingModule(m) as unknown as { forward(x: torch.Tensor): torch.Tensor }).forward(b.inputIds);
   const lossOf = (e: torch.Tensor): torch.Tensor => m.forward({ inputsEmbeds: e, attentionMask: b.attentionMask, labels: b.labels }).loss!;
   for (const method of ["fgm", "freelb"] as const) {
     m.zeroGrad();

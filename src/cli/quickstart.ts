@@ -5,22 +5,26 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { embeddedCorpus, spamAssassin, stratifiedSplit } from "../data/index.js";
-import type { LabelledExample } from "../data/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../tokenizers/index.js";
-import { pretrain } from "../train/index.js";
-import { evaluateClassifier, finetuneClassifier, saveClassifier, writeErrors } from "../tasks/index.js";
-import type { FinetuneOptions } from "../tasks/index.js";
+import { finetune, pretrain } from "../train/index.js";
+import type { FinetuneOptions } from "../train/index.js";
 import type { ClassificationReport } from "../eval/index.js";
 import { formatReport } from "../eval/index.js";
+import { defineOptions } from "../io/options.js";
 import { writeTextAtomic } from "../io/index.js";
 import { confusionMatrix, lineChart, page, table } from "../report/html.js";
-import { intArg } from "./args.js";
 import { Progress } from "./progress.js";
+
+export const QUICKSTART_OPTIONS = defineOptions([
+  { flag: "fast", key: "fast", type: "boolean", help: "a tiny version (bert-tiny, 1,200 mails) in about a minute" },
+  { flag: "out", key: "out", type: "string", arg: "DIR", help: "output folder (default lmforge-quickstart, or lmforge-quickstart-fast)" },
+  { flag: "seed", key: "seed", type: "int", min: 0, default: 42, help: "the seed of every step" },
+]);
 
 export async function quickstartCommand(v: Record<string, unknown>): Promise<void> {
   const fast = Boolean(v.fast);
   const out = typeof v.out === "string" ? v.out : fast ? "lmforge-quickstart-fast" : "lmforge-quickstart";
-  const seed = intArg(v, "seed", { default: 42 });
+  const seed = (v.seed as number | undefined) ?? 42;
   const started = Date.now();
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   mkdirSync(out, { recursive: true });
@@ -76,8 +80,10 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
   const base: FinetuneOptions = {
     model: ptDir,
     tokenizer: tokDir,
+    task: "classification",
     train: split.train,
     validation: split.validation,
+    test: split.test,
     labels: ["ham", "spam"],
     strategy: "full",
     epochs: plan.epochs,
@@ -85,20 +91,21 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
     maxLength: plan.maxLength,
     learningRate: plan.ftLr,
     patience: 0,
+    precision: "fp32",
     seed,
+    out: "",
   };
   const results: { name: string; report: ClassificationReport; losses: number[]; seconds: number }[] = [];
   for (const [name, fromScratch] of [["pretrained", false], ["from scratch", true]] as const) {
     const t0 = Date.now();
     const bar = new Progress(`[4/4] fine-tuning (${name})`);
-    const r = await finetuneClassifier({ ...base, fromScratch, onStep: (s) => bar.update(s.step, s.totalSteps, `loss ${s.loss.toFixed(4)}`) });
-    bar.done();
-    const ev = evaluateClassifier(r.classifier, split.test as LabelledExample[]);
     const dir = join(out, name === "pretrained" ? "finetuned-pretrained" : "finetuned-scratch");
-    saveClassifier(r.classifier, dir, tokDir);
-    writeErrors(join(dir, "errors.jsonl"), r.classifier, split.test, ev);
-    results.push({ name, report: ev.report, losses: r.losses, seconds: (Date.now() - t0) / 1000 });
-    console.log(`[4/4] ${name}: test accuracy ${(ev.report.accuracy * 100).toFixed(2)}%, macro F1 ${ev.report.macro_f1.toFixed(4)} (${r.steps} steps, ${elapsed()})`);
+    const r = await finetune({ ...base, fromScratch, out: dir, onStep: (s) => bar.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(4)}`) });
+    bar.done();
+    const report = r.test!.report as ClassificationReport;
+    const losses = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; loss: number }).filter((l) => l.event === "step").map((l) => l.loss);
+    results.push({ name, report, losses, seconds: (Date.now() - t0) / 1000 });
+    console.log(`[4/4] ${name}: test accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${report.macro_f1.toFixed(4)} (${r.train.steps} steps, ${elapsed()})`);
     r.model.dispose();
   }
 

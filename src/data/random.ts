@@ -71,3 +71,28 @@ export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   new Rng(seed, epoch, 0x5eed).shuffle(order);
   return Int32Array.from(order);
 }
+
+/**
+ * Train / validation / test indices of n examples, seeded. With groupOf, examples of one group
+ * (a document, a context) stay in one part, so that held-out parts share no text with training.
+ */
+export function splitIndices(n: number, fractions: { validation: number; test: number }, seed: number, groupOf?: (i: number) => string): { train: number[]; validation: number[]; test: number[] } {
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const g = groupOf ? groupOf(i) : String(i);
+    const list = groups.get(g) ?? [];
+    list.push(i);
+    groups.set(g, list);
+  }
+  const order = new Rng(seed, 0x5911).shuffle([...groups.keys()].sort());
+  const out = { train: [] as number[], validation: [] as number[], test: [] as number[] };
+  const nTest = Math.round(n * fractions.test);
+  const nVal = Math.round(n * fractions.validation);
+  for (const g of order) {
+    const members = groups.get(g)!;
+    const part = out.test.length < nTest ? out.test : out.validation.length < nVal ? out.validation : out.train;
+    part.push(...members);
+  }
+  for (const k of ["train", "validation", "test"] as const) out[k].sort((a, b) => a - b);
+  return out;
+}

@@ -5,12 +5,13 @@ import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attentionMerged, fusedActivation, initTransformerWeights, linearMany, splitHeads } from "../nn/index.js";
 import type { FusedActivation } from "../nn/index.js";
-import { BertEmbeddings, encoderForward, lastLayerSelect, sequenceHeadInputs, qaHead, tie } from "./bert.js";
-import type { EncoderOptions, QuerySelect } from "./bert.js";
+import { BertEmbeddings, encoderForward, lastLayerSelect, sequenceHeadInputs, qaHead, tie } from "./encoder.js";
+import type { EncoderOptions, QuerySelect } from "./encoder.js";
 import { parseConfig, requireDivides, requirePositive, numLabels, ConfigError } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
+import type { ArchitectureEntry, ModelClass } from "./registry.js";
 
 export interface AlbertConfig {
   readonly model_type: "albert";
@@ -354,3 +355,31 @@ export class AlbertForQuestionAnswering extends Module {
     return { ...out, ...qaHead(this.qa_outputs.forward(out.lastHiddenState), input) };
   }
 }
+
+const c = (x: unknown): ModelClass => x as ModelClass;
+
+/** ALBERT in the architecture registry: its layers are shared across depth, so there is no "layer N" to freeze. */
+export const architecture: ArchitectureEntry = {
+  modelType: "albert",
+  prefix: "albert",
+  parseConfig: (raw, where) => albertConfig(raw, where),
+  ignore: /\.position_ids$/,
+  classes: {
+    AlbertModel: ["base", c(AlbertModel)],
+    AlbertForPreTraining: ["pretraining", c(AlbertForPreTraining)],
+    AlbertForMaskedLM: ["masked-lm", c(AlbertForMaskedLM)],
+    AlbertForSequenceClassification: ["sequence-classification", c(AlbertForSequenceClassification)],
+    AlbertForTokenClassification: ["token-classification", c(AlbertForTokenClassification)],
+    AlbertForQuestionAnswering: ["question-answering", c(AlbertForQuestionAnswering)],
+  },
+  // the factorised embeddings and their projection into the hidden size
+  embeddings: /^(embeddings\.|encoder\.embedding_hidden_mapping_in\.)/,
+  layers: null,
+  loraTargets: /attention\.(query|value)$/,
+  wordEmbeddings: "embeddings.word_embeddings",
+  dropoutKeys: ["hidden_dropout_prob", "classifier_dropout_prob"],
+  positions: { key: "max_position_embeddings", needed: (n) => n },
+  presets: {
+    "albert-base": { embedding_size: 128, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
+  },
+};

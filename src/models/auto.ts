@@ -19,6 +19,8 @@ export interface FromPretrainedOptions {
   strict?: boolean;
   /** Print what was missing or newly initialised (default true). */
   verbose?: boolean;
+  /** Called on the new model before its weights are loaded (to attach modules the checkpoint holds weights for). */
+  prepare?: (model: PretrainedModel) => void;
 }
 
 export interface LoadReport extends LoadResult {
@@ -76,6 +78,7 @@ export async function modelFromPretrained(dir: string, task: Task | "auto", opti
     cls = classFor(entry, task)[1];
   }
   const model = new cls(config as never);
+  options.prepare?.(model);
   const r = loadPretrained(model, dir, { rename: renamer(model, entry.prefix, entry.ignore), strict: false });
   const report: LoadReport = { missingKeys: r.missingKeys, unexpectedKeys: r.unexpectedKeys, mismatchedKeys: r.mismatchedKeys, initialized: [...r.missingKeys, ...r.mismatchedKeys.map((m) => m.split(":")[0]!)] };
   if (options.strict && (r.missingKeys.length || r.unexpectedKeys.length || r.mismatchedKeys.length)) {
@@ -97,8 +100,8 @@ export async function modelFromPretrained(dir: string, task: Task | "auto", opti
  * Writes config.json (with architectures and model_type) and model.safetensors, atomically;
  * tied weights are saved once, as Hugging Face does. Extra files (a tokenizer's) can be copied in.
  */
-export function savePretrained(model: PretrainedModel, dir: string, options: { copy?: Record<string, string>; maxShardBytes?: number; mode?: "swap" | "files" } = {}): void {
-  const config = { ...model.config, architectures: [className(model)], model_type: model.config.model_type, torch_dtype: model.parameters()[0]?.dtype ?? "float32" };
+export function savePretrained(model: PretrainedModel, dir: string, options: { copy?: Record<string, string>; maxShardBytes?: number; mode?: "swap" | "files"; config?: Record<string, unknown> } = {}): void {
+  const config = { ...model.config, ...options.config, architectures: [className(model)], model_type: model.config.model_type, torch_dtype: model.parameters()[0]?.dtype ?? "float32" };
   saveModule(model, dir, config, { ...(options.copy ? { copy: options.copy } : {}), ...(options.maxShardBytes ? { maxShardBytes: options.maxShardBytes } : {}), ...(options.mode ? { mode: options.mode } : {}) });
 }
 

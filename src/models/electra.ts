@@ -4,12 +4,13 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, activation, initTransformerWeights } from "../nn/index.js";
-import { BERT_SCHEMA, BertEmbeddings, BertEncoder, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
-import type { EncoderConfig } from "./bert.js";
+import { ENCODER_SCHEMA, BertEmbeddings, BertEncoder, encoderForward, sequenceHeadInputs, qaHead, tie } from "./encoder.js";
+import type { EncoderConfig } from "./encoder.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
+import type { ArchitectureEntry, ModelClass } from "./registry.js";
 
 export interface ElectraConfig extends EncoderConfig {
   readonly model_type: "electra";
@@ -27,7 +28,7 @@ export interface ElectraConfig extends EncoderConfig {
 
 // Defaults are google/electra-small-discriminator's.
 export const ELECTRA_SCHEMA: Schema = {
-  ...BERT_SCHEMA,
+  ...ENCODER_SCHEMA,
   embedding_size: { type: "int", default: 128 },
   hidden_size: { type: "int", default: 256 },
   num_attention_heads: { type: "int", default: 4 },
@@ -230,3 +231,32 @@ export class ElectraForQuestionAnswering extends Module {
     return { ...out, ...qaHead(this.qa_outputs.forward(out.lastHiddenState), input) };
   }
 }
+
+const c = (x: unknown): ModelClass => x as ModelClass;
+
+/** ELECTRA in the architecture registry. */
+export const architecture: ArchitectureEntry = {
+  modelType: "electra",
+  prefix: "electra",
+  parseConfig: (raw, where) => electraConfig(raw, where),
+  ignore: /\.position_ids$/,
+  classes: {
+    ElectraModel: ["base", c(ElectraModel)],
+    ElectraForPreTraining: ["electra-discriminator", c(ElectraForPreTraining)],
+    ElectraForMaskedLM: ["masked-lm", c(ElectraForMaskedLM)],
+    ElectraForSequenceClassification: ["sequence-classification", c(ElectraForSequenceClassification)],
+    ElectraForTokenClassification: ["token-classification", c(ElectraForTokenClassification)],
+    ElectraForQuestionAnswering: ["question-answering", c(ElectraForQuestionAnswering)],
+  },
+  // the embeddings and their projection into the hidden size (when embedding_size differs)
+  embeddings: /^(embeddings\.|embeddings_project\.)/,
+  layers: /^encoder\.layer\.(\d+)\./,
+  loraTargets: /attention\.self\.(query|value)$/,
+  wordEmbeddings: "embeddings.word_embeddings",
+  dropoutKeys: ["hidden_dropout_prob", "classifier_dropout"],
+  positions: { key: "max_position_embeddings", needed: (n) => n },
+  presets: {
+    "electra-small": { embedding_size: 128, hidden_size: 256, num_hidden_layers: 12, num_attention_heads: 4, intermediate_size: 1024 },
+    "electra-small-generator": { embedding_size: 128, hidden_size: 64, num_hidden_layers: 12, num_attention_heads: 1, intermediate_size: 256 },
+  },
+};

@@ -10,6 +10,7 @@ import { parseConfig, requireDivides, requirePositive, numLabels } from "./confi
 import type { Schema } from "./config.js";
 import { sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
+import type { ArchitectureEntry, ModelClass } from "./registry.js";
 
 export interface GPT2Config {
   readonly model_type: "gpt2";
@@ -350,3 +351,28 @@ export function generate(model: { forward(i: GPT2Inputs): ModelOutput; eval(): u
     if (wasTraining) (model as unknown as Module).train();
   }
 }
+
+const c = (x: unknown): ModelClass => x as ModelClass;
+
+/** GPT-2 in the architecture registry: its attention and MLP are Conv1D, which LoRA does not wrap here. */
+export const architecture: ArchitectureEntry = {
+  modelType: "gpt2",
+  prefix: "transformer",
+  parseConfig: (raw, where) => gpt2Config(raw, where),
+  ignore: /\.attn\.(masked_)?bias$/,
+  classes: {
+    GPT2Model: ["base", c(GPT2Model)],
+    GPT2LMHeadModel: ["causal-lm", c(GPT2LMHeadModel)],
+    GPT2ForSequenceClassification: ["sequence-classification", c(GPT2ForSequenceClassification)],
+  },
+  embeddings: /^(wte|wpe)\./,
+  layers: /^h\.(\d+)\./,
+  loraTargets: null,
+  wordEmbeddings: "wte",
+  dropoutKeys: ["resid_pdrop", "embd_pdrop"],
+  positions: { key: "n_positions", needed: (n) => n },
+  presets: {
+    gpt2: { n_embd: 768, n_layer: 12, n_head: 12 },
+    "gpt2-medium": { n_embd: 1024, n_layer: 24, n_head: 16 },
+  },
+};

@@ -1,6 +1,6 @@
 export * from "./auto.js";
-export { knownModelTypes, architecture } from "./registry.js";
-export type { PretrainedModel, Task } from "./registry.js";
+export { knownModelTypes, architecture, architectureOf, bodyPath, wordEmbeddingModule, checkPositions, classFor, registerArchitecture } from "./registry.js";
+export type { PretrainedModel, Task, ArchitectureEntry, ModelClass } from "./registry.js";
 export type { ModelInputs, ModelOutput } from "./outputs.js";
 export { labelPositions } from "./outputs.js";
 export { ConfigError } from "./config.js";
@@ -10,3 +10,5 @@ export * as roberta from "./roberta.js";
 export * as albert from "./albert.js";
 export * as electra from "./electra.js";
 export { PRESETS, presetConfig } from "./presets.js";
+export type { Objective, Batch, EvalContext, EvalResult } from "./objective.js";
+export { summariseSums, evaluateByLoss } from "./objective.js";

@@ -5,12 +5,13 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Dropout, LayerNorm, Linear, Module, initTransformerWeights } from "../nn/index.js";
-import { BERT_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, encoderForward, sequenceHeadInputs, qaHead, tie } from "./bert.js";
-import type { EncoderConfig } from "./bert.js";
+import { ENCODER_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, encoderForward, sequenceHeadInputs, qaHead, tie } from "./encoder.js";
+import type { EncoderConfig } from "./encoder.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
+import type { ArchitectureEntry, ModelClass } from "./registry.js";
 
 export interface RobertaConfig extends EncoderConfig {
   readonly model_type: "roberta";
@@ -29,7 +30,7 @@ export interface RobertaConfig extends EncoderConfig {
 
 // Defaults are roberta-base's.
 export const ROBERTA_SCHEMA: Schema = {
-  ...BERT_SCHEMA,
+  ...ENCODER_SCHEMA,
   vocab_size: { type: "int", default: 50265 },
   max_position_embeddings: { type: "int", default: 514 },
   type_vocab_size: { type: "int", default: 1 },
@@ -228,3 +229,31 @@ export class RobertaForMultipleChoice extends Module {
     return { ...out, logits, ...(input.labels ? { loss: torch.crossEntropy(logits.float(), input.labels.view([-1])) } : {}) };
   }
 }
+
+const c = (x: unknown): ModelClass => x as ModelClass;
+
+/** RoBERTa in the architecture registry. */
+export const architecture: ArchitectureEntry = {
+  modelType: "roberta",
+  prefix: "roberta",
+  parseConfig: (raw, where) => robertaConfig(raw, where),
+  ignore: /\.position_ids$/,
+  classes: {
+    RobertaModel: ["base", c(RobertaModel)],
+    RobertaForMaskedLM: ["masked-lm", c(RobertaForMaskedLM)],
+    RobertaForSequenceClassification: ["sequence-classification", c(RobertaForSequenceClassification)],
+    RobertaForTokenClassification: ["token-classification", c(RobertaForTokenClassification)],
+    RobertaForQuestionAnswering: ["question-answering", c(RobertaForQuestionAnswering)],
+    RobertaForMultipleChoice: ["multiple-choice", c(RobertaForMultipleChoice)],
+  },
+  embeddings: /^embeddings\./,
+  layers: /^encoder\.layer\.(\d+)\./,
+  loraTargets: /attention\.self\.(query|value)$/,
+  wordEmbeddings: "embeddings.word_embeddings",
+  // positions count from padding_idx + 1 (= 2 with RoBERTa's padding_idx 1)
+  dropoutKeys: ["hidden_dropout_prob", "classifier_dropout"],
+  positions: { key: "max_position_embeddings", needed: (n) => n + 2 },
+  presets: {
+    "roberta-base": { hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
+  },
+};

@@ -7,7 +7,6 @@
 //   masks are the same in every step (the random state is replayed).
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import type { Module } from "./module.js";
 
 export interface AdversarialOptions {
   method: "fgm" | "freelb";
@@ -16,14 +15,6 @@ export interface AdversarialOptions {
   /** FreeLB: ascent steps and step size. */
   steps?: number;
   alpha?: number;
-}
-
-/** The word-embedding lookup of a model (any architecture here). */
-export function wordEmbeddings(model: Module): (ids: Tensor) => Tensor {
-  for (const [name, m] of model.namedModules()) {
-    if (/(^|\.)(word_embeddings|wte)$/.test(name)) return (ids) => (m as unknown as { forward(x: Tensor): Tensor }).forward(ids);
-  }
-  throw new Error(`adversarial training: ${model.constructor.name} has no word embeddings to perturb`);
 }
 
 /**

@@ -9,5 +9,5 @@ export { savePretrained, loadPretrained, tensorsToSave } from "./pretrained.js";
 export type { LoadPretrainedOptions } from "./pretrained.js";
 export { attention, attentionMerged, additiveMask, splitHeads, mergeHeads, MASK_MIN } from "./attention.js";
 export type { AttentionResult } from "./attention.js";
-export { adversarialBackward, wordEmbeddings } from "./adversarial.js";
+export { adversarialBackward } from "./adversarial.js";
 export type { AdversarialOptions } from "./adversarial.js";

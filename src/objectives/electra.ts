@@ -6,12 +6,13 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Module } from "../nn/index.js";
-import type { PretrainedModel, ModelInputs, ModelOutput } from "../models/index.js";
-import { electra } from "../models/index.js";
+import type { Objective, PretrainedModel, ModelInputs, ModelOutput } from "../models/index.js";
+import { electra, summariseSums } from "../models/index.js";
 import type { Example } from "../data/pretraining.js";
-import { MaskedLM, mlmAccuracy } from "./pretraining.js";
-import type { Batch, Objective } from "./pretraining.js";
+import { MaskedLM, mlmAccuracy } from "./mlm.js";
+import type { PretrainBatch } from "./mlm.js";
 import type { MaskingOptions } from "./masking.js";
+import type { ObjectiveEntry } from "./registry.js";
 
 /** The generator and the discriminator, trained together; the discriminator is the model kept. */
 export class ElectraPair extends Module {
@@ -43,7 +44,7 @@ export class ElectraPair extends Module {
   }
 }
 
-export class ReplacedTokenDetection implements Objective {
+export class ReplacedTokenDetection implements Objective<Example, PretrainBatch> {
   readonly name = "electra";
   private readonly mlm: MaskedLM;
 
@@ -51,7 +52,7 @@ export class ReplacedTokenDetection implements Objective {
     this.mlm = new MaskedLM(masking, padId);
   }
 
-  batch(examples: Example[], indices: number[], epoch: number): Batch {
+  batch(examples: readonly Example[], indices: number[], epoch: number): PretrainBatch {
     return this.mlm.batch(examples, indices, epoch);
   }
 
@@ -65,7 +66,7 @@ export class ReplacedTokenDetection implements Objective {
     return { corrupted, replaced: corrupted.ne(original).long() };
   }
 
-  loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
+  loss(model: PretrainedModel, b: PretrainBatch): { loss: Tensor; metrics: Record<string, number> } {
     const pair = model as unknown as ElectraPair;
     if (!(pair.generator instanceof electra.ElectraForMaskedLM)) throw new Error("electra objective: the model must be an ElectraPair (generator + discriminator)");
     const gen = pair.generator.forward({ inputIds: b.inputIds, attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds, labels: b.labels, maskedOnly: true, lastLayerAtLabels: true });
@@ -78,4 +79,42 @@ export class ReplacedTokenDetection implements Objective {
     const discRight = torch.noGrad(() => torch.scope(() => disc.logits.gt(0).long().eq(replaced).logicalAnd(b.attentionMask.eq(1)).sum().item()));
     return { loss, metrics: { mlm_correct: acc.correct, mlm_total: acc.total, lm_loss_sum: gen.loss!.item() * acc.total, rtd_correct: discRight, rtd_total: b.attentionMask.sum().item(), generator_loss: gen.loss!.item(), discriminator_loss: disc.loss!.item() } };
   }
+
+  /** Loss, the generator's MLM perplexity and accuracy, the discriminator's accuracy and mean loss. */
+  summarise(sums: Record<string, number>): Record<string, number> {
+    const out = summariseSums(sums);
+    out.perplexity = Math.exp(sums.mlm_total ? sums.lm_loss_sum! / sums.mlm_total : out.loss!);
+    if (sums.discriminator_loss !== undefined && sums.batches) out.discriminator_loss = sums.discriminator_loss / sums.batches;
+    return out;
+  }
 }
+
+/** A generator for a discriminator: the same embeddings, a quarter of its width (the paper's 1/4 to 1/2). */
+export function generatorFor(discriminator: electra.ElectraForPreTraining): electra.ElectraForMaskedLM {
+  const d = discriminator.config;
+  const hidden = Math.max(16, d.hidden_size / 4);
+  const heads = Math.max(1, Math.floor(d.num_attention_heads / 4));
+  return new electra.ElectraForMaskedLM(electra.electraConfig({ ...d, architectures: undefined, hidden_size: hidden, num_attention_heads: hidden % heads === 0 ? heads : 1, intermediate_size: Math.max(64, d.intermediate_size / 4) }));
+}
+
+/** electra in the objective registry: it trains a generator beside the discriminator and keeps the discriminator. */
+export const objectives: ObjectiveEntry[] = [
+  {
+    name: "electra",
+    summary: "replaced token detection with a generator a quarter of the discriminator's width (ELECTRA)",
+    head: "electra-discriminator",
+    sequences: "packed",
+    needsMask: true,
+    // the discriminator's inputs are sampled inside the step, after the embeddings an
+    // adversarial perturbation would act on; perturbation would corrupt what the generator restores
+    supports: { perturb: false, auxiliary: false, adversarial: false, mixing: false },
+    create: (c) => new ReplacedTokenDetection(c.masking, c.padId),
+    pair: {
+      build(base) {
+        if (!(base instanceof electra.ElectraForPreTraining)) throw new Error(`--objectives electra trains an ELECTRA discriminator, not a ${base.constructor.name}`);
+        return new ElectraPair(generatorFor(base), base) as unknown as PretrainedModel;
+      },
+      keep: (model) => (model as unknown as ElectraPair).discriminator as unknown as PretrainedModel,
+    },
+  },
+];

@@ -28,6 +28,18 @@ export class LRScheduler {
     return this.optimizer.paramGroups.map((g) => g.options.lr);
   }
 
+  /** The peak (base) learning rate of each group. */
+  get baseLearningRates(): number[] {
+    return [...this.baseLrs];
+  }
+
+  /** Replaces the base learning rates and sets the groups' rates for the current step (a resumed run given a new rate). */
+  rebase(baseLrs: number[]): void {
+    if (baseLrs.length !== this.baseLrs.length) throw new Error(`rebase: ${baseLrs.length} learning rates for ${this.baseLrs.length} groups`);
+    this.baseLrs.splice(0, this.baseLrs.length, ...baseLrs);
+    this.apply();
+  }
+
   stateDict(): { stepCount: number; baseLrs: number[] } {
     return { stepCount: this.stepCount, baseLrs: [...this.baseLrs] };
   }

@@ -1,4 +1,5 @@
-export { finetuneClassifier, evaluateClassifier, predictProbabilities, writeErrors, saveClassifier, applyStrategy } from "./classification.js";
-export type { FinetuneOptions, FinetuneResult, EvalRecord, Strategy, Classifier } from "./classification.js";
-export { hyperparameterSearch } from "./search.js";
-export type { SearchSpace, SearchTrial } from "./search.js";
+import "./builtin.js";
+export { registerTask, taskEntry, knownTasks, allTasks } from "./registry.js";
+export type { FinetuneTask, TaskContext, TaskObjective, Splits } from "./registry.js";
+export { classification, scoreClassification, LAYER_POOL_HEAD } from "./classification.js";
+export type { ClassPrediction, EncodedText } from "./classification.js";

@@ -280,6 +280,14 @@ export function tokenizerFromVocabMerges(vocabPath: string, mergesPath: string):
 }
 
 /** Loads a tokenizer from a folder (tokenizer.json, or vocab.txt, or vocab.json + merges.txt) or a tokenizer.json file. */
+/**
+ * Hugging Face's habit: `await AutoTokenizer.fromPretrained(dir)` loads a folder's
+ * tokenizer.json (or vocab.txt, or vocab.json + merges.txt), as loadTokenizer does.
+ */
+export const AutoTokenizer = {
+  fromPretrained: async (path: string): Promise<Tokenizer> => loadTokenizer(path),
+};
+
 export function loadTokenizer(path: string): Tokenizer {
   const tok = loadTokenizerFiles(path);
   const configPath = path.endsWith(".json") ? null : join(path, "tokenizer_config.json");

@@ -2,7 +2,7 @@
 export { Tokenizer } from "./tokenizer.js";
 export type { Encoding, EncodeOptions, TruncationStrategy, AddedToken, TokenizerSpec, PostProcessor, TemplateItem } from "./tokenizer.js";
 export { WordPiece, BPE } from "./models.js";
-export { trainTokenizer, trainTokenizerFromTexts, learnVocabulary, countWords, TrainError } from "./trainer.js";
+export { trainTokenizer, trainTokenizerFromTexts, learnVocabulary, countWords, TrainError, TOKENIZER_TRAIN_DEFAULTS } from "./trainer.js";
 export type { TrainOptions } from "./trainer.js";
-export { loadTokenizer, saveTokenizer, tokenizerFromJSON, tokenizerToJSON, tokenizerFromVocabTxt, tokenizerFromVocabMerges, TokenizerFileError } from "./files.js";
+export { AutoTokenizer, loadTokenizer, saveTokenizer, tokenizerFromJSON, tokenizerToJSON, tokenizerFromVocabTxt, tokenizerFromVocabMerges, TokenizerFileError } from "./files.js";
 export type { ClassicTextOptions } from "./classic.js";

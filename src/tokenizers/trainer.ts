@@ -29,6 +29,9 @@ export interface TrainOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** The defaults of a tokenizer training run (the CLI's too). */
+export const TOKENIZER_TRAIN_DEFAULTS = { minFrequency: 2, lowercase: false } as const;
+
 export class TrainError extends Error {}
 
 const WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
@@ -151,7 +154,7 @@ const SHIFT = 2 ** 21;
 export function learnVocabulary(counts: Map<string, number>, o: TrainOptions): { tokens: string[]; merges: [string, string][] } {
   const specials = specialsOf(o);
   const prefix = o.kind === "wordpiece" ? "##" : "";
-  const minFreq = o.minFrequency ?? 2;
+  const minFreq = o.minFrequency ?? TOKENIZER_TRAIN_DEFAULTS.minFrequency;
   // The alphabet: every byte for byte-level BPE; the characters seen for WordPiece.
   let alphabet: string[];
   if (o.kind === "bpe") {

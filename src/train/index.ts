@@ -1,6 +1,16 @@
 export { Trainer, NonFiniteLossError, lastCheckpoint } from "./trainer.js";
-export type { TrainerOptions, StepInfo, TrainTask } from "./trainer.js";
+export type { TrainerOptions, StepInfo, TrainTask, TrainResult, BestOptions } from "./trainer.js";
 export { mixingRates, pickTask } from "./mixing.js";
 export type { Mixing } from "./mixing.js";
-export { pretrain, parseObjectives } from "./pretrain.js";
+export { pretrain, parseObjectives, PRETRAIN_OPTIONS } from "./pretrain.js";
 export type { PretrainOptions, PretrainResult, PretrainTask } from "./pretrain.js";
+export { finetune, saveFinetuned, tokenizerFiles, FINETUNE_OPTIONS } from "./finetune.js";
+export type { FinetuneOptions, FinetuneResult } from "./finetune.js";
+export { loadFinetuned, evaluateFinetuned, TOKENIZER_FILES, EVALUATE_OPTIONS, PREDICT_OPTIONS } from "./finetuned.js";
+export type { Finetuned, FinetunedMeta } from "./finetuned.js";
+export { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
+export type { Strategy } from "./strategy.js";
+export { hyperparameterSearch, searchGrid } from "./search.js";
+export type { SearchSpace, SearchTrial } from "./search.js";
+export { trainingOptions, parseAdversarial } from "./options.js";
+export { parsePerturb, parseMixing, parseTask, parseAuxiliary } from "./pretrain-options.js";

@@ -1,23 +1,27 @@
 // Pretraining end to end, as `lmforge pretrain` runs it: documents -> tokens (cached) ->
-// sequences -> objective -> Trainer -> a Hugging Face checkpoint folder with the tokenizer.
+// sequences -> objective (from the objective registry) -> Trainer -> a Hugging Face
+// checkpoint folder with the tokenizer. Every option is checked, and the model and data
+// built, before anything is written.
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import * as torch from "../torch/index.js";
 import { loadTokenizer } from "../tokenizers/index.js";
 import type { Tokenizer } from "../tokenizers/index.js";
-import { AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForPreTraining, PRESETS, presetConfig, savePretrained } from "../models/index.js";
-import type { PretrainedModel } from "../models/index.js";
+import { PRESETS, architecture, checkPositions, classFor, modelFromPretrained, presetConfig, savePretrained } from "../models/index.js";
+import type { PretrainedModel, Task } from "../models/index.js";
 import { packedExamples, pairExamples, readDocuments, splitDocs, tokenizeCorpus } from "../data/index.js";
-import type { Example, SpecialIds } from "../data/index.js";
-import { AUXILIARY_TASKS, CausalLM, ElectraPair, MaskedLM, ReplacedTokenDetection, attachAuxiliaryHeads, detachAuxiliaryHeads } from "../objectives/index.js";
-import type { PerturbOptions } from "../objectives/index.js";
+import type { Example, SpecialIds, TokenizedCorpus } from "../data/index.js";
+import { AUXILIARY_TASKS, attachAuxiliaryHeads, detachAuxiliaryHeads, parseObjectiveSpec } from "../objectives/index.js";
+import type { ObjectiveEntry, PerturbOptions, MaskingStrategy, Objective } from "../objectives/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
-import { electra } from "../models/index.js";
-import type { MaskingStrategy, Objective } from "../objectives/index.js";
+import { resolveOptions } from "../io/options.js";
 import { schedules } from "../optim/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainTask } from "./trainer.js";
 import type { Mixing } from "./mixing.js";
+import { PRETRAIN_OPTIONS } from "./pretrain-options.js";
+
+export { PRETRAIN_OPTIONS } from "./pretrain-options.js";
 
 export interface PretrainOptions {
   /** A preset name (bert-mini, roberta-base, albert-base, electra-small, gpt2, ...) or a checkpoint folder. */
@@ -26,10 +30,7 @@ export interface PretrainOptions {
   tokenizer: string;
   /** mlm, mlm+sop, mlm+nsp, clm, electra (also given as "mlm,sop"; a pair loss weight as "mlm,sop:0.5"). */
   objectives?: string;
-  /**
-   * Several tasks trained together, one per micro-batch, drawn with `mixing` (T5's
-   * examples-proportional or temperature mixing): each an objective and its own text.
-   */
+  /** Several tasks trained together, one per micro-batch, drawn with `mixing`: each an objective and its own text. */
   tasks?: PretrainTask[];
   /** How tasks are mixed (default: examples-proportional). */
   mixing?: Mixing;
@@ -40,9 +41,9 @@ export interface PretrainOptions {
   /** Documents given directly (instead of --input files). */
   documents?: string[];
   maxSteps: number;
-  batchSize: number;
-  seqLen: number;
-  learningRate: number;
+  batchSize?: number;
+  seqLen?: number;
+  learningRate?: number;
   warmupSteps?: number;
   weightDecay?: number;
   gradientAccumulation?: number;
@@ -54,9 +55,12 @@ export interface PretrainOptions {
   evalBatches?: number;
   saveEvery?: number;
   keepLast?: number;
+  /** Early stopping on a validation metric (default loss) after this many evaluations without improvement. */
+  patience?: number;
+  metric?: string;
   out: string;
   resume?: boolean;
-  /** Extra config keys for a preset (dropout, sizes). */
+  /** Extra config keys for a preset (dropout, sizes, max_position_embeddings). */
   modelConfig?: Record<string, unknown>;
   /** Context perturbation before masking (masked LM objectives). */
   perturb?: Omit<PerturbOptions, "vocabSize" | "specialIds" | "maskId" | "seed">;
@@ -79,26 +83,6 @@ export interface PretrainTask {
   weight?: number;
 }
 
-type ObjectiveKind = "mlm" | "mlm+sop" | "mlm+nsp" | "clm" | "electra";
-
-/** "mlm,sop:0.5" -> the objective and the pair loss's weight. */
-export function parseObjectives(text: string): { kind: ObjectiveKind; pairWeight: number } {
-  const parts = text.toLowerCase().split(/[,+]/).map((p) => p.trim());
-  let pairWeight = 1;
-  const names = parts.map((p) => {
-    const [name, w] = p.split(":");
-    if (w !== undefined) {
-      if (name !== "sop" && name !== "nsp") throw new Error(`--objectives "${text}": only the sentence-pair loss (sop, nsp) takes a weight, as sop:0.5`);
-      pairWeight = Number(w);
-      if (!(pairWeight >= 0) || !Number.isFinite(pairWeight)) throw new Error(`--objectives "${text}": the weight of ${name} must be a number >= 0`);
-    }
-    return name;
-  });
-  const kind = names.join("+");
-  if (!["mlm", "mlm+sop", "mlm+nsp", "clm", "electra"].includes(kind)) throw new Error(`--objectives "${text}" is not supported; use mlm, mlm,sop, mlm,nsp, clm or electra (sop and nsp take a weight: mlm,sop:0.5)`);
-  return { kind: kind as ObjectiveKind, pairWeight };
-}
-
 export interface PretrainResult {
   model: PretrainedModel;
   tokenizer: Tokenizer;
@@ -114,10 +98,16 @@ export interface PretrainResult {
   unigramPerplexity: number;
   /** Validation examples, to score other models on the same data (e.g. an untrained one). */
   validation: Example[];
-  objective: Objective;
+  objective: Objective<Example>;
   /** Every task with its data (one unless tasks were given), and their sampling rates. */
-  tasks: TrainTask[];
+  tasks: TrainTask<Example>[];
   rates: number[];
+}
+
+/** "mlm,sop:0.5" -> the objective and the pair loss's weight (the registry's canonical name). */
+export function parseObjectives(text: string): { kind: string; pairWeight: number } {
+  const { entry, weight } = parseObjectiveSpec(text);
+  return { kind: entry.name, pairWeight: weight };
 }
 
 function specials(tok: Tokenizer): SpecialIds & { mask: number } {
@@ -130,117 +120,134 @@ function specials(tok: Tokenizer): SpecialIds & { mask: number } {
   return { cls: id(sp.cls ?? sp.bos, "[CLS]/<s>"), sep: id(sp.sep ?? sp.eos, "[SEP]/</s>"), pad: id(sp.pad, "[PAD]/<pad>"), mask: sp.mask ? tok.tokenToId(sp.mask)! : -1 };
 }
 
-export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+/** The one model head that serves every task of a run: a pretraining model serves masked-LM tasks too. */
+function sharedHead(entries: ObjectiveEntry[]): Task {
+  const heads = new Set(entries.map((e) => e.head));
+  if (heads.size === 1) return entries[0]!.head;
+  if ([...heads].every((h) => h === "masked-lm" || h === "pretraining")) return "pretraining";
+  throw new Error(`tasks mix ${[...new Set(entries.map((e) => e.name))].join(" and ")}: one model cannot take them all; mix clm tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
+}
+
+/** The model a run starts from: a preset sized to the tokenizer, or a checkpoint to continue. */
+async function startingModel(o: { model: string; seqLen: number; modelConfig?: Record<string, unknown> }, head: Task, tok: Tokenizer, sp: SpecialIds, objectives: string): Promise<PretrainedModel> {
+  if (PRESETS[o.model]) {
+    const base = presetConfig(o.model);
+    const entry = architecture(base.model_type as string);
+    try {
+      classFor(entry, head);
+    } catch (e) {
+      throw new Error(`--model ${o.model} does not fit --objectives ${objectives}: ${(e as Error).message}`);
+    }
+    // The tokenizer's special tokens; the architecture keeps its position count (BERT's 512)
+    // unless the run needs more or the user sets it, so the model can be fine-tuned on longer text later.
+    const specials = base.model_type === "gpt2" ? { bos_token_id: sp.cls, eos_token_id: sp.sep } : {};
+    const draft = { ...base, vocab_size: tok.vocabSize, pad_token_id: sp.pad, ...specials, ...o.modelConfig };
+    const config = entry.parseConfig(draft, `preset ${o.model}`);
+    const needed = entry.positions.needed(o.seqLen);
+    const positioned = o.modelConfig?.[entry.positions.key] === undefined && (config[entry.positions.key] as number) < needed ? { ...config, [entry.positions.key]: needed } : config;
+    checkPositions(positioned, o.seqLen, "--seq-len");
+    return new (classFor(entry, head)[1])(positioned as never);
+  }
+  if (!existsSync(join(o.model, "config.json"))) throw new Error(`--model "${o.model}" is neither a preset (${Object.keys(PRESETS).join(", ")}) nor a checkpoint folder (no config.json there)`);
+  const model = await modelFromPretrained(o.model, head, { verbose: false });
+  const vocab = (model.config.vocab_size as number) ?? 0;
+  if (vocab < tok.vocabSize) throw new Error(`${o.model}: its vocabulary (${vocab}) is smaller than the tokenizer's (${tok.vocabSize})`);
+  checkPositions(model.config, o.seqLen, "--seq-len");
+  return model;
+}
+
+/** Training and validation sequences of one task: whole documents held out, or sequences when the corpus has too few documents. */
+function taskData(corpus: TokenizedCorpus, entry: ObjectiveEntry, o: { seqLen: number; valFraction: number; seed: number }, sp: SpecialIds): { train: Example[]; validation: Example[]; note: string } {
+  const build = (docIdx: number[]): Example[] =>
+    entry.sequences === "sop" || entry.sequences === "nsp" ? pairExamples(corpus, docIdx, o.seqLen, sp, entry.sequences, o.seed) : packedExamples(corpus, docIdx, o.seqLen, sp, { causal: entry.sequences === "causal" });
+  const docs = corpus.docStart.length - 1;
+  const enoughDocs = o.valFraction === 0 || docs * o.valFraction >= 1;
+  if (enoughDocs) {
+    const split = splitDocs(corpus, o.valFraction, o.seed);
+    return { train: build(split.train), validation: build(split.validation), note: `${split.validation.length} whole documents held out` };
+  }
+  // A single long file (one paragraph per line, say) reads as few documents: hold out the
+  // last share of its sequences instead, a contiguous block, so that train and validation share no text.
+  const all = build(Array.from({ length: docs }, (_, i) => i));
+  const nVal = Math.max(1, Math.round(all.length * o.valFraction));
+  if (all.length - nVal < 1) throw new Error(`the corpus makes ${all.length} sequence(s) of ${o.seqLen} tokens: too few to hold out ${nVal} for validation (lower --val-fraction or --seq-len, or give more text)`);
+  return { train: all.slice(0, all.length - nVal), validation: all.slice(all.length - nVal), note: `the corpus has ${docs} document(s), too few to hold out whole ones: the last ${nVal} of its ${all.length} sequences are held out instead` };
+}
+
+export async function pretrain(given: PretrainOptions): Promise<PretrainResult> {
+  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives">> & PretrainOptions;
   if (o.tasks && o.tasks.length === 0) throw new Error("tasks: the list is empty");
   if (o.tasks && (o.objectives !== undefined || o.input !== undefined || o.documents !== undefined)) {
     throw new Error("give tasks (each with its objectives and input) or objectives with input, not both");
   }
+  if (o.mixing && !o.tasks) throw new Error("mixing mixes tasks: give two or more tasks (--task OBJECTIVES=INPUT)");
   const specs: PretrainTask[] = o.tasks ?? [{ objectives: o.objectives ?? "mlm", ...(o.input ? { input: o.input } : {}), ...(o.documents ? { documents: o.documents } : {}) }];
-  const parsed = specs.map((t) => parseObjectives(t.objectives));
-  const kinds = new Set(parsed.map((p) => p.kind));
-  if (kinds.size > 1 && (kinds.has("clm") || kinds.has("electra"))) throw new Error(`tasks mix ${[...kinds].join(" and ")}: one model cannot take them all; mix clm tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
-  if (specs.length > 1 && kinds.has("electra")) throw new Error("electra trains a generator-discriminator pair: it is not mixed with other tasks");
-  const objectives: ObjectiveKind = kinds.has("clm") ? "clm" : kinds.has("electra") ? "electra" : parsed.some((p) => p.kind !== "mlm") ? "mlm+sop" : "mlm";
-  const seed = o.seed ?? 42;
+  const parsed = specs.map((t) => parseObjectiveSpec(t.objectives));
+  const entries = parsed.map((p) => p.entry);
+  const head = sharedHead(entries);
+  if (specs.length > 1) for (const e of entries) if (!e.supports.mixing) throw new Error(`${e.name} is not mixed with other tasks (${e.summary})`);
+  // every option the objectives do not take is refused by name, before any work
+  for (const e of entries) {
+    if (o.perturb && !e.supports.perturb) throw new Error(`--perturb does not apply to ${e.name}: it perturbs what a masked LM restores; use it with mlm, mlm,sop or mlm,nsp`);
+    if (o.adversarial && !e.supports.adversarial) throw new Error(`--adversarial does not apply to ${e.name}`);
+    if (o.auxiliary?.length && !e.supports.auxiliary) throw new Error(`auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp), not ${e.name}`);
+  }
+  const seed = o.seed;
   torch.manualSeed(seed);
   const tok = loadTokenizer(o.tokenizer);
   const sp = specials(tok);
-  const causal = objectives === "clm";
-  if (!causal && sp.mask < 0) throw new Error("masked LM needs a tokenizer with a mask token ([MASK] or <mask>)");
-  // The model: a preset (sized to the tokenizer) or an existing checkpoint (continued pretraining).
-  let model: PretrainedModel;
-  // one model for every task: with a sentence-pair task among them, the pretraining model (both heads)
-  const auto = causal ? AutoModelForCausalLM : objectives === "mlm" ? AutoModelForMaskedLM : AutoModelForPreTraining;
-  if (objectives === "electra") {
-    // the discriminator from the preset, and a generator a quarter of its width (the paper's 1/4 to 1/2)
-    const base = presetConfig(PRESETS[o.model] ? o.model : "electra-small");
-    if (base.model_type !== "electra") throw new Error(`--objectives electra needs an ELECTRA preset (electra-small), not ${o.model}`);
-    const shared = { ...base, vocab_size: tok.vocabSize, max_position_embeddings: Math.max(o.seqLen, 128), pad_token_id: sp.pad, ...o.modelConfig };
-    const h = base.hidden_size as number;
-    const gen = new electra.ElectraForMaskedLM(electra.electraConfig({ ...shared, hidden_size: Math.max(16, h / 4), num_attention_heads: Math.max(1, (base.num_attention_heads as number) / 4), intermediate_size: Math.max(64, (base.intermediate_size as number) / 4) }));
-    const disc = new electra.ElectraForPreTraining(electra.electraConfig(shared));
-    model = new ElectraPair(gen, disc) as unknown as PretrainedModel;
-  } else if (PRESETS[o.model]) {
-    const base = presetConfig(o.model);
-    const isGpt = base.model_type === "gpt2";
-    if (causal !== isGpt) throw new Error(`--model ${o.model} does not fit --objectives ${objectives}: ${isGpt ? "GPT-2 takes clm" : "clm needs a GPT-2 model"}`);
-    const sizes = isGpt
-      ? { vocab_size: tok.vocabSize, n_positions: Math.max(o.seqLen, 128), bos_token_id: sp.cls, eos_token_id: sp.sep, pad_token_id: sp.pad }
-      : { vocab_size: tok.vocabSize, max_position_embeddings: Math.max(o.seqLen + (base.model_type === "roberta" ? 2 : 0), 128), pad_token_id: sp.pad };
-    model = auto.fromConfig({ ...base, ...sizes, ...o.modelConfig });
-  } else if (existsSync(join(o.model, "config.json"))) {
-    model = await auto.fromPretrained(o.model);
-    const vocab = (model.config.vocab_size as number) ?? 0;
-    if (vocab < tok.vocabSize) throw new Error(`${o.model}: its vocabulary (${vocab}) is smaller than the tokenizer's (${tok.vocabSize})`);
-  } else {
-    throw new Error(`--model "${o.model}" is neither a preset (${Object.keys(PRESETS).join(", ")}) nor a checkpoint folder`);
-  }
-  o.log?.(`model: ${model.constructor.name}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters`);
-  const masking = {
-    strategy: o.maskStrategy ?? "token",
-    dynamic: (o.masking ?? "dynamic") === "dynamic",
-    probability: o.maskProbability ?? 0.15,
-    maskId: sp.mask,
-    vocabSize: tok.vocabSize,
-    specialIds: tok.specialIds,
-    seed,
-  };
+  if (entries.some((e) => e.needsMask) && sp.mask < 0) throw new Error(`${o.tokenizer}: masked LM needs a tokenizer with a mask token ([MASK] or <mask>)`);
   const auxiliary = (o.auxiliary ?? []).map(({ name, weight }, i, all) => {
     const task = AUXILIARY_TASKS[name];
     if (all.findIndex((a) => a.name === name) !== i) throw new Error(`auxiliary task "${name}" is given twice`);
     if (!task) throw new Error(`unknown auxiliary task "${name}"; available: ${Object.keys(AUXILIARY_TASKS).join(", ")}`);
-    if (causal || objectives === "electra") throw new Error("auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp)");
-    if (task.level === "sequence" && parsed.some((p) => p.kind !== "mlm")) throw new Error(`auxiliary task ${name} reorders a sequence's text: it cannot go with a sentence-pair objective (sop, nsp), whose label depends on the order`);
+    if (task.level === "sequence" && entries.some((e) => e.weightedPart)) throw new Error(`auxiliary task ${name} reorders a sequence's text: it cannot go with a sentence-pair objective (sop, nsp), whose label depends on the order`);
     return { task, weight };
   });
+  const base = await startingModel({ model: o.model, seqLen: o.seqLen, ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}) }, head, tok, sp, specs.map((s) => s.objectives).join(" and "));
+  const pairing = entries.find((e) => e.pair)?.pair;
+  const model = pairing ? pairing.build(base) : base;
+  o.log?.(`model: ${model.constructor.name}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters`);
   if (auxiliary.length) attachAuxiliaryHeads(model, auxiliary);
+  const masking = { strategy: o.maskStrategy, dynamic: o.masking === "dynamic", probability: o.maskProbability, maskId: sp.mask, vocabSize: tok.vocabSize, specialIds: tok.specialIds, seed };
   const perturb = o.perturb ? { ...o.perturb, vocabSize: tok.vocabSize, specialIds: tok.specialIds, maskId: sp.mask, seed } : null;
-  // Data per task: documents -> tokens (cached) -> sequences, validation on held-out documents.
-  const tasks: TrainTask[] = specs.map((spec, i) => {
-    const { kind, pairWeight } = parsed[i]!;
+  // Data per task: documents -> tokens (cached) -> sequences, and the validation held out.
+  const tasks: TrainTask<Example>[] = specs.map((spec, i) => {
+    const { entry, weight } = parsed[i]!;
     const docs = spec.documents ?? readDocuments(spec.input ?? []);
     const corpus = tokenizeCorpus(docs, tok);
-    const split = splitDocs(corpus, o.valFraction ?? 0.05, seed);
-    const build = (docIdx: number[]): Example[] =>
-      kind === "mlm+sop" || kind === "mlm+nsp" ? pairExamples(corpus, docIdx, o.seqLen, sp, kind === "mlm+sop" ? "sop" : "nsp", seed) : packedExamples(corpus, docIdx, o.seqLen, sp, { causal });
-    const train = build(split.train);
-    const validation = build(split.validation);
-    const objective: Objective =
-      kind === "clm"
-        ? new CausalLM(sp.pad)
-        : kind === "electra"
-          ? new ReplacedTokenDetection(masking, sp.pad)
-          : new MaskedLM(masking, sp.pad, kind === "mlm+sop" ? "sop" : kind === "mlm+nsp" ? "nsp" : null, perturb, auxiliary, pairWeight);
+    const { train, validation, note } = taskData(corpus, entry, { seqLen: o.seqLen, valFraction: o.valFraction, seed }, sp);
+    const objective = entry.create({ padId: sp.pad, masking, perturb, auxiliary, weight });
     // a mixture's task is named after its input (moby-dick, mails), or task1, task2, ...
     const fromInput = (spec.input ?? []).map((f) => basename(f).replace(/\.[^.]*$/, "")).join("+");
     const name = spec.name ?? (specs.length === 1 ? objective.name : fromInput && specs.filter((x) => x.input?.join() === spec.input?.join()).length === 1 ? fromInput : `task${i + 1}`);
-    o.log?.(`data${specs.length > 1 ? ` (${name})` : ""}: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens`);
+    o.log?.(`data${specs.length > 1 ? ` (${name})` : ""}: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens (${note})`);
     return { name, objective, train, validation };
   });
   // mixing "weights" without a list takes each task's weight (default 1)
   const mixing: Mixing = o.mixing?.kind === "weights" && o.mixing.weights.length === 0 ? { kind: "weights", weights: specs.map((t) => t.weight ?? 1) } : (o.mixing ?? { kind: "proportional" });
-  const tokFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"];
   const copy: Record<string, string> = {};
-  for (const f of tokFiles) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
+  for (const f of ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"]) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
   const trainer = new Trainer({
     model,
-    tasks,
+    tasks: tasks as TrainTask[],
     mixing,
     batchSize: o.batchSize,
-    gradientAccumulation: o.gradientAccumulation ?? 1,
+    gradientAccumulation: o.gradientAccumulation,
     maxSteps: o.maxSteps,
     learningRate: o.learningRate,
-    weightDecay: o.weightDecay ?? 0.01,
-    schedule: schedules.linearWarmupDecay(o.warmupSteps ?? Math.round(o.maxSteps * 0.06), o.maxSteps),
-    clipNorm: o.clipNorm ?? 1,
-    precision: o.precision ?? torch.defaultPrecision(),
+    weightDecay: o.weightDecay,
+    schedule: schedules.linearWarmupDecay(o.warmupSteps, o.maxSteps),
+    clipNorm: o.clipNorm,
+    precision: o.precision,
     seed,
     out: o.out,
-    saveEvery: o.saveEvery ?? Math.max(100, Math.round(o.maxSteps / 4)),
-    keepLast: o.keepLast ?? 2,
-    evalEvery: o.evalEvery ?? Math.max(10, Math.round(o.maxSteps / 10)),
+    saveEvery: o.saveEvery,
+    keepLast: o.keepLast,
+    evalEvery: o.evalEvery,
     evalBatches: o.evalBatches ?? 25,
-    resume: o.resume ?? false,
+    ...(o.patience > 0 ? { best: { metric: o.metric ?? "loss", patience: o.patience } } : {}),
+    resume: o.resume,
     copy,
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
@@ -254,11 +261,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
   const r = trainer.train();
   trainer.optimizer.dispose();
-  // the discriminator is ELECTRA's model to keep; the generator is discarded, as in the paper
-  const keep = model instanceof ElectraPair ? (model.discriminator as unknown as PretrainedModel) : model;
+  // ELECTRA keeps its discriminator, as the paper does; the generator is discarded
+  const keep = pairing ? pairing.keep(model) : model;
   detachAuxiliaryHeads(keep, auxiliary); // the checkpoint holds Hugging Face's tensors only
   savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
-  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective, tasks, rates: trainer.rates, unigramPerplexity };
+  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity };
 }
 
 function unigram(train: Example[], validation: Example[], vocab: number): number {

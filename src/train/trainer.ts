@@ -1,63 +1,89 @@
-// The Trainer: model-agnostic. It asks an objective for batches and losses and does the rest:
-// gradient accumulation (the accumulated loss equals the full batch's), clipping, the
-// schedule, bfloat16 autocast, periodic evaluation, a JSONL log, atomic checkpoints that keep
-// the last K, exact resume (model, optimizer, schedule, random state, data position), a stop
-// with a clear message on a NaN loss, and a checkpoint on Ctrl-C. Several tasks (objective +
-// data) can be mixed, one task per micro-batch, drawn with T5's mixing rates.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+// The Trainer: the one training loop of lmforge. Pretraining objectives and fine-tuning tasks
+// are its plugins (src/models/objective.ts): it asks them for batches, losses and evaluations
+// and does the rest, the same for every task: gradient accumulation (the accumulated loss
+// equals the full batch's), clipping, the schedule, bfloat16 autocast, adversarial training,
+// periodic evaluation, early stopping with the best weights restored, a JSONL log, atomic
+// checkpoints keeping the last K (and the best), exact resume (model, optimizer, schedule,
+// random state, data position, early-stopping state), a stop with a clear message on a NaN
+// loss, and a checkpoint on Ctrl-C. Several tasks (objective + data) can be mixed, one task
+// per micro-batch, drawn with T5's mixing rates.
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { AdamW, LRScheduler, clipGradNorm } from "../optim/index.js";
 import type { Schedule } from "../optim/index.js";
 import { readCheckpoint, saveCheckpoint, writeTextAtomic } from "../io/index.js";
-import { tensorsToSave } from "../nn/index.js";
-import type { PretrainedModel } from "../models/index.js";
-import type { Example } from "../data/pretraining.js";
+import { tensorsToSave, adversarialBackward } from "../nn/index.js";
+import type { AdversarialOptions } from "../nn/index.js";
+import { evaluateByLoss, summariseSums, wordEmbeddingModule } from "../models/index.js";
+import type { Batch, EvalResult, Objective, PretrainedModel } from "../models/index.js";
 import { epochOrder } from "../data/random.js";
-import type { Batch, Objective } from "../objectives/pretraining.js";
-import { adversarialBackward, wordEmbeddings } from "../nn/adversarial.js";
-import type { AdversarialOptions } from "../nn/adversarial.js";
 import { mixingRates, pickTask } from "./mixing.js";
 import type { Mixing } from "./mixing.js";
+import { RunLog, checkpointSteps, lastCheckpoint, rotateCheckpoints } from "./checkpoints.js";
 
-/** One task of a mixture: an objective and its data. */
-export interface TrainTask {
+export { lastCheckpoint } from "./checkpoints.js";
+
+/** One task of a run: an objective and its data (examples as the objective takes them; it prepares its features). */
+export interface TrainTask<X = unknown> {
   name: string;
-  objective: Objective;
-  train: Example[];
-  validation?: Example[];
+  objective: Objective<unknown, Batch, X>;
+  train: readonly X[];
+  validation?: readonly X[];
+}
+
+/** Early stopping and best-weight restore on a validation metric. */
+export interface BestOptions {
+  /** The metric, as the objective reports it (loss, macro_f1, f1, exact_match, ...); val_ is added. */
+  metric: string;
+  /** Which way it improves (default: the objective's metricDirections, else min for loss and perplexity, max otherwise). */
+  mode?: "max" | "min";
+  /** Stop after this many evaluations without improvement; 0 never stops early (default 0). */
+  patience?: number;
+  /** Load the best checkpoint's weights at the end (default true). Its checkpoint is kept beside the last K. */
+  restore?: boolean;
 }
 
 export interface TrainerOptions {
   model: PretrainedModel;
   /** One objective and its data... */
-  objective?: Objective;
-  train?: Example[];
-  validation?: Example[];
+  objective?: Objective<never, Batch, never> | Objective<unknown, Batch, unknown>;
+  train?: readonly unknown[];
+  validation?: readonly unknown[];
   /** ...or several, mixed per micro-batch with `mixing` (default: examples-proportional). */
   tasks?: TrainTask[];
   mixing?: Mixing;
   batchSize: number;
   gradientAccumulation?: number;
-  maxSteps: number;
+  /** Optimizer steps; or give epochs (of the first task's prepared features) and the steps follow. */
+  maxSteps?: number;
+  epochs?: number;
   learningRate: number;
   weightDecay?: number;
-  schedule: Schedule;
+  /** The learning-rate schedule; or scheduleFor, which makes it from the run's total steps (a warmup share of them). */
+  schedule?: Schedule;
+  scheduleFor?: (maxSteps: number) => Schedule;
+  /** Clip the gradients' global norm to this (0 or unset: no clipping). */
   clipNorm?: number;
   precision?: "fp32" | "bf16";
   seed: number;
   /** Output folder: checkpoints in checkpoint-N/, the log in metrics.jsonl. */
   out: string;
-  saveEvery?: number;
+  /** Checkpoint every N steps, or at the end of every epoch. */
+  saveEvery?: number | "epoch";
   keepLast?: number;
-  evalEvery?: number;
+  /** Evaluate every N steps, or at the end of every epoch (and after the last step). */
+  evalEvery?: number | "epoch";
   /** Validation batches per evaluation (all if unset). */
   evalBatches?: number;
+  best?: BestOptions;
   /** Continue from the last checkpoint in `out`. */
   resume?: boolean;
   /** Extra files for every checkpoint folder (the tokenizer's). */
   copy?: Record<string, string>;
+  /** Keys merged into every checkpoint's config.json (a fine-tuned model's description). */
+  config?: Record<string, unknown>;
   /** Adversarial training on the word embeddings (FGM or FreeLB). */
   adversarial?: AdversarialOptions;
   onStep?: (info: StepInfo) => void;
@@ -68,39 +94,44 @@ export interface TrainerOptions {
 export interface StepInfo {
   step: number;
   maxSteps: number;
+  epoch: number;
   loss: number;
   lr: number;
   tokensPerSec: number;
   gradNorm: number;
 }
 
+export interface TrainResult {
+  steps: number;
+  lastLoss: number;
+  interrupted: boolean;
+  stoppedEarly: boolean;
+  /** Every evaluation of the run (a resumed run's earlier ones included), with its step. */
+  evals: Record<string, number>[];
+  /** The best evaluation, when best was given. */
+  best: { step: number; value: number; metric: string } | null;
+}
+
 interface TrainerState {
   step: number;
-  /** The first task's epoch and position (the only ones of a single-task run). */
+  /** The first task's epoch and position (kept for checkpoints of older runs). */
   epoch: number;
-  /** Position within the epoch's order, in examples. */
   position: number;
   /** Every task's epoch and position, by name. */
   tasks?: Record<string, { epoch: number; position: number }>;
   scheduler: { stepCount: number; baseLrs: number[] };
   rng: string;
   optimizerMeta: { groups: Record<string, number | boolean>[]; steps: Record<string, number> };
+  best?: { step: number; value: number; metric: string } | null;
+  sinceBest?: number;
+  learningRate?: number;
 }
 
 export class NonFiniteLossError extends Error {}
 
-/** The last checkpoint folder in out (checkpoint-N with the largest N), if any. */
-export function lastCheckpoint(out: string): string | null {
-  if (!existsSync(out)) return null;
-  const steps = readdirSync(out)
-    .map((d) => /^checkpoint-(\d+)$/.exec(d))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-  return steps.length ? join(out, `checkpoint-${steps[steps.length - 1]}`) : null;
-}
-
 interface TaskState extends TrainTask {
+  /** What batches are made of: the prepared training examples. */
+  features: readonly unknown[];
   epoch: number;
   position: number;
   /** The seed of the task's example order (task 0 keeps the single-task order). */
@@ -112,17 +143,32 @@ interface TaskState extends TrainTask {
 export class Trainer {
   readonly optimizer: AdamW;
   readonly scheduler: LRScheduler;
+  /** Optimizer steps of the run, and of one epoch of the first task. */
+  readonly maxSteps: number;
+  readonly stepsPerEpoch: number;
+  private readonly evalEvery: number;
+  private readonly saveEvery: number;
   step = 0;
   readonly tasks: TaskState[];
   /** Each task's sampling rate. */
   readonly rates: number[];
   private stopRequested = false;
-  private readonly logPath: string;
+  private readonly runLog: RunLog;
+  private best: { step: number; value: number; metric: string } | null = null;
+  private sinceBest = 0;
+  private evals: Record<string, number>[] = [];
 
   constructor(readonly o: TrainerOptions) {
-    if (o.batchSize < 1 || !Number.isInteger(o.batchSize)) throw new RangeError(`batch size must be a positive integer, got ${o.batchSize}`);
+    const counts: [string, number][] = [["batch size", o.batchSize], ["gradient accumulation", o.gradientAccumulation ?? 1]];
+    if (o.maxSteps !== undefined) counts.push(["max steps", o.maxSteps]);
+    if (o.epochs !== undefined) counts.push(["epochs", o.epochs]);
+    for (const [name, v] of counts) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    }
+    if ((o.maxSteps === undefined) === (o.epochs === undefined)) throw new Error("give maxSteps or epochs (one of them)");
+    if (!(o.learningRate >= 0) || !Number.isFinite(o.learningRate)) throw new RangeError(`learning rate must be a finite number >= 0, got ${o.learningRate}`);
     if (o.tasks && o.objective) throw new Error("give either tasks or one objective with its data, not both");
-    const tasks = o.tasks ?? (o.objective && o.train ? [{ name: o.objective.name, objective: o.objective, train: o.train, ...(o.validation ? { validation: o.validation } : {}) }] : []);
+    const tasks: TrainTask[] = o.tasks ?? (o.objective && o.train ? [{ name: o.objective.name, objective: o.objective as Objective<unknown, Batch, unknown>, train: o.train, ...(o.validation ? { validation: o.validation } : {}) }] : []);
     if (tasks.length === 0) throw new Error("no objective: give tasks, or an objective with its training examples");
     const names = new Set<string>();
     for (const t of tasks) {
@@ -130,16 +176,25 @@ export class Trainer {
       if (names.has(t.name)) throw new Error(`two tasks are named "${t.name}": task names must differ`);
       names.add(t.name);
     }
-    this.tasks = tasks.map((t, i) => ({ ...t, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001 }));
-    this.rates = mixingRates(tasks.map((t) => t.train.length), o.mixing ?? { kind: "proportional" });
+    if (o.best && !tasks.some((t) => t.validation?.length)) throw new Error(`early stopping on ${o.best.metric} needs validation examples`);
+    this.tasks = tasks.map((t, i) => {
+      const features = t.objective.prepare ? t.objective.prepare(t.train) : t.train;
+      if (features.length === 0) throw new Error(`task ${t.name}: its ${t.train.length} training examples make no training features`);
+      return { ...t, features, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001 };
+    });
+    this.rates = mixingRates(this.tasks.map((t) => t.features.length), o.mixing ?? { kind: "proportional" });
+    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(this.tasks[0]!.features.length / o.batchSize) / (o.gradientAccumulation ?? 1)));
+    this.maxSteps = o.maxSteps ?? o.epochs! * this.stepsPerEpoch;
+    this.evalEvery = o.evalEvery === "epoch" ? this.stepsPerEpoch : (o.evalEvery ?? 0);
+    this.saveEvery = o.saveEvery === "epoch" ? this.stepsPerEpoch : (o.saveEvery ?? 0);
+    if (o.best && !this.evalEvery) throw new Error(`early stopping on ${o.best.metric} needs evaluations: set evalEvery`);
     this.optimizer = AdamW.forModule(o.model, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
-    this.scheduler = new LRScheduler(this.optimizer, o.schedule);
+    if (this.optimizer.paramGroups.length === 0) throw new Error(`${o.model.constructor.name}: no trainable parameters (every parameter is frozen)`);
+    const schedule = o.schedule ?? o.scheduleFor?.(this.maxSteps);
+    if (!schedule) throw new Error("give a schedule (or scheduleFor)");
+    this.scheduler = new LRScheduler(this.optimizer, schedule);
     mkdirSync(o.out, { recursive: true });
-    this.logPath = join(o.out, "metrics.jsonl");
-  }
-
-  private logJson(record: Record<string, unknown>): void {
-    appendFileSync(this.logPath, JSON.stringify({ time: new Date().toISOString(), ...record }) + "\n");
+    this.runLog = new RunLog(join(o.out, "metrics.jsonl"));
   }
 
   /** The first task's epoch (the run's, with one task). */
@@ -147,9 +202,13 @@ export class Trainer {
     return this.tasks[0]!.epoch;
   }
 
+  private get precision(): "fp32" | "bf16" {
+    return this.o.precision ?? "fp32";
+  }
+
   /** The next micro-batch's example indices in a task, advancing its data position. */
   private nextIndices(task: TaskState): number[] {
-    const n = task.train.length;
+    const n = task.features.length;
     if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: epochOrder(n, task.orderSeed, task.epoch) };
     const order = task.order.indices;
     const out: number[] = [];
@@ -164,11 +223,31 @@ export class Trainer {
     return out;
   }
 
-  /** One optimizer step over gradientAccumulation micro-batches. */
-  private trainStep(): { loss: number; targets: number; gradNorm: number; tokens: number; taskLosses: Record<string, number> } {
-    const accum = this.o.gradientAccumulation ?? 1;
+  /** The loss of one micro-batch, its gradient (scaled by its share) accumulated in the parameters. */
+  private backward(objective: Objective<unknown, Batch, unknown>, batch: Batch, share: number): number {
     const model = this.o.model;
-    model.train();
+    return torch.scope(() =>
+      torch.autocast(
+        () => {
+          const adv = this.o.adversarial;
+          if (adv) {
+            const embed = wordEmbeddingModule(model) as unknown as { forward(ids: Tensor): Tensor };
+            return adversarialBackward(() => embed.forward(batch.inputIds), (e) => objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
+          }
+          const { loss } = objective.loss(model, batch);
+          const v = loss.item();
+          if (Number.isFinite(v)) loss.mul(share).backward();
+          return v;
+        },
+        { enabled: this.precision === "bf16" },
+      ),
+    );
+  }
+
+  /** One optimizer step over gradientAccumulation micro-batches. */
+  private trainStep(): { loss: number; gradNorm: number; tokens: number; taskLosses: Record<string, number> } {
+    const accum = this.o.gradientAccumulation ?? 1;
+    this.o.model.train();
     // Build every micro-batch first: the loss of each is weighted by its share of the targets,
     // so that the accumulated gradient equals that of one batch of all of them.
     const batches: { batch: Batch; task: TaskState }[] = [];
@@ -176,7 +255,7 @@ export class Trainer {
       const task = this.tasks[pickTask(this.rates, this.o.seed, this.step, k)]!;
       const epoch = task.epoch;
       const idx = this.nextIndices(task);
-      batches.push({ batch: task.objective.batch(task.train, idx, epoch), task });
+      batches.push({ batch: task.objective.batch(task.features, idx, epoch), task });
     }
     const totalTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
     let lossSum = 0;
@@ -184,29 +263,14 @@ export class Trainer {
     const taskSums = new Map<string, [number, number]>(); // loss sum and micro-batches, per task
     try {
       for (const { batch, task } of batches) {
-        const objective = task.objective;
         tokens += batch.inputIds.numel;
         const share = batch.targets / Math.max(1, totalTargets);
-        const value = torch.scope(() =>
-          torch.autocast(
-            () => {
-              const adv = this.o.adversarial;
-              if (adv) {
-                const embed = wordEmbeddings(model);
-                return adversarialBackward(() => embed(batch.inputIds), (e) => objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
-              }
-              const { loss } = objective.loss(model, batch);
-              const v = loss.item();
-              if (Number.isFinite(v)) loss.mul(share).backward();
-              return v;
-            },
-            { enabled: this.o.precision === "bf16" },
-          ),
-        );
+        const value = this.backward(task.objective, batch, share);
         if (!Number.isFinite(value)) {
+          const last = lastCheckpoint(this.o.out);
           throw new NonFiniteLossError(
             `the loss became ${value} at step ${this.step + 1}; training stopped, nothing was saved for this step` +
-              (lastCheckpoint(this.o.out) ? `; the last good checkpoint is ${lastCheckpoint(this.o.out)}` : "") +
+              (last ? `; the last good checkpoint is ${last} (continue from it with --resume)` : "") +
               ". Try a lower --learning-rate, --precision fp32 or a smaller --clip-norm.",
           );
         }
@@ -217,65 +281,78 @@ export class Trainer {
     } finally {
       for (const { batch } of batches) torch.dispose(batch);
     }
-    const gradNorm = this.o.clipNorm ? clipGradNorm(model.parameters(), this.o.clipNorm) : 0;
+    const gradNorm = this.o.clipNorm ? clipGradNorm(this.o.model.parameters(), this.o.clipNorm) : 0;
     this.optimizer.step();
     this.optimizer.zeroGrad();
     this.scheduler.step();
     this.step += 1;
     // each task's mean loss over its micro-batches of this step
     const taskLosses = Object.fromEntries([...taskSums].map(([name, [sum, n]]) => [name, sum / n]));
-    return { loss: lossSum, targets: totalTargets, gradNorm, tokens, taskLosses };
+    return { loss: lossSum, gradNorm, tokens, taskLosses };
+  }
+
+  /** One task's evaluation: its own, or the loss over its examples. */
+  private evaluateTask(task: TaskState, examples: readonly unknown[]): EvalResult {
+    const ctx = { batchSize: this.o.batchSize, precision: this.precision, ...(this.o.evalBatches ? { maxBatches: this.o.evalBatches } : {}) };
+    const model = this.o.model;
+    model.eval();
+    return task.objective.evaluate ? task.objective.evaluate(model, examples, ctx) : evaluateByLoss(task.objective, model, examples, ctx);
   }
 
   /**
-   * Mean loss and metrics over the validation set (or evalBatches of it). With several tasks,
-   * each task's under val_<task>_..., and val_loss / val_perplexity over all of them.
+   * Validation metrics, prefixed val_. With several tasks, each task's under val_<task>_...,
+   * and the run's overall metrics from every task's sums, summarised by the first task's objective.
    */
   evaluate(): Record<string, number> {
-    const model = this.o.model;
-    model.eval();
     const out: Record<string, number> = {};
-    const all: Record<string, number> = {};
-    let lossSum = 0;
-    let targets = 0;
-    let batches = 0;
-    for (const task of this.tasks) {
-      const val = task.validation;
-      if (!val || val.length === 0) continue;
-      const r = this.evaluateTask(task, val);
-      lossSum += r.lossSum;
-      targets += r.targets;
-      batches += r.batches;
-      for (const [k, v] of Object.entries(r.sums)) all[k] = (all[k] ?? 0) + v;
-      if (this.tasks.length > 1) for (const [k, v] of Object.entries(summarise(r.lossSum, r.targets, r.sums, r.batches))) out[k.replace(/^val_/, `val_${task.name}_`)] = v;
+    const total: Record<string, number> = {};
+    const withData = this.tasks.filter((t) => t.validation && t.validation.length > 0);
+    if (withData.length === 0) return {};
+    for (const task of withData) {
+      const r = this.evaluateTask(task, task.validation!);
+      if (this.tasks.length === 1) {
+        for (const [k, v] of Object.entries(r.metrics)) out[`val_${k}`] = v;
+        continue;
+      }
+      for (const [k, v] of Object.entries(r.metrics)) out[`val_${task.name}_${k}`] = v;
+      for (const [k, v] of Object.entries(r.sums ?? {})) total[k] = (total[k] ?? 0) + v;
     }
-    if (batches === 0) return {};
-    return { ...summarise(lossSum, targets, all, batches), ...out };
+    if (this.tasks.length > 1 && Object.keys(total).length) {
+      const first = withData[0]!.objective;
+      for (const [k, v] of Object.entries((first.summarise ?? summariseSums)(total))) out[`val_${k}`] = v;
+    }
+    return out;
   }
 
-  private evaluateTask(task: TaskState, val: Example[]): { lossSum: number; targets: number; sums: Record<string, number>; batches: number } {
-    const model = this.o.model;
-    let lossSum = 0;
-    let targets = 0;
-    let batches = 0;
-    const sums: Record<string, number> = {};
-    const bs = this.o.batchSize;
-    const maxBatches = this.o.evalBatches ?? Infinity;
-    torch.noGrad(() => {
-      for (let s = 0, nb = 0; s < val.length && nb < maxBatches; s += bs, nb++) {
-        const idx = Array.from({ length: Math.min(bs, val.length - s) }, (_, i) => s + i);
-        torch.scope(() => {
-          // validation masks are fixed (epoch -1: no perturbation, the same positions every time)
-          const batch = task.objective.batch(val, idx, -1);
-          const r = torch.autocast(() => task.objective.loss(model, batch), { enabled: this.o.precision === "bf16" });
-          lossSum += r.loss.item() * batch.targets;
-          targets += batch.targets;
-          for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
-          batches++;
-        });
-      }
-    });
-    return { lossSum, targets, sums, batches };
+  /** Which way the best metric improves. */
+  private bestMode(): "max" | "min" {
+    const b = this.o.best!;
+    if (b.mode) return b.mode;
+    for (const t of this.tasks) {
+      const d = t.objective.metricDirections?.[b.metric];
+      if (d) return d;
+    }
+    return /(^|_)(loss|perplexity)$/.test(b.metric) ? "min" : "max";
+  }
+
+  /** Records an evaluation for early stopping; true when patience has run out. */
+  private trackBest(metrics: Record<string, number>): boolean {
+    const b = this.o.best;
+    if (!b) return false;
+    const value = metrics[`val_${b.metric}`];
+    if (value === undefined) {
+      const have = Object.keys(metrics).filter((k) => k.startsWith("val_")).map((k) => k.slice(4));
+      throw new Error(`early stopping on "${b.metric}": the evaluation reports no such metric; it reports ${have.join(", ")}`);
+    }
+    const better = this.best === null || (this.bestMode() === "max" ? value > this.best.value : value < this.best.value);
+    if (better) {
+      this.best = { step: this.step, value, metric: b.metric };
+      this.sinceBest = 0;
+      if (b.restore ?? true) this.saveCheckpoint();
+      return false;
+    }
+    this.sinceBest += 1;
+    return (b.patience ?? 0) > 0 && this.sinceBest >= b.patience!;
   }
 
   /** Writes checkpoint-<step>/ atomically: weights, optimizer, schedule, random state, data position. */
@@ -293,20 +370,17 @@ export class Trainer {
       scheduler: this.scheduler.stateDict(),
       rng: torch.getRngState().toString("base64"),
       optimizerMeta: opt.meta,
+      best: this.best,
+      sinceBest: this.sinceBest,
+      learningRate: this.o.learningRate,
     };
-    saveCheckpoint(dir, { ...this.o.model.config }, tensors, {
+    saveCheckpoint(dir, { ...this.o.model.config, ...this.o.config }, tensors, {
       files: { "trainer_state.json": JSON.stringify(state) + "\n" },
       ...(this.o.copy ? { copy: this.o.copy } : {}),
     });
-    // keep the last K checkpoints
-    const keep = this.o.keepLast ?? 2;
-    const all = readdirSync(this.o.out)
-      .map((d) => /^checkpoint-(\d+)$/.exec(d))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => b - a);
-    for (const s of all.slice(keep)) rmSync(join(this.o.out, `checkpoint-${s}`), { recursive: true, force: true });
-    this.logJson({ event: "checkpoint", step: this.step, dir });
+    const protect = new Set(this.best && (this.o.best?.restore ?? true) ? [this.best.step] : []);
+    rotateCheckpoints(this.o.out, this.o.keepLast ?? 2, protect);
+    this.runLog.append({ event: "checkpoint", step: this.step, dir });
     return dir;
   }
 
@@ -320,21 +394,38 @@ export class Trainer {
     const have = Object.keys(saved).sort().join(", ");
     const want = this.tasks.map((t) => t.name).sort().join(", ");
     if (have !== want) throw new Error(`${dir}: the checkpoint's tasks (${have || "none named"}) are not this run's (${want}); resume with the same tasks and objectives`);
-    const model = new Map<string, Tensor>();
+    this.loadModelWeights(dir);
     const optTensors = new Map<string, Tensor>();
-    for (const name of ck.names()) {
-      if (name.startsWith("model.")) model.set(name.slice(6), ck.get(name));
-      else if (name.startsWith("optimizer.")) optTensors.set(name.slice(10), ck.get(name));
-    }
-    this.o.model.loadStateDict(model, { strict: false });
+    for (const name of ck.names()) if (name.startsWith("optimizer.")) optTensors.set(name.slice(10), ck.get(name));
     this.optimizer.loadStateDict({ meta: state.optimizerMeta, tensors: optTensors });
-    torch.dispose([...model.values(), ...optTensors.values()]);
+    torch.dispose([...optTensors.values()]);
     this.scheduler.loadStateDict(state.scheduler);
     torch.setRngState(Buffer.from(state.rng, "base64"));
     this.step = state.step;
     for (const t of this.tasks) {
       t.epoch = saved[t.name]!.epoch;
       t.position = saved[t.name]!.position;
+    }
+    this.best = state.best ?? null;
+    this.sinceBest = state.sinceBest ?? 0;
+    // A new learning rate is applied: the schedule goes on from this step with the new peak.
+    const before = state.learningRate ?? state.scheduler.baseLrs[0];
+    if (before !== undefined && before !== this.o.learningRate) {
+      this.scheduler.rebase(this.scheduler.baseLearningRates.map(() => this.o.learningRate));
+      this.o.log?.(`the learning rate is now ${this.o.learningRate} (the checkpoint's run had ${before}): the schedule continues from step ${this.step} with the new peak`);
+      this.runLog.append({ event: "learning_rate_changed", step: this.step, from: before, to: this.o.learningRate });
+    }
+  }
+
+  /** Loads a checkpoint folder's model weights (its model.* tensors) into the model. */
+  private loadModelWeights(dir: string): void {
+    const ck = readCheckpoint(dir);
+    const model = new Map<string, Tensor>();
+    for (const name of ck.names()) if (name.startsWith("model.")) model.set(name.slice(6), ck.get(name));
+    try {
+      this.o.model.loadStateDict(model, { strict: false });
+    } finally {
+      torch.dispose([...model.values()]);
     }
   }
 
@@ -343,74 +434,85 @@ export class Trainer {
     this.stopRequested = true;
   }
 
-  /** Runs to maxSteps; returns the last validation metrics. */
-  train(): { steps: number; lastLoss: number; interrupted: boolean; evals: Record<string, number>[] } {
+  private logStart(): void {
     const o = this.o;
-    if (o.resume) {
-      const last = lastCheckpoint(o.out);
-      if (!last) throw new Error(`--resume: no checkpoint-N folder in ${o.out}`);
-      this.loadCheckpoint(last);
-      o.log?.(`resumed from ${last} at step ${this.step}`);
-      this.logJson({ event: "resume", step: this.step, from: last });
-    } else {
-      this.logJson({
-        event: "start",
-        maxSteps: o.maxSteps,
-        batchSize: o.batchSize,
-        gradientAccumulation: o.gradientAccumulation ?? 1,
-        precision: o.precision ?? "fp32",
-        objective: this.tasks.map((t) => t.objective.name).join(" | "),
-        trainExamples: this.tasks.reduce((n, t) => n + t.train.length, 0),
-        validationExamples: this.tasks.reduce((n, t) => n + (t.validation?.length ?? 0), 0),
-        ...(this.tasks.length > 1 ? { tasks: this.tasks.map((t, i) => ({ name: t.name, objective: t.objective.name, trainExamples: t.train.length, validationExamples: t.validation?.length ?? 0, rate: this.rates[i] })) } : {}),
-      });
-    }
+    this.runLog.append({
+      event: "start",
+      maxSteps: this.maxSteps,
+      batchSize: o.batchSize,
+      gradientAccumulation: o.gradientAccumulation ?? 1,
+      learningRate: o.learningRate,
+      precision: this.precision,
+      objective: this.tasks.map((t) => t.objective.name).join(" | "),
+      trainExamples: this.tasks.reduce((n, t) => n + t.train.length, 0),
+      validationExamples: this.tasks.reduce((n, t) => n + (t.validation?.length ?? 0), 0),
+      ...(o.best ? { best: o.best } : {}),
+      ...(this.tasks.length > 1 ? { tasks: this.tasks.map((t, i) => ({ name: t.name, objective: t.objective.name, trainExamples: t.train.length, validationExamples: t.validation?.length ?? 0, rate: this.rates[i] })) } : {}),
+    });
+  }
+
+  private resume(): void {
+    const last = lastCheckpoint(this.o.out);
+    if (!last) throw new Error(`--resume: no checkpoint-N folder in ${this.o.out}`);
+    this.loadCheckpoint(last);
+    // the log reads as one run: what came after the checkpoint is dropped, the evaluations before it kept
+    this.runLog.truncateAfter(this.step);
+    this.evals = this.runLog
+      .read()
+      .filter((r) => r.event === "eval")
+      .map(({ event: _e, time: _t, ...m }) => m as Record<string, number>);
+    this.o.log?.(`resumed from ${last} at step ${this.step}`);
+    this.runLog.append({ event: "resume", step: this.step, from: last });
+  }
+
+  /** Runs to maxSteps (or an early stop); with best.restore, the best weights are loaded at the end. */
+  train(): TrainResult {
+    const o = this.o;
+    if (o.resume) this.resume();
+    else this.logStart();
     const onSigint = (): void => this.requestStop();
     process.on("SIGINT", onSigint);
-    const evals: Record<string, number>[] = [];
     let lastLoss = NaN;
+    let stoppedEarly = false;
     try {
-      while (this.step < o.maxSteps) {
+      while (this.step < this.maxSteps && !stoppedEarly) {
         const t0 = process.hrtime.bigint();
         const r = this.trainStep();
         const secs = Number(process.hrtime.bigint() - t0) / 1e9;
         lastLoss = r.loss;
         const lr = this.scheduler.lastLr[0]!;
-        const info: StepInfo = { step: this.step, maxSteps: o.maxSteps, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
-        this.logJson({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
+        const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
+        this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
         o.onStep?.(info);
-        const last = this.step === o.maxSteps;
-        if (o.evalEvery && (this.step % o.evalEvery === 0 || last)) {
+        const last = this.step === this.maxSteps;
+        if (this.evalEvery && (this.step % this.evalEvery === 0 || last)) {
           const m = { step: this.step, ...this.evaluate() };
-          evals.push(m);
-          this.logJson({ event: "eval", ...m });
+          this.evals.push(m);
+          this.runLog.append({ event: "eval", ...m });
           o.onEval?.(m);
+          stoppedEarly = this.trackBest(m);
+          if (stoppedEarly) {
+            o.log?.(`early stop at step ${this.step}: ${o.best!.metric} has not improved for ${this.sinceBest} evaluations (best ${this.best!.value.toFixed(4)} at step ${this.best!.step})`);
+            this.runLog.append({ event: "early_stop", step: this.step, best_step: this.best!.step, best_value: this.best!.value });
+          }
         }
-        if ((o.saveEvery && this.step % o.saveEvery === 0) || this.stopRequested) this.saveCheckpoint();
+        const saved = checkpointSteps(o.out).includes(this.step);
+        if (!saved && ((this.saveEvery && this.step % this.saveEvery === 0) || this.stopRequested)) this.saveCheckpoint();
         if (this.stopRequested) {
           o.log?.(`interrupted: checkpoint saved at step ${this.step}; continue with --resume`);
-          return { steps: this.step, lastLoss, interrupted: true, evals };
+          return { steps: this.step, lastLoss, interrupted: true, stoppedEarly: false, evals: this.evals, best: this.best };
         }
       }
     } finally {
       process.off("SIGINT", onSigint);
     }
-    writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify({ steps: this.step, lastLoss, evals }, null, 2) + "\n");
-    return { steps: this.step, lastLoss, interrupted: false, evals };
+    if (this.best && (o.best?.restore ?? true) && this.best.step !== this.step) {
+      this.loadModelWeights(join(o.out, `checkpoint-${this.best.step}`));
+      o.log?.(`restored the best weights: step ${this.best.step}, ${this.best.metric} ${this.best.value.toFixed(4)}`);
+      this.runLog.append({ event: "restore_best", step: this.step, best_step: this.best.step, best_value: this.best.value });
+    }
+    const result: TrainResult = { steps: this.step, lastLoss, interrupted: false, stoppedEarly, evals: this.evals, best: this.best };
+    writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify(result, null, 2) + "\n");
+    return result;
   }
-}
-
-/** Loss, perplexity and accuracies from summed validation metrics. */
-function summarise(lossSum: number, targets: number, sums: Record<string, number>, batches: number): Record<string, number> {
-  const loss = lossSum / Math.max(1, targets);
-  // a language-model perplexity: of the masked-LM loss alone where the objective reports it
-  // (the total may add SOP, auxiliary tasks, or ELECTRA's 50 x discriminator loss)
-  const lmLoss = sums.lm_loss_sum !== undefined && sums.mlm_total ? sums.lm_loss_sum / sums.mlm_total : loss;
-  const out: Record<string, number> = { val_loss: loss, val_perplexity: Math.exp(lmLoss) };
-  if (sums.discriminator_loss !== undefined && batches > 0) out.val_discriminator_loss = sums.discriminator_loss / batches;
-  for (const key of Object.keys(sums)) {
-    const m = /^(.*)_correct$/.exec(key);
-    if (m && sums[`${m[1]}_total`]) out[`val_${m[1]}_accuracy`] = sums[key]! / sums[`${m[1]}_total`]!;
-  }
-  return out;
 }

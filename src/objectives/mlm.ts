@@ -1,10 +1,12 @@
-// Pretraining objectives as batch builders and losses: masked LM (with any masking
-// strategy), masked LM + sentence order / next sentence prediction, and causal LM.
-// The trainer knows none of this: it asks an objective for a batch and a loss.
+// Masked language modelling (BERT, RoBERTa) with any masking strategy, alone or with a
+// sentence-pair objective: sentence order prediction (ALBERT) or next sentence prediction
+// (BERT). The Trainer knows none of this: it asks the objective for a batch and a loss.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import type { PretrainedModel } from "../models/index.js";
+import { summariseSums } from "../models/index.js";
+import type { Batch, Objective, PretrainedModel } from "../models/index.js";
 import type { Example } from "../data/pretraining.js";
+import { countTargets, pad2d, paddingMask } from "../data/collate.js";
 import { maskExample } from "./masking.js";
 import { Rng } from "../data/random.js";
 import { perturbExample } from "./perturb.js";
@@ -12,42 +14,18 @@ import type { PerturbOptions } from "./perturb.js";
 import { auxiliaryLoss } from "./auxiliary.js";
 import type { WeightedAuxiliary } from "./auxiliary.js";
 import type { MaskingOptions } from "./masking.js";
+import type { ObjectiveEntry } from "./registry.js";
 
-export interface Batch {
-  inputIds: Tensor;
+/** A pretraining micro-batch: masked (or causal) inputs and their labels. */
+export interface PretrainBatch extends Batch {
   attentionMask: Tensor;
   tokenTypeIds: Tensor;
+  /** (B, T) targets, -100 where nothing is asked. */
   labels: Tensor;
+  /** The sentence-pair label (SOP, NSP), (B). */
   nextSentenceLabel?: Tensor;
-  /** Word embeddings to use instead of looking up inputIds (adversarial training sets them). */
-  inputsEmbeds?: Tensor;
-  /** Auxiliary tasks' labels by task name, (B, T). */
+  /** Auxiliary tasks' labels by task name, (B, T) or (B, 1). */
   auxLabels?: Record<string, Tensor>;
-  /** Positions that count in the loss (for loss normalisation across accumulated micro-batches). */
-  targets: number;
-}
-
-export interface Objective {
-  readonly name: string;
-  /** Builds the batch of the given examples (indices into the dataset) for an epoch. */
-  batch(examples: Example[], indices: number[], epoch: number): Batch;
-  /** The loss (mean over this batch's targets) and metrics. */
-  loss(model: PretrainedModel, batch: Batch): { loss: Tensor; metrics: Record<string, number> };
-}
-
-function pad2d(rows: ArrayLike<number>[], value: number): Tensor {
-  const T = Math.max(...rows.map((r) => r.length));
-  const flat = new BigInt64Array(rows.length * T).fill(BigInt(value));
-  rows.forEach((r, b) => {
-    for (let i = 0; i < r.length; i++) flat[b * T + i] = BigInt(r[i]!);
-  });
-  return torch.tensor(flat, { shape: [rows.length, T] });
-}
-
-function countTargets(labels: ArrayLike<number>[]): number {
-  let n = 0;
-  for (const l of labels) for (let i = 0; i < l.length; i++) if (l[i] !== -100) n++;
-  return n;
 }
 
 /** Masked LM accuracy over the target positions. */
@@ -63,7 +41,7 @@ export function mlmAccuracy(logits: Tensor, labels: Tensor): { correct: number; 
 }
 
 /** Masked language modelling, optionally with a sentence-pair objective (SOP or NSP). */
-export class MaskedLM implements Objective {
+export class MaskedLM implements Objective<Example, PretrainBatch> {
   readonly name: string;
 
   constructor(
@@ -83,11 +61,11 @@ export class MaskedLM implements Objective {
     this.auxiliary = [...auxiliary].sort((a, b) => Number(b.task.level === "sequence") - Number(a.task.level === "sequence"));
   }
 
-  private example(examples: Example[], i: number, epoch: number): Example {
+  private example(examples: readonly Example[], i: number, epoch: number): Example {
     return this.perturb && epoch >= 0 ? perturbExample(examples[i]!, i, epoch, this.perturb) : examples[i]!;
   }
 
-  batch(examples: Example[], indices: number[], epoch: number): Batch {
+  batch(examples: readonly Example[], indices: number[], epoch: number): PretrainBatch {
     let source = indices.map((i) => this.example(examples, i, epoch));
     const auxLabels: Int32Array[][] = this.auxiliary.map(() => []);
     if (this.auxiliary.length) {
@@ -102,9 +80,9 @@ export class MaskedLM implements Objective {
     }
     const masked = indices.map((i, k) => maskExample(source[k]!, i, epoch, this.masking));
     const labels = masked.map((m) => m.labels);
-    const batch: Batch = {
+    const batch: PretrainBatch = {
       inputIds: pad2d(masked.map((m) => m.inputIds), this.padId),
-      attentionMask: pad2d(source.map((e) => new Int32Array(e.ids.length).fill(1)), 0),
+      attentionMask: paddingMask(source.map((e) => e.ids)),
       tokenTypeIds: pad2d(source.map((e) => e.typeIds), 0),
       labels: pad2d(labels, -100),
       targets: countTargets(labels),
@@ -116,7 +94,7 @@ export class MaskedLM implements Objective {
     return batch;
   }
 
-  loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
+  loss(model: PretrainedModel, b: PretrainBatch): { loss: Tensor; metrics: Record<string, number> } {
     const out = model.forward({
       inputIds: b.inputIds,
       ...(b.inputsEmbeds ? { inputsEmbeds: b.inputsEmbeds } : {}),
@@ -154,35 +132,35 @@ export class MaskedLM implements Objective {
     return this.withAuxiliary(model, b, out.loss, out.lastHiddenState, metrics);
   }
 
+  /** Loss, accuracies, and the perplexity of the masked LM alone (the loss may add SOP, NSP or auxiliary losses). */
+  summarise(sums: Record<string, number>): Record<string, number> {
+    const out = summariseSums(sums);
+    out.perplexity = Math.exp(sums.mlm_total ? sums.lm_loss_sum! / sums.mlm_total : out.loss!);
+    return out;
+  }
+
   /** Adds the weighted auxiliary losses (and their metrics) to the main loss. */
-  private withAuxiliary(model: PretrainedModel, b: Batch, loss: Tensor, hidden: Tensor, metrics: Record<string, number>): { loss: Tensor; metrics: Record<string, number> } {
+  private withAuxiliary(model: PretrainedModel, b: PretrainBatch, loss: Tensor, hidden: Tensor, metrics: Record<string, number>): { loss: Tensor; metrics: Record<string, number> } {
     if (!this.auxiliary.length || !b.auxLabels) return { loss, metrics };
     const aux = auxiliaryLoss(model, hidden, b.auxLabels, this.auxiliary, { metrics: !model.training });
     return { loss: loss.add(aux.loss), metrics: { ...metrics, ...aux.metrics } };
   }
 }
 
-/** Causal language modelling: the labels are the inputs (the model shifts them); padding is ignored. */
-export class CausalLM implements Objective {
-  readonly name = "clm";
+const masked = (name: string, summary: string, head: "masked-lm" | "pretraining", sequences: "packed" | "sop" | "nsp", pair: "sop" | "nsp" | null): ObjectiveEntry => ({
+  name,
+  summary,
+  head,
+  sequences,
+  needsMask: true,
+  ...(pair ? { weightedPart: pair } : {}),
+  supports: { perturb: true, auxiliary: true, adversarial: true, mixing: true },
+  create: (c) => new MaskedLM(c.masking, c.padId, pair, c.perturb, c.auxiliary, c.weight),
+});
 
-  constructor(readonly padId: number) {}
-
-  batch(examples: Example[], indices: number[], _epoch = 0): Batch {
-    const rows = indices.map((i) => examples[i]!.ids);
-    const labels = rows.map((r) => r);
-    return {
-      inputIds: pad2d(rows, this.padId),
-      attentionMask: pad2d(rows.map((r) => new Int32Array(r.length).fill(1)), 0),
-      tokenTypeIds: pad2d(rows.map((r) => new Int32Array(r.length)), 0),
-      labels: pad2d(labels, -100),
-      targets: rows.reduce((n, r) => n + Math.max(0, r.length - 1), 0),
-    };
-  }
-
-  loss(model: PretrainedModel, b: Batch): { loss: Tensor; metrics: Record<string, number> } {
-    const out = model.forward({ inputIds: b.inputIds, ...(b.inputsEmbeds ? { inputsEmbeds: b.inputsEmbeds } : {}), attentionMask: b.attentionMask, labels: b.labels });
-    if (!out.loss) throw new Error("clm: the model returned no loss (is it a causal LM?)");
-    return { loss: out.loss, metrics: {} };
-  }
-}
+/** mlm, mlm+sop, mlm+nsp in the objective registry. */
+export const objectives: ObjectiveEntry[] = [
+  masked("mlm", "masked language modelling on packed sequences (BERT, RoBERTa)", "masked-lm", "packed", null),
+  masked("mlm+sop", "masked LM and sentence order prediction on segment pairs (ALBERT); sop:W weights it", "pretraining", "sop", "sop"),
+  masked("mlm+nsp", "masked LM and next sentence prediction on segment pairs (BERT); nsp:W weights it", "pretraining", "nsp", "nsp"),
+];

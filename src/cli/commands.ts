@@ -1,0 +1,79 @@
+// The subcommands of `lmforge`. Each names the declarations of its options (imported when
+// needed, so that one command's --help loads only what it documents) and what it runs.
+import type { Command } from "./main.js";
+import { CONFIG_OPTION, mergeSpecs } from "./args.js";
+
+/** Every fine-tuning task's own options (the data-reading ones that evaluate needs too). */
+async function taskSpecs() {
+  const { allTasks } = await import("../tasks/index.js");
+  return allTasks().flatMap((t) => t.options);
+}
+
+export const COMMANDS: Command[] = [
+  {
+    name: "tokenizer",
+    summary: "train a WordPiece or byte-level BPE tokenizer on text files, write tokenizer.json",
+    usage: "lmforge tokenizer train [FILE...] --kind wordpiece|bpe --vocab-size N --out DIR [options]",
+    notes: "Without input files, trains on the embedded corpora (Moby Dick and the State of the Union addresses).",
+    positionals: true,
+    specs: async () => (await import("./tokenizer.js")).TOKENIZER_TRAIN_OPTIONS,
+    run: async (v, p) => (await import("./tokenizer.js")).tokenizerTrain(v, p),
+  },
+  {
+    name: "pretrain",
+    summary: "pretrain a model from scratch or continue from a checkpoint, with chosen objectives",
+    usage: "lmforge pretrain --model PRESET|DIR --tokenizer DIR --max-steps N --out DIR [options]",
+    notes:
+      "Without --input, pretrains on the embedded corpora. The output folder holds a Hugging Face checkpoint with the tokenizer,\n" +
+      "metrics.jsonl and checkpoint-N/ folders (--resume continues exactly from the last). A mixture: --task mlm=moby-dick --task mlm,sop=sotu.",
+    specs: async () => mergeSpecs((await import("../train/index.js")).PRETRAIN_OPTIONS, [CONFIG_OPTION]),
+    run: async (v) => (await import("./pretrain.js")).pretrainCommand(v),
+  },
+  {
+    name: "finetune",
+    summary: "fine-tune a checkpoint on a task (classification, named entities, question answering) with a transfer strategy",
+    usage: "lmforge finetune --model DIR --train FILE --out DIR [--task NAME] [options]",
+    notes: "Tasks and their data: see the task options below and README.md. Without --validation the training data is split (seeded) and the split saved.",
+    specs: async () => mergeSpecs((await import("../train/index.js")).FINETUNE_OPTIONS, await taskSpecs(), [CONFIG_OPTION]),
+    run: async (v) => (await import("./finetune.js")).finetuneCommand(v),
+  },
+  {
+    name: "evaluate",
+    summary: "score a fine-tuned model on labelled data with its task's metrics (--json: one JSON object)",
+    usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [options]",
+    notes: "The model folder says its task, labels and max length; the data is read in that task's formats.",
+    specs: async () => mergeSpecs((await import("../train/index.js")).EVALUATE_OPTIONS, await taskSpecs()),
+    run: async (v) => (await import("./finetune.js")).evaluateCommand(v),
+  },
+  {
+    name: "predict",
+    summary: "run a fine-tuned model on texts given as arguments, in a file (--file) or on standard input",
+    usage: "lmforge predict --model DIR [TEXT...] [--file FILE] [--json]   (question answering: --question Q --context TEXT|FILE)",
+    positionals: true,
+    specs: async () => mergeSpecs((await import("../train/index.js")).PREDICT_OPTIONS, await taskSpecs()),
+    run: async (v, p) => (await import("./finetune.js")).predictCommand(v, p),
+  },
+  {
+    name: "quickstart",
+    summary: "the whole pipeline on the embedded data: tokenizer, pretraining, fine-tuning, does pretraining help?",
+    usage: "lmforge quickstart [--fast] [--out DIR] [--seed S]",
+    notes: "--fast runs a tiny version in about a minute.",
+    specs: async () => (await import("./quickstart.js")).QUICKSTART_OPTIONS,
+    run: async (v) => (await import("./quickstart.js")).quickstartCommand(v),
+  },
+  {
+    name: "info",
+    summary: "show the engine: libtorch version, threads, BLAS choice, devices",
+    usage: "lmforge info [--json]",
+    specs: async () => [{ flag: "json", key: "json", type: "boolean", help: "one JSON object" }],
+    run: async (v) => (await import("./info.js")).infoCommand(v),
+  },
+  {
+    name: "bench",
+    summary: "race lmforge against PyTorch on this machine, side by side, and report the ratios",
+    usage: "lmforge bench [engine|optim|tokenizers|models|all] [options]",
+    positionals: true,
+    specs: async () => (await import("./info.js")).BENCH_OPTIONS,
+    run: async (v, p) => (await import("./info.js")).benchCommand(v, p),
+  },
+];

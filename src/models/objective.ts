@@ -1,0 +1,97 @@
+// The contract between the Trainer and what it trains a model for. A pretraining objective
+// (masked LM, causal LM, ELECTRA) and a fine-tuning task (classification, named entities,
+// question answering) both implement it: make a micro-batch from examples, compute its loss
+// and the step's metrics, evaluate on held-out examples. The Trainer knows nothing else of
+// them. It lives in the models layer because objectives and tasks, two folders of one layer
+// that never import each other, both implement it.
+import * as torch from "../torch/index.js";
+import type { Tensor } from "../torch/index.js";
+import type { PretrainedModel } from "./registry.js";
+
+/** A micro-batch. Objectives add their own tensors (labels, masks, span positions). */
+export interface Batch {
+  /** (B, T) token ids: the Trainer counts tokens from it, and adversarial training embeds it. */
+  inputIds: Tensor;
+  /** (B, T, E) word embeddings to use instead of looking up inputIds (adversarial training sets them). */
+  inputsEmbeds?: Tensor;
+  /** What the loss averages over (masked tokens, sequences, ...): accumulated micro-batches are weighted by it. */
+  targets: number;
+}
+
+export interface EvalContext {
+  batchSize: number;
+  /** At most this many batches (all if unset). */
+  maxBatches?: number;
+  /** Evaluate under bfloat16 autocast. */
+  precision: "fp32" | "bf16";
+}
+
+export interface EvalResult {
+  /** Metrics by name, without the val_ prefix (the Trainer adds it): loss, accuracy, f1, ... */
+  metrics: Record<string, number>;
+  /** The additive sums the metrics were made from (a mixture of tasks adds them up). */
+  sums?: Record<string, number>;
+  /** Per-example predictions in the examples' order, in the task's own form. */
+  predictions?: unknown[];
+}
+
+/**
+ * E: what batches are made of (a pretraining sequence, an encoded window); X: the examples a
+ * run is given (a labelled text, a question with its context), E unless prepare() says otherwise.
+ */
+export interface Objective<E = unknown, B extends Batch = Batch, X = E> {
+  readonly name: string;
+  /** Turns given examples into training features once, before training (tokenised, windowed, labels aligned). */
+  prepare?(examples: readonly X[]): E[];
+  /**
+   * The micro-batch of examples[indices]. epoch >= 0 while training (masks and perturbations
+   * drawn per epoch); -1 for evaluation (fixed, the same every time).
+   */
+  batch(examples: readonly E[], indices: number[], epoch: number): B;
+  /** The loss (a mean over the batch's targets) and metrics of this batch, as sums. */
+  loss(model: PretrainedModel, batch: B): { loss: Tensor; metrics: Record<string, number> };
+  /** Scores the model on given examples. Without it, evaluateByLoss runs the loss over their features. */
+  evaluate?(model: PretrainedModel, examples: readonly X[], ctx: EvalContext): EvalResult;
+  /** Turns summed batch metrics into reported ones (default summariseSums). */
+  summarise?(sums: Record<string, number>): Record<string, number>;
+  /** Which way each reported metric improves (early stopping); loss is "min" unless said. */
+  readonly metricDirections?: Readonly<Record<string, "max" | "min">>;
+}
+
+/**
+ * The default summary of summed batch metrics: loss = loss_sum / targets, and X_accuracy =
+ * X_correct / X_total for every pair of sums so named.
+ */
+export function summariseSums(sums: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = { loss: (sums.loss_sum ?? 0) / Math.max(1, sums.targets ?? 0) };
+  for (const key of Object.keys(sums)) {
+    const m = /^(.*)_correct$/.exec(key);
+    if (m && sums[`${m[1]}_total`]) out[`${m[1]}_accuracy`] = sums[key]! / sums[`${m[1]}_total`]!;
+  }
+  return out;
+}
+
+/**
+ * Evaluation by the loss: runs the objective's loss over the examples in order (epoch -1:
+ * fixed masks), without gradients, and sums loss x targets, targets, batches and every metric.
+ */
+export function evaluateByLoss<E, B extends Batch, X>(objective: Objective<E, B, X>, model: PretrainedModel, given: readonly X[], ctx: EvalContext): EvalResult {
+  const examples = objective.prepare ? objective.prepare(given) : (given as unknown as readonly E[]);
+  const sums: Record<string, number> = { loss_sum: 0, targets: 0, batches: 0 };
+  const maxBatches = ctx.maxBatches ?? Infinity;
+  model.eval();
+  torch.noGrad(() => {
+    for (let s = 0, nb = 0; s < examples.length && nb < maxBatches; s += ctx.batchSize, nb++) {
+      const idx = Array.from({ length: Math.min(ctx.batchSize, examples.length - s) }, (_, i) => s + i);
+      torch.scope(() => {
+        const batch = objective.batch(examples, idx, -1);
+        const r = torch.autocast(() => objective.loss(model, batch), { enabled: ctx.precision === "bf16" });
+        sums.loss_sum! += r.loss.item() * batch.targets;
+        sums.targets! += batch.targets;
+        sums.batches! += 1;
+        for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
+      });
+    }
+  });
+  return { metrics: (objective.summarise ?? summariseSums)(sums), sums };
+}
