@@ -77,18 +77,16 @@ export function detectScheme(sequences: readonly (readonly string[])[]): TagSche
  * entity of type X (at the start, after O, after another type, after E-X or S-X) begins one.
  */
 function toIob2(tags: readonly string[], from: TagScheme): string[] {
-  const out: string[] = [];
-  tags.forEach((tag, i) => {
+  return tags.map((tag, i) => {
     const problem = tagProblem(tag, from);
     if (problem) throw new Error(`convertTags: tag ${i}: ${problem}`);
-    if (tag === "O") return out.push("O");
+    if (tag === "O") return tag;
     const type = typeOf(tag);
     const prev = i > 0 ? tags[i - 1]! : "O";
     const continues = (prev[0] === "B" || prev[0] === "I") && typeOf(prev) === type;
     const begins = tag[0] === "B" || tag[0] === "S" || !continues;
-    return out.push(`${begins ? "B" : "I"}-${type}`);
+    return `${begins ? "B" : "I"}-${type}`;
   });
-  return out;
 }
 
 /** Canonical IOB2 (every entity begins with B-) to any scheme. */
@@ -198,6 +196,8 @@ function readJsonl(path: string, text: string, o: ReadTaggedOptions): (() => Tag
  * @example readTagged("eng.train", { tagColumn: 3 }) // { sentences, scheme: "IOB1", skipped: [] }
  */
 export function readTagged(path: string, options: ReadTaggedOptions = {}): ReadTaggedResult {
+  if (options.scheme !== undefined && !["IOB1", "IOB2", "IOBES", "auto"].includes(options.scheme)) throw new Error(`${path}: unknown tag scheme "${String(options.scheme)}"; use IOB1, IOB2, IOBES or auto`);
+  if (options.format !== undefined && options.format !== "conll" && options.format !== "jsonl") throw new Error(`${path}: unknown format "${String(options.format)}"; use conll or jsonl`);
   if (!existsSync(path)) throw new Error(`${path}: no such file`);
   const format = options.format ?? (/\.jsonl?$/i.test(path) ? "jsonl" : "conll");
   const text = readFileSync(path, "utf8");
@@ -231,6 +231,7 @@ export function writeConll(path: string, sentences: readonly { tokens: readonly 
     if (s.tags.length !== s.tokens.length) throw new Error(`${what}: ${s.tags.length} tags for ${s.tokens.length} tokens`);
     s.tokens.forEach((token, k) => {
       if (token === "" || /[ \t\r\n]/.test(token)) throw new Error(`${what}: token ${k} ${JSON.stringify(token)} is empty or holds whitespace, which CoNLL columns cannot`);
+      if (token === "-DOCSTART-") throw new Error(`${what}: token ${k} is "-DOCSTART-", which CoNLL readers take for a document marker`);
       const problem = tagProblem(s.tags[k]!, "auto");
       if (problem) throw new Error(`${what}: token ${k}: ${problem}`);
       lines.push(`${token} ${s.tags[k]!}`);
