@@ -3,10 +3,10 @@
 import type { Command } from "./main.js";
 import { CONFIG_OPTION, mergeSpecs } from "./args.js";
 
-/** Every fine-tuning task's own options (the data-reading ones that evaluate needs too). */
-async function taskSpecs() {
+/** Every fine-tuning task's own options (the data-reading ones that evaluate needs too), and predict's. */
+async function taskSpecs(predict = false) {
   const { allTasks } = await import("../tasks/index.js");
-  return allTasks().flatMap((t) => t.options);
+  return allTasks().flatMap((t) => [...t.options, ...(predict ? (t.predictOptions ?? []) : [])]);
 }
 
 export const COMMANDS: Command[] = [
@@ -50,7 +50,7 @@ export const COMMANDS: Command[] = [
     summary: "run a fine-tuned model on texts given as arguments, in a file (--file) or on standard input",
     usage: "lmforge predict --model DIR [TEXT...] [--file FILE] [--json]   (question answering: --question Q --context TEXT|FILE)",
     positionals: true,
-    specs: async () => mergeSpecs((await import("../train/index.js")).PREDICT_OPTIONS, await taskSpecs()),
+    specs: async () => mergeSpecs((await import("../train/index.js")).PREDICT_OPTIONS, await taskSpecs(true)),
     run: async (v, p) => (await import("./finetune.js")).predictCommand(v, p),
   },
   {

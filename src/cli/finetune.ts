@@ -71,5 +71,5 @@ export async function predictCommand(v: Record<string, unknown>, texts: string[]
   const examples = f.task.predictInput(inputs, { ...f.meta.options, ...v });
   if (examples.length === 0) throw new UsageError("nothing to predict");
   const predictions = f.objective.predict(f.model, examples, { batchSize: (v.batchSize as number | undefined) ?? 32, precision: (v.precision as "fp32" | "bf16" | undefined) ?? "fp32" });
-  examples.forEach((e, i) => console.log(v.json ? JSON.stringify({ input: e, ...(predictions[i] as object) }) : f.task.formatPrediction(e, predictions[i])));
+  examples.forEach((e, i) => console.log(f.task.formatPrediction(e, predictions[i], Boolean(v.json))));
 }

@@ -29,7 +29,7 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   mkdirSync(out, { recursive: true });
   const plan = fast
-    ? { vocab: 4000, model: "bert-tiny", steps: 300, batch: 16, seqLen: 64, lr: 2e-3, mails: 1200, epochs: 3, ftBatch: 16, maxLength: 64, ftLr: 1e-3 }
+    ? { vocab: 4000, model: "bert-tiny", steps: 300, batch: 16, seqLen: 64, lr: 2e-3, mails: 1200, epochs: 3, ftBatch: 16, maxLength: 64, ftLr: 5e-4 }
     : { vocab: 8000, model: "bert-mini", steps: 800, batch: 32, seqLen: 128, lr: 1e-3, mails: Infinity, epochs: 2, ftBatch: 32, maxLength: 128, ftLr: 1e-4 };
   console.log(`lmforge quickstart${fast ? " --fast" : ""}: output in ${out}/`);
 

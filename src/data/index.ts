@@ -7,3 +7,7 @@ export { tokenizeCorpus, splitSentences, splitDocs, packedExamples, pairExamples
 export type { TokenizedCorpus, Example, SpecialIds } from "./pretraining.js";
 export { readLabelled, spamAssassin, stratifiedSplit, saveSplit } from "./labelled.js";
 export type { LabelledExample, ReadOptions, ReadResult, Splits } from "./labelled.js";
+export { readTagged, convertTags, detectScheme, writeConll } from "./conll.js";
+export type { TaggedSentence, TagScheme, ReadTaggedOptions, ReadTaggedResult } from "./conll.js";
+export { readSquad, qaFeatures, SquadFormatError } from "./squad.js";
+export type { QAExample, QAAnswer, QAFeature, QAFeatureOptions, SquadReadResult } from "./squad.js";

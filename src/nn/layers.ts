@@ -97,6 +97,10 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    // Under autocast a bfloat16 activation can meet float32 weights (an MLM head's dense layer
+    // runs in bfloat16 with no float32 residual added before its norm): normalise in the
+    // weights' dtype, as autocast's float32 policy for layer_norm does.
+    if (this.weight && x.dtype !== this.weight.dtype) return torch.scope(() => torch.layerNorm(x.to(this.weight!.dtype), this.normalizedShape, this.weight, this.bias, this.eps));
     return torch.layerNorm(x, this.normalizedShape, this.weight, this.bias, this.eps);
   }
 }

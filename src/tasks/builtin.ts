@@ -1,5 +1,7 @@
 // Registers the built-in fine-tuning tasks: one line per task file.
 import { registerTask } from "./registry.js";
 import { classification } from "./classification.js";
+import { tokenClassification } from "./token-classification.js";
+import { questionAnswering } from "./question-answering.js";
 
-for (const task of [classification]) registerTask(task as never);
+for (const task of [classification, tokenClassification, questionAnswering]) registerTask(task as never);

@@ -33,7 +33,7 @@ export interface ClassBatch extends Batch {
 export interface ClassPrediction {
   label: string;
   confidence: number;
-  probabilities: number[];
+  probabilities: Record<string, number>;
 }
 
 /** The pooled head of features:N: the attribute it lives under on the model. */
@@ -137,7 +137,7 @@ class ClassificationObjective implements TaskObjective<LabelledExample, EncodedT
 function toPrediction(p: number[], labels: readonly string[]): ClassPrediction {
   let k = 0;
   for (let i = 1; i < p.length; i++) if (p[i]! > p[k]!) k = i;
-  return { label: labels[k]!, confidence: p[k]!, probabilities: p };
+  return { label: labels[k]!, confidence: p[k]!, probabilities: Object.fromEntries(labels.map((l, i) => [l, p[i]!])) };
 }
 
 /** The classification report of predictions against the examples' labels. */
@@ -149,7 +149,7 @@ export function scoreClassification(examples: readonly LabelledExample[], predic
     return i;
   });
   const predicted = predictions.map((p) => index.get(p.label)!);
-  const report = classificationReport(truth, predicted, [...labels], labels.length === 2 ? predictions.map((p) => p.probabilities[1]!) : undefined);
+  const report = classificationReport(truth, predicted, [...labels], labels.length === 2 ? predictions.map((p) => p.probabilities[labels[1]!]!) : undefined);
   const metrics: Record<string, number> = { accuracy: report.accuracy, macro_f1: report.macro_f1, micro_f1: report.micro_f1, weighted_f1: report.weighted_f1 };
   if (report.roc_auc !== undefined && Number.isFinite(report.roc_auc)) metrics.roc_auc = report.roc_auc;
   return { metrics, report };
@@ -219,8 +219,9 @@ export const classification: FinetuneTask<LabelledExample> = {
     return { "errors.jsonl": wrong.join("\n") + (wrong.length ? "\n" : "") };
   },
   predictInput: (texts) => texts.map((text, i) => ({ text, label: "", source: `input:${i + 1}` })),
-  formatPrediction(e, p) {
+  formatPrediction(e, p, json) {
     const c = p as ClassPrediction;
+    if (json) return JSON.stringify({ text: e.text, label: c.label, confidence: c.confidence, probabilities: c.probabilities });
     return `${c.label}\t${c.confidence.toFixed(4)}\t${e.text.slice(0, 100).replace(/\s+/g, " ")}`;
   },
 };

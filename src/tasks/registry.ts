@@ -38,8 +38,10 @@ export interface FinetuneTask<X = unknown> {
   readonly summary: string;
   /** The model head it needs (the architecture registry's task). */
   readonly head: Task;
-  /** Its own options (declared once): flags of finetune, evaluate and predict. */
+  /** Its own options (declared once): flags of finetune and evaluate (and kept with the model for predict). */
   readonly options: readonly OptionSpec[];
+  /** Options of `lmforge predict` only (a question and its context). */
+  readonly predictOptions?: readonly OptionSpec[];
   /** The validation metric early stopping follows unless --metric says otherwise. */
   readonly metric: string;
   /** Whether the model has a label space (id2label): classes or entity tags. */
@@ -56,6 +58,11 @@ export interface FinetuneTask<X = unknown> {
   split(examples: X[], fractions: { validation: number; test: number }, seed: number): Splits<X> & { indices: Record<keyof Splits<X>, number[]> };
   /** Label names from the training examples (sorted classes, or B-/I- tags of the entity types). */
   labels(train: readonly X[], options: Record<string, unknown>): string[];
+  /**
+   * Options whose value depends on the training data, settled before training and saved with
+   * the model (question answering's SQuAD version: 2.0 when the data has unanswerable questions).
+   */
+  settle?(train: readonly X[], options: Record<string, unknown>): Record<string, unknown>;
   /** Checks examples against the label space (a label the model does not know), naming the example. */
   check?(examples: readonly X[], labels: readonly string[], where: string): void;
   objective(ctx: TaskContext): TaskObjective<X>;
@@ -73,8 +80,8 @@ export interface FinetuneTask<X = unknown> {
   analysis?(examples: readonly X[], predictions: readonly unknown[], labels: readonly string[]): Record<string, string>;
   /** Builds raw examples from `lmforge predict` input (texts, or question and context). */
   predictInput(texts: string[], options: Record<string, unknown>): X[];
-  /** One line of `lmforge predict` output for a prediction. */
-  formatPrediction(example: X, prediction: unknown): string;
+  /** One line of `lmforge predict` output for a prediction: text, or with json one JSON object. */
+  formatPrediction(example: X, prediction: unknown, json: boolean): string;
   /** Full metrics for a test set, with whatever else the report needs (confusion matrix, per-type table). */
   score(examples: readonly X[], predictions: readonly unknown[], labels: readonly string[], options: Record<string, unknown>): { metrics: Record<string, number>; report: unknown };
 }

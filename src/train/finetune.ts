@@ -195,7 +195,8 @@ export function saveFinetuned(model: PretrainedModel, out: string, meta: Finetun
 export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> {
   const task = taskEntry(typeof given.task === "string" ? given.task : "classification");
   const data = Object.fromEntries(DATA_KEYS.filter((k) => Array.isArray(given[k])).map((k) => [k, given[k]]));
-  const stripped = Object.fromEntries(Object.entries(given).filter(([k]) => !(k in data)));
+  // examples given directly stand in as text for the checks, then come back as they are
+  const stripped = { ...given, ...Object.fromEntries(Object.keys(data).map((k) => [k, "(examples)"])) };
   const o = { ...resolveOptions([...FINETUNE_OPTIONS, ...task.options], stripped), ...data } as Resolved;
   if (o.search) return searchFinetune(o);
   if (o.metric !== undefined && !task.metrics.includes(o.metric)) throw new Error(`--metric ${o.metric}: ${task.name} reports ${task.metrics.join(", ")}`);
@@ -212,6 +213,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   checkPositions(config, o.maxLength, "--max-length");
   // the data, its label space, the model
   const splits = loadSplits(task, o);
+  Object.assign(o, task.settle?.(splits.train, o) ?? {});
   const labels = o.labels ?? task.labels(splits.train, o);
   task.check?.(splits.validation, labels, "validation");
   task.check?.(splits.test, labels, "test");

@@ -207,6 +207,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   const base = await startingModel({ model: o.model, seqLen: o.seqLen, ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}) }, head, tok, sp, specs.map((s) => s.objectives).join(" and "));
   const pairing = entries.find((e) => e.pair)?.pair;
   const model = pairing ? pairing.build(base) : base;
+  if (pairing && !PRESETS[o.model]) o.log?.(`${o.model}: continuing its ${base.constructor.name}; the other network of the pair starts fresh (${specs.map((s) => s.objectives).join()})`);
   o.log?.(`model: ${model.constructor.name}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters`);
   if (auxiliary.length) attachAuxiliaryHeads(model, auxiliary);
   const masking = { strategy: o.maskStrategy, dynamic: o.masking === "dynamic", probability: o.maskProbability, maskId: sp.mask, vocabSize: tok.vocabSize, specialIds: tok.specialIds, seed };
