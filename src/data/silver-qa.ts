@@ -123,7 +123,8 @@ export function joinLongDescription(lines: string[]): string {
 // ---- patterns ----------------------------------------------------------------------------------
 
 const LANGUAGES = "C\\+\\+|C#|Objective-C|Common Lisp|Emacs Lisp|JavaScript|TypeScript|CoffeeScript|Python|Perl|Java|Ruby|Go|Rust|Haskell|OCaml|Lua|PHP|Tcl|Scheme|Erlang|Elixir|Fortran|Ada|Pascal|Vala|Scala|Kotlin|Clojure|Julia|Prolog|Smalltalk|Nim|Crystal|Zig|Racket|Guile|Shell|Bash|C|R|D";
-const LANGUAGE_NAMES = new RegExp(`\\b(?:${LANGUAGES.replace(/\|C\|R\|D$/, "")})(?![\\w+#])`);
+const LANGUAGE_CUE = new RegExp(`[Ww]ritten|[Ii]mplement|[Ll]anguage|[Pp]rogramm|[Ss]cript|[Ss]hell|\\b(?:${LANGUAGES})(?![\\w+#])`);
+const LANGUAGE_PACKAGE = /python|perl|ruby|golang|rust|java|php|lua|haskell|ghc|ocaml|node|(^|-)js|r-cran|elpa|tcl|erlang|elixir|guile|scheme|lisp|julia|fortran/;
 
 /** Where the sentence that holds `at` starts (after ". " or a line break), in context. */
 function sentenceStart(context: string, at: number): number {
@@ -150,8 +151,12 @@ interface Pattern {
   question: (pkg: string, subject: string) => string;
   /** The answer span [start, end) and the subject, or null. */
   find: (context: string, pkg: string) => { start: number; end: number; subject: string } | null;
-  /** A context without this cue may be asked the question as unanswerable (null: never). */
-  cue: RegExp | null;
+  /**
+   * Whether the description may answer the question in some words (its cue words); where it
+   * cannot, the question is asked as unanswerable. null: never asked unanswerable, because every
+   * description says in some way what its package contains, includes or provides, or what it is.
+   */
+  cue: ((context: string, pkg: string) => boolean) | null;
 }
 
 // The sentence's subject must be the package: "It", "This package/library/...", or its name.
@@ -187,25 +192,25 @@ const PATTERNS: Pattern[] = [
     name: "contains",
     question: (pkg) => `What does the ${pkg} package contain?`,
     find: clause(/\bThis package (?:also )?contains (?!:)/),
-    cue: /contain/i,
+    cue: null,
   },
   {
     name: "includes",
     question: (pkg) => `What does the ${pkg} package include?`,
     find: clause(/\bThis package (?:also )?includes (?!:)/),
-    cue: /includ/i,
+    cue: null,
   },
   {
     name: "provides",
     question: (pkg) => `What does the ${pkg} package provide?`,
     find: clause(/\bThis package (?:also )?provides (?!:)/),
-    cue: /provid/i,
+    cue: null,
   },
   {
     name: "supports",
     question: (pkg) => `What does ${pkg} support?`,
     find: clause(/(?<=^|[.!?]\s+|\n)([\w .+-]{1,40}?) (?:also )?supports (?!:)/),
-    cue: /support/i,
+    cue: (context) => /support|compatib|handl|works with|features|formats|protocols/i.test(context),
   },
   {
     name: "based-on",
@@ -220,7 +225,7 @@ const PATTERNS: Pattern[] = [
       const text = cut < 0 ? rest : rest.slice(0, cut);
       return text.length >= 2 && text.length <= 80 ? { start, end: start + text.length, subject: "" } : null;
     },
-    cue: /based|\bfork|derived|on top of/i,
+    cue: (context) => /based|fork|derived|on top of|built (?:on|upon|with|using)|\buses?\b|using|wrapper|binding|port of|implementation of|version of/i.test(context),
   },
   {
     name: "language",
@@ -236,7 +241,8 @@ const PATTERNS: Pattern[] = [
       const start = m.index + m[0].length - m[1]!.length;
       return { start, end: m.index + m[0].length, subject: "" };
     },
-    cue: new RegExp(`[Ww]ritten|[Ii]mplement|[Ll]anguage|[Pp]rogramm|${LANGUAGE_NAMES.source}`),
+    // any language named, or a package name that says it (python3-foo, librust-foo-dev)
+    cue: (context, pkg) => LANGUAGE_CUE.test(context) || LANGUAGE_PACKAGE.test(pkg),
   },
   {
     name: "definition",
@@ -256,24 +262,61 @@ const PATTERNS: Pattern[] = [
   },
 ];
 
-/** The answerable questions for one description, and the patterns it may be asked as unanswerable. */
-export function extractQuestions(d: DebianDescription): { answerable: SquadQuestion[]; unanswerable: string[] } {
+/**
+ * The answerable questions for one description (at most one per pattern), the patterns it may be
+ * asked as unanswerable (none of their cue words appear), and the name it defines, if any.
+ */
+export function extractQuestions(d: DebianDescription): { answerable: SquadQuestion[]; unanswerable: string[]; defines: string | null } {
   const answerable: SquadQuestion[] = [];
   const unanswerable: string[] = [];
+  let defines: string | null = null;
   for (const p of PATTERNS) {
     const hit = p.find(d.context, d.package);
     if (hit) {
       const text = d.context.slice(hit.start, hit.end);
       answerable.push({ id: `${d.package}/${p.name}`, question: p.question(d.package, hit.subject), answers: [{ text, answer_start: hit.start }], is_impossible: false });
-    } else if (p.cue && !p.cue.test(d.context)) unanswerable.push(p.name);
+      if (p.name === "definition") defines = hit.subject;
+    } else if (p.cue && !p.cue(d.context, d.package)) unanswerable.push(p.name);
   }
-  return { answerable, unanswerable };
+  return { answerable, unanswerable, defines };
 }
 
-/** The unanswerable question of pattern `name` for a description. */
-function impossible(d: DebianDescription, name: string): SquadQuestion {
-  const p = PATTERNS.find((x) => x.name === name)!;
-  return { id: `${d.package}/${name}`, question: p.question(d.package, ""), answers: [], is_impossible: true };
+// Adds unanswerable questions: up to half as many as the answerable ones (a third of all), and of
+// each kind never more than its answerable questions, so that the kind does not give the answer away:
+//  - language, supports, based-on: asked of a package whose description has none of the cue words;
+//  - definition: "What is <Name>?" for a Name another package of the split defines, absent here.
+function addUnanswerable(found: Map<DebianDescription, ReturnType<typeof extractQuestions>>, rng: Rng): Map<DebianDescription, SquadQuestion[]> {
+  const qas = new Map<DebianDescription, SquadQuestion[]>();
+  const answerable = new Map<string, number>(); // pattern → questions
+  for (const [d, r] of found) {
+    if (r.answerable.length > 0) qas.set(d, [...r.answerable]);
+    for (const q of r.answerable) {
+      const name = q.id.split("/")[1]!;
+      answerable.set(name, (answerable.get(name) ?? 0) + 1);
+    }
+  }
+  const names = [...found.values()].map((r) => r.defines).filter((n): n is string => n !== null);
+  const candidates = new Map<string, [DebianDescription, SquadQuestion][]>();
+  const add = (d: DebianDescription, name: string, subject: string): void => {
+    const question = PATTERNS.find((x) => x.name === name)!.question(d.package, subject);
+    if (!candidates.has(name)) candidates.set(name, []);
+    candidates.get(name)!.push([d, { id: `${d.package}/${name}/unanswerable`, question, answers: [], is_impossible: true }]);
+  };
+  for (const [d, r] of found) {
+    for (const name of r.unanswerable) add(d, name, "");
+    const other = names.length > 0 ? names[rng.int(names.length)]! : null;
+    const absent = (x: string): boolean => !d.context.toLowerCase().includes(x.toLowerCase()) && !d.package.includes(x.toLowerCase());
+    if (other && r.defines === null && absent(other)) add(d, "definition", other);
+  }
+  const pool = rng.shuffle([...candidates].flatMap(([name, list]) => rng.shuffle(list).slice(0, answerable.get(name) ?? 0)));
+  const target = Math.round([...answerable.values()].reduce((n, k) => n + k, 0) / 2);
+  const asked = new Set<DebianDescription>(); // one unanswerable question per package
+  for (const [d, q] of pool) {
+    if (asked.size >= target || asked.has(d)) continue;
+    asked.add(d);
+    qas.set(d, [...(qas.get(d) ?? []), q]);
+  }
+  return qas;
 }
 
 // ---- splits ------------------------------------------------------------------------------------
@@ -287,8 +330,8 @@ export interface DebianQa {
 /**
  * SQuAD v2.0 splits from descriptions, split by package (80/10/10, seeded). Packages that open
  * with the same paragraph (foo, foo-data, foo-doc) go to the same split, so that no context is
- * seen in training and again at test time. About a third of the questions are unanswerable:
- * a pattern's question asked of a package whose description has none of the pattern's cue words.
+ * seen in training and again at test time. Up to a third of the questions are unanswerable (see
+ * addUnanswerable).
  */
 export function squadFromDescriptions(descriptions: DebianDescription[], options: { seed?: number; maxExamples?: number } = {}): DebianQa {
   const seed = options.seed ?? 0;
@@ -297,25 +340,14 @@ export function squadFromDescriptions(descriptions: DebianDescription[], options
   const families = new Map<string, DebianDescription[]>();
   for (const d of descriptions.filter((x) => x.context.length > 0)) {
     const key = d.context.split("\n")[0]!;
-    families.set(key, [...(families.get(key) ?? []), d]);
+    if (!families.has(key)) families.set(key, []);
+    families.get(key)!.push(d);
   }
   const order = new Rng(seed, 0x9a).shuffle([...families.keys()].sort());
   const nHeld = order.length >= 3 ? Math.max(1, Math.round(order.length * 0.1)) : 0;
   const parts = [order.slice(2 * nHeld), order.slice(nHeld, 2 * nHeld), order.slice(0, nHeld)].map((keys) => keys.flatMap((k) => families.get(k)!));
 
-  const built = parts.map((ds, salt) => {
-    const rng = new Rng(seed, salt, 0x0a);
-    const qas = new Map<DebianDescription, SquadQuestion[]>();
-    const candidates: [DebianDescription, string][] = [];
-    for (const d of ds) {
-      const { answerable, unanswerable } = extractQuestions(d);
-      if (answerable.length > 0) qas.set(d, answerable);
-      if (unanswerable.length > 0) candidates.push([d, unanswerable[rng.int(unanswerable.length)]!]);
-    }
-    const nAnswerable = [...qas.values()].reduce((n, q) => n + q.length, 0);
-    for (const [d, name] of rng.shuffle(candidates).slice(0, Math.round(nAnswerable / 2))) qas.set(d, [...(qas.get(d) ?? []), impossible(d, name)]);
-    return qas;
-  });
+  const built = parts.map((ds, salt) => addUnanswerable(new Map(ds.map((d) => [d, extractQuestions(d)])), new Rng(seed, salt, 0x0a)));
   const total = built.reduce((n, qas) => n + [...qas.values()].reduce((m, q) => m + q.length, 0), 0);
   const [train, validation, test] = built.map((qas, salt) => {
     // Over the cap, each split keeps whole packages, in a seeded order, up to its share.
