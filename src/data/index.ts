@@ -11,3 +11,8 @@ export { readTagged, convertTags, detectScheme, writeConll } from "./conll.js";
 export type { TaggedSentence, TagScheme, ReadTaggedOptions, ReadTaggedResult } from "./conll.js";
 export { readSquad, qaFeatures, SquadFormatError } from "./squad.js";
 export type { QAExample, QAAnswer, QAFeature, QAFeatureOptions, SquadReadResult } from "./squad.js";
+export { parseSquad } from "./squad.js";
+export { sotuNer, lookupBaseline, silverTags, wordTokens } from "./silver-ner.js";
+export type { SotuNer, SotuNerOptions } from "./silver-ner.js";
+export { debianQa, findTranslationFile, readTranslationFile, FETCH_TRANSLATIONS } from "./silver-qa.js";
+export type { DebianQa, DebianQaOptions, SquadDataset } from "./silver-qa.js";

@@ -14,16 +14,12 @@
 // clitic is its own token ("Lincoln" "'s"), tags are IOB2.
 import { createRequire } from "node:module";
 import { Rng } from "./random.js";
+import type { TaggedSentence } from "./conll.js";
 
 const require = createRequire(import.meta.url);
 
 /** One sentence: word/punctuation tokens and one IOB2 tag per token. */
-export interface TaggedSentence {
-  tokens: string[];
-  tags: string[];
-  /** "sotu:<year> <president>:<sentence index>" */
-  source: string;
-}
+export type { TaggedSentence };
 
 export interface SotuNerOptions {
   /** Seeds the split of addresses and the sampling of sentences (default 0). */

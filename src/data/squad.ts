@@ -205,7 +205,11 @@ function readSquadJsonl(file: string, text: string, c: Collector): void {
  */
 export function readSquad(path: string, options: { skipBadRows?: boolean } = {}): SquadReadResult {
   if (!existsSync(path)) throw new Error(`${path}: no such file`);
-  const text = readFileSync(path, "utf8");
+  return parseSquad(readFileSync(path, "utf8"), path, options);
+}
+
+/** Parses SQuAD JSON (or, for a name ending in .jsonl, Hugging Face's JSONL) given as text; `path` names it in errors. */
+export function parseSquad(text: string, path: string, options: { skipBadRows?: boolean } = {}): SquadReadResult {
   if (text.trim() === "") throw new Error(`${path}: the file is empty`);
   const c = new Collector(options.skipBadRows ?? false);
   const declared = path.endsWith(".jsonl") ? readSquadJsonl(path, text, c) : readSquadJson(path, text, c);

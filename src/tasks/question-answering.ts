@@ -7,7 +7,7 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import type { Batch, EvalContext, EvalResult, PretrainedModel } from "../models/index.js";
-import { pad2d, paddingMask, qaFeatures, readSquad, splitIndices } from "../data/index.js";
+import { debianQa, pad2d, paddingMask, parseSquad, qaFeatures, readSquad, splitIndices } from "../data/index.js";
 import type { QAExample, QAFeature } from "../data/index.js";
 import { postprocessQa, predictionsById, squadMetrics } from "../eval/index.js";
 import type { QaPrediction, SquadMetrics } from "../eval/index.js";
@@ -138,10 +138,17 @@ export const questionAnswering: FinetuneTask<QAExample> = {
   metric: "f1",
   needsLabels: false,
   metrics: ["f1", "exact_match", "loss"],
-  formats: "SQuAD v1.1 or v2.0 JSON, or .jsonl with id, question, context and answers {text: [...], answer_start: [...]}",
+  formats: "SQuAD v1.1 or v2.0 JSON, or .jsonl with id, question, context and answers {text: [...], answer_start: [...]}; built in: debian-qa (silver, from apt's Translation-en)",
   read(path, o) {
     const r = readSquad(path, { skipBadRows: Boolean(o.skipBadRows) });
     return { examples: r.examples, skipped: r.skipped };
+  },
+  builtin(name, o) {
+    if (name !== "debian-qa") return null;
+    // SILVER: questions made by patterns from Debian's package descriptions (src/data/silver-qa.ts); whole packages held out
+    const d = debianQa({ seed: (o.seed as number | undefined) ?? 42, ...(o.limit !== undefined ? { maxExamples: o.limit as number } : {}) });
+    const read = (part: "train" | "validation" | "test") => parseSquad(JSON.stringify(d[part]), `debian-qa:${part}`).examples;
+    return { train: read("train"), validation: read("validation"), test: read("test") };
   },
   split(examples, fractions, seed) {
     // questions about one context stay together: held-out contexts were never read in training

@@ -7,7 +7,7 @@
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import type { Batch, EvalContext, EvalResult, PretrainedModel } from "../models/index.js";
-import { countTargets, pad2d, paddingMask, readTagged, splitIndices } from "../data/index.js";
+import { countTargets, pad2d, paddingMask, readTagged, sotuNer, splitIndices } from "../data/index.js";
 import type { TaggedSentence } from "../data/index.js";
 import { entities, formatSeqevalReport, seqevalReport } from "../eval/index.js";
 import type { SeqevalMode, SeqevalReport } from "../eval/index.js";
@@ -247,13 +247,18 @@ export const tokenClassification: FinetuneTask<NerExample> = {
   metric: "f1",
   needsLabels: true,
   metrics: ["f1", "precision", "recall", "accuracy", "macro_f1", "weighted_f1", "loss"],
-  formats: "CoNLL-2003 columns (token ... tag; -DOCSTART- and blank lines between sentences) or .jsonl with tokens and tags; IOB1, IOB2 or IOBES",
+  formats: "CoNLL-2003 columns (token ... tag; -DOCSTART- and blank lines between sentences) or .jsonl with tokens and tags; IOB1, IOB2 or IOBES; built in: sotu-ner (silver)",
   read(path, o) {
     const r = readTagged(path, { ...(o.tagColumn !== undefined ? { tagColumn: o.tagColumn as number } : {}), scheme: (o.tagScheme as "auto") ?? "auto", skipBadRows: Boolean(o.skipBadRows) });
     return { examples: r.sentences, skipped: r.skipped };
   },
+  builtin(name, o) {
+    if (name !== "sotu-ner") return null;
+    // SILVER: State of the Union sentences tagged by gazetteers (src/data/silver-ner.ts); whole addresses held out
+    const d = sotuNer({ seed: (o.seed as number | undefined) ?? 42, ...(o.limit !== undefined ? { maxSentences: o.limit as number } : {}) });
+    return { train: d.train, validation: d.validation, test: d.test };
+  },
   split(sentences, fractions, seed) {
-    // sentences of one document ("file:line" counts as its own) stay together
     const idx = splitIndices(sentences.length, fractions, seed);
     return { train: idx.train.map((i) => sentences[i]!), validation: idx.validation.map((i) => sentences[i]!), test: idx.test.map((i) => sentences[i]!), indices: idx };
   },

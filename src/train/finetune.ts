@@ -13,6 +13,7 @@ import type { PretrainedModel } from "../models/index.js";
 import { LoRALinear } from "../nn/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
 import { saveCheckpoint, writeTextAtomic } from "../io/index.js";
+import { splitIndices } from "../data/index.js";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
 import { schedules } from "../optim/index.js";
@@ -47,6 +48,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "test", key: "test", type: "string", arg: "FILE", help: "test data, scored at the end (default: split from --train when --validation is not given)" },
   { flag: "validation-fraction", key: "validationFraction", type: "number", min: 0, exclusiveMin: true, max: 0.5, default: 0.1, help: "share of --train held out for validation when no --validation is given" },
   { flag: "test-fraction", key: "testFraction", type: "number", min: 0, max: 0.5, default: 0.1, help: "share of --train held out for testing when neither --validation nor --test is given" },
+  { flag: "limit", key: "limit", type: "int", min: 1, help: "at most N training examples (a seeded sample; a built-in dataset scales its three parts together), for a quick run" },
   { flag: "skip-bad-rows", key: "skipBadRows", type: "boolean", default: false, help: "skip and count bad rows instead of stopping at the first" },
   { flag: "strategy", key: "strategy", type: "string", arg: "full|features|features:N|freeze:N|lora", parse: parseStrategy, default: "full", help: "what trains: everything; the head only (on the last N layers' [CLS]); all but the embeddings and first N layers; LoRA adapters and the head" },
   { flag: "from-scratch", key: "fromScratch", type: "boolean", default: false, help: "the same architecture from random weights (a baseline for: does pretraining help?)" },
@@ -77,6 +79,7 @@ export interface FinetuneOptions {
   validationFraction?: number;
   testFraction?: number;
   skipBadRows?: boolean;
+  limit?: number;
   /** The label names in class order (default: from the training data). */
   labels?: string[];
   strategy?: Strategy;
@@ -154,7 +157,12 @@ function loadSplits(task: FinetuneTask, o: Resolved): Splits<unknown> & { saved?
       test: o.test === undefined ? builtin.test : readData(task, o.test, o, o.log),
     };
   }
-  const train = readData(task, o.train, o, o.log);
+  let train = readData(task, o.train, o, o.log);
+  if (o.limit !== undefined && train.length > o.limit) {
+    const keep = splitIndices(train.length, { validation: 0, test: 1 - o.limit / train.length }, o.seed).train;
+    o.log?.(`--limit ${o.limit}: ${keep.length} of ${train.length} training examples`);
+    train = keep.map((i) => train[i]!);
+  }
   const test = o.test === undefined ? undefined : readData(task, o.test, o, o.log);
   if (o.validation !== undefined) return { train, validation: readData(task, o.validation, o, o.log), test: test ?? [] };
   const fractions = { validation: o.validationFraction, test: test ? 0 : o.testFraction };
