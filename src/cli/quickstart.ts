@@ -12,7 +12,7 @@ import type { ClassificationReport } from "../eval/index.js";
 import { formatReport } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
 import { writeTextAtomic } from "../io/index.js";
-import { confusionMatrix, lineChart, page, table } from "../report/html.js";
+import { confusionMatrix, lineChart, page, table } from "./html.js";
 import { Progress } from "./progress.js";
 
 export const QUICKSTART_OPTIONS = defineOptions([

@@ -11,7 +11,6 @@ import { selectMasked, sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 
 import { ENCODER_SCHEMA, BertEmbeddings, BertEncoder, BertPooler, encoderForward, sequenceHeadInputs, qaHead, tie } from "./encoder.js";
-import type { EncoderConfig } from "./encoder.js";
 import type { ArchitectureEntry, ModelClass } from "./registry.js";
 export { BertEmbeddings, BertEncoder, BertPooler, BertLayer, BertAttention, BertSelfAttention, BertSelfOutput, BertIntermediate } from "./encoder.js";
 

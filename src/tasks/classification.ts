@@ -13,6 +13,7 @@ import { classificationReport, formatReport } from "../eval/index.js";
 import type { ClassificationReport } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
 import type { Tokenizer } from "../tokenizers/index.js";
+import { pickSplits } from "./registry.js";
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
 
 /** One encoded example: its ids (with special tokens), type ids and class index. */
@@ -184,7 +185,7 @@ export const classification: FinetuneTask<LabelledExample> = {
     for (const e of examples) counts.set(e.label, (counts.get(e.label) ?? 0) + 1);
     if ([...counts.values()].every((n) => n >= 3)) return stratifiedSplit(examples, fractions, seed);
     const idx = splitIndices(examples.length, fractions, seed);
-    return { train: idx.train.map((i) => examples[i]!), validation: idx.validation.map((i) => examples[i]!), test: idx.test.map((i) => examples[i]!), indices: idx };
+    return pickSplits(examples, idx);
   },
   labels(train) {
     const labels = [...new Set(train.map((e) => e.label))].sort();

@@ -13,6 +13,7 @@ import { postprocessQa, predictionsById, squadMetrics } from "../eval/index.js";
 import type { QaPrediction, SquadMetrics } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
 import { existsSync, readFileSync } from "node:fs";
+import { pickSplits } from "./registry.js";
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
 
 export interface QABatch extends Batch {
@@ -122,7 +123,7 @@ const OPTIONS = defineOptions([
   { flag: "n-best", key: "nBest", type: "int", min: 1, default: 20, help: "start and end positions tried per window, and candidates kept" },
   { flag: "squad-version", key: "squadVersion", type: "string", choices: ["auto", "1.1", "2.0"], default: "auto", help: "2.0 allows no answer (auto: when the training data has unanswerable questions)" },
   { flag: "null-threshold", key: "nullThreshold", type: "number", default: 0, help: "v2.0: answer nothing when the null score beats the best span's by more than this" },
-  ]);
+]);
 
 const PREDICT_OPTIONS = defineOptions([
   { flag: "question", key: "question", type: "string", arg: "TEXT", help: "question answering: the question" },
@@ -153,7 +154,7 @@ export const questionAnswering: FinetuneTask<QAExample> = {
   split(examples, fractions, seed) {
     // questions about one context stay together: held-out contexts were never read in training
     const idx = splitIndices(examples.length, fractions, seed, (i) => examples[i]!.context);
-    return { train: idx.train.map((i) => examples[i]!), validation: idx.validation.map((i) => examples[i]!), test: idx.test.map((i) => examples[i]!), indices: idx };
+    return pickSplits(examples, idx);
   },
   labels: () => [],
   settle: (train, o) => ({ squadVersion: o.squadVersion === "1.1" || o.squadVersion === "2.0" ? o.squadVersion : train.some((e) => e.impossible) ? "2.0" : "1.1" }),

@@ -86,6 +86,12 @@ export interface FinetuneTask<X = unknown> {
   score(examples: readonly X[], predictions: readonly unknown[], labels: readonly string[], options: Record<string, unknown>): { metrics: Record<string, number>; report: unknown };
 }
 
+/** The three parts of examples picked by split indices, with the indices (to save the split). */
+export function pickSplits<X>(examples: readonly X[], indices: Record<keyof Splits<X>, number[]>): Splits<X> & { indices: Record<keyof Splits<X>, number[]> } {
+  const part = (k: keyof Splits<X>): X[] => indices[k].map((i) => examples[i]!);
+  return { train: part("train"), validation: part("validation"), test: part("test"), indices };
+}
+
 const registry = new Map<string, FinetuneTask>();
 
 export function registerTask(task: FinetuneTask): void {

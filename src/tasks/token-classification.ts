@@ -13,6 +13,7 @@ import { entities, formatSeqevalReport, seqevalReport } from "../eval/index.js";
 import type { SeqevalMode, SeqevalReport } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
 import type { Tokenizer } from "../tokenizers/index.js";
+import { pickSplits } from "./registry.js";
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
 
 /** A sentence to tag; from free text, also the text and each word's [start, end) in it. */
@@ -260,7 +261,7 @@ export const tokenClassification: FinetuneTask<NerExample> = {
   },
   split(sentences, fractions, seed) {
     const idx = splitIndices(sentences.length, fractions, seed);
-    return { train: idx.train.map((i) => sentences[i]!), validation: idx.validation.map((i) => sentences[i]!), test: idx.test.map((i) => sentences[i]!), indices: idx };
+    return pickSplits(sentences, idx);
   },
   labels(train) {
     const tags = tagSet(train);
