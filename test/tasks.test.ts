@@ -10,7 +10,7 @@ import * as torch from "../src/torch/index.js";
 import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import type { Tokenizer } from "../src/tokenizers/index.js";
-import { nerWindows, splitWords, tagSet, knownTasks, taskEntry } from "../src/tasks/index.js";
+import { decodeIob2, nerWindows, splitWords, tagSet, knownTasks, taskEntry } from "../src/tasks/index.js";
 import type { NerExample } from "../src/tasks/index.js";
 import { finetune, loadFinetuned, evaluateFinetuned } from "../src/train/index.js";
 import type { QAExample, TaggedSentence } from "../src/data/index.js";
@@ -112,7 +112,7 @@ test("windowed predictions merge back per word: each word takes its first piece'
   } as unknown as import("../src/models/index.js").PretrainedModel;
   const long = nerSentences(8, 2).flatMap((s) => s.tokens);
   const s: NerExample = { tokens: long, tags: long.map(() => "O"), source: "long" };
-  const objective = taskEntry("token-classification").objective({ tokenizer: tok, labels, maxLength: 16, options: { stride: 6 } });
+  const objective = taskEntry("token-classification").objective({ tokenizer: tok, labels, maxLength: 16, options: { stride: 6, decode: "argmax" } });
   const [pred] = objective.predict(fake, [s]) as { tags: string[] }[];
   // by hand: windows of 14 body pieces stepping by 8; a piece's most central window puts it at position 4..11 (k = 4..11 with [CLS])
   const ws = nerWindows(tok, s, 0, null, { maxLength: 16, stride: 6, labelAllPieces: false });
@@ -130,6 +130,19 @@ test("windowed predictions merge back per word: each word takes its first piece'
   assert.deepEqual(pred!.tags, expected);
   // both halves of the window were used somewhere: the choice of window matters in this check
   assert.ok(expected.some((t) => t.endsWith("X")) && expected.some((t) => t.endsWith("Y")));
+});
+
+test("IOB2 decoding: the most probable valid tag sequence, worked by hand", () => {
+  const labels = ["O", "B-LOC", "I-LOC"];
+  // word 1 alone prefers I-LOC (0.6) after an O: invalid. Paths: O O = 0.7 x 0.3 = 0.21; O B = 0.7 x 0.1 = 0.07;
+  // B I = 0.2 x 0.6 = 0.12; B O, B B lower: O O wins
+  assert.deepEqual(decodeIob2([[0.7, 0.2, 0.1], [0.3, 0.1, 0.6]], labels), [0, 0]);
+  // now B-LOC first is likelier: B I = 0.5 x 0.6 = 0.30 beats O O = 0.4 x 0.3 = 0.12
+  assert.deepEqual(decodeIob2([[0.4, 0.5, 0.1], [0.3, 0.1, 0.6]], labels), [1, 2]);
+  // never an I- first, nor I-X after another type
+  assert.deepEqual(decodeIob2([[0.05, 0.15, 0.8]], labels), [1]);
+  assert.deepEqual(decodeIob2([[0.1, 0.8, 0.05, 0.05, 0], [0.1, 0.05, 0.05, 0.15, 0.65]], ["O", "B-A", "I-A", "B-B", "I-B"]), [1, 3]);
+  assert.deepEqual(decodeIob2([], labels), []);
 });
 
 test("splitWords keeps each word's character span in the original text", () => {

@@ -131,6 +131,39 @@ export function nerWindows(tok: Tokenizer, sentence: NerExample, index: number, 
   return out;
 }
 
+/**
+ * The most probable tag sequence that is valid IOB2 (an I-X only after B-X or I-X), by Viterbi
+ * over the words' tag probabilities (B, the tags' log-probabilities summed): a word the model
+ * tags I-X out of context ("decision of" as I-LOC) becomes O or B-X, whichever the whole
+ * sentence's probability favours. Returns tag indices.
+ */
+export function decodeIob2(probs: readonly (readonly number[])[], labels: readonly string[]): number[] {
+  const n = probs.length;
+  const L = labels.length;
+  if (n === 0) return [];
+  const allowed = (prev: number, cur: number): boolean => !labels[cur]!.startsWith("I-") || (prev >= 0 && labels[prev]!.slice(2) === labels[cur]!.slice(2) && labels[prev] !== "O");
+  const logp = (w: number, k: number): number => Math.log(Math.max(probs[w]![k]!, 1e-30));
+  let score = labels.map((_, k) => (allowed(-1, k) ? logp(0, k) : -Infinity));
+  const back: number[][] = [];
+  for (let w = 1; w < n; w++) {
+    const next = new Array<number>(L).fill(-Infinity);
+    const from = new Array<number>(L).fill(0);
+    for (let k = 0; k < L; k++) {
+      for (let j = 0; j < L; j++) {
+        if (!allowed(j, k)) continue;
+        const v = score[j]! + logp(w, k);
+        if (v > next[k]!) [next[k], from[k]] = [v, j];
+      }
+    }
+    back.push(from);
+    score = next;
+  }
+  let k = score.indexOf(Math.max(...score));
+  const out = [k];
+  for (let w = n - 1; w > 0; w--) out.push((k = back[w - 1]![k]!));
+  return out.reverse();
+}
+
 class TokenClassificationObjective implements TaskObjective<NerExample, NerWindow> {
   readonly name = "token-classification";
   readonly metricDirections = { f1: "max", precision: "max", recall: "max", accuracy: "max", macro_f1: "max", loss: "min" } as const;
@@ -163,8 +196,9 @@ class TokenClassificationObjective implements TaskObjective<NerExample, NerWindo
   /** Every window's log-probabilities per piece, and the summed loss over labelled pieces, in one pass. */
   private run(model: PretrainedModel, sentences: readonly NerExample[], o: { batchSize?: number; precision?: "fp32" | "bf16" }): { predictions: NerPrediction[]; lossSum: number; targets: number } {
     const windows = sentences.flatMap((s, i) => nerWindows(this.ctx.tokenizer, s, i, s.tags.length === s.tokens.length ? this.tagIndex : null, this.windowOptions));
-    // per word: the chosen window's tag and probability, and how central that window's piece was
-    const chosen = sentences.map((s) => s.tokens.map(() => ({ tag: 0, p: 0, margin: -1 })));
+    // per word: the chosen window's tag probabilities, and how central that window's piece was
+    const L = this.ctx.labels.length;
+    const chosen = sentences.map((s) => s.tokens.map(() => ({ probs: [1, ...new Array<number>(L - 1).fill(0)], margin: -1 })));
     const bs = o.batchSize ?? 32;
     let lossSum = 0;
     let targets = 0;
@@ -179,10 +213,7 @@ class TokenClassificationObjective implements TaskObjective<NerExample, NerWindo
             lossSum += out.loss.item() * b.targets;
             targets += b.targets;
           }
-          const probs = out.logits.float().softmax(-1);
-          const [bestP, bestTag] = probs.maxDim(-1);
-          const tags = bestTag.toArray() as number[][];
-          const ps = bestP.toArray() as number[][];
+          const probs = out.logits.float().softmax(-1).toArray() as number[][][];
           idx.forEach((wi, r) => {
             const w = windows[wi]!;
             w.firstOf.forEach((word, k) => {
@@ -190,15 +221,18 @@ class TokenClassificationObjective implements TaskObjective<NerExample, NerWindo
               const piece = w.from + k - w.lead; // the piece's index in the whole sentence
               const margin = Math.min(piece - w.from, w.to - 1 - piece);
               const c = chosen[w.sentence]![word]!;
-              if (margin > c.margin) Object.assign(c, { tag: tags[r]![k]!, p: ps[r]![k]!, margin });
+              if (margin > c.margin) Object.assign(c, { probs: probs[r]![k]!, margin });
             });
           });
         });
       }
     });
+    const constrained = (this.ctx.options.decode ?? "iob2") === "iob2";
     const predictions = sentences.map((s, i) => {
-      const tags = chosen[i]!.map((c) => this.ctx.labels[c.tag] ?? "O");
-      const conf = chosen[i]!.map((c) => c.p);
+      const dist = chosen[i]!.map((c) => c.probs);
+      const best = constrained ? decodeIob2(dist, this.ctx.labels) : dist.map((p) => p.indexOf(Math.max(...p)));
+      const tags = best.map((k) => this.ctx.labels[k] ?? "O");
+      const conf = best.map((k, w) => dist[w]![k]!);
       const ents = entities(tags).map((e) => {
         const span = s.spans;
         return {
@@ -237,6 +271,7 @@ const OPTIONS = defineOptions([
   { flag: "tag-scheme", key: "tagScheme", type: "string", choices: ["auto", "IOB1", "IOB2", "IOBES"], default: "auto", help: "the files' tag scheme (converted to IOB2 on read)" },
   { flag: "label-all-pieces", key: "labelAllPieces", type: "boolean", default: false, help: "train on every piece of a word, not only the first (B- becomes I- after the first)" },
   { flag: "stride", key: "stride", type: "int", min: 0, help: "word pieces shared by consecutive windows of a long sentence (default a quarter of --max-length)" },
+  { flag: "decode", key: "decode", type: "string", choices: ["iob2", "argmax"], default: "iob2", help: "iob2: the most probable valid IOB2 sequence (Viterbi); argmax: each word's most probable tag" },
   { flag: "seqeval-mode", key: "seqevalMode", type: "string", choices: ["default", "strict"], default: "default", help: "seqeval's entity rules: default (conlleval's) or strict (well-formed IOB2 entities only)" },
 ]);
 
