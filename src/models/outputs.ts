@@ -45,7 +45,7 @@ export interface ModelInputs {
   lastLayerAtLabels?: boolean;
   /** Encoder-decoders: (B, T') the decoder's input ids; without them, the labels shifted right. */
   decoderInputIds?: Tensor;
-  /** Encoder-decoders: (B, T') 1 for decoder tokens, 0 for padding (the causal mask is implied). */
+  /** Encoder-decoders: (B, T') 1 for decoder tokens, 0 for padding (the causal mask is implied); with a cache, (B, past + T'). */
   decoderAttentionMask?: Tensor;
   /** Encoder-decoders: the encoder's last hidden state (B, S, C), computed once and reused while decoding. */
   encoderOutputs?: Tensor;
