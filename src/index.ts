@@ -13,6 +13,7 @@ export {
   AutoModelForPreTraining,
   AutoModelForMaskedLM,
   AutoModelForCausalLM,
+  AutoModelForSeq2SeqLM,
   AutoModelForSequenceClassification,
   AutoModelForTokenClassification,
   AutoModelForQuestionAnswering,

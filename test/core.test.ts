@@ -52,7 +52,7 @@ test("one training loop: nothing outside the Trainer steps an optimizer or runs 
 test("registries, not switches: objectives and architectures by name, an unknown one is an error listing the known", () => {
   assert.deepEqual(knownObjectives(), ["mlm", "mlm+sop", "mlm+nsp", "clm", "electra"]);
   assert.throws(() => objectiveEntry("bart"), /objective "bart" is not supported; use mlm, mlm,sop, mlm,nsp, clm, electra/);
-  assert.throws(() => architecture("mamba"), /unknown model_type "mamba"; lmforge knows bert, gpt2, roberta, albert, electra/);
+  assert.throws(() => architecture("mamba"), /unknown model_type "mamba"; lmforge knows bert, gpt2, roberta, albert, electra, t5/);
   assert.throws(() => classFor(architecture("gpt2"), "token-classification"), /gpt2 has no token-classification model in lmforge \(it has: base, causal-lm, sequence-classification\)/);
   // strategies ask the registry: GPT-2 names no LoRA targets, so lora is refused with the reason
   const gpt = AutoModelForSequenceClassification.fromConfig({ ...presetConfig("gpt2"), n_embd: 32, n_layer: 2, n_head: 2, vocab_size: 50, n_positions: 32 });

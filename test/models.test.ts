@@ -331,7 +331,7 @@ test("multiple choice: (B, C, T) inputs give one score per choice", () => {
 
 test("configs: bad ones are refused by name before anything is allocated", () => {
   const before = torch.liveTensors();
-  assert.throws(() => AutoModel.fromConfig({ model_type: "t5" }), /unknown model_type "t5"; lmforge knows bert, gpt2, roberta, albert, electra/);
+  assert.throws(() => AutoModel.fromConfig({ model_type: "mamba" }), /unknown model_type "mamba"; lmforge knows bert, gpt2, roberta, albert, electra, t5/);
   assert.throws(() => bert.bertConfig({ hidden_size: 100, num_attention_heads: 12 }), /hidden_size \(100\) is not a multiple of num_attention_heads \(12\)/);
   assert.throws(() => gpt2.gpt2Config({ n_embd: 100, n_head: 3 }), /n_embd \(100\) is not a multiple of n_head \(3\)/);
   assert.throws(() => bert.bertConfig({ hiden_size: 128 }), /unknown key for bert: hiden_size/);
@@ -339,7 +339,7 @@ test("configs: bad ones are refused by name before anything is allocated", () =>
   assert.throws(() => bert.bertConfig({ hidden_act: "swoosh" }), /unknown activation "swoosh"/);
   assert.throws(() => albert.albertConfig({ num_hidden_layers: 12, num_hidden_groups: 5 }), /not a multiple of num_hidden_groups/);
   assert.equal(torch.liveTensors(), before);
-  assert.deepEqual(knownModelTypes(), ["bert", "gpt2", "roberta", "albert", "electra"]);
+  assert.deepEqual(knownModelTypes(), ["bert", "gpt2", "roberta", "albert", "electra", "t5"]);
 });
 
 test("configs round-trip key for key, with Hugging Face's defaults", async () => {

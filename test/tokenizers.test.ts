@@ -238,8 +238,8 @@ test("bad input: clear one-line errors", async () => {
   const bad = join(dir, "bad.json");
   writeFileSync(bad, "{not json");
   assert.throws(() => loadTokenizer(bad), /bad\.json: not valid JSON/);
-  writeFileSync(bad, JSON.stringify({ model: { type: "Unigram", vocab: [] } }));
-  assert.throws(() => loadTokenizer(bad), /model type "Unigram" is not supported/);
+  writeFileSync(bad, JSON.stringify({ model: { type: "WordLevel", vocab: {} } }));
+  assert.throws(() => loadTokenizer(bad), /model type "WordLevel" is not supported \(supported: WordPiece, BPE, Unigram\)/);
   assert.throws(() => loadTokenizer(join(dir, "nowhere")), /nowhere: no such file or folder/);
 });
 

@@ -13,7 +13,7 @@ export const COMMANDS: Command[] = [
   {
     name: "tokenizer",
     summary: "train a WordPiece or byte-level BPE tokenizer on text files, write tokenizer.json",
-    usage: "lmforge tokenizer train [FILE...] --kind wordpiece|bpe --vocab-size N --out DIR [options]",
+    usage: "lmforge tokenizer train [FILE...] --kind wordpiece|bpe|unigram --vocab-size N --out DIR [options]",
     notes: "Without input files, trains on the embedded corpora (Moby Dick and the State of the Union addresses).",
     positionals: true,
     specs: async () => (await import("./tokenizer.js")).TOKENIZER_TRAIN_OPTIONS,

@@ -12,20 +12,20 @@ import { Progress } from "./progress.js";
 /** The command's options; the tokenizer trainer's defaults are its own (TOKENIZER_TRAIN_DEFAULTS). */
 export const TOKENIZER_TRAIN_OPTIONS = defineOptions([
   { flag: "input", key: "input", type: "strings", arg: "FILE", help: "text files to learn from, as well as FILE arguments (default: the embedded corpora)" },
-  { flag: "kind", key: "kind", type: "string", choices: ["wordpiece", "bpe"], required: true, help: "WordPiece (BERT) or byte-level BPE (GPT-2, RoBERTa)" },
+  { flag: "kind", key: "kind", type: "string", choices: ["wordpiece", "bpe", "unigram"], required: true, help: "WordPiece (BERT), byte-level BPE (GPT-2, RoBERTa) or Unigram (T5, SentencePiece's EM)" },
   { flag: "vocab-size", key: "vocabSize", type: "int", min: 1, required: true, help: "pieces in the vocabulary, special tokens included" },
-  { flag: "min-frequency", key: "minFrequency", type: "int", min: 1, default: TOKENIZER_TRAIN_DEFAULTS.minFrequency, help: "pairs seen fewer times are not merged" },
+  { flag: "min-frequency", key: "minFrequency", type: "int", min: 1, default: TOKENIZER_TRAIN_DEFAULTS.minFrequency, help: "WordPiece and BPE: pairs seen fewer times are not merged" },
   { flag: "lowercase", key: "lowercase", type: "boolean", default: TOKENIZER_TRAIN_DEFAULTS.lowercase, help: "WordPiece: lowercase and strip accents (uncased)" },
-  { flag: "special-tokens", key: "specialTokens", type: "string", arg: "A,B,...", parse: (t: string) => t.split(",").map((s) => s.trim()).filter(Boolean), help: "default [PAD],[UNK],[CLS],[SEP],[MASK] (WordPiece) or <s>,<pad>,</s>,<unk>,<mask> (BPE)" },
+  { flag: "special-tokens", key: "specialTokens", type: "string", arg: "A,B,...", parse: (t: string) => t.split(",").map((s) => s.trim()).filter(Boolean), help: "default [PAD],[UNK],[CLS],[SEP],[MASK] (WordPiece), <s>,<pad>,</s>,<unk>,<mask> (BPE) or <pad>,</s>,<unk> (Unigram)" },
   { flag: "limit-alphabet", key: "limitAlphabet", type: "int", min: 1, help: "WordPiece: keep only the N most frequent characters" },
   { flag: "remove-stop-words", key: "removeStopWords", type: "boolean", help: "the classic recipe: drop English stop words (off: it hurts subword models)" },
   { flag: "stem", key: "stem", type: "boolean", help: "the classic recipe: Porter-stem words (off: it hurts subword models)" },
-  { flag: "out", key: "out", type: "string", arg: "DIR", required: true, help: "folder for tokenizer.json, vocab.txt or vocab.json + merges.txt, tokenizer_config.json" },
+  { flag: "out", key: "out", type: "string", arg: "DIR", required: true, help: "folder for tokenizer.json, vocab.txt or vocab.json + merges.txt (not for Unigram), tokenizer_config.json" },
 ]);
 
 export async function tokenizerTrain(v: Record<string, unknown>, positionals: string[]): Promise<void> {
   const [verb, ...files] = positionals;
-  if (verb !== "train") throw new UsageError(`tokenizer: unknown action "${verb ?? ""}"; usage: lmforge tokenizer train --kind wordpiece|bpe --vocab-size N --out DIR`);
+  if (verb !== "train") throw new UsageError(`tokenizer: unknown action "${verb ?? ""}"; usage: lmforge tokenizer train --kind wordpiece|bpe|unigram --vocab-size N --out DIR`);
   for (const s of TOKENIZER_TRAIN_OPTIONS as readonly OptionSpec[]) if (s.required && v[s.key] === undefined) throw new UsageError(`--${s.flag} is required`);
   let inputs = [...((v.input as string[] | undefined) ?? []), ...files];
   for (const f of inputs) if (!existsSync(f)) throw new UsageError(`${f}: no such file`);
@@ -39,7 +39,7 @@ export async function tokenizerTrain(v: Record<string, unknown>, positionals: st
   }
   const progress = new Progress("reading", "bytes");
   const started = Date.now();
-  const kind = v.kind as "wordpiece" | "bpe";
+  const kind = v.kind as "wordpiece" | "bpe" | "unigram";
   const vocabSize = v.vocabSize as number;
   const minFrequency = (v.minFrequency as number | undefined) ?? TOKENIZER_TRAIN_DEFAULTS.minFrequency;
   try {

@@ -123,6 +123,8 @@ export const AutoModel = auto("base");
 export const AutoModelForPreTraining = auto("pretraining");
 export const AutoModelForMaskedLM = auto("masked-lm");
 export const AutoModelForCausalLM = auto("causal-lm");
+/** Encoder-decoders with an LM head (T5ForConditionalGeneration). */
+export const AutoModelForSeq2SeqLM = auto("seq2seq-lm");
 export const AutoModelForSequenceClassification = auto("sequence-classification");
 export const AutoModelForTokenClassification = auto("token-classification");
 export const AutoModelForQuestionAnswering = auto("question-answering");

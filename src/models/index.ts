@@ -9,6 +9,7 @@ export * as gpt2 from "./gpt2.js";
 export * as roberta from "./roberta.js";
 export * as albert from "./albert.js";
 export * as electra from "./electra.js";
+export * as t5 from "./t5.js";
 export { PRESETS, presetConfig } from "./presets.js";
 export type { Objective, Batch, EvalContext, EvalResult } from "./objective.js";
 export { summariseSums, evaluateByLoss } from "./objective.js";

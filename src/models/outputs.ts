@@ -43,6 +43,16 @@ export interface ModelInputs {
    * its positions in `positions`. Off when hidden states or attentions are asked for.
    */
   lastLayerAtLabels?: boolean;
+  /** Encoder-decoders: (B, T') the decoder's input ids; without them, the labels shifted right. */
+  decoderInputIds?: Tensor;
+  /** Encoder-decoders: (B, T') 1 for decoder tokens, 0 for padding (the causal mask is implied); with a cache, (B, past + T'). */
+  decoderAttentionMask?: Tensor;
+  /** Encoder-decoders: the encoder's last hidden state (B, S, C), computed once and reused while decoding. */
+  encoderOutputs?: Tensor;
+  /** The key/value cache from the previous call (ModelOutput.pastKeyValues). */
+  pastKeyValues?: [Tensor, Tensor][];
+  /** Return the key/value cache for the next call. */
+  useCache?: boolean;
 }
 
 export interface ModelOutput {
@@ -60,8 +70,17 @@ export interface ModelOutput {
   /** Question answering: span start and end logits (B, T). */
   startLogits?: Tensor;
   endLogits?: Tensor;
-  /** Causal LMs with a cache: the key/value cache to pass back for the next step. */
+  /**
+   * With useCache: the key/value cache to pass back for the next step, each (B, H, S, D).
+   * Decoder-only models: one pair per layer. Encoder-decoders: two pairs per decoder layer,
+   * [2i] its self-attention (growing by a step each call) and [2i + 1] its cross-attention
+   * (the encoder output's keys and values, computed once): Hugging Face's 4-tuples, flattened,
+   * so that a loop that passes the cache back, or reorders its rows (beams), treats both alike.
+   */
   pastKeyValues?: [Tensor, Tensor][];
+  /** Encoder-decoders: the encoder's last hidden state (B, S, C) and, with outputHiddenStates, each of its layers'. */
+  encoderLastHiddenState?: Tensor;
+  encoderHiddenStates?: Tensor[];
   /** With lastLayerAtLabels: the position of each lastHiddenState row, (B, Q), -1 for padding. */
   positions?: Tensor;
 }

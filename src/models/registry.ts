@@ -20,6 +20,7 @@ export type Task =
   | "pretraining"
   | "masked-lm"
   | "causal-lm"
+  | "seq2seq-lm"
   | "sequence-classification"
   | "token-classification"
   | "question-answering"

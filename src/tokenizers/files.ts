@@ -3,6 +3,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BPE, WordPiece } from "./models.js";
+import { Unigram } from "./unigram.js";
+import { PrecompiledCharsmap } from "./spm.js";
+import type { MetaspaceOptions, SpmNormalizerStep } from "./spm.js";
 import { Tokenizer } from "./tokenizer.js";
 import type { AddedToken, PostProcessor, TemplateItem, TokenizerSpec } from "./tokenizer.js";
 import type { BertNormalizerOptions } from "./normalizer.js";
@@ -17,26 +20,68 @@ function fail(file: string, msg: string): never {
 
 // --- tokenizer.json -------------------------------------------------------------------------
 
-function parseNormalizer(n: unknown, file: string): BertNormalizerOptions | null {
-  if (n === null || n === undefined) return null;
-  const o = n as J;
-  if (o.type === "BertNormalizer") {
-    return {
-      cleanText: (o.clean_text as boolean) ?? true,
-      handleChineseChars: (o.handle_chinese_chars as boolean) ?? true,
-      stripAccents: (o.strip_accents as boolean | null) ?? null,
-      lowercase: (o.lowercase as boolean) ?? true,
-    };
+const SUPPORTED_NORMALIZERS = "BertNormalizer, Precompiled, NFKC, a Sequence of Precompiled and NFKC, none";
+
+/** SentencePiece's normalizer steps: Precompiled (an empty charsmap is the identity), NFKC, Sequences of them. */
+function parseSpmSteps(o: J, file: string, where: string): SpmNormalizerStep[] {
+  if (o.type === "NFKC") return [{ type: "NFKC" }];
+  if (o.type === "Precompiled") {
+    const map = o.precompiled_charsmap;
+    if (map === null || map === undefined || map === "") return [];
+    if (typeof map !== "string") return fail(file, `${where}.precompiled_charsmap must be a base64 string`);
+    try {
+      new PrecompiledCharsmap(map, `${where}.precompiled_charsmap`);
+    } catch (e) {
+      return fail(file, (e as Error).message);
+    }
+    return [{ type: "Precompiled", precompiledCharsmap: map }];
   }
-  return fail(file, `normalizer "${String(o.type)}" is not supported (supported: BertNormalizer, none)`);
+  if (o.type === "Sequence" && Array.isArray(o.normalizers)) return (o.normalizers as J[]).flatMap((x, i) => parseSpmSteps(x, file, `${where}.normalizers[${i}]`));
+  return fail(file, `${where} "${String(o.type)}" is not supported (supported: ${SUPPORTED_NORMALIZERS})`);
 }
 
-function parsePreTokenizer(p: unknown, file: string): { kind: "bert" | "byte-level"; addPrefixSpace: boolean; trimOffsets: boolean } {
+function parseNormalizer(n: unknown, file: string): BertNormalizerOptions | SpmNormalizerStep[] | null {
+  if (n === null || n === undefined) return null;
+  const o = n as J;
+  if (o.type !== "BertNormalizer") {
+    const steps = parseSpmSteps(o, file, "normalizer");
+    return steps.length ? steps : null;
+  }
+  return {
+    cleanText: (o.clean_text as boolean) ?? true,
+    handleChineseChars: (o.handle_chinese_chars as boolean) ?? true,
+    stripAccents: (o.strip_accents as boolean | null) ?? null,
+    lowercase: (o.lowercase as boolean) ?? true,
+  };
+}
+
+interface PreTokenizerSpec {
+  kind: "bert" | "byte-level" | "metaspace";
+  addPrefixSpace: boolean;
+  trimOffsets: boolean;
+  metaspace?: MetaspaceOptions;
+}
+
+/** Metaspace's settings: prepend_scheme, or the older add_prefix_space (true: always). */
+function parseMetaspace(o: J, file: string, whitespaceSplit: boolean): PreTokenizerSpec {
+  const replacement = o.replacement ?? "\u2581";
+  if (typeof replacement !== "string" || [...replacement].length !== 1) fail(file, `pre_tokenizer Metaspace: replacement must be one character, got ${JSON.stringify(replacement)}`);
+  const scheme = o.prepend_scheme ?? (o.add_prefix_space === false ? "never" : "always");
+  if (scheme !== "always" && scheme !== "first" && scheme !== "never") fail(file, `pre_tokenizer Metaspace: prepend_scheme must be always, first or never, got ${JSON.stringify(scheme)}`);
+  const metaspace: MetaspaceOptions = { replacement: replacement as string, prependScheme: scheme as MetaspaceOptions["prependScheme"], split: o.split !== false, whitespaceSplit };
+  return { kind: "metaspace", addPrefixSpace: false, trimOffsets: false, metaspace };
+}
+
+function parsePreTokenizer(p: unknown, file: string): PreTokenizerSpec {
   const o = (p ?? {}) as J;
   if (o.type === "BertPreTokenizer") return { kind: "bert", addPrefixSpace: false, trimOffsets: false };
   if (o.type === "ByteLevel") return { kind: "byte-level", addPrefixSpace: Boolean(o.add_prefix_space), trimOffsets: o.trim_offsets !== false };
+  if (o.type === "Metaspace") return parseMetaspace(o, file, false);
   if (o.type === "Sequence" && Array.isArray(o.pretokenizers) && o.pretokenizers.length === 1) return parsePreTokenizer(o.pretokenizers[0], file);
-  return fail(file, `pre_tokenizer "${String(o.type)}" is not supported (supported: BertPreTokenizer, ByteLevel)`);
+  // T5's: WhitespaceSplit, then Metaspace
+  const seq = o.pretokenizers as J[] | undefined;
+  if (o.type === "Sequence" && Array.isArray(seq) && seq.length === 2 && seq[0]?.type === "WhitespaceSplit" && seq[1]?.type === "Metaspace") return parseMetaspace(seq[1], file, true);
+  return fail(file, `pre_tokenizer "${String(o.type)}" is not supported (supported: BertPreTokenizer, ByteLevel, Metaspace, Sequence [WhitespaceSplit, Metaspace])`);
 }
 
 function parseTemplate(items: unknown, file: string): TemplateItem[] {
@@ -110,17 +155,55 @@ function vocabMap(v: unknown, file: string): Map<string, number> {
   return m;
 }
 
+/** model.vocab [[piece, log probability], ...], unk_id (or null), byte_fallback. */
+function parseUnigram(model: J, file: string): { pieces: [string, number][]; unkId: number | null; byteFallback: boolean } {
+  if (!Array.isArray(model.vocab)) fail(file, "model.vocab of a Unigram model must be an array of [piece, score]");
+  const pieces = (model.vocab as unknown[]).map((x, i): [string, number] => {
+    if (!Array.isArray(x) || x.length !== 2 || typeof x[0] !== "string" || typeof x[1] !== "number") return fail(file, `model.vocab[${i}] is not [piece, score]: ${JSON.stringify(x)}`);
+    return [x[0], x[1]];
+  });
+  const unk = model.unk_id ?? null;
+  if (unk !== null && (!Number.isInteger(unk) || (unk as number) < 0 || (unk as number) >= pieces.length)) fail(file, `model.unk_id ${JSON.stringify(unk)} is not an id of the ${pieces.length} pieces`);
+  return { pieces, unkId: unk as number | null, byteFallback: model.byte_fallback === true };
+}
+
+/** The normalizer of a tokenizer.json: BERT's, or SentencePiece's steps (one, or a Sequence). */
+function normalizerToJSON(n: TokenizerSpec["normalizer"]): J | null {
+  if (n === null) return null;
+  if (Array.isArray(n)) {
+    const steps = n.map((st): J => (st.type === "NFKC" ? { type: "NFKC" } : { type: "Precompiled", precompiled_charsmap: st.precompiledCharsmap }));
+    return steps.length === 1 ? steps[0]! : { type: "Sequence", normalizers: steps };
+  }
+  return { type: "BertNormalizer", clean_text: n.cleanText, handle_chinese_chars: n.handleChineseChars, strip_accents: n.stripAccents, lowercase: n.lowercase };
+}
+
+function metaspaceToJSON(o: MetaspaceOptions): J {
+  return { type: "Metaspace", replacement: o.replacement, prepend_scheme: o.prependScheme, split: o.split };
+}
+
+function metaspacePreTokenizerToJSON(o: MetaspaceOptions): J {
+  return o.whitespaceSplit ? { type: "Sequence", pretokenizers: [{ type: "WhitespaceSplit" }, metaspaceToJSON(o)] } : metaspaceToJSON(o);
+}
+
+/** Metaspace, after ByteFallback where the model falls back to bytes (the order lmforge decodes in). */
+function unigramDecoderToJSON(m: Unigram, o: MetaspaceOptions): J {
+  return m.config.byteFallback ? { type: "Sequence", decoders: [{ type: "ByteFallback" }, metaspaceToJSON(o)] } : metaspaceToJSON(o);
+}
+
 /** Builds a tokenizer from the parsed content of a Hugging Face tokenizer.json. */
 export function tokenizerFromJSON(json: unknown, file = "tokenizer.json"): Tokenizer {
   if (typeof json !== "object" || json === null) fail(file, "not a JSON object");
   const j = json as J;
   const model = j.model as J | undefined;
   if (!model || typeof model !== "object") fail(file, "no model");
-  if (model.type !== "WordPiece" && model.type !== "BPE" && !(model.type === undefined && model.merges)) {
-    fail(file, `model type "${String(model.type)}" is not supported (supported: WordPiece, BPE)`);
+  if (model.type !== "WordPiece" && model.type !== "BPE" && model.type !== "Unigram" && !(model.type === undefined && model.merges)) {
+    fail(file, `model type "${String(model.type)}" is not supported (supported: WordPiece, BPE, Unigram)`);
   }
   const pre = parsePreTokenizer(j.pre_tokenizer, file);
-  let m: WordPiece | BPE;
+  if ((pre.kind === "metaspace") !== (model.type === "Unigram")) {
+    fail(file, `a ${String(model.type)} model with the ${pre.kind} pre-tokenizer is not supported (Metaspace goes with Unigram, and Unigram with Metaspace)`);
+  }
+  let m: WordPiece | BPE | Unigram;
   if (model.type === "WordPiece") {
     m = new WordPiece({
       vocab: vocabMap(model.vocab, file),
@@ -128,6 +211,8 @@ export function tokenizerFromJSON(json: unknown, file = "tokenizer.json"): Token
       continuingSubwordPrefix: String(model.continuing_subword_prefix ?? "##"),
       maxInputCharsPerWord: Number(model.max_input_chars_per_word ?? 100),
     });
+  } else if (model.type === "Unigram") {
+    m = new Unigram(parseUnigram(model, file));
   } else if (model.type === "BPE" || (model.type === undefined && model.merges)) {
     m = new BPE({ vocab: vocabMap(model.vocab, file), merges: parseMerges(model.merges, file), unkToken: (model.unk_token as string | null) ?? null });
   } else {
@@ -145,6 +230,7 @@ export function tokenizerFromJSON(json: unknown, file = "tokenizer.json"): Token
   const spec: TokenizerSpec = {
     normalizer: parseNormalizer(j.normalizer, file),
     preTokenizer: pre.kind,
+    ...(pre.metaspace ? { metaspace: pre.metaspace } : {}),
     addPrefixSpace: pre.addPrefixSpace,
     trimOffsets: pre.trimOffsets,
     model: m,
@@ -178,25 +264,28 @@ export function tokenizerToJSON(tok: Tokenizer): J {
     }
     post = { type: "TemplateProcessing", single: templateToJSON(pp.single), pair: templateToJSON(pp.pair), special_tokens: specials };
   }
+  const m = s.model;
   const model: J =
-    s.model instanceof WordPiece
+    m instanceof Unigram
+      ? { type: "Unigram", unk_id: m.config.unkId, vocab: m.config.pieces.map(([p, score]) => [p, score]), byte_fallback: m.config.byteFallback }
+      : m instanceof WordPiece
       ? {
           type: "WordPiece",
-          unk_token: s.model.config.unkToken,
-          continuing_subword_prefix: s.model.config.continuingSubwordPrefix,
-          max_input_chars_per_word: s.model.config.maxInputCharsPerWord,
+          unk_token: m.config.unkToken,
+          continuing_subword_prefix: m.config.continuingSubwordPrefix,
+          max_input_chars_per_word: m.config.maxInputCharsPerWord,
           vocab,
         }
       : {
           type: "BPE",
           dropout: null,
-          unk_token: s.model.config.unkToken,
+          unk_token: m.config.unkToken,
           continuing_subword_prefix: null,
           end_of_word_suffix: null,
           fuse_unk: false,
           byte_fallback: false,
           vocab,
-          merges: s.model.config.merges.map(([a, b]) => `${a} ${b}`),
+          merges: m.config.merges.map(([a, b]) => `${a} ${b}`),
         };
   return {
     version: "1.0",
@@ -211,12 +300,10 @@ export function tokenizerToJSON(tok: Tokenizer): J {
       normalized: t.normalized,
       special: t.special,
     })),
-    normalizer: s.normalizer
-      ? { type: "BertNormalizer", clean_text: s.normalizer.cleanText, handle_chinese_chars: s.normalizer.handleChineseChars, strip_accents: s.normalizer.stripAccents, lowercase: s.normalizer.lowercase }
-      : null,
-    pre_tokenizer: s.preTokenizer === "bert" ? { type: "BertPreTokenizer" } : byteLevel,
+    normalizer: normalizerToJSON(s.normalizer),
+    pre_tokenizer: s.preTokenizer === "bert" ? { type: "BertPreTokenizer" } : s.preTokenizer === "metaspace" ? metaspacePreTokenizerToJSON(s.metaspace!) : byteLevel,
     post_processor: post,
-    decoder: s.model instanceof WordPiece ? { type: "WordPiece", prefix: s.model.config.continuingSubwordPrefix, cleanup: true } : byteLevel,
+    decoder: m instanceof WordPiece ? { type: "WordPiece", prefix: m.config.continuingSubwordPrefix, cleanup: true } : m instanceof Unigram ? unigramDecoderToJSON(m, s.metaspace!) : byteLevel,
     model,
   };
 }
@@ -328,16 +415,31 @@ export function saveTokenizer(tok: Tokenizer, dir: string): string[] {
   };
   put("tokenizer.json", JSON.stringify(tokenizerToJSON(tok), null, 2) + "\n");
   const byId = [...tok.spec.model.config.vocab].sort((a, b) => a[1] - b[1]);
-  if (tok.spec.model instanceof WordPiece) {
+  const model = tok.spec.model;
+  if (model instanceof WordPiece) {
     put("vocab.txt", byId.map(([t]) => t).join("\n") + "\n");
-  } else {
+  } else if (model instanceof BPE) {
     put("vocab.json", JSON.stringify(Object.fromEntries(byId)) + "\n");
-    put("merges.txt", "#version: 0.2\n" + tok.spec.model.config.merges.map(([a, b]) => `${a} ${b}`).join("\n") + "\n");
+    put("merges.txt", "#version: 0.2\n" + model.config.merges.map(([a, b]) => `${a} ${b}`).join("\n") + "\n");
+  }
+  if (model instanceof Unigram) {
+    // tokenizer.json holds the whole Unigram model (no sentencepiece .model file is written)
+    const has = (t: string): boolean => tok.vocab.has(t);
+    const config: J = {
+      tokenizer_class: has("</s>") && has("<pad>") && has("<unk>") ? "T5TokenizerFast" : "PreTrainedTokenizerFast",
+      model_max_length: 512,
+      ...(has("</s>") ? { eos_token: "</s>" } : {}),
+      ...(model.config.unkId !== null ? { unk_token: model.config.pieces[model.config.unkId]![0] } : {}),
+      ...(has("<pad>") ? { pad_token: "<pad>" } : {}),
+    };
+    put("tokenizer_config.json", JSON.stringify(config, null, 2) + "\n");
+    return files;
   }
   const sp = tok.specialTokens;
+  const norm = tok.spec.normalizer;
   const config: J = {
     tokenizer_class: tok.kind === "wordpiece" ? "BertTokenizerFast" : tok.spec.postProcessor.type === "roberta" ? "RobertaTokenizerFast" : "GPT2TokenizerFast",
-    do_lower_case: tok.spec.normalizer?.lowercase ?? false,
+    do_lower_case: norm !== null && !Array.isArray(norm) ? norm.lowercase : false,
     model_max_length: 512,
     ...(sp.cls ? { cls_token: sp.cls } : {}),
     ...(sp.sep ? { sep_token: sp.sep } : {}),

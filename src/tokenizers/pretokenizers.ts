@@ -7,6 +7,8 @@ export interface Word {
   /** Span in the normalised text. */
   start: number;
   end: number;
+  /** Metaspace: text begins with a "▁" that is not in the normalised text (start..end excludes it). */
+  prefixed?: boolean;
 }
 
 // ASCII classes for the fast path: 1 whitespace, 2 punctuation, 0 other.

@@ -8,6 +8,9 @@ import { bertPreTokenize, byteLevelPreTokenize, toByteChars } from "./pretokeniz
 import type { Word } from "./pretokenizers.js";
 import { BPE, WordPiece, cached } from "./models.js";
 import type { Piece } from "./models.js";
+import { Unigram } from "./unigram.js";
+import { PrecompiledCharsmap, decodeByteFallback, decodeMetaspace, metaspacePreTokenize, spmNormalize } from "./spm.js";
+import type { MetaspaceOptions, SpmNormalizerStep } from "./spm.js";
 import { CHAR_TO_BYTE } from "./unicode.js";
 import { isWhitespace } from "./unicode.js";
 import { applyClassicOptions } from "./classic.js";
@@ -34,13 +37,16 @@ export interface PostProcessor {
 }
 
 export interface TokenizerSpec {
-  normalizer: BertNormalizerOptions | null;
-  preTokenizer: "bert" | "byte-level";
+  /** BERT's normaliser, or SentencePiece's steps (Precompiled, NFKC), or none. */
+  normalizer: BertNormalizerOptions | SpmNormalizerStep[] | null;
+  preTokenizer: "bert" | "byte-level" | "metaspace";
+  /** The Metaspace pre-tokeniser's (and decoder's) settings, with preTokenizer "metaspace". */
+  metaspace?: MetaspaceOptions;
   /** Byte-level: prepend a space to the text, as RoBERTa's option. */
   addPrefixSpace: boolean;
   /** Byte-level: offsets exclude the whitespace that tokens carry. */
   trimOffsets: boolean;
-  model: WordPiece | BPE;
+  model: WordPiece | BPE | Unigram;
   postProcessor: PostProcessor;
   addedTokens: AddedToken[];
   /** lmforge's classic-recipe options (stop words, stemming); off by default. */
@@ -100,8 +106,12 @@ export class Tokenizer {
   private readonly idToTokenMap: string[];
   private readonly addedById = new Map<number, AddedToken>();
   private readonly addedPattern: RegExp | null;
+  private readonly charsmaps: (PrecompiledCharsmap | null)[];
 
   constructor(readonly spec: TokenizerSpec) {
+    if (spec.preTokenizer === "metaspace" && !spec.metaspace) throw new Error("tokenizer: the metaspace pre-tokenizer needs its settings (spec.metaspace)");
+    if ((spec.preTokenizer === "metaspace") !== spec.model instanceof Unigram) throw new Error("tokenizer: the Metaspace pre-tokenizer goes with a Unigram model, and a Unigram model with it");
+    this.charsmaps = Array.isArray(spec.normalizer) ? spec.normalizer.map((st) => (st.type === "Precompiled" ? new PrecompiledCharsmap(st.precompiledCharsmap) : null)) : [];
     this.vocab = new Map(spec.model.config.vocab);
     for (const t of spec.addedTokens) {
       const existing = this.vocab.get(t.content);
@@ -126,8 +136,8 @@ export class Tokenizer {
     return this.idToTokenMap.length;
   }
 
-  get kind(): "wordpiece" | "bpe" {
-    return this.spec.model instanceof WordPiece ? "wordpiece" : "bpe";
+  get kind(): "wordpiece" | "bpe" | "unigram" {
+    return this.spec.model instanceof WordPiece ? "wordpiece" : this.spec.model instanceof Unigram ? "unigram" : "bpe";
   }
 
   tokenToId(token: string): number | undefined {
@@ -160,10 +170,14 @@ export class Tokenizer {
   // --- one sequence, no special tokens -------------------------------------------------------
 
   private normalize(text: string, base: number): Normalized {
-    return this.spec.normalizer ? bertNormalize(text, this.spec.normalizer, base) : identity(text, base);
+    const n = this.spec.normalizer;
+    if (Array.isArray(n)) return spmNormalize(text, n, this.charsmaps, base);
+    return n ? bertNormalize(text, n, base) : identity(text, base);
   }
 
-  private preTokenize(text: string): Word[] {
+  /** first: the text starts the input (Metaspace's prepend scheme "first"). */
+  private preTokenize(text: string, first: boolean): Word[] {
+    if (this.spec.preTokenizer === "metaspace") return metaspacePreTokenize(text, this.spec.metaspace!, first);
     return this.spec.preTokenizer === "bert" ? bertPreTokenize(text) : byteLevelPreTokenize(text);
   }
 
@@ -182,7 +196,7 @@ export class Tokenizer {
         prefixAdded = true;
       }
       const norm = this.normalize(src, srcBase);
-      let words = this.preTokenize(norm.text);
+      let words = this.preTokenize(norm.text, first);
       if (this.spec.classic) words = applyClassicOptions(words, this.spec.classic);
       for (const w of words) {
         this.encodeWord(w, norm, raw, word, prefixAdded, base);
@@ -227,6 +241,21 @@ export class Tokenizer {
 
   private encodeWord(w: Word, norm: Normalized, raw: Raw, wordId: number, prefixAdded: boolean, base: number): void {
     const model = this.spec.model;
+    if (model instanceof Unigram) {
+      // the prepended "▁" stands on the word's first character, as Hugging Face aligns it
+      const shift = w.prefixed ? 1 : 0;
+      const first = norm.text.codePointAt(w.start)! > 0xffff ? 2 : 1;
+      for (const p of model.encodeWord(w.text)) {
+        const a = w.start + Math.max(0, p.start - shift);
+        const b = w.start + Math.max(shift ? first : 0, p.end - shift);
+        raw.ids.push(p.id);
+        raw.tokens.push(p.token);
+        Tokenizer.pushSpan(raw, norm, a, Math.min(b, w.end), prefixAdded, base);
+        raw.wordIds.push(wordId);
+        raw.special.push(0);
+      }
+      return;
+    }
     if (model instanceof WordPiece) {
       for (const p of model.encodeWord(w.text)) {
         raw.ids.push(p.id);
@@ -424,7 +453,7 @@ export class Tokenizer {
 
   // --- decoding ------------------------------------------------------------------------------------
 
-  /** Turns ids back into text; WordPiece's "##" pieces are joined, byte-level bytes decoded. */
+  /** Turns ids back into text; WordPiece's "##" pieces are joined, byte-level bytes decoded, "▁" made a space. */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
     const special = this.specialIds;
     const tokens: string[] = [];
@@ -442,6 +471,10 @@ export class Tokenizer {
         else out += (i > 0 ? " " : "") + t;
       });
       return cleanup(out);
+    }
+    if (this.spec.model instanceof Unigram) {
+      const pieces = this.spec.model.config.byteFallback ? decodeByteFallback(tokens) : tokens;
+      return this.spec.metaspace ? decodeMetaspace(pieces, this.spec.metaspace) : pieces.join("");
     }
     // Byte-level: map the characters back to bytes (added tokens are plain text), decode UTF-8.
     const parts: number[] = [];

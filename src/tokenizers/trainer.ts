@@ -1,7 +1,9 @@
-// Training WordPiece and byte-level BPE vocabularies. Both learn merges the BPE way (Sennrich
-// et al. 2016), as Hugging Face's trainers do: WordPiece keeps the merged pieces ("##" marks
-// a piece that continues a word) and drops the merges. Input is streamed line by line, so
-// only the word counts live in memory; the same corpus and settings give the same file.
+// Training WordPiece, byte-level BPE and Unigram vocabularies. WordPiece and BPE learn merges
+// the BPE way (Sennrich et al. 2016), as Hugging Face's trainers do: WordPiece keeps the merged
+// pieces ("##" marks a piece that continues a word) and drops the merges. Unigram (T5's kind:
+// NFKC, words split on whitespace with "▁" prepended) learns by EM and pruning
+// (unigram-trainer.ts). Input is streamed line by line, so only the word counts live in
+// memory; the same corpus and settings give the same file.
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { bertNormalize, identity } from "./normalizer.js";
@@ -10,17 +12,21 @@ import { BPE, WordPiece } from "./models.js";
 import { Tokenizer } from "./tokenizer.js";
 import type { AddedToken, PostProcessor } from "./tokenizer.js";
 import { BYTE_TO_CHAR } from "./unicode.js";
+import { Unigram } from "./unigram.js";
+import { learnUnigram } from "./unigram-trainer.js";
+import { metaspacePreTokenize, spmNormalize } from "./spm.js";
+import type { MetaspaceOptions, SpmNormalizerStep } from "./spm.js";
 import { applyClassicOptions } from "./classic.js";
 import type { ClassicTextOptions } from "./classic.js";
 
 export interface TrainOptions {
-  kind: "wordpiece" | "bpe";
+  kind: "wordpiece" | "bpe" | "unigram";
   vocabSize: number;
-  /** Merges of pairs seen fewer times than this are not learned (default 2). */
+  /** WordPiece and BPE: merges of pairs seen fewer times than this are not learned (default 2). */
   minFrequency?: number;
   /** WordPiece: lowercase and strip accents (default false: cased, as `--lowercase` is opt-in). */
   lowercase?: boolean;
-  /** Default: [PAD] [UNK] [CLS] [SEP] [MASK] for WordPiece, <s> <pad> </s> <unk> <mask> for BPE. */
+  /** Default: [PAD] [UNK] [CLS] [SEP] [MASK] for WordPiece, <s> <pad> </s> <unk> <mask> for BPE, <pad> </s> <unk> (T5's) for Unigram. */
   specialTokens?: string[];
   /** WordPiece: keep only the N most frequent characters in the alphabet. */
   limitAlphabet?: number;
@@ -36,9 +42,14 @@ export class TrainError extends Error {}
 
 const WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 const BPE_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
+const UNIGRAM_SPECIALS = ["<pad>", "</s>", "<unk>"];
+
+/** T5's text handling, which a trained Unigram tokenizer gets: NFKC, whitespace split, "▁" before every word. */
+const UNIGRAM_NORMALIZER: SpmNormalizerStep[] = [{ type: "NFKC" }];
+const UNIGRAM_METASPACE: MetaspaceOptions = { replacement: "\u2581", prependScheme: "always", split: true, whitespaceSplit: true };
 
 function specialsOf(o: TrainOptions): string[] {
-  const specials = o.specialTokens ?? (o.kind === "wordpiece" ? WORDPIECE_SPECIALS : BPE_SPECIALS);
+  const specials = o.specialTokens ?? (o.kind === "wordpiece" ? WORDPIECE_SPECIALS : o.kind === "unigram" ? UNIGRAM_SPECIALS : BPE_SPECIALS);
   const seen = new Set<string>();
   for (const s of specials) {
     if (s.length === 0) throw new TrainError("special tokens: an empty special token");
@@ -47,6 +58,7 @@ function specialsOf(o: TrainOptions): string[] {
     seen.add(s);
   }
   if (o.kind === "wordpiece" && !seen.has("[UNK]")) throw new TrainError('special tokens: WordPiece needs "[UNK]" for words it cannot cover');
+  if (o.kind === "unigram" && !seen.has("<unk>")) throw new TrainError('special tokens: Unigram needs "<unk>" for characters it cannot cover');
   return specials;
 }
 
@@ -59,6 +71,7 @@ export function wordsForTraining(text: string, o: TrainOptions): string[] {
     if (o.classic) words = applyClassicOptions(words, o.classic);
     return words.map((w) => w.text);
   }
+  if (o.kind === "unigram") return metaspacePreTokenize(spmNormalize(text, UNIGRAM_NORMALIZER, [null]).text, UNIGRAM_METASPACE, true).map((w) => w.text);
   let words = byteLevelPreTokenize(identity(text).text);
   if (o.classic) words = applyClassicOptions(words, o.classic);
   return words.map((w) => toByteChars(w.text).chars);
@@ -302,11 +315,44 @@ export function buildTokenizer(learned: { tokens: string[]; merges: [string, str
   });
 }
 
+/** A Unigram tokenizer, T5's way: the learned pieces, "</s>" appended to each sequence where it is a special token. */
+export function buildUnigramTokenizer(pieces: [string, number][], o: TrainOptions): Tokenizer {
+  const specials = specialsOf(o);
+  const added: AddedToken[] = specials.map((s, id) => ({ id, content: s, special: true, lstrip: false, rstrip: false, singleWord: false, normalized: false }));
+  const eos = specials.includes("</s>");
+  return new Tokenizer({
+    normalizer: UNIGRAM_NORMALIZER,
+    preTokenizer: "metaspace",
+    metaspace: UNIGRAM_METASPACE,
+    addPrefixSpace: false,
+    trimOffsets: false,
+    model: new Unigram({ pieces, unkId: specials.indexOf("<unk>"), byteFallback: false }),
+    postProcessor: eos
+      ? {
+          type: "template",
+          single: [{ sequence: "A", typeId: 0 }, { special: "</s>", typeId: 0 }],
+          pair: [{ sequence: "A", typeId: 0 }, { special: "</s>", typeId: 0 }, { sequence: "B", typeId: 0 }, { special: "</s>", typeId: 0 }],
+        }
+      : { type: "none", single: [], pair: [] },
+    addedTokens: added,
+  });
+}
+
+/** Learns the vocabulary of the chosen kind from word counts and builds the tokenizer. */
+function fromCounts(counts: Map<string, number>, o: TrainOptions): Tokenizer {
+  if (o.kind !== "unigram") return buildTokenizer(learnVocabulary(counts, o), o);
+  try {
+    return buildUnigramTokenizer(learnUnigram(counts, { vocabSize: o.vocabSize, specialTokens: specialsOf(o), unkToken: "<unk>" }), o);
+  } catch (e) {
+    throw new TrainError((e as Error).message);
+  }
+}
+
 /** Trains a tokenizer on in-memory texts. */
 export function trainTokenizerFromTexts(texts: Iterable<string>, o: TrainOptions): Tokenizer {
   if (!Number.isInteger(o.vocabSize) || o.vocabSize < 1) throw new TrainError(`vocabulary size must be a positive integer, got ${o.vocabSize}`);
   specialsOf(o);
-  return buildTokenizer(learnVocabulary(countWords(texts, o), o), o);
+  return fromCounts(countWords(texts, o), o);
 }
 
 /** Trains a tokenizer on text files, streaming them. */
@@ -315,5 +361,5 @@ export async function trainTokenizer(files: string[], o: TrainOptions): Promise<
   specialsOf(o);
   const counts = await countWordsInFiles(files, o);
   if (counts.size === 0) throw new TrainError(`${files.join(", ")}: no words found in the input`);
-  return buildTokenizer(learnVocabulary(counts, o), o);
+  return fromCounts(counts, o);
 }
