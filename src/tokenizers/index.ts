@@ -6,3 +6,7 @@ export { trainTokenizer, trainTokenizerFromTexts, learnVocabulary, countWords, T
 export type { TrainOptions } from "./trainer.js";
 export { AutoTokenizer, loadTokenizer, saveTokenizer, tokenizerFromJSON, tokenizerToJSON, tokenizerFromVocabTxt, tokenizerFromVocabMerges, TokenizerFileError } from "./files.js";
 export type { ClassicTextOptions } from "./classic.js";
+export { Unigram } from "./unigram.js";
+export type { UnigramConfig } from "./unigram.js";
+export { learnUnigram } from "./unigram-trainer.js";
+export type { UnigramTrainOptions } from "./unigram-trainer.js";
