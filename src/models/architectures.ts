@@ -5,5 +5,6 @@ import * as gpt2 from "./gpt2.js";
 import * as roberta from "./roberta.js";
 import * as albert from "./albert.js";
 import * as electra from "./electra.js";
+import * as llama from "./llama.js";
 
-for (const m of [bert, gpt2, roberta, albert, electra]) registerArchitecture(m.architecture);
+for (const m of [bert, gpt2, roberta, albert, electra, llama]) registerArchitecture(m.architecture);
