@@ -13,6 +13,7 @@ import { KVCache, applyRotary, inverseFrequencies, rotaryTables, slidingWindowMa
 import { AutoModelForCausalLM, AutoModelForSequenceClassification, architecture, loadReport, llama, presetConfig, savePretrained } from "../src/models/index.js";
 import { loadSafetensors, saveSafetensors } from "../src/io/index.js";
 import { generate, generateOutput } from "../src/generate/index.js";
+import { applyStrategy } from "../src/train/index.js";
 import { assertClose, fixture, tempDir } from "./helpers.js";
 
 const dir = await tempDir();
@@ -240,7 +241,7 @@ test("the key/value cache fills preallocated blocks in place, and reorders rows"
   capacity.dispose();
 });
 
-test("configs: Hugging Face's defaults, filled-in heads, refusals by name; presets; sequence classification reads the last real token", () => {
+test("configs: Hugging Face's defaults, filled-in heads, refusals by name; presets; sequence classification reads the last real token; LoRA and freeze:N from the registry", () => {
   const c = architecture("llama").parseConfig({ model_type: "llama" }, "config.json") as llama.LlamaConfig;
   assert.deepEqual([c.vocab_size, c.hidden_size, c.num_key_value_heads, c.head_dim, c.rope_theta, c.rms_norm_eps, c.tie_word_embeddings, c.bos_token_id, c.eos_token_id], [32000, 4096, 32, 128, 10000, 1e-6, false, 1, 2]);
   assert.throws(() => llama.llamaConfig({ hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 3 }, "c.json"), /c.json: num_attention_heads \(4\) is not a multiple of num_key_value_heads \(3\)/);
@@ -263,4 +264,12 @@ test("configs: Hugging Face's defaults, filled-in heads, refusals by name; prese
   const entry = architecture("llama");
   assert.ok(entry.loraTargets!.test("model.layers.3.self_attn.q_proj") && !entry.loraTargets!.test("model.layers.3.self_attn.k_proj"));
   assert.equal(entry.layers!.exec("layers.12.mlp.up_proj.weight")![1], "12");
+  const lora = AutoModelForSequenceClassification.fromConfig({ ...tinyConfig, num_key_value_heads: 2 });
+  applyStrategy(lora, "lora");
+  const trainable = [...lora.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n.replace(/^model\.layers\.\d+\./, ""));
+  assert.deepEqual([...new Set(trainable)].sort(), ["score.weight", "self_attn.q_proj.lora_A.weight", "self_attn.q_proj.lora_B.weight", "self_attn.v_proj.lora_A.weight", "self_attn.v_proj.lora_B.weight"]);
+  const frozen = AutoModelForSequenceClassification.fromConfig(tinyConfig);
+  applyStrategy(frozen, "freeze:1");
+  const still = [...frozen.namedParameters()].filter(([, p]) => !p.requiresGrad).map(([n]) => n);
+  assert.ok(still.includes("model.embed_tokens.weight") && still.includes("model.layers.0.mlp.down_proj.weight") && !still.some((n) => n.startsWith("model.layers.1.") || n === "model.norm.weight"), still.join(", "));
 });

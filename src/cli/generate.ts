@@ -33,6 +33,7 @@ export function promptIds(tok: Tokenizer, text: string, bos: number | null): num
   return ids;
 }
 
+/** Runs `lmforge generate`: one prompt streams its text; a batch, beams or samples print once complete. */
 export async function generateCommand(v: Record<string, unknown>): Promise<void> {
   const { model: dir, prompt, ...flags } = v as { model?: string; prompt?: string[] } & GenerateOptions;
   if (!dir) throw new UsageError("--model DIR is required");

@@ -74,6 +74,7 @@ export const LLAMA_SCHEMA: Schema = {
   pad_token_id: { type: "int?", default: null },
 };
 
+/** Validates a config.json's keys (unknown ones refused) and fills Hugging Face's defaults, num_key_value_heads and head_dim. */
 export function llamaConfig(raw: Record<string, unknown> = {}, where = "config"): LlamaConfig {
   const c = parseConfig<Record<string, unknown> & LlamaConfig>(raw, LLAMA_SCHEMA, "llama", where);
   requirePositive(where, { vocab_size: c.vocab_size, hidden_size: c.hidden_size, num_attention_heads: c.num_attention_heads, num_hidden_layers: c.num_hidden_layers, intermediate_size: c.intermediate_size, rope_theta: c.rope_theta });
