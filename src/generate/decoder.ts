@@ -45,7 +45,7 @@ export function causalDecoder(model: CausalModel, inputIds: Tensor, options: Cau
   const rowsOf = (t: Tensor): number[][] => t.toArray() as number[][];
   // token ids and mask kept in JS: rows are short, and the no-cache path rebuilds its input from them
   let ids = rowsOf(inputIds);
-  let mask = options.attentionMask ? rowsOf(options.attentionMask) : ids.map((r) => r.map(() => 1));
+  let mask: number[][] = options.attentionMask ? rowsOf(options.attentionMask) : ids.map((r) => r.map(() => 1));
   const padded = mask.some((r) => r.some((m) => m === 0));
   let cache = options.useCache ? new KVCache({ capacity: options.capacity }) : null;
 
@@ -66,6 +66,8 @@ export function causalDecoder(model: CausalModel, inputIds: Tensor, options: Cau
       return out.logits.select(1, out.logits.shape[1]! - 1).float(); // (R, V)
     });
 
+  // the next position of each row: its real tokens so far
+  let next = mask.map((r) => r.reduce((n, x) => n + (x ? 1 : 0), 0));
   return {
     start() {
       const logits = forward(ids, positionsOf(mask));
@@ -74,16 +76,19 @@ export function causalDecoder(model: CausalModel, inputIds: Tensor, options: Cau
     },
     step(tokens) {
       if (tokens.length !== ids.length) throw new Error(`generate: ${tokens.length} tokens for ${ids.length} rows`);
-      ids = ids.map((r, i) => [...r, tokens[i]!]);
-      mask = mask.map((r) => [...r, 1]);
-      const positions = positionsOf(mask);
-      if (!cache) return forward(ids, positions);
-      return forward(tokens.map((t) => [t]), positions.map((p) => [p[p.length - 1]!]));
+      ids.forEach((r, i) => r.push(tokens[i]!));
+      mask.forEach((r) => r.push(1));
+      const positions = next.map((p) => [p]);
+      next = next.map((p) => p + 1);
+      if (!cache) return forward(ids, positionsOf(mask));
+      return forward(tokens.map((t) => [t]), positions);
     },
     reorder(rows) {
       if (rows.length === ids.length && rows.every((r, i) => r === i)) return;
-      ids = rows.map((r) => ids[r]!);
-      mask = rows.map((r) => mask[r]!);
+      // copies: two beams continuing one row grow apart from here
+      ids = rows.map((r) => [...ids[r]!]);
+      mask = rows.map((r) => [...mask[r]!]);
+      next = rows.map((r) => next[r]!);
       if (cache) torch.scope(() => cache!.reorder(torch.tensor([...rows], { dtype: "int64" })));
     },
     dispose() {
