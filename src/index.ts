@@ -26,3 +26,4 @@ export * as objectives from "./objectives/index.js";
 export * as train from "./train/index.js";
 export * as tasks from "./tasks/index.js";
 export * as metrics from "./eval/index.js";
+export * as generate from "./generate/index.js";

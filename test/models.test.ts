@@ -27,6 +27,7 @@ import type { PretrainedModel, Task } from "../src/models/index.js";
 import { bert, gpt2, roberta, albert, electra } from "../src/models/index.js";
 import { loadSafetensors, saveSafetensors, readCheckpoint } from "../src/io/index.js";
 import { fixture, tempDir } from "./helpers.js";
+import "../src/generate/index.js"; // model.generate() runs src/generate's strategies, a layer above the models
 
 const dir = await tempDir();
 const TOL = 5e-5;
@@ -339,7 +340,7 @@ test("configs: bad ones are refused by name before anything is allocated", () =>
   assert.throws(() => bert.bertConfig({ hidden_act: "swoosh" }), /unknown activation "swoosh"/);
   assert.throws(() => albert.albertConfig({ num_hidden_layers: 12, num_hidden_groups: 5 }), /not a multiple of num_hidden_groups/);
   assert.equal(torch.liveTensors(), before);
-  assert.deepEqual(knownModelTypes(), ["bert", "gpt2", "roberta", "albert", "electra", "t5"]);
+  assert.deepEqual(knownModelTypes(), ["bert", "gpt2", "roberta", "albert", "electra", "t5", "llama"]);
 });
 
 test("configs round-trip key for key, with Hugging Face's defaults", async () => {

@@ -54,6 +54,14 @@ export const COMMANDS: Command[] = [
     run: async (v, p) => (await import("./finetune.js")).predictCommand(v, p),
   },
   {
+    name: "generate",
+    summary: "continue a prompt with a causal LM (greedy, sampling or beam search), streaming the text as it is produced",
+    usage: "lmforge generate --model DIR --prompt TEXT [--max-new-tokens N] [--num-beams N] [--do-sample --temperature X --top-k K --top-p P] [--seed S]",
+    notes: "The folder's generation_config.json, if any, gives the defaults. Several --prompt run as one batch and print when done.",
+    specs: async () => mergeSpecs((await import("./generate.js")).GENERATE_COMMAND_OPTIONS, (await import("../generate/index.js")).GENERATE_OPTIONS),
+    run: async (v) => (await import("./generate.js")).generateCommand(v),
+  },
+  {
     name: "quickstart",
     summary: "the whole pipeline on the embedded data: tokenizer, pretraining, fine-tuning, does pretraining help?",
     usage: "lmforge quickstart [--fast] [--out DIR] [--seed S]",

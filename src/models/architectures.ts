@@ -6,5 +6,6 @@ import * as roberta from "./roberta.js";
 import * as albert from "./albert.js";
 import * as electra from "./electra.js";
 import * as t5 from "./t5.js";
+import * as llama from "./llama.js";
 
-for (const m of [bert, gpt2, roberta, albert, electra, t5]) registerArchitecture(m.architecture);
+for (const m of [bert, gpt2, roberta, albert, electra, t5, llama]) registerArchitecture(m.architecture);

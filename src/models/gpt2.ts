@@ -1,13 +1,14 @@
 // GPT-2 (Radford et al. 2019), as Hugging Face's modeling_gpt2.py: pre-LayerNorm decoder
 // with causal attention, learned positions, Conv1D weights stored (in, out), a final ln_f and
-// an LM head tied to the token embeddings; generation with a key/value cache.
-// Leaves first: attention -> MLP -> block -> model -> heads -> generation.
+// an LM head tied to the token embeddings; generation (src/generate) with a key/value cache.
+// Leaves first: attention -> MLP -> block -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, init, initTransformerWeights, splitHeads } from "../nn/index.js";
-import type { FusedActivation } from "../nn/index.js";
+import type { FusedActivation, KVCache } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
+import { runGenerate } from "./generation.js";
 import { sequenceLoss, tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 import type { ArchitectureEntry, ModelClass } from "./registry.js";
@@ -85,12 +86,14 @@ export class GPT2Attention extends Module {
     this.resid_dropout = new Dropout(config.resid_pdrop);
   }
 
-  forward(x: Tensor, mask: Tensor | null, past: [Tensor, Tensor] | null, returnProbs: boolean): { out: Tensor; present: [Tensor, Tensor]; probs?: Tensor } {
+  forward(x: Tensor, mask: Tensor | null, past: [Tensor, Tensor] | null, returnProbs: boolean, cache: KVCache | null = null): { out: Tensor; present: [Tensor, Tensor]; probs?: Tensor } {
     const c = this.config;
     const [q, k0, v0] = this.c_attn.forward(x).split(c.n_embd, 2) as [Tensor, Tensor, Tensor];
     let k = splitHeads(k0, c.n_head); // (B, H, T, D)
     let v = splitHeads(v0, c.n_head);
-    if (past) {
+    if (cache) {
+      [k, v] = cache.update(this.layerIdx, k, v); // (B, H, S, D), written in place
+    } else if (past) {
       k = torch.cat([past[0], k], -2);
       v = torch.cat([past[1], v], -2);
     }
@@ -142,9 +145,9 @@ export class GPT2Block extends Module {
     this.mlp = new GPT2MLP(config);
   }
 
-  forward(x: Tensor, mask: Tensor | null, past: [Tensor, Tensor] | null, returnProbs: boolean): { out: Tensor; present: [Tensor, Tensor]; probs?: Tensor } {
+  forward(x: Tensor, mask: Tensor | null, past: [Tensor, Tensor] | null, returnProbs: boolean, cache: KVCache | null = null): { out: Tensor; present: [Tensor, Tensor]; probs?: Tensor } {
     return torch.scope(() => {
-      const a = this.attn.forward(this.ln_1.forward(x), mask, past, returnProbs);
+      const a = this.attn.forward(this.ln_1.forward(x), mask, past, returnProbs, cache);
       const h = x.add(a.out);
       return { out: h.add(this.mlp.forward(this.ln_2.forward(h))), present: a.present, ...(a.probs ? { probs: a.probs } : {}) };
     });
@@ -182,7 +185,7 @@ export class GPT2Model extends Module {
     if (!input.inputIds && !input.inputsEmbeds) throw new Error("gpt2: give inputIds or inputsEmbeds");
     const words = input.inputsEmbeds ?? this.wte.forward(input.inputIds!); // (B, T, C)
     const T = words.shape[1]!;
-    const pastLen = input.pastKeyValues ? input.pastKeyValues[0]![0].shape[2]! : 0;
+    const pastLen = input.kvCache ? input.kvCache.length : input.pastKeyValues ? input.pastKeyValues[0]![0].shape[2]! : 0;
     if (pastLen + T > this.config.n_positions) throw new Error(`gpt2: ${pastLen + T} positions exceed n_positions ${this.config.n_positions}`);
     // Positions count from 0 even for padded rows, as Hugging Face does without position_ids.
     const positions = input.positionIds ?? torch.arange(pastLen, pastLen + T, 1, { device: words.device as "cpu" }).unsqueeze(0);
@@ -194,7 +197,7 @@ export class GPT2Model extends Module {
     this.h.at(0); // (validates there is at least one layer)
     let i = 0;
     for (const block of this.h) {
-      const r = block.forward(h, mask, input.pastKeyValues?.[i] ?? null, input.outputAttentions ?? false);
+      const r = block.forward(h, mask, input.pastKeyValues?.[i] ?? null, input.outputAttentions ?? false, input.kvCache ?? null);
       h = r.out;
       presents.push(r.present);
       if (r.probs) attns.push(r.probs);
@@ -237,7 +240,7 @@ export class GPT2LMHeadModel extends Module {
     return { ...out, logits, ...(loss ? { loss } : {}) };
   }
 
-  /** Text continuation; see generate(). */
+  /** Text continuation, (B, T) -> (B, T + new): src/generate's generate(this, inputIds, options). */
   generate(inputIds: Tensor, options: GenerateOptions = {}): Tensor {
     return generate(this, inputIds, options);
   }
@@ -278,6 +281,7 @@ export class GPT2ForSequenceClassification extends Module {
 
 // --- generation -------------------------------------------------------------------------------------
 
+/** The options GPT-2's generate() has always taken; src/generate's GenerateOptions has them all (beams, penalties, ...). */
 export interface GenerateOptions {
   maxNewTokens?: number;
   /** Sample instead of taking the most likely token. */
@@ -285,71 +289,16 @@ export interface GenerateOptions {
   temperature?: number;
   topK?: number;
   topP?: number;
-  /** Stop a row when it produces this token. */
+  /** Stop a row when it produces this token (default: the config's eos_token_id, as Hugging Face). */
   eosTokenId?: number | null;
   /** Use the key/value cache (default true): each step feeds one token. */
   useCache?: boolean;
+  [option: string]: unknown;
 }
 
-/** Greedy, temperature, top-k and top-p (nucleus) sampling for a causal LM. Returns (B, T + new). */
-export function generate(model: { forward(i: GPT2Inputs): ModelOutput; eval(): unknown; training: boolean }, inputIds: Tensor, options: GenerateOptions = {}): Tensor {
-  const maxNew = options.maxNewTokens ?? 20;
-  const temperature = options.temperature ?? 1;
-  if (!(temperature > 0)) throw new RangeError(`generate: temperature must be > 0, got ${temperature}`);
-  const topP = options.topP ?? 1;
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1], got ${topP}`);
-  const useCache = options.useCache ?? true;
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return torch.noGrad(() => {
-      let seq = inputIds;
-      let past: [Tensor, Tensor][] | undefined;
-      let done = torch.zeros([inputIds.shape[0]!], { dtype: "bool" });
-      for (let step = 0; step < maxNew; step++) {
-        const next = torch.scope(() => {
-          const feed = useCache && past ? seq.narrow(1, seq.shape[1]! - 1, 1) : seq;
-          const out = model.forward({ inputIds: feed, ...(useCache ? { useCache: true, ...(past ? { pastKeyValues: past } : {}) } : {}) });
-          const newPast = out.pastKeyValues;
-          let logits = out.logits.select(1, out.logits.shape[1]! - 1).float(); // (B, V)
-          let token: Tensor;
-          if (!options.doSample) token = logits.argmax(-1);
-          else {
-            logits = logits.div(temperature);
-            if (options.topK && options.topK > 0) {
-              const k = Math.min(options.topK, logits.shape[1]!);
-              const kth = logits.topk(k, -1)[0].narrow(1, k - 1, 1);
-              logits = logits.maskedFill(logits.lt(kth), -Infinity);
-            }
-            if (topP < 1) {
-              const [sorted, idx] = logits.sort(-1, true);
-              const cum = sorted.softmax(-1).cumsum(-1);
-              // drop tokens once the mass before them reaches topP (the first always stays)
-              const drop = cum.sub(sorted.softmax(-1)).ge(topP);
-              logits = logits.scatter(1, idx, sorted.maskedFill(drop, -Infinity));
-            }
-            token = logits.softmax(-1).multinomial(1).squeeze(1);
-          }
-          return { token, past: newPast };
-        });
-        if (past) torch.dispose(past);
-        past = next.past;
-        let token = next.token;
-        if (options.eosTokenId !== undefined && options.eosTokenId !== null) {
-          token = torch.where(done, options.eosTokenId, token);
-          done = done.logicalOr(token.eq(options.eosTokenId));
-        }
-        const grown = torch.cat([seq, token.unsqueeze(1)], 1);
-        if (seq !== inputIds) seq.dispose();
-        seq = grown;
-        if (options.eosTokenId !== undefined && options.eosTokenId !== null && done.all().item() === 1) break;
-      }
-      if (past) torch.dispose(past);
-      return seq;
-    });
-  } finally {
-    if (wasTraining) (model as unknown as Module).train();
-  }
+/** Greedy, sampling and beam search for a causal LM, routed to src/generate's generate(). Returns (B, T + new). */
+export function generate(model: object, inputIds: Tensor, options: GenerateOptions = {}): Tensor {
+  return runGenerate(model, inputIds, options);
 }
 
 const c = (x: unknown): ModelClass => x as ModelClass;

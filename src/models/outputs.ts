@@ -1,6 +1,7 @@
 // What every model's forward takes and returns.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
+import type { KVCache } from "../nn/index.js";
 
 export interface ModelInputs {
   /** (B, T) int64 token ids (or give inputsEmbeds). */
@@ -53,6 +54,13 @@ export interface ModelInputs {
   pastKeyValues?: [Tensor, Tensor][];
   /** Return the key/value cache for the next call. */
   useCache?: boolean;
+  /**
+   * Causal LMs, incremental decoding: the key/value cache, filled in place with this call's
+   * positions (preallocated blocks, no copy of the history per token). Positions then count from
+   * its length unless positionIds are given; attentionMask, when given, covers the cached
+   * positions too, (B, cached + T).
+   */
+  kvCache?: KVCache;
 }
 
 export interface ModelOutput {

@@ -18,6 +18,20 @@ export function additiveMask(mask: Tensor, dtype: torch.DType = "float32"): Tens
   return torch.scope(() => mask.unsqueeze(1).unsqueeze(2).to(dtype).rsub(1).mul(minValue(dtype)));
 }
 
+/**
+ * Causal attention within a sliding window (Mistral), as an additive (1, 1, T, S) mask: query i,
+ * at position S - T + i of the keys (a cache holds the first S - T), sees keys j with
+ * S - T + i - window < j <= S - T + i, the `window` most recent positions including its own.
+ */
+export function slidingWindowMask(T: number, S: number, window: number, dtype: torch.DType = "float32", device = "cpu"): Tensor {
+  return torch.scope(() => {
+    const past = S - T;
+    const ones = torch.ones([T, S], { dtype: "bool", device: device as "cpu" });
+    const allowed = ones.tril(past).logicalAnd(ones.triu(past - window + 1));
+    return torch.zeros([T, S], { dtype, device: device as "cpu" }).maskedFill(allowed.logicalNot(), minValue(dtype)).view([1, 1, T, S]);
+  });
+}
+
 /** (B, T, C) -> (B, H, T, C/H) */
 export function splitHeads(x: Tensor, heads: number): Tensor {
   const [B, T, C] = x.shape as [number, number, number];

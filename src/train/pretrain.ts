@@ -140,7 +140,8 @@ async function startingModel(o: { model: string; seqLen: number; modelConfig?: R
     }
     // The tokenizer's special tokens; the architecture keeps its position count (BERT's 512)
     // unless the run needs more or the user sets it, so the model can be fine-tuned on longer text later.
-    const specials = base.model_type === "gpt2" ? { bos_token_id: sp.cls, eos_token_id: sp.sep } : {};
+    // a causal LM generates until its eos: the tokenizer's document separator, as the causal packing uses it
+    const specials = head === "causal-lm" ? { bos_token_id: sp.cls, eos_token_id: sp.sep } : {};
     const draft = { ...base, vocab_size: tok.vocabSize, pad_token_id: sp.pad, ...specials, ...o.modelConfig };
     const config = entry.parseConfig(draft, `preset ${o.model}`);
     const needed = entry.positions.needed(o.seqLen);

@@ -1,0 +1,68 @@
+// `lmforge generate`: continues prompts with a causal LM folder (one that `lmforge pretrain
+// --objectives clm` wrote, or a Hugging Face one whose tokenizer lmforge reads), writing the text
+// to stdout as it is produced. Its generation flags are src/generate's declarations
+// (GENERATE_OPTIONS); the folder's generation_config.json gives the defaults the flags override.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as torch from "../torch/index.js";
+import { loadTokenizer } from "../tokenizers/index.js";
+import type { Tokenizer } from "../tokenizers/index.js";
+import { AutoModelForCausalLM } from "../models/index.js";
+import { TextStreamer, generate, generationConfig, resolveGenerateOptions } from "../generate/index.js";
+import type { CausalModel, GenerateOptions } from "../generate/index.js";
+import { defineOptions } from "../io/options.js";
+import { UsageError } from "./errors.js";
+
+/** The command's own flags; the generation flags are GENERATE_OPTIONS. */
+export const GENERATE_COMMAND_OPTIONS = defineOptions([
+  { flag: "model", key: "model", type: "string", arg: "DIR", required: true, help: "a causal LM folder with its tokenizer (lmforge pretrain --objectives clm writes one)" },
+  { flag: "prompt", key: "prompt", type: "strings", arg: "TEXT", required: true, help: "the text to continue; several --prompt run as one left-padded batch" },
+] as const);
+
+/**
+ * A prompt's token ids: the tokenizer's encoding with its special tokens, less the ones it
+ * appends at the end ([SEP], </s>), which would tell the model that the text is over.
+ */
+export function promptIds(tok: Tokenizer, text: string, bos: number | null): number[] {
+  const e = tok.encode(text);
+  let end = e.ids.length;
+  while (end > 0 && e.specialTokensMask[end - 1] === 1) end--;
+  const ids = e.ids.slice(0, end);
+  if (ids.length === 0 && bos !== null) ids.push(bos);
+  if (ids.length === 0) throw new UsageError(`--prompt ${JSON.stringify(text)} has no tokens, and the model names no bos_token_id to start from`);
+  return ids;
+}
+
+/** Runs `lmforge generate`: one prompt streams its text; a batch, beams or samples print once complete. */
+export async function generateCommand(v: Record<string, unknown>): Promise<void> {
+  const { model: dir, prompt, ...flags } = v as { model?: string; prompt?: string[] } & GenerateOptions;
+  if (!dir) throw new UsageError("--model DIR is required");
+  if (!prompt?.length) throw new UsageError("--prompt TEXT is required");
+  if (!existsSync(join(dir, "config.json"))) throw new UsageError(`--model ${dir}: no config.json there`);
+  const options: GenerateOptions = { ...generationConfig(dir), ...flags };
+  const model = (await AutoModelForCausalLM.fromPretrained(dir, { verbose: false })) as unknown as CausalModel;
+  const tok = loadTokenizer(dir);
+  const resolved = resolveGenerateOptions(options, model.config); // checks the combination before any work
+  const bos = typeof model.config.bos_token_id === "number" ? model.config.bos_token_id : null;
+  const rows = prompt.map((p) => promptIds(tok, p, bos));
+  // left padding: every prompt ends where generation starts
+  const width = Math.max(...rows.map((r) => r.length));
+  const ids = torch.tensor(rows.flatMap((r) => [...new Array<number>(width - r.length).fill(resolved.pad), ...r]), { dtype: "int64", shape: [rows.length, width] });
+  const mask = torch.tensor(rows.flatMap((r) => [...new Array<number>(width - r.length).fill(0), ...r.map(() => 1)]), { dtype: "int64", shape: [rows.length, width] });
+  if (rows.length === 1 && resolved.numBeams === 1 && resolved.numReturnSequences === 1) {
+    // one sequence: its text as each token arrives
+    const streamer = new TextStreamer(tok, (text) => process.stdout.write(text));
+    streamer.put(rows[0]!);
+    generate(model, ids, { ...options, attentionMask: mask, onStep: (tokens) => streamer.put(tokens) });
+    streamer.end();
+    process.stdout.write("\n");
+    return;
+  }
+  // a batch, beams or several samples: each sequence once it is complete
+  const out = generate(model, ids, { ...options, attentionMask: mask }).toArray() as number[][];
+  const perPrompt = out.length / rows.length;
+  out.forEach((seq, i) => {
+    const text = tok.decode(seq.filter((_, j) => j >= width - rows[Math.floor(i / perPrompt)]!.length), { skipSpecialTokens: true });
+    console.log(out.length > 1 ? `[${i + 1}] ${text}` : text);
+  });
+}
