@@ -3,7 +3,7 @@
 // instead of switches, and each regression that once failed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import * as torch from "../src/torch/index.js";
 import { embeddedCorpus } from "../src/data/index.js";
@@ -88,6 +88,15 @@ test("regression: presets keep their architecture's positions (BERT 512) whateve
   const cfg = JSON.parse(readFileSync(join(dir, "pos", "config.json"), "utf8")) as { max_position_embeddings: number };
   assert.equal(cfg.max_position_embeddings, 512);
   await assert.rejects(pretrain({ model: "bert-tiny", modelConfig: { ...small, max_position_embeddings: 16 }, tokenizer: tokDir, documents: docs, maxSteps: 1, batchSize: 2, seqLen: 32, out: join(dir, "pos2") }), /--seq-len 32 needs 32 positions but the model has max_position_embeddings = 16/);
+});
+
+test("regression: continuing a checkpoint folder takes its own tokenizer; a preset without --tokenizer is refused by name", async () => {
+  const lines: string[] = [];
+  const r = await pretrain({ model: join(dir, "pos"), documents: docs, maxSteps: 1, batchSize: 2, seqLen: 32, precision: "fp32", out: join(dir, "pos3"), log: (l) => lines.push(l) });
+  assert.equal(r.steps, 1);
+  assert.equal(readFileSync(join(dir, "pos3", "tokenizer.json"), "utf8"), readFileSync(join(dir, "pos", "tokenizer.json"), "utf8"));
+  await assert.rejects(pretrain({ model: "bert-tiny", modelConfig: small, documents: docs, maxSteps: 1, batchSize: 2, seqLen: 32, out: join(dir, "pos4") }), /--tokenizer is required with the preset bert-tiny/);
+  assert.equal(existsSync(join(dir, "pos4")), false);
 });
 
 test("regression: ELECTRA continues from --model DIR; options an objective cannot take are refused, not ignored", async () => {

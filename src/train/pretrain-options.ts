@@ -69,7 +69,7 @@ export function parseAuxiliary(text: string): { name: string; weight: number }[]
 /** Every option of pretrain(), and so of `lmforge pretrain`. */
 export const PRETRAIN_OPTIONS = defineOptions([
   { flag: "model", key: "model", type: "string", arg: "PRESET|DIR", required: true, help: "a preset (bert-mini, roberta-base, albert-base, electra-small, gpt2, ...) or a checkpoint folder to continue from" },
-  { flag: "tokenizer", key: "tokenizer", type: "string", arg: "DIR", required: true, help: "a tokenizer folder (lmforge tokenizer train) or tokenizer.json" },
+  { flag: "tokenizer", key: "tokenizer", type: "string", arg: "DIR", help: "a tokenizer folder (lmforge tokenizer train) or tokenizer.json (default: the --model folder's own; required with a preset)" },
   { flag: "objectives", key: "objectives", type: "string", arg: "NAME", help: `what to learn: ${knownObjectives().map((n) => n.replace(/\+/g, ",")).join(", ")}; sop and nsp take a weight (mlm,sop:0.5) (default mlm)` },
   { flag: "input", key: "input", type: "strings", arg: "FILE|DIR|moby-dick|sotu", help: "text files or folders (documents separated by blank lines), JSONL with a text field, or an embedded corpus (default: the embedded corpora)" },
   { flag: "task", key: "tasks", type: "strings", arg: "OBJECTIVES=INPUT", parse: parseTask, help: "one task of a mixture, its objectives and its own text: --task mlm=moby-dick --task mlm,sop=sotu" },

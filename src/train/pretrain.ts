@@ -26,8 +26,8 @@ export { PRETRAIN_OPTIONS } from "./pretrain-options.js";
 export interface PretrainOptions {
   /** A preset name (bert-mini, roberta-base, albert-base, electra-small, gpt2, ...) or a checkpoint folder. */
   model: string;
-  /** A tokenizer folder or file. */
-  tokenizer: string;
+  /** A tokenizer folder or file (default: the checkpoint folder's own, when `model` is one). */
+  tokenizer?: string;
   /** mlm, mlm+sop, mlm+nsp, clm, electra (also given as "mlm,sop"; a pair loss weight as "mlm,sop:0.5"). */
   objectives?: string;
   /** Several tasks trained together, one per micro-batch, drawn with `mixing`: each an objective and its own text. */
@@ -128,6 +128,14 @@ function sharedHead(entries: ObjectiveEntry[]): Task {
   throw new Error(`tasks mix ${[...new Set(entries.map((e) => e.name))].join(" and ")}: one model cannot take them all; mix clm tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
 }
 
+/** The tokenizer of a checkpoint folder given as the model: a preset has none, so --tokenizer is then required. */
+function checkpointTokenizer(model: string): string {
+  if (PRESETS[model] || !existsSync(join(model, "tokenizer.json")) && !existsSync(join(model, "vocab.txt"))) {
+    throw new Error(PRESETS[model] ? `--tokenizer is required with the preset ${model} (a folder from lmforge tokenizer train)` : `--tokenizer is required: ${model} holds no tokenizer.json or vocab.txt`);
+  }
+  return model;
+}
+
 /** The model a run starts from: a preset sized to the tokenizer, or a checkpoint to continue. */
 async function startingModel(o: { model: string; seqLen: number; modelConfig?: Record<string, unknown> }, head: Task, tok: Tokenizer, sp: SpecialIds, objectives: string): Promise<PretrainedModel> {
   if (PRESETS[o.model]) {
@@ -195,9 +203,10 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   }
   const seed = o.seed;
   torch.manualSeed(seed);
-  const tok = loadTokenizer(o.tokenizer);
+  const tokenizerPath = o.tokenizer ?? checkpointTokenizer(o.model);
+  const tok = loadTokenizer(tokenizerPath);
   const sp = specials(tok);
-  if (entries.some((e) => e.needsMask) && sp.mask < 0) throw new Error(`${o.tokenizer}: masked LM needs a tokenizer with a mask token ([MASK] or <mask>)`);
+  if (entries.some((e) => e.needsMask) && sp.mask < 0) throw new Error(`${tokenizerPath}: masked LM needs a tokenizer with a mask token ([MASK] or <mask>)`);
   const auxiliary = (o.auxiliary ?? []).map(({ name, weight }, i, all) => {
     const task = AUXILIARY_TASKS[name];
     if (all.findIndex((a) => a.name === name) !== i) throw new Error(`auxiliary task "${name}" is given twice`);
@@ -229,7 +238,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   // mixing "weights" without a list takes each task's weight (default 1)
   const mixing: Mixing = o.mixing?.kind === "weights" && o.mixing.weights.length === 0 ? { kind: "weights", weights: specs.map((t) => t.weight ?? 1) } : (o.mixing ?? { kind: "proportional" });
   const copy: Record<string, string> = {};
-  for (const f of ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"]) if (existsSync(join(o.tokenizer, f))) copy[f] = join(o.tokenizer, f);
+  for (const f of ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt"]) if (existsSync(join(tokenizerPath, f))) copy[f] = join(tokenizerPath, f);
   const trainer = new Trainer({
     model,
     tasks: tasks as TrainTask[],
