@@ -125,6 +125,14 @@ test("regression: --resume with a new --learning-rate applies it from the checkp
   const steps = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; step: number; lr: number }).filter((r) => r.event === "step");
   // linear decay to 0 over 4 steps, from the new peak after the checkpoint: after step 3, 2e-4 x (4 - 3) / 4
   assert.ok(Math.abs(steps.find((s) => s.step === 3)!.lr - 2e-4 * 0.25) < 1e-12, JSON.stringify(steps));
+  // the longer run is said too (another --max-steps, so another schedule); the batch size was kept
+  assert.ok(lines.some((l) => /with maxSteps 4 where the checkpoint's run had 2/.test(l)), lines.join("\n"));
+  assert.ok(lines.some((l) => /with the learning-rate schedule \(its warmup, kind or length\)/.test(l)), lines.join("\n"));
+  assert.ok(!lines.some((l) => /with batchSize/.test(l)), lines.join("\n"));
+  // resuming the finished run with its own settings says nothing of the kind
+  const again: string[] = [];
+  await pretrain({ ...opts, maxSteps: 4, learningRate: 2e-4, resume: true, log: (l) => again.push(l) });
+  assert.ok(!again.some((l) => /the checkpoint's run had/.test(l)), again.join("\n"));
 });
 
 test("AutoTokenizer.fromPretrained loads a folder as loadTokenizer does", async () => {

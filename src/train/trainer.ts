@@ -125,6 +125,8 @@ interface TrainerState {
   best?: { step: number; value: number; metric: string } | null;
   sinceBest?: number;
   learningRate?: number;
+  /** What shapes the run's trajectory (settingsOf), compared on resume. */
+  settings?: Record<string, number | string | boolean | number[]>;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -373,6 +375,7 @@ export class Trainer {
       best: this.best,
       sinceBest: this.sinceBest,
       learningRate: this.o.learningRate,
+      settings: this.settings(),
     };
     saveCheckpoint(dir, { ...this.o.model.config, ...this.o.config }, tensors, {
       files: { "trainer_state.json": JSON.stringify(state) + "\n" },
@@ -408,12 +411,46 @@ export class Trainer {
     }
     this.best = state.best ?? null;
     this.sinceBest = state.sinceBest ?? 0;
+    this.compareSettings(dir, state.settings);
     // A new learning rate is applied: the schedule goes on from this step with the new peak.
     const before = state.learningRate ?? state.scheduler.baseLrs[0];
     if (before !== undefined && before !== this.o.learningRate) {
       this.scheduler.rebase(this.scheduler.baseLearningRates.map(() => this.o.learningRate));
       this.o.log?.(`the learning rate is now ${this.o.learningRate} (the checkpoint's run had ${before}): the schedule continues from step ${this.step} with the new peak`);
       this.runLog.append({ event: "learning_rate_changed", step: this.step, from: before, to: this.o.learningRate });
+    }
+  }
+
+  /**
+   * What decides the run's trajectory besides the data: a resumed run that changes one of them
+   * continues, but not as the uninterrupted run would, so each change is said and logged.
+   * The schedule is compared by its multipliers at nine points of the run.
+   */
+  private settings(): Record<string, number | string | boolean | number[]> {
+    const o = this.o;
+    const at = Array.from({ length: 9 }, (_, i) => Math.round((i * this.maxSteps) / 8));
+    const schedule = o.schedule ?? o.scheduleFor?.(this.maxSteps);
+    return {
+      batchSize: o.batchSize,
+      gradientAccumulation: o.gradientAccumulation ?? 1,
+      maxSteps: this.maxSteps,
+      weightDecay: o.weightDecay ?? 0.01,
+      clipNorm: o.clipNorm ?? 0,
+      precision: o.precision ?? "fp32",
+      seed: o.seed,
+      schedule: schedule ? at.map((s) => Number(schedule(s).toPrecision(6))) : [],
+    };
+  }
+
+  private compareSettings(dir: string, saved: TrainerState["settings"]): void {
+    if (!saved) return;
+    const now = this.settings();
+    for (const [key, value] of Object.entries(now)) {
+      const before = saved[key];
+      if (before === undefined || JSON.stringify(before) === JSON.stringify(value)) continue;
+      const what = key === "schedule" ? "the learning-rate schedule (its warmup, kind or length)" : `${key} ${JSON.stringify(value)}`;
+      this.o.log?.(`resuming ${dir} with ${what} where the checkpoint's run had ${key === "schedule" ? "another" : JSON.stringify(before)}: the run goes on, but not as the uninterrupted run would`);
+      this.runLog.append({ event: "setting_changed", step: this.step, setting: key, from: before, to: value });
     }
   }
 
