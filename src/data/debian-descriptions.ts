@@ -139,7 +139,8 @@ class Groups {
   union(a: string, b: string): void {
     const [ra, rb] = [this.find(a), this.find(b)];
     // the smaller name is the root, so the root of a group is its smallest member whatever the order
-    if (ra !== rb) ra < rb ? this.parent.set(rb, ra) : this.parent.set(ra, rb);
+    if (ra < rb) this.parent.set(rb, ra);
+    else if (rb < ra) this.parent.set(ra, rb);
   }
 }
 
@@ -218,7 +219,7 @@ export function buildDebianCorpus(records: Record<string, readonly TranslationRe
     if (!packagesPerGroup.has(g)) packagesPerGroup.set(g, new Set());
     packagesPerGroup.get(g)!.add(r.package);
   }
-  const largest = [...packagesPerGroup].reduce<[string, number]>((best, [k, s]) => (s.size > best[1] ? [k, s.size] : best), ["", 0]);
+  const largest = [...packagesPerGroup].reduce<[string, number]>((best, [k, s]) => (s.size > best[1] || (s.size === best[1] && k < best[0]) ? [k, s.size] : best), ["", 0]);
   const splitOfPackage = (pkg: string): SplitName => splitOf(groups.find(familyKey(pkg)), seed, split);
   const order = (md5: string, part = ""): string => createHash("sha256").update(`${seed}\0${md5}\0${part}`).digest("hex");
   const empty = <T>(): Record<SplitName, T[]> => ({ train: [], validation: [], test: [] });
