@@ -191,7 +191,7 @@ function projects(n: number): TranslationRecord[] {
   return out;
 }
 
-test("splits: no family straddles them, the same in every data set; seeded and deterministic", () => {
+test("splits: no family straddles them, the same in every data set, nor a shared synopsis; seeded and deterministic", () => {
   const en = projects(300);
   const de = en.filter((_, k) => k % 3 === 0).map((r) => ({ ...r, language: "de", short: `das Paket ${r.package}`, lines: [], md5Matches: null }));
   const corpus = buildDebianCorpus({ en, de }, { seed: 7 });
@@ -217,6 +217,16 @@ test("splits: no family straddles them, the same in every data set; seeded and d
   assert.notDeepEqual(other.summarization.test.map((x) => x.package), corpus.summarization.test.map((x) => x.package));
   const all = buildDebianCorpus({ en }, { split: "1,0,0" });
   assert.deepEqual([all.summarization.train.length, all.summarization.validation.length, all.summarization.test.length], [1800, 0, 0]);
+  // two projects with one synopsis of four words or more are one group; with three words, two
+  const pair = (short: string): TranslationRecord[] =>
+    ["alpha", "omega"].map((pkg) => ({ package: pkg, md5: pkg, language: "en", short, md5Matches: null, lines: [`${pkg} is one of two tools with the same synopsis but its own text.`], source: "made" }));
+  const together = (short: string): boolean[] =>
+    Array.from({ length: 40 }, (_, seed) => {
+      const c = buildDebianCorpus({ en: pair(short) }, { seed, split: "0.5,0.25,0.25" });
+      return ["train", "validation", "test"].some((s) => c.summarization[s as SplitName].length === 2);
+    });
+  assert.ok(together("client library for the daemon").every(Boolean));
+  assert.ok(!together("daemon client library").every(Boolean));
   assert.throws(() => parseSplit("0.5,0.5,0.5"), /three fractions .* summing to 1 .* got "0\.5,0\.5,0\.5"/);
 });
 

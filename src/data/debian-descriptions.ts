@@ -14,9 +14,9 @@
 //
 // Splits go by package family, so that a model is never tested on a package whose sibling it
 // trained on (foo, foo-doc, libfoo1, libfoo-dev, python3-foo: familyKey). Families are further
-// joined when they share a description (one md5) or a first paragraph (libgtk-3-0 and
-// gir1.2-gtk-3.0 both open "GTK is a multi-platform toolkit..."), so that no document, synopsis
-// or opening paragraph appears in two splits. A joined group goes to a split by a seeded hash of
+// joined when they share a description (one md5), a first paragraph (libgtk-3-0 and
+// gir1.2-gtk-3.0 both open "GTK is a multi-platform toolkit...") or a synopsis of four words or
+// more, so that no document, opening paragraph or such synopsis appears in two splits. A joined group goes to a split by a seeded hash of
 // its smallest family key: the same packages land in the same split in every data set.
 import { mkdirSync, statSync, readFileSync, existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -189,10 +189,10 @@ export function buildDebianCorpus(records: Record<string, readonly TranslationRe
   const english = byMd5([...(records.en ?? [])].sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : 0)));
   const languages = Object.keys(records).filter((l) => l !== "en");
 
-  // group: package family ∪ shared md5 ∪ shared first paragraph
+  // group: package family ∪ shared md5 ∪ shared first paragraph ∪ shared synopsis (>= 4 words)
   const groups = new Groups();
   const families = new Set<string>();
-  const firstParagraph = new Map<string, string>();
+  const shared = new Map<string, string>(); // an opening paragraph or synopsis → the first family that has it
   for (const list of Object.values(records)) for (const r of list) families.add(familyKey(r.package));
   for (const list of Object.values(records))
     for (const r of list) {
@@ -205,11 +205,17 @@ export function buildDebianCorpus(records: Record<string, readonly TranslationRe
     if (r.md5Matches === false) md5Mismatches++;
     const document = joinLongDescription(r.lines, "en");
     documents.set(md5, document);
-    const opening = document.split("\n")[0]!.toLowerCase().replace(/\s+/g, " ").trim();
-    if (!opening) continue;
-    const had = firstParagraph.get(opening);
-    if (had) groups.union(had, familyKey(r.package));
-    else firstParagraph.set(opening, familyKey(r.package));
+    // the same opening paragraph, or the same synopsis of four words or more ("configuration
+    // settings framework for Qt": libkf5configcore5 and libkf5config-dev), is one project
+    const opening = document.split("\n")[0]!;
+    const synopsis = words(r.short) >= 4 ? r.short : "";
+    for (const [kind, text] of [["opening", opening], ["synopsis", synopsis]] as const) {
+      const key = `${kind}\0${text.toLowerCase().replace(/\s+/g, " ").trim()}`;
+      if (!text.trim()) continue;
+      const had = shared.get(key);
+      if (had) groups.union(had, familyKey(r.package));
+      else shared.set(key, familyKey(r.package));
+    }
   }
   const sizes = new Map<string, number>();
   for (const f of families) sizes.set(groups.find(f), (sizes.get(groups.find(f)) ?? 0) + 1);
