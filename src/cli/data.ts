@@ -12,8 +12,8 @@ const DATASETS = ["debian-descriptions"];
 /** Runs `lmforge data NAME`: checks the flags, builds the sets, prints their counts. */
 export async function dataCommand(v: Record<string, unknown>, positionals: string[]): Promise<void> {
   const [name, ...extra] = positionals;
-  if (!name || !DATASETS.includes(name)) throw new UsageError(`data: ${name ? `unknown data set "${name}"` : "which data set?"}; known: ${DATASETS.join(", ")} (lmforge data debian-descriptions --out DIR)`);
-  if (extra.length) throw new UsageError(`data: unexpected argument "${extra[0]}"`);
+  if (!name || !DATASETS.includes(name)) throw new UsageError(`${name ? `unknown data set "${name}"` : "which data set?"}; known: ${DATASETS.join(", ")} (lmforge data debian-descriptions --out DIR)`);
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (typeof v.out !== "string") throw new UsageError("--out DIR is required");
   // the structured flags are checked here, so that a bad one is a usage error naming the flag
   for (const [flag, check] of [["languages", parseLanguages], ["split", parseSplit]] as const) {

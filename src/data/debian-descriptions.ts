@@ -30,7 +30,7 @@ import type { TranslationRecord } from "./debian.js";
 /** The options of `lmforge data debian-descriptions`, declared once (defaults, ranges, help). */
 export const DEBIAN_DESCRIPTIONS_OPTIONS = defineOptions([
   { flag: "out", key: "out", type: "string", arg: "DIR", required: true, help: "folder for summarization/, translation-en-XX/ (train, validation, test .jsonl) and stats.json" },
-  { flag: "languages", key: "languages", type: "string", arg: "en,de,zh_CN", default: "en,de,zh_CN", help: "Translation languages to read; en is required, each other one gives a translation-en-XX set" },
+  { flag: "languages", key: "languages", type: "string", arg: "en,de,zh_CN", default: "en,de,zh_CN", help: "Translation languages to read (en always is); each other one gives a translation-en-XX set" },
   { flag: "seed", key: "seed", type: "int", default: 0, help: "seeds the assignment of package families to splits" },
   { flag: "split", key: "split", type: "string", arg: "TRAIN,VAL,TEST", default: "0.9,0.05,0.05", help: "fractions of the package families in train, validation and test (they sum to 1)" },
   { flag: "min-words", key: "minWords", type: "int", min: 0, default: 10, arg: "N", help: "summarisation: skip descriptions whose long text has fewer words" },
@@ -161,9 +161,10 @@ export interface DebianCorpus {
     /** English records whose Description-md5 is not the md5 of their text (kept; counted as a check). */
     md5Mismatches: number;
     families: number;
-    /** Groups after joining families that share a description or a first paragraph. */
+    /** Groups after joining families that share a description, a first paragraph or a synopsis of four words or more. */
     groups: number;
     largestGroup: { key: string; packages: number };
+    /** tooShort: descriptions under minWords words (or without a synopsis), left out. */
     summarization: Record<SplitName, number> & { tooShort: number };
     translation: Record<string, Record<SplitName, number> & { descriptions: number; unpaired: number; duplicates: number }>;
   };
