@@ -62,6 +62,15 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./generate.js")).generateCommand(v),
   },
   {
+    name: "data",
+    summary: "build data sets from this system: Debian's package descriptions → summarisation and en-de / en-zh translation JSONL",
+    usage: "lmforge data debian-descriptions --out DIR [--languages en,de,zh_CN] [--seed S] [--split 0.9,0.05,0.05] [--min-words N]",
+    notes: "Reads apt's Translation indexes; when one is missing, runs `apt-get update -o Acquire::Languages=...` as root, or says to.\nSplits by package family (foo, foo-doc, libfoo1 and python3-foo together). Writes stats.json with the counts and sources.",
+    positionals: true,
+    specs: async () => (await import("./data.js")).DATA_OPTIONS,
+    run: async (v, p) => (await import("./data.js")).dataCommand(v, p),
+  },
+  {
     name: "quickstart",
     summary: "the whole pipeline on the embedded data: tokenizer, pretraining, fine-tuning, does pretraining help?",
     usage: "lmforge quickstart [--fast] [--out DIR] [--seed S]",

@@ -10,11 +10,8 @@
 //    <long description, continuation lines start with one space; " ." is a paragraph break>
 // The context of a question is the long description: wrapped lines joined by spaces, paragraphs
 // and indented (verbatim, list) lines by newlines. Every answer is the context's exact substring.
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { spawnSync } from "node:child_process";
-import { gunzipSync } from "node:zlib";
 import { Rng } from "./random.js";
+import { APT_LISTS, FETCH_TRANSLATIONS, findTranslationFile, joinLongDescription, parseTranslation, readTranslationFile } from "./debian.js";
 
 export interface SquadAnswer {
   text: string;
@@ -51,73 +48,20 @@ export interface DebianQaOptions {
   maxExamples?: number;
 }
 
-const APT_LISTS = "/var/lib/apt/lists";
-export const FETCH_TRANSLATIONS = "apt-get update -o Acquire::Languages=en";
+// ---- reading the index (shared with the description corpora: debian.ts) ----------------------
 
-// ---- reading the index -----------------------------------------------------------------------
-
-/** The largest Translation-en index in /var/lib/apt/lists (the main archive's), or null. */
-export function findTranslationFile(dir: string = APT_LISTS): string | null {
-  if (!existsSync(dir)) return null;
-  const files = readdirSync(dir)
-    .filter((f) => /_i18n_Translation-en(\.\w+)?$/.test(f))
-    .map((f) => join(dir, f));
-  files.sort((a, b) => statSync(b).size - statSync(a).size);
-  return files[0] ?? null;
-}
-
-/** The text of a Translation-en file: lz4 (through the `lz4` command), gzip, or plain. */
-export function readTranslationFile(path: string): string {
-  if (!existsSync(path)) throw new Error(`${path}: no such file; fetch the Debian descriptions with \`${FETCH_TRANSLATIONS}\` (as root)`);
-  if (path.endsWith(".lz4")) {
-    const run = spawnSync("lz4", ["-dc", path], { maxBuffer: 1 << 30, encoding: "utf8" });
-    if (run.error) throw new Error(`${path}: cannot run the lz4 command to decompress it (${run.error.message}); install it with \`apt-get install lz4\``);
-    if (run.status !== 0) throw new Error(`${path}: lz4 -dc failed (exit ${run.status}): ${run.stderr.trim()}`);
-    return run.stdout;
-  }
-  if (path.endsWith(".gz")) return gunzipSync(readFileSync(path)).toString("utf8");
-  if (/\.(xz|bz2|zst)$/.test(path)) throw new Error(`${path}: compression not supported here; decompress it first (xz -dk / bzip2 -dk / zstd -d)`);
-  return readFileSync(path, "utf8");
-}
+export { FETCH_TRANSLATIONS, findTranslationFile, joinLongDescription, readTranslationFile } from "./debian.js";
 
 /** Parses Translation-en records (the first record of a package wins; later ones are other versions). */
 export function parseDescriptions(text: string, file = "Translation-en"): DebianDescription[] {
   const out: DebianDescription[] = [];
   const seen = new Set<string>();
-  const lines = text.split("\n");
-  let pkg = "";
-  let pkgLine = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.startsWith("Package:")) [pkg, pkgLine] = [line.slice(8).trim(), i + 1];
-    if (!line.startsWith("Description-en:")) continue;
-    if (!pkg) throw new Error(`${file}:${i + 1}: Description-en before any Package: field`);
-    const long: string[] = [];
-    while (i + 1 < lines.length && lines[i + 1]!.startsWith(" ")) long.push(lines[++i]!.slice(1));
-    if (!seen.has(pkg)) out.push({ package: pkg, short: line.slice(15).trim(), context: joinLongDescription(long), source: `${file}:${pkgLine}` });
-    seen.add(pkg);
-    pkg = "";
+  for (const r of parseTranslation(text, file)) {
+    if (r.language !== "en" || seen.has(r.package)) continue;
+    seen.add(r.package);
+    out.push({ package: r.package, short: r.short, context: joinLongDescription(r.lines), source: r.source });
   }
   return out;
-}
-
-/** Wrapped lines join with a space; paragraph breaks (".") and indented lines start new lines. */
-export function joinLongDescription(lines: string[]): string {
-  const out: string[] = [];
-  let current = "";
-  const flush = (): void => {
-    if (current) out.push(current);
-    current = "";
-  };
-  for (const line of lines) {
-    if (line.trim() === ".") flush();
-    else if (/^\s/.test(line)) {
-      flush();
-      out.push(line.trim()); // a list item or verbatim line
-    } else current = current ? `${current} ${line.trim()}` : line.trim();
-  }
-  flush();
-  return out.join("\n");
 }
 
 // ---- patterns ----------------------------------------------------------------------------------
