@@ -130,8 +130,8 @@ test("lengths as random_spans_helper: inputs 512 -> 568 corpus tokens and target
   assert.deepEqual(spanCorruptionLengths(512, 0.15, 3), { tokensLength: 568, inputsLength: 512, targetsLength: 114 });
   // 70: round(10.5) = 10 noise (half to even), 3 spans -> 64 and 14; 71: 11 noise, 4 spans -> 65
   assert.deepEqual(spanCorruptionLengths(64, 0.15, 3), { tokensLength: 70, inputsLength: 64, targetsLength: 14 });
-  // density 0.5, mean 3, 128: 170 tokens -> 85 noise, 28 spans: inputs 114, ... the largest fitting 128 is 191:
-  // round(95.5) = 96 noise, 32 spans -> 191 - 96 + 32 + 1 = 128 inputs, 96 + 32 + 1 = 129 targets > 128: the hack takes one off both
+  // density 0.5, 128: the longest fitting is 191 (round(95.5) = 96 noise, 32 spans -> 191 - 96 + 32 + 1 = 128 inputs; 192 makes 129),
+  // but its targets are 96 + 32 + 1 = 129 > 128: T5's hack takes one token off (190: 95 noise, 32 spans -> 128 and 128)
   assert.deepEqual(spanCorruptionLengths(128, 0.5, 3), { tokensLength: 190, inputsLength: 128, targetsLength: 128 });
 });
 

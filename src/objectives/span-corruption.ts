@@ -135,12 +135,9 @@ export function spanCorruptionLengths(inputsLength: number, noiseDensity: number
   };
   let tokensLength = inputsLength - 1;
   while (lengths(tokensLength + 1)[0] <= inputsLength) tokensLength++;
-  let [inputs, targets] = lengths(tokensLength);
+  const [inputs, targets] = lengths(tokensLength);
   // T5's "minor hack" so that targets are not longer than inputs at density 0.5
-  if (noiseDensity === 0.5 && targets > inputs) {
-    tokensLength--;
-    targets--;
-  }
+  if (noiseDensity === 0.5 && targets > inputs) return { tokensLength: tokensLength - 1, inputsLength: inputs, targetsLength: targets - 1 };
   return { tokensLength, inputsLength: inputs, targetsLength: targets };
 }
 

@@ -130,7 +130,7 @@ function sharedHead(entries: ObjectiveEntry[]): Task {
   const heads = new Set(entries.map((e) => e.head));
   if (heads.size === 1) return entries[0]!.head;
   if ([...heads].every((h) => h === "masked-lm" || h === "pretraining")) return "pretraining";
-  throw new Error(`tasks mix ${[...new Set(entries.map((e) => e.name))].join(" and ")}: one model cannot take them all; mix clm tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
+  throw new Error(`tasks mix ${[...new Set(entries.map((e) => e.name))].join(" and ")}: one model cannot take them all; mix clm tasks together, span-corruption tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
 }
 
 /** The tokenizer of a checkpoint folder given as the model: a preset has none, so --tokenizer is then required. */
