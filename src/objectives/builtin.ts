@@ -3,5 +3,6 @@ import { registerObjective } from "./registry.js";
 import * as mlm from "./mlm.js";
 import * as clm from "./clm.js";
 import * as electra from "./electra.js";
+import * as spanCorruption from "./span-corruption.js";
 
-for (const file of [mlm, clm, electra]) for (const entry of file.objectives) registerObjective(entry);
+for (const file of [mlm, clm, electra, spanCorruption]) for (const entry of file.objectives) registerObjective(entry);

@@ -3,6 +3,7 @@
 // made); the list at the bottom registers them, one line per file. `lmforge pretrain` and
 // pretrain() ask this registry; an unknown name is an error listing the known ones.
 import type { Objective, PretrainedModel, Task } from "../models/index.js";
+import type { Tokenizer } from "../tokenizers/index.js";
 import type { Example } from "../data/pretraining.js";
 import type { MaskingOptions } from "./masking.js";
 import type { PerturbOptions } from "./perturb.js";
@@ -16,10 +17,18 @@ export interface ObjectiveContext {
   auxiliary: WeightedAuxiliary[];
   /** The weight of a weighted part (sop:0.5), 1 unless given. */
   weight: number;
+  /** The run's tokenizer (span corruption takes its sentinels and EOS from it). */
+  tokenizer: Tokenizer;
+  /** Span corruption: the share of tokens dropped, and the mean length of a dropped span. */
+  noiseDensity: number;
+  meanSpanLength: number;
 }
 
-/** How training sequences are cut from a tokenised corpus. */
-export type SequenceLayout = "packed" | "causal" | "sop" | "nsp";
+/**
+ * How training sequences are cut from a tokenised corpus: "spans" are blocks of plain tokens
+ * as "causal", of the length the objective's sequenceTokens asks (span corruption).
+ */
+export type SequenceLayout = "packed" | "causal" | "sop" | "nsp" | "spans";
 
 export interface ObjectiveEntry {
   /** Its canonical name, parts joined by "+": "mlm", "mlm+sop", "clm". */
@@ -36,6 +45,13 @@ export interface ObjectiveEntry {
   /** Options it works with; each unsupported one is refused by name. */
   supports: { perturb: boolean; auxiliary: boolean; adversarial: boolean; mixing: boolean };
   create(ctx: ObjectiveContext): Objective<Example>;
+  /** Checks, before any work, that the tokenizer has what the objective needs (span corruption's sentinels); `where` names it. */
+  checkTokenizer?(tok: Tokenizer, where: string): void;
+  /**
+   * Corpus tokens per training sequence where the objective changes the length (span
+   * corruption: T5's random_spans_helper, so that corrupted inputs fill --seq-len); a line for the log.
+   */
+  sequenceTokens?(seqLen: number, ctx: ObjectiveContext): { tokens: number; note: string };
   /**
    * Objectives that train more than one network (ELECTRA's generator and discriminator) build
    * the model themselves from the base model the run starts with, and say which one to keep.

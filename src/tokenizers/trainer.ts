@@ -30,6 +30,12 @@ export interface TrainOptions {
   specialTokens?: string[];
   /** WordPiece: keep only the N most frequent characters in the alphabet. */
   limitAlphabet?: number;
+  /**
+   * Unigram: T5's sentinels for span corruption, <extra_id_0> ... <extra_id_{N-1}>, added as
+   * special tokens after the learned vocabulary (beyond vocabSize, as T5's 32000 + 100), in
+   * T5's order: <extra_id_0> has the highest id. Default 0.
+   */
+  sentinels?: number;
   classic?: ClassicTextOptions;
   /** Called as input is read: bytes done and total (for a progress bar). */
   onProgress?: (done: number, total: number) => void;
@@ -59,7 +65,16 @@ function specialsOf(o: TrainOptions): string[] {
   }
   if (o.kind === "wordpiece" && !seen.has("[UNK]")) throw new TrainError('special tokens: WordPiece needs "[UNK]" for words it cannot cover');
   if (o.kind === "unigram" && !seen.has("<unk>")) throw new TrainError('special tokens: Unigram needs "<unk>" for characters it cannot cover');
+  const n = o.sentinels ?? 0;
+  if (!Number.isInteger(n) || n < 0) throw new TrainError(`sentinels: must be an integer >= 0, got ${n}`);
+  if (n > 0 && o.kind !== "unigram") throw new TrainError(`sentinels: T5's <extra_id_N> tokens go with a Unigram tokenizer (--kind unigram), not ${o.kind}`);
+  for (const t of sentinelTokens(n)) if (seen.has(t)) throw new TrainError(`special tokens: "${t}" is also a sentinel (--sentinels adds <extra_id_0> ... <extra_id_${n - 1}>)`);
   return specials;
+}
+
+/** T5's sentinels in id order: <extra_id_{n-1}> first, <extra_id_0> last (the highest id). */
+function sentinelTokens(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `<extra_id_${n - 1 - i}>`);
 }
 
 /** Splits text into the words that training counts (the same path that encoding takes). */
@@ -316,9 +331,13 @@ export function buildTokenizer(learned: { tokens: string[]; merges: [string, str
 }
 
 /** A Unigram tokenizer, T5's way: the learned pieces, "</s>" appended to each sequence where it is a special token. */
-export function buildUnigramTokenizer(pieces: [string, number][], o: TrainOptions): Tokenizer {
+export function buildUnigramTokenizer(learned: [string, number][], o: TrainOptions): Tokenizer {
   const specials = specialsOf(o);
-  const added: AddedToken[] = specials.map((s, id) => ({ id, content: s, special: true, lstrip: false, rstrip: false, singleWord: false, normalized: false }));
+  // sentinels go after the learned pieces, score 0, as in T5's tokenizer.json
+  const sentinels = sentinelTokens(o.sentinels ?? 0);
+  const pieces: [string, number][] = [...learned, ...sentinels.map((t): [string, number] => [t, 0])];
+  const special = (s: string, id: number): AddedToken => ({ id, content: s, special: true, lstrip: false, rstrip: false, singleWord: false, normalized: false });
+  const added: AddedToken[] = [...specials.map((s, id) => special(s, id)), ...sentinels.map((s, i) => special(s, learned.length + i))];
   const eos = specials.includes("</s>");
   return new Tokenizer({
     normalizer: UNIGRAM_NORMALIZER,

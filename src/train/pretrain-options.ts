@@ -3,6 +3,7 @@
 import { defineOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
 import { AUXILIARY_TASKS, knownObjectives } from "../objectives/index.js";
+import { SPAN_CORRUPTION_DEFAULTS } from "../objectives/span-corruption.js";
 import type { PerturbOptions } from "../objectives/index.js";
 import { trainingOptions } from "./options.js";
 import type { Mixing } from "./mixing.js";
@@ -77,8 +78,10 @@ export const PRETRAIN_OPTIONS = defineOptions([
   { flag: "masking", key: "masking", type: "string", choices: ["dynamic", "static"], default: "dynamic", help: "dynamic: new masks each epoch (RoBERTa); static: the same every epoch (BERT)" },
   { flag: "mask-strategy", key: "maskStrategy", type: "string", choices: ["token", "whole-word", "span"], default: "token", help: "what is masked: tokens, whole words, or SpanBERT's spans" },
   { flag: "mask-probability", key: "maskProbability", type: "number", min: 0.01, max: 0.9, default: 0.15, help: "share of tokens masked" },
+  { flag: "noise-density", key: "noiseDensity", type: "number", min: 0.01, max: 0.5, default: SPAN_CORRUPTION_DEFAULTS.noiseDensity, help: "span-corruption: share of tokens dropped (T5's noise_density)" },
+  { flag: "mean-span-length", key: "meanSpanLength", type: "number", min: 1, max: 64, default: SPAN_CORRUPTION_DEFAULTS.meanSpanLength, help: "span-corruption: mean length of a dropped span, in tokens (T5's mean_noise_span_length)" },
   { flag: "max-steps", key: "maxSteps", type: "int", min: 1, required: true, help: "optimizer steps" },
-  { flag: "seq-len", key: "seqLen", type: "int", min: 8, default: 128, help: "tokens per training sequence" },
+  { flag: "seq-len", key: "seqLen", type: "int", min: 8, default: 128, help: "tokens per training sequence (span-corruption: the encoder's input length, EOS included; the log gives the target length)" },
   { flag: "warmup-steps", key: "warmupSteps", type: "int", min: 0, default: (o: Record<string, number>) => Math.round(o.maxSteps! * 0.06), defaultText: "6% of --max-steps", help: "linear warmup, then linear decay to 0" },
   { flag: "val-fraction", key: "valFraction", type: "number", min: 0, max: 0.5, default: 0.05, help: "share held out for validation (whole documents; sequences when the corpus has few documents)" },
   { flag: "perturb", key: "perturb", type: "string", arg: "deletion=P,replacement=P,local-shuffle=P,shuffle-window=K,infilling=P,sentence-permutation=P", parse: parsePerturb, help: "context perturbation of training sequences before masking (masked-LM objectives)" },

@@ -28,7 +28,7 @@ export interface PretrainOptions {
   model: string;
   /** A tokenizer folder or file (default: the checkpoint folder's own, when `model` is one). */
   tokenizer?: string;
-  /** mlm, mlm+sop, mlm+nsp, clm, electra (also given as "mlm,sop"; a pair loss weight as "mlm,sop:0.5"). */
+  /** mlm, mlm+sop, mlm+nsp, clm, electra, span-corruption (also given as "mlm,sop"; a pair loss weight as "mlm,sop:0.5"). */
   objectives?: string;
   /** Several tasks trained together, one per micro-batch, drawn with `mixing`: each an objective and its own text. */
   tasks?: PretrainTask[];
@@ -37,6 +37,9 @@ export interface PretrainOptions {
   masking?: "static" | "dynamic";
   maskStrategy?: MaskingStrategy;
   maskProbability?: number;
+  /** span-corruption: share of tokens dropped (default 0.15) and mean dropped span length (default 3), as T5. */
+  noiseDensity?: number;
+  meanSpanLength?: number;
   input?: string[];
   /** Documents given directly (instead of --input files). */
   documents?: string[];
@@ -110,14 +113,16 @@ export function parseObjectives(text: string): { kind: string; pairWeight: numbe
   return { kind: entry.name, pairWeight: weight };
 }
 
-function specials(tok: Tokenizer): SpecialIds & { mask: number } {
+/** The tokenizer's special ids; cls is -1 where no layout needs it (T5's tokenizer has none: span corruption adds only EOS). */
+function specials(tok: Tokenizer, needsCls: boolean): SpecialIds & { mask: number } {
   const sp = tok.specialTokens;
   const id = (t: string | undefined, what: string): number => {
     const v = t === undefined ? undefined : tok.tokenToId(t);
     if (v === undefined) throw new Error(`the tokenizer has no ${what} token`);
     return v;
   };
-  return { cls: id(sp.cls ?? sp.bos, "[CLS]/<s>"), sep: id(sp.sep ?? sp.eos, "[SEP]/</s>"), pad: id(sp.pad, "[PAD]/<pad>"), mask: sp.mask ? tok.tokenToId(sp.mask)! : -1 };
+  const cls = needsCls || sp.cls !== undefined || sp.bos !== undefined ? id(sp.cls ?? sp.bos, "[CLS]/<s>") : -1;
+  return { cls, sep: id(sp.sep ?? sp.eos, "[SEP]/</s>"), pad: id(sp.pad, "[PAD]/<pad>"), mask: sp.mask ? tok.tokenToId(sp.mask)! : -1 };
 }
 
 /** The one model head that serves every task of a run: a pretraining model serves masked-LM tasks too. */
@@ -125,7 +130,7 @@ function sharedHead(entries: ObjectiveEntry[]): Task {
   const heads = new Set(entries.map((e) => e.head));
   if (heads.size === 1) return entries[0]!.head;
   if ([...heads].every((h) => h === "masked-lm" || h === "pretraining")) return "pretraining";
-  throw new Error(`tasks mix ${[...new Set(entries.map((e) => e.name))].join(" and ")}: one model cannot take them all; mix clm tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
+  throw new Error(`tasks mix ${[...new Set(entries.map((e) => e.name))].join(" and ")}: one model cannot take them all; mix clm tasks together, span-corruption tasks together, or mlm, mlm,sop and mlm,nsp tasks`);
 }
 
 /** The tokenizer of a checkpoint folder given as the model: a preset has none, so --tokenizer is then required. */
@@ -149,11 +154,15 @@ async function startingModel(o: { model: string; seqLen: number; modelConfig?: R
     // The tokenizer's special tokens; the architecture keeps its position count (BERT's 512)
     // unless the run needs more or the user sets it, so the model can be fine-tuned on longer text later.
     // a causal LM generates until its eos: the tokenizer's document separator, as the causal packing uses it
-    const specials = head === "causal-lm" ? { bos_token_id: sp.cls, eos_token_id: sp.sep } : {};
+    // an encoder-decoder (T5) ends sequences with its eos and starts the decoder from pad, as T5
+    const eos = tok.specialTokens.eos === undefined ? sp.sep : tok.tokenToId(tok.specialTokens.eos)!;
+    const specials = head === "causal-lm" ? { bos_token_id: sp.cls, eos_token_id: sp.sep } : head === "seq2seq-lm" ? { eos_token_id: eos, decoder_start_token_id: sp.pad } : {};
     const draft = { ...base, vocab_size: tok.vocabSize, pad_token_id: sp.pad, ...specials, ...o.modelConfig };
     const config = entry.parseConfig(draft, `preset ${o.model}`);
     const needed = entry.positions.needed(o.seqLen);
-    const positioned = o.modelConfig?.[entry.positions.key] === undefined && (config[entry.positions.key] as number) < needed ? { ...config, [entry.positions.key]: needed } : config;
+    // a null position count (T5's relative positions) is no limit and stays null
+    const have = config[entry.positions.key];
+    const positioned = o.modelConfig?.[entry.positions.key] === undefined && typeof have === "number" && have < needed ? { ...config, [entry.positions.key]: needed } : config;
     checkPositions(positioned, o.seqLen, "--seq-len");
     return new (classFor(entry, head)[1])(positioned as never);
   }
@@ -168,7 +177,7 @@ async function startingModel(o: { model: string; seqLen: number; modelConfig?: R
 /** Training and validation sequences of one task: whole documents held out, or sequences when the corpus has too few documents. */
 function taskData(corpus: TokenizedCorpus, entry: ObjectiveEntry, o: { seqLen: number; valFraction: number; seed: number }, sp: SpecialIds): { train: Example[]; validation: Example[]; note: string } {
   const build = (docIdx: number[]): Example[] =>
-    entry.sequences === "sop" || entry.sequences === "nsp" ? pairExamples(corpus, docIdx, o.seqLen, sp, entry.sequences, o.seed) : packedExamples(corpus, docIdx, o.seqLen, sp, { causal: entry.sequences === "causal" });
+    entry.sequences === "sop" || entry.sequences === "nsp" ? pairExamples(corpus, docIdx, o.seqLen, sp, entry.sequences, o.seed) : packedExamples(corpus, docIdx, o.seqLen, sp, { causal: entry.sequences === "causal" || entry.sequences === "spans" });
   const docs = corpus.docStart.length - 1;
   const enoughDocs = o.valFraction === 0 || docs * o.valFraction >= 1;
   if (enoughDocs) {
@@ -205,7 +214,8 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   torch.manualSeed(seed);
   const tokenizerPath = o.tokenizer ?? checkpointTokenizer(o.model);
   const tok = loadTokenizer(tokenizerPath);
-  const sp = specials(tok);
+  const sp = specials(tok, entries.some((e) => e.sequences !== "spans"));
+  for (const e of entries) e.checkTokenizer?.(tok, tokenizerPath);
   if (entries.some((e) => e.needsMask) && sp.mask < 0) throw new Error(`${tokenizerPath}: masked LM needs a tokenizer with a mask token ([MASK] or <mask>)`);
   const auxiliary = (o.auxiliary ?? []).map(({ name, weight }, i, all) => {
     const task = AUXILIARY_TASKS[name];
@@ -227,8 +237,12 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     const { entry, weight } = parsed[i]!;
     const docs = spec.documents ?? readDocuments(spec.input ?? []);
     const corpus = tokenizeCorpus(docs, tok);
-    const { train, validation, note } = taskData(corpus, entry, { seqLen: o.seqLen, valFraction: o.valFraction, seed }, sp);
-    const objective = entry.create({ padId: sp.pad, masking, perturb, auxiliary, weight });
+    const ctx = { padId: sp.pad, masking, perturb, auxiliary, weight, tokenizer: tok, noiseDensity: o.noiseDensity, meanSpanLength: o.meanSpanLength };
+    // span corruption reads more corpus tokens than --seq-len: its inputs shrink to fit it
+    const lengths = entry.sequenceTokens?.(o.seqLen, ctx);
+    if (lengths) o.log?.(lengths.note);
+    const { train, validation, note } = taskData(corpus, entry, { seqLen: lengths?.tokens ?? o.seqLen, valFraction: o.valFraction, seed }, sp);
+    const objective = entry.create(ctx);
     // a mixture's task is named after its input (moby-dick, mails), or task1, task2, ...
     const fromInput = (spec.input ?? []).map((f) => basename(f).replace(/\.[^.]*$/, "")).join("+");
     const name = spec.name ?? (specs.length === 1 ? objective.name : fromInput && specs.filter((x) => x.input?.join() === spec.input?.join()).length === 1 ? fromInput : `task${i + 1}`);
