@@ -16,3 +16,7 @@ export { sotuNer, lookupBaseline, silverTags, wordTokens } from "./silver-ner.js
 export type { SotuNer, SotuNerOptions } from "./silver-ner.js";
 export { debianQa, findTranslationFile, readTranslationFile, FETCH_TRANSLATIONS } from "./silver-qa.js";
 export type { DebianQa, DebianQaOptions, SquadDataset } from "./silver-qa.js";
+export { parseTranslation, translationFiles, descriptionMd5, joinLongDescription, fetchTranslationsCommand } from "./debian.js";
+export type { TranslationRecord } from "./debian.js";
+export { writeDebianDescriptions, buildDebianCorpus, familyKey, DEBIAN_DESCRIPTIONS_OPTIONS } from "./debian-descriptions.js";
+export type { SummarizationExample, TranslationExample, DebianCorpus, DebianDescriptionsOptions } from "./debian-descriptions.js";

@@ -12,3 +12,5 @@ export type { AuxiliaryTask, WeightedAuxiliary } from "./auxiliary.js";
 export { registerObjective, objectiveEntry, knownObjectives, parseObjectiveSpec } from "./registry.js";
 export type { ObjectiveEntry, ObjectiveContext, SequenceLayout } from "./registry.js";
 export type { Objective, Batch } from "../models/index.js";
+export { SpanCorruption, SPAN_CORRUPTION_DEFAULTS, randomSpansNoiseMask, noiseCounts, corruptSpans, spansToSentinels, spanCorruptionLengths, sentinelIds } from "./span-corruption.js";
+export type { SpanCorruptionBatch } from "./span-corruption.js";
