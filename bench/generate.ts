@@ -143,8 +143,9 @@ export function runGenerateBench(options: { quick?: boolean; filter?: RegExp; re
   const repeats = options.repeats ?? (options.quick ? 1 : 2);
   const dir = mkdtempSync(join(tmpdir(), "lmforge-bench-generate-"));
   const notes = [
-    "generate: both sides run the same weights (lmforge's random init, through safetensors) on the same prompt ids and make exactly N new",
-    "  tokens per row (no eos): 1 prompt forward + N-1 one-token forwards with a key/value cache; tokens/s = B*N / one generate call.",
+    "generate (B prompts of P tokens, +N new tokens each): both sides run the same weights (lmforge's random init, through safetensors)",
+    "  on the same prompt ids and make exactly N new tokens per row (no eos): 1 prompt forward + N-1 one-token forwards with a key/value",
+    "  cache; tokens/s = B*N / the wall time of one generate call; fp32 rows compare the new token ids of both sides.",
     "  greedy: argmax of the last logits. beam: prompt run once and expanded to the beams on both sides (HF would run it once per beam),",
     "  log_softmax + beam scores, topk 2*beams over beams*vocab, cache reordered by row index. bf16: weights cast to bfloat16 on both sides.",
     "  lmforge: block KV cache written in place; PyTorch: Hugging Face eager (tuple cache concatenated each step, mask and positions rebuilt).",
