@@ -19,11 +19,11 @@ export async function infoCommand(v: Record<string, unknown>): Promise<void> {
 export const BENCH_OPTIONS: readonly OptionSpec[] = [
   { flag: "repeats", key: "repeats", type: "int", min: 1, default: 3, help: "timed repeats per case (the median is reported)" },
   { flag: "quick", key: "quick", type: "boolean", help: "smaller cases, for a smoke run" },
-  { flag: "filter", key: "filter", type: "string", arg: "REGEX", help: "only the model cases whose name matches" },
+  { flag: "filter", key: "filter", type: "string", arg: "REGEX", help: "only the model and generate cases whose name matches" },
   { flag: "json", key: "json", type: "boolean", help: "one JSON object" },
 ];
 
-const BENCHES = ["engine", "optim", "tokenizers", "models"];
+const BENCHES = ["engine", "optim", "tokenizers", "models", "generate"];
 
 export async function benchCommand(v: Record<string, unknown>, positionals: string[]): Promise<void> {
   const which = positionals[0] ?? "all";
@@ -42,6 +42,7 @@ export async function benchCommand(v: Record<string, unknown>, positionals: stri
   const { runOptimBench } = await import("../../bench/optim.js");
   const { runTokenizerBench } = await import("../../bench/tokenizers.js");
   const { runModelBench } = await import("../../bench/models.js");
+  const { runGenerateBench } = await import("../../bench/generate.js");
   const { runtimeInfo } = await import("../torch/index.js");
   const notes: string[] = [];
   const result = { torch: "", rows: [] as Awaited<ReturnType<typeof runEngineBench>>["rows"] };
@@ -50,6 +51,11 @@ export async function benchCommand(v: Record<string, unknown>, positionals: stri
       const r = runModelBench({ quick: Boolean(v.quick), repeats, ...(filter ? { filter } : {}) });
       result.torch = r.torch;
       result.rows.push(...r.rows);
+    } else if (b === "generate") {
+      const r = runGenerateBench({ quick: Boolean(v.quick), repeats, ...(filter ? { filter } : {}) });
+      result.torch = r.torch;
+      result.rows.push(...r.rows);
+      notes.push(...r.notes);
     } else if (b === "tokenizers") {
       const r = runTokenizerBench(repeats);
       result.rows.push(...r.rows);
