@@ -12,7 +12,7 @@ async function taskSpecs(predict = false) {
 export const COMMANDS: Command[] = [
   {
     name: "tokenizer",
-    summary: "train a WordPiece or byte-level BPE tokenizer on text files, write tokenizer.json",
+    summary: "train a WordPiece, byte-level BPE or Unigram tokenizer on text files, write tokenizer.json",
     usage: "lmforge tokenizer train [FILE...] --kind wordpiece|bpe|unigram --vocab-size N --out DIR [options]",
     notes: "Without input files, trains on the embedded corpora (Moby Dick and the State of the Union addresses).",
     positionals: true,
