@@ -82,13 +82,15 @@ test("T5 features: prefix + source with </s>, labels = target + eos; truncation 
   const { f } = features("translation", unigram, [e], {}, "seq2seq-lm", 64);
   assert.deepEqual(f[0]!.ids, [...ids(PREFIX + "red cat runs"), eos]);
   assert.deepEqual(f[0]!.labels, [...ids("red cat"), eos]);
-  // a source of 3 + prefix tokens cut to 6 (its </s> kept); a target cut to 2 (one token and eos)
-  const cut = features("translation", unigram, [e, { ...e, text: "cat", source: "f:2" }], { maxTargetLength: 2 }, "seq2seq-lm", 6);
-  assert.equal(cut.f[0]!.ids.length, 6);
-  assert.equal(cut.f[0]!.ids[5], eos);
+  // with no prefix, a --max-length one short of "red cat runs" + </s> cuts it (its </s> kept) but not "cat"; a target cut to 2 (one token and eos)
+  const L = ids("red cat runs").length;
+  assert.ok(ids("cat").length + 1 <= L);
+  const cut = features("translation", unigram, [e, { ...e, text: "cat", source: "f:2" }], { prefix: "", maxTargetLength: 2 }, "seq2seq-lm", L);
+  assert.deepEqual(cut.f[0]!.ids, [...ids("red cat runs").slice(0, L - 1), eos]);
+  assert.deepEqual(cut.f[1]!.ids, [...ids("cat"), eos]);
   assert.deepEqual(cut.f[0]!.labels, [ids("red cat")[0], eos]);
-  assert.deepEqual(cut.log, ["translation: 1 of 2 sources truncated to --max-length 6 tokens", "translation: 2 of 2 targets truncated to --max-target-length 2 tokens (eos included)"]);
-  assert.throws(() => features("translation", unigram, [e], { truncation: "refuse" }, "seq2seq-lm", 6), /f:1: the source is \d+ tokens, more than --max-length 6 \(--truncation refuse\)/);
+  assert.deepEqual(cut.log, [`translation: 1 of 2 sources truncated to --max-length ${L} tokens`, "translation: 2 of 2 targets truncated to --max-target-length 2 tokens (eos included)"]);
+  assert.throws(() => features("translation", unigram, [{ ...e, text: "cat", source: "f:2" }, e], { prefix: "", truncation: "refuse" }, "seq2seq-lm", L), new RegExp(`f:1: the source is ${L + 1} tokens, more than --max-length ${L} \\(--truncation refuse\\)`));
   // the teacher-forced batch: labels padded with -100, targets = label tokens
   const objective = taskEntry("summarization").objective({ tokenizer: unigram, labels: [], maxLength: 32, options: {}, modelHead: "seq2seq-lm" });
   const b = objective.batch(objective.prepare!([e, { ...e, target: "red cat runs fast" }]) as never[], [0, 1], 0) as unknown as { labels: torch.Tensor; targets: number };
