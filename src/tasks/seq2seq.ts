@@ -314,12 +314,12 @@ export function scoreTexts(kind: Kind, examples: readonly Seq2SeqExample[], pred
 // --- the tasks ------------------------------------------------------------------------------
 
 const COMMON = [
-  { flag: "prefix", key: "prefix", type: "string", arg: "TEXT", defaultText: 'T5\'s: "translate English to German: " (from the language names) or "summarize: "', help: "text put before every source" },
+  { flag: "prefix", key: "prefix", type: "string", arg: "TEXT", help: 'text put before every source (default T5\'s: "translate English to German: " from the language names, or "summarize: ")' },
   { flag: "max-target-length", key: "maxTargetLength", type: "int", min: 2, default: 128, help: "target tokens, the end-of-sequence token included (longer ones are truncated)" },
   { flag: "truncation", key: "truncation", type: "string", choices: ["truncate", "refuse"], default: "truncate", help: "a source or target beyond its length: truncate it (counted, logged) or refuse the row by name" },
   { flag: "generation-max-length", key: "generationMaxLength", type: "int", min: 1, arg: "N", help: "evaluation and predict: tokens generated at most (default --max-target-length)" },
   { flag: "num-beams", key: "numBeams", type: "int", min: 1, default: 1, arg: "N", help: "evaluation and predict: beam search with N beams (1: greedy)" },
-  { flag: "separator", key: "separator", type: "string", arg: "TEXT", default: "\n", help: "decoder-only models: what separates the source from the target (default a newline)" },
+  { flag: "separator", key: "separator", type: "string", arg: "TEXT", default: () => "\n", defaultText: "a newline", help: "decoder-only models: what separates the source from the target" },
 ] as const;
 
 const TRANSLATION_OPTIONS = defineOptions([
