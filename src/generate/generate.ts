@@ -49,7 +49,10 @@ export function generationHead(model: CausalModel): GenerationHead {
  * Continues each prompt row of inputIds (B, T) int64 and returns the sequences with, on request,
  * the scores. Greedy by default; doSample samples (temperature, topK, topP); numBeams > 1 runs
  * beam search. Left padding needs attentionMask (0 at the padding); positions then count each
- * row's own tokens, so a padded row generates what it generates alone.
+ * row's own tokens, so a padded row generates what it generates alone. An encoder-decoder
+ * (T5) reads inputIds with its encoder (padding on either side, said by attentionMask) and
+ * generates the decoder's tokens from decoder_start_token_id, which start its sequences, as
+ * Hugging Face's (onForward observes causal LMs only).
  *
  * @example
  * const out = generateOutput(model, torch.tensor([[0, 5, 9], [4, 7, 2]]), { attentionMask: torch.tensor([[0, 1, 1], [1, 1, 1]]), maxNewTokens: 8, numBeams: 4 });
