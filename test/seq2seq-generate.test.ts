@@ -109,10 +109,6 @@ test("T5 beam search equals an exhaustive search on a tiny vocabulary (a right-p
   const uncached = generateOutput(model, T([[1, 2, 3], [3, 1, 0]]), { ...opts, useCache: false });
   assert.deepEqual(cached.sequences.toArray(), uncached.sequences.toArray());
   cached.sequenceScores!.forEach((s, k) => assert.ok(Math.abs(s - uncached.sequenceScores![k]!) < 1e-5));
-  // early stopping true: done once numBeams hypotheses are finished; a long max length changes nothing then
-  const stopped = generateOutput(model, T([[1, 2, 3]]), { numBeams: 2, maxNewTokens: 30, earlyStopping: true });
-  assert.equal(stopped.sequenceScores!.length, 1);
-  assert.ok((stopped.sequences.toArray() as number[][])[0]!.includes(4) || stopped.sequences.shape[1] === 31);
 });
 
 test("generate refuses a model that does not generate, naming the classes that do", () => {
