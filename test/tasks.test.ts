@@ -60,8 +60,8 @@ const wordModelDir = join(dir, "base-qa");
 }
 
 test("the task registry knows every task and names them on an unknown one", () => {
-  assert.deepEqual(knownTasks(), ["classification", "token-classification", "question-answering"]);
-  assert.throws(() => taskEntry("summarisation"), /unknown task "summarisation"; lmforge knows classification, token-classification, question-answering/);
+  assert.deepEqual(knownTasks(), ["classification", "token-classification", "question-answering", "translation", "summarization"]);
+  assert.throws(() => taskEntry("summarisation"), /unknown task "summarisation"; lmforge knows classification, token-classification, question-answering, translation, summarization/);
 });
 
 test("labels align to word pieces: the first piece carries the label, the others -100 (or I- with labelAllPieces)", () => {

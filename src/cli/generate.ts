@@ -1,13 +1,14 @@
 // `lmforge generate`: continues prompts with a causal LM folder (one that `lmforge pretrain
-// --objectives clm` wrote, or a Hugging Face one whose tokenizer lmforge reads), writing the text
-// to stdout as it is produced. Its generation flags are src/generate's declarations
+// --objectives clm` wrote, or a Hugging Face one whose tokenizer lmforge reads), or answers them
+// with an encoder-decoder (T5: the prompt is the encoder's input, the output the decoder's
+// text), writing the text to stdout as it is produced. Its generation flags are src/generate's declarations
 // (GENERATE_OPTIONS); the folder's generation_config.json gives the defaults the flags override.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../torch/index.js";
 import { loadTokenizer } from "../tokenizers/index.js";
 import type { Tokenizer } from "../tokenizers/index.js";
-import { AutoModelForCausalLM } from "../models/index.js";
+import { AutoModelForCausalLM, AutoModelForSeq2SeqLM, architecture, configFromPretrained } from "../models/index.js";
 import { TextStreamer, generate, generationConfig, resolveGenerateOptions } from "../generate/index.js";
 import type { CausalModel, GenerateOptions } from "../generate/index.js";
 import { defineOptions } from "../io/options.js";
@@ -15,7 +16,7 @@ import { UsageError } from "./errors.js";
 
 /** The command's own flags; the generation flags are GENERATE_OPTIONS. */
 export const GENERATE_COMMAND_OPTIONS = defineOptions([
-  { flag: "model", key: "model", type: "string", arg: "DIR", required: true, help: "a causal LM folder with its tokenizer (lmforge pretrain --objectives clm writes one)" },
+  { flag: "model", key: "model", type: "string", arg: "DIR", required: true, help: "a causal LM (lmforge pretrain --objectives clm writes one) or encoder-decoder (T5) folder with its tokenizer" },
   { flag: "prompt", key: "prompt", type: "strings", arg: "TEXT", required: true, help: "the text to continue; several --prompt run as one left-padded batch" },
 ] as const);
 
@@ -40,6 +41,9 @@ export async function generateCommand(v: Record<string, unknown>): Promise<void>
   if (!prompt?.length) throw new UsageError("--prompt TEXT is required");
   if (!existsSync(join(dir, "config.json"))) throw new UsageError(`--model ${dir}: no config.json there`);
   const options: GenerateOptions = { ...generationConfig(dir), ...flags };
+  const config = await configFromPretrained(dir);
+  const heads = Object.values(architecture(config.model_type, join(dir, "config.json")).classes).map(([head]) => head);
+  if (heads.includes("seq2seq-lm") && !heads.includes("causal-lm")) return seq2seqGenerate(dir, prompt, options);
   const model = (await AutoModelForCausalLM.fromPretrained(dir, { verbose: false })) as unknown as CausalModel;
   const tok = loadTokenizer(dir);
   const resolved = resolveGenerateOptions(options, model.config); // checks the combination before any work
@@ -63,6 +67,36 @@ export async function generateCommand(v: Record<string, unknown>): Promise<void>
   const perPrompt = out.length / rows.length;
   out.forEach((seq, i) => {
     const text = tok.decode(seq.filter((_, j) => j >= width - rows[Math.floor(i / perPrompt)]!.length), { skipSpecialTokens: true });
+    console.log(out.length > 1 ? `[${i + 1}] ${text}` : text);
+  });
+}
+
+/**
+ * An encoder-decoder's `lmforge generate`: each prompt is encoded whole (its </s> too, as the
+ * model was trained), right-padded into a batch; the output is the decoder's text alone.
+ */
+async function seq2seqGenerate(dir: string, prompt: string[], options: GenerateOptions): Promise<void> {
+  const model = (await AutoModelForSeq2SeqLM.fromPretrained(dir, { verbose: false })) as unknown as CausalModel;
+  const tok = loadTokenizer(dir);
+  const resolved = resolveGenerateOptions(options, model.config);
+  const rows = prompt.map((p) => {
+    const ids = tok.encode(p).ids;
+    if (ids.length === 0) throw new UsageError(`--prompt ${JSON.stringify(p)} has no tokens`);
+    return ids;
+  });
+  const width = Math.max(...rows.map((r) => r.length));
+  const ids = torch.tensor(rows.flatMap((r) => [...r, ...new Array<number>(width - r.length).fill(resolved.pad)]), { dtype: "int64", shape: [rows.length, width] });
+  const mask = torch.tensor(rows.flatMap((r) => [...r.map(() => 1), ...new Array<number>(width - r.length).fill(0)]), { dtype: "int64", shape: [rows.length, width] });
+  if (rows.length === 1 && resolved.numBeams === 1 && resolved.numReturnSequences === 1) {
+    const streamer = new TextStreamer(tok, (text) => process.stdout.write(text));
+    generate(model, ids, { ...options, attentionMask: mask, onStep: (tokens) => streamer.put(tokens) });
+    streamer.end();
+    process.stdout.write("\n");
+    return;
+  }
+  const out = generate(model, ids, { ...options, attentionMask: mask }).toArray() as number[][];
+  out.forEach((seq, i) => {
+    const text = tok.decode(seq.slice(1), { skipSpecialTokens: true }); // after the decoder's start token
     console.log(out.length > 1 ? `[${i + 1}] ${text}` : text);
   });
 }

@@ -1,13 +1,17 @@
 // What a search strategy sees of a model: next-token logits for each row, one token per row
 // fed back per step, and rows kept or reordered (beams). A causal LM is one such decoder
-// (prompt, key/value cache, positions, attention mask); an encoder-decoder would be another
-// (its encoder run once, the decoder stepped the same way), so the strategies never change.
+// (prompt, key/value cache, positions, attention mask); an encoder-decoder is another (its
+// encoder run once, the decoder stepped from decoder_start_token_id with its own cache), so
+// the strategies never change.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { KVCache } from "../nn/index.js";
 import type { ModelInputs, ModelOutput } from "../models/index.js";
 
-/** A model that continues sequences: forward() takes a kvCache and returns logits (B, T, V). */
+/**
+ * A model that continues sequences: forward() returns logits (B, T, V). A causal LM takes a
+ * kvCache; an encoder-decoder takes encoderOutputs, decoderInputIds and pastKeyValues.
+ */
 export interface CausalModel {
   readonly config: Record<string, unknown>;
   readonly training: boolean;
@@ -94,6 +98,89 @@ export function causalDecoder(model: CausalModel, inputIds: Tensor, options: Cau
     dispose() {
       cache?.dispose();
       cache = null;
+    },
+  };
+}
+
+export interface Seq2SeqDecoderOptions {
+  /** (B, S) the encoder input's mask: 1 for tokens, 0 for padding (either side); null for none. */
+  attentionMask: Tensor | null;
+  useCache: boolean;
+  /** The decoder's first token (config decoder_start_token_id: T5's pad, 0). */
+  decoderStartTokenId: number;
+}
+
+/**
+ * An encoder-decoder (T5) as a decoder, as Hugging Face's generate() runs one: the encoder once
+ * over inputIds (B, S) with its mask; the decoder from decoder_start_token_id, one token per
+ * step through the model's pastKeyValues (self-attention pairs growing, cross-attention pairs
+ * computed at the first step and reused), or without a cache the whole decoder sequence each
+ * step. reorder() moves the cache rows, the encoder states and the encoder mask together.
+ */
+export function seq2seqDecoder(model: CausalModel, inputIds: Tensor, options: Seq2SeqDecoderOptions): Decoder {
+  const B = inputIds.shape[0]!;
+  let ids: number[][] = Array.from({ length: B }, () => [options.decoderStartTokenId]);
+  // held across steps, outside every scope (a caller's scope must not free them mid-search); disposed here
+  let encoder: Tensor | null = null; // (R, S, C)
+  let mask: Tensor | null = options.attentionMask ? torch.keep(options.attentionMask.long().clone()) : null; // (R, S)
+  let past: [Tensor, Tensor][] | null = null; // [2i] self-attention (R, H, t, D), [2i + 1] cross-attention (R, H, S, D)
+
+  const table = (rows: number[][]): Tensor => torch.tensor(rows.flat(), { dtype: "int64", shape: [rows.length, rows[0]!.length] });
+  const held = (): Tensor[] => [...(encoder ? [encoder] : []), ...(mask ? [mask] : []), ...(past ?? []).flat()];
+  const forward = (feed: number[][]): Tensor => {
+    const r = torch.scope(() => {
+      const out = model.forward({
+        ...(encoder ? { encoderOutputs: encoder } : { inputIds }),
+        ...(mask ? { attentionMask: mask } : {}),
+        decoderInputIds: table(feed),
+        ...(past ? { pastKeyValues: past } : {}),
+        useCache: options.useCache,
+      });
+      if (!out.encoderLastHiddenState) throw new Error(`generate: ${model.constructor.name} returned no encoder states; is it an encoder-decoder?`);
+      if (options.useCache && !out.pastKeyValues) throw new Error(`generate: ${model.constructor.name} returned no pastKeyValues; pass useCache: false`);
+      return { logits: out.logits.select(1, out.logits.shape[1]! - 1).float(), encoder: out.encoderLastHiddenState, past: out.pastKeyValues ?? null }; // logits (R, V)
+    });
+    if (!encoder) encoder = torch.keep(r.encoder);
+    if (r.past) {
+      // the cross-attention pairs come back as they went in; the old self-attention pairs are spent
+      const next = new Set(r.past.flat());
+      for (const t of (past ?? []).flat()) if (!next.has(t)) t.dispose();
+      past = r.past.map((pair) => torch.keep(pair));
+    }
+    return r.logits;
+  };
+
+  return {
+    start() {
+      return forward(ids);
+    },
+    step(tokens) {
+      if (tokens.length !== ids.length) throw new Error(`generate: ${tokens.length} tokens for ${ids.length} rows`);
+      ids.forEach((r, i) => r.push(tokens[i]!));
+      return forward(past ? tokens.map((t) => [t]) : ids);
+    },
+    reorder(rows) {
+      if (rows.length === ids.length && rows.every((r, i) => r === i)) return;
+      ids = rows.map((r) => [...ids[r]!]);
+      const index = torch.keep(torch.tensor([...rows], { dtype: "int64" }));
+      const pick = (t: Tensor): Tensor => {
+        const picked = torch.keep(torch.scope(() => t.indexSelect(0, index)));
+        t.dispose();
+        return picked;
+      };
+      if (encoder) encoder = pick(encoder);
+      if (mask) mask = pick(mask);
+      if (past) {
+        // a cross-attention pair is shared by no one else: each tensor once
+        const moved = new Map<Tensor, Tensor>();
+        past = past.map((pair) => pair.map((t) => moved.get(t) ?? moved.set(t, pick(t)).get(t)!) as [Tensor, Tensor]);
+      }
+      index.dispose();
+    },
+    dispose() {
+      for (const t of new Set(held())) t.dispose();
+      encoder = mask = null;
+      past = null;
     },
   };
 }

@@ -43,6 +43,8 @@ export interface GenerateOptions {
   eosTokenId?: number | number[] | null;
   /** Fills finished rows and left padding (default: the config's pad_token_id, else the first eos). */
   padTokenId?: number | null;
+  /** Encoder-decoders: the decoder's first token (default: the config's decoder_start_token_id, else pad). */
+  decoderStartTokenId?: number;
   /** (B, T) 1 for prompt tokens, 0 for left padding (default: all ones). */
   attentionMask?: Tensor;
   /** Feed one token per step through a key/value cache (default true), or the whole sequence each step. */
@@ -56,12 +58,14 @@ export interface GenerateOptions {
 }
 
 /** The options with every default filled in and checked. */
-export interface ResolvedGenerateOptions extends Required<Omit<GenerateOptions, "seed" | "eosTokenId" | "padTokenId" | "attentionMask" | "onStep" | "onForward" | "earlyStopping">> {
+export interface ResolvedGenerateOptions extends Required<Omit<GenerateOptions, "seed" | "eosTokenId" | "padTokenId" | "decoderStartTokenId" | "attentionMask" | "onStep" | "onForward" | "earlyStopping">> {
   seed?: number;
   earlyStopping: boolean | "never";
   /** The tokens that end a row ([] for none). */
   eos: number[];
   pad: number;
+  /** Encoder-decoders: the decoder's first token. */
+  decoderStart: number;
   attentionMask?: Tensor;
   onStep?: (tokens: number[], step: number) => void;
   onForward?: GenerateOptions["onForward"];
@@ -80,6 +84,8 @@ export function resolveGenerateOptions(given: GenerateOptions, config: Record<st
   for (const e of eos) if (!Number.isInteger(e) || e < 0) throw new RangeError(`eosTokenId must be token ids, got ${JSON.stringify(given.eosTokenId ?? config.eos_token_id)}`);
   const pad = given.padTokenId ?? (config.pad_token_id as number | null | undefined) ?? eos[0] ?? 0;
   if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`padTokenId must be a token id, got ${JSON.stringify(pad)}`);
+  const decoderStart = given.decoderStartTokenId ?? (config.decoder_start_token_id as number | null | undefined) ?? pad;
+  if (!Number.isInteger(decoderStart) || decoderStart < 0) throw new RangeError(`decoderStartTokenId must be a token id, got ${JSON.stringify(decoderStart)}`);
   const numBeams = o.numBeams!;
   const n = o.numReturnSequences!;
   if (numBeams > 1 && o.doSample) throw new RangeError("doSample with numBeams > 1 (beam sampling) is not supported: sample with numBeams 1, or search with doSample false");
@@ -90,6 +96,7 @@ export function resolveGenerateOptions(given: GenerateOptions, config: Record<st
     earlyStopping: o.earlyStopping === "never" ? "never" : o.earlyStopping === "true",
     eos,
     pad,
+    decoderStart,
     useCache: given.useCache ?? true,
     outputScores: given.outputScores ?? false,
   };
@@ -97,7 +104,8 @@ export function resolveGenerateOptions(given: GenerateOptions, config: Record<st
 
 /**
  * A checkpoint folder's generation_config.json as generate() options: every declared option by
- * its snake_case key (max_new_tokens, do_sample, top_p, ...), and eos_token_id, pad_token_id.
+ * its snake_case key (max_new_tokens, do_sample, top_p, ...), and eos_token_id, pad_token_id,
+ * decoder_start_token_id.
  * Keys it does not know (max_length, bos_token_id, ...) are left out. {} without the file.
  */
 export function generationConfig(dir: string): GenerateOptions {
@@ -116,5 +124,6 @@ export function generationConfig(dir: string): GenerateOptions {
   }
   if (raw.eos_token_id !== undefined) out.eosTokenId = raw.eos_token_id;
   if (raw.pad_token_id !== undefined) out.padTokenId = raw.pad_token_id;
+  if (typeof raw.decoder_start_token_id === "number") out.decoderStartTokenId = raw.decoder_start_token_id;
   return out as GenerateOptions;
 }

@@ -11,6 +11,7 @@ import type { Tensor } from "../torch/index.js";
 import { Dropout, Embedding, Linear, MASK_MIN, Module, ModuleList, RMSNorm, activation, attentionMerged, init, splitHeads } from "../nn/index.js";
 import { ConfigError, parseConfig, requirePositive } from "./config.js";
 import type { Schema } from "./config.js";
+import { runGenerate } from "./generation.js";
 import { tokenLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 import type { ArchitectureEntry, ModelClass } from "./registry.js";
@@ -499,6 +500,14 @@ export class T5ForConditionalGeneration extends Module {
     if (this.config.tie_word_embeddings) h = h.mul(this.config.d_model ** -0.5);
     const logits = this.lm_head.forward(h);
     return { ...r.dec, ...encoderFields(r), logits, ...(input.labels ? { loss: tokenLoss(logits, input.labels) } : {}) };
+  }
+
+  /**
+   * Generates from encoder inputs (B, S) and returns the decoder's tokens (B, 1 + new), starting
+   * with decoder_start_token_id: src/generate's generate(this, inputIds, options) (attentionMask, numBeams, ...).
+   */
+  generate(inputIds: Tensor, options: object = {}): Tensor {
+    return runGenerate(this, inputIds, options);
   }
 }
 

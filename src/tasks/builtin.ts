@@ -3,5 +3,6 @@ import { registerTask } from "./registry.js";
 import { classification } from "./classification.js";
 import { tokenClassification } from "./token-classification.js";
 import { questionAnswering } from "./question-answering.js";
+import { summarization, translation } from "./seq2seq.js";
 
-for (const task of [classification, tokenClassification, questionAnswering]) registerTask(task as never);
+for (const task of [classification, tokenClassification, questionAnswering, translation, summarization]) registerTask(task as never);

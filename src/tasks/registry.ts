@@ -3,7 +3,7 @@
 // evaluation with the field's metrics and predictions), its own options, and how it answers
 // `lmforge predict`. `lmforge finetune --task NAME`, evaluate and predict ask this registry;
 // builtin.ts registers the tasks, one line each.
-import type { Objective, PretrainedModel, Task } from "../models/index.js";
+import type { ArchitectureEntry, Objective, PretrainedModel, Task } from "../models/index.js";
 import type { Tokenizer } from "../tokenizers/index.js";
 import type { OptionSpec } from "../io/options.js";
 import type { Batch } from "../models/index.js";
@@ -18,6 +18,8 @@ export interface TaskContext {
   options: Record<string, unknown>;
   /** Extra modules the task attached to the model (a pooled head), by name. */
   head?: string;
+  /** The architecture head the model has, for a task that trains more than one (translation: seq2seq-lm or causal-lm); default the task's head. */
+  modelHead?: Task;
 }
 
 /** A task's objective: training features from raw examples, and evaluation of raw examples. */
@@ -38,6 +40,8 @@ export interface FinetuneTask<X = unknown> {
   readonly summary: string;
   /** The model head it needs (the architecture registry's task). */
   readonly head: Task;
+  /** Every head it can train, preferred first (default [head]): translation takes an encoder-decoder or a decoder-only model. */
+  readonly heads?: readonly Task[];
   /** Its own options (declared once): flags of finetune and evaluate (and kept with the model for predict). */
   readonly options: readonly OptionSpec[];
   /** Options of `lmforge predict` only (a question and its context). */
@@ -90,6 +94,21 @@ export interface FinetuneTask<X = unknown> {
 export function pickSplits<X>(examples: readonly X[], indices: Record<keyof Splits<X>, number[]>): Splits<X> & { indices: Record<keyof Splits<X>, number[]> } {
   const part = (k: keyof Splits<X>): X[] => indices[k].map((i) => examples[i]!);
   return { train: part("train"), validation: part("validation"), test: part("test"), indices };
+}
+
+/**
+ * The head a task trains on an architecture: the head of the class a saved folder names
+ * (config.json's architectures[0]) when the task takes it, else the first of the task's heads
+ * the architecture has. None is an error naming both sides.
+ */
+export function taskHead(task: FinetuneTask, entry: ArchitectureEntry, savedClass?: string): Task {
+  const heads = task.heads ?? [task.head];
+  const saved = savedClass ? entry.classes[savedClass]?.[0] : undefined;
+  if (saved && heads.includes(saved)) return saved;
+  const has = new Set(Object.values(entry.classes).map(([h]) => h));
+  const head = heads.find((h) => has.has(h));
+  if (!head) throw new Error(`${task.name} needs a ${heads.join(" or ")} model; ${entry.modelType} has ${[...has].join(", ")}`);
+  return head;
 }
 
 const registry = new Map<string, FinetuneTask>();

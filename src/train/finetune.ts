@@ -18,6 +18,9 @@ import { defineOptions, resolveOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
 import { schedules } from "../optim/index.js";
 import { knownTasks, taskEntry } from "../tasks/index.js";
+import { taskHead } from "../tasks/registry.js";
+// the generation strategies serve model.generate(), which generation-evaluated tasks call (translation, summarization)
+import "../generate/index.js";
 import type { FinetuneTask, Splits } from "../tasks/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainResult } from "./trainer.js";
@@ -196,7 +199,9 @@ export function saveFinetuned(model: PretrainedModel, out: string, meta: Finetun
   // LoRA's A and B are folded in: the plain model's tensors only, each tied tensor once
   const seen = new Set<unknown>();
   const tensors = new Map([...plain].filter(([, t]) => (seen.has(t) ? false : (seen.add(t), true))));
-  saveCheckpoint(out, { ...own, architectures: [classFor(architecture(model.config.model_type), taskEntry(meta.task).head)[0]] }, tensors, { copy, mode: "files" });
+  const entry = architecture(model.config.model_type);
+  const named = Object.entries(entry.classes).find(([, [, cls]]) => model.constructor === cls)?.[0] ?? classFor(entry, taskHead(taskEntry(meta.task), entry))[0];
+  saveCheckpoint(out, { ...own, architectures: [named] }, tensors, { copy, mode: "files" });
 }
 
 /** Fine-tunes a model on a task (or searches hyperparameters when o.search is set). */
@@ -212,7 +217,8 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (!existsSync(join(o.model, "config.json"))) throw new Error(`--model ${o.model}: no config.json there (a checkpoint folder is expected)`);
   const config = await configFromPretrained(o.model);
   const entry = architecture(config.model_type, join(o.model, "config.json"));
-  classFor(entry, task.head);
+  const modelHead = taskHead(task, entry);
+  classFor(entry, modelHead);
   const tokDir = o.tokenizer ?? o.model;
   if (!existsSync(tokDir)) throw new Error(`--tokenizer ${tokDir}: no such folder`);
   const tok = loadTokenizer(tokDir);
@@ -229,10 +235,10 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const labelConfig = labels.length ? { id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) } : {};
   const dropout = o.dropout === undefined ? {} : Object.fromEntries(entry.dropoutKeys.map((k) => [k, o.dropout]));
   const head = strategyHead(o.strategy);
-  const [, cls] = classFor(entry, task.head);
+  const [, cls] = classFor(entry, modelHead);
   const model = o.fromScratch
     ? new cls(entry.parseConfig({ ...config, ...labelConfig, ...dropout, architectures: undefined }, join(o.model, "config.json")) as never)
-    : await modelFromPretrained(o.model, task.head, { config: { ...labelConfig, ...dropout }, verbose: false });
+    : await modelFromPretrained(o.model, modelHead, { config: { ...labelConfig, ...dropout }, verbose: false });
   const counts = applyStrategy(model, o.strategy, { loraRank: o.loraRank });
   if (head) task.attachHead?.(model, head, labels);
   const trainable = [...model.namedParameters()].reduce((n, [, p]) => n + (p.requiresGrad ? p.numel : 0), 0);
@@ -246,7 +252,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     tokenizer: { files: Object.keys(tokenizerFiles(tokDir)), vocab_size: tok.vocabSize },
     options: Object.fromEntries(task.options.filter((s) => o[s.key] !== undefined).map((s) => [s.key, o[s.key]])),
   };
-  const objective = task.objective({ tokenizer: tok, labels, maxLength: o.maxLength, options: o, ...(head ? { head } : {}) });
+  const objective = task.objective({ tokenizer: tok, labels, maxLength: o.maxLength, options: o, modelHead, ...(head ? { head } : {}) });
   // everything checked: the first write
   mkdirSync(o.out, { recursive: true });
   if (splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
@@ -328,7 +334,8 @@ async function searchFinetune(o: Resolved): Promise<FinetuneResult> {
   chosen.search = { trials, best };
   if (test !== undefined) {
     const splits = { test: readData(task, test, o, o.log) };
-    const objective = task.objective({ tokenizer: chosen.tokenizer, labels: chosen.labels, maxLength: o.maxLength, options: o, ...(chosen.meta.head ? { head: chosen.meta.head } : {}) });
+    const modelHead = taskHead(task, architecture(chosen.model.config.model_type), chosen.model.constructor.name);
+    const objective = task.objective({ tokenizer: chosen.tokenizer, labels: chosen.labels, maxLength: o.maxLength, options: o, modelHead, ...(chosen.meta.head ? { head: chosen.meta.head } : {}) });
     const predictions = objective.predict(chosen.model, splits.test, { batchSize: o.batchSize, precision: o.precision });
     const scored = task.score(splits.test, predictions, chosen.labels, o);
     writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: splits.test.length, ...scored.metrics, report: scored.report }, null, 2) + "\n");

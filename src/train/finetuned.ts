@@ -9,6 +9,9 @@ import type { Tokenizer } from "../tokenizers/index.js";
 import { architecture, modelFromPretrained } from "../models/index.js";
 import type { PretrainedModel } from "../models/index.js";
 import { allTasks, taskEntry } from "../tasks/index.js";
+import { taskHead } from "../tasks/registry.js";
+// the generation strategies serve model.generate(), which generation-evaluated tasks call (translation, summarization)
+import "../generate/index.js";
 import { defineOptions } from "../io/options.js";
 import type { FinetuneTask, TaskObjective } from "../tasks/index.js";
 
@@ -74,9 +77,10 @@ export async function loadFinetuned(dir: string, options: { log?: (line: string)
   const task = taskEntry(meta.task);
   if (task.needsLabels && meta.labels.length < 1) throw new Error(`${path}: no labels (id2label); is it a fine-tuned ${task.name} model?`);
   const tokenizer = loadTokenizer(dir);
-  const model = await modelFromPretrained(dir, task.head, { verbose: false, ...(meta.head ? { prepare: (m) => task.attachHead?.(m, meta.head!, meta.labels) } : {}) });
+  const modelHead = taskHead(task, architecture(String(config.model_type), path), Array.isArray(config.architectures) ? String(config.architectures[0]) : undefined);
+  const model = await modelFromPretrained(dir, modelHead, { verbose: false, ...(meta.head ? { prepare: (m) => task.attachHead?.(m, meta.head!, meta.labels) } : {}) });
   model.eval();
-  const objective = task.objective({ tokenizer, labels: meta.labels, maxLength: meta.max_length, options: meta.options, ...(meta.head ? { head: meta.head } : {}) });
+  const objective = task.objective({ tokenizer, labels: meta.labels, maxLength: meta.max_length, options: meta.options, modelHead, ...(meta.head ? { head: meta.head } : {}) });
   return { dir, model, tokenizer, task, meta, objective, source: own ? "lmforge" : "inferred" };
 }
 
