@@ -31,7 +31,7 @@ export const COMMANDS: Command[] = [
   },
   {
     name: "finetune",
-    summary: "fine-tune a checkpoint on a task (classification, named entities, question answering) with a transfer strategy",
+    summary: "fine-tune a checkpoint on a task (classification, named entities, question answering, translation, summarisation) with a transfer strategy",
     usage: "lmforge finetune --model DIR --train FILE --out DIR [--task NAME] [options]",
     notes: "Tasks and their data: see the task options below and README.md. Without --validation the training data is split (seeded) and the split saved.",
     specs: async () => mergeSpecs((await import("../train/index.js")).FINETUNE_OPTIONS, await taskSpecs(), [CONFIG_OPTION]),
@@ -55,7 +55,7 @@ export const COMMANDS: Command[] = [
   },
   {
     name: "generate",
-    summary: "continue a prompt with a causal LM (greedy, sampling or beam search), streaming the text as it is produced",
+    summary: "continue a prompt with a causal LM or answer it with an encoder-decoder such as T5 (greedy, sampling or beam search), streaming the text as it is produced",
     usage: "lmforge generate --model DIR --prompt TEXT [--max-new-tokens N] [--num-beams N] [--do-sample --temperature X --top-k K --top-p P] [--seed S]",
     notes: "The folder's generation_config.json, if any, gives the defaults. Several --prompt run as one batch and print when done.",
     specs: async () => mergeSpecs((await import("./generate.js")).GENERATE_COMMAND_OPTIONS, (await import("../generate/index.js")).GENERATE_OPTIONS),
