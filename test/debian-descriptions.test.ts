@@ -249,6 +249,14 @@ test("the files: summarisation and en-de JSONL by split, stats.json with the sou
   // foo-doc and libfoo1 are one family, and so in one split
   const splitOf = (pkg: string): string => ["train", "validation", "test"].find((s) => readFileSync(join(out, "summarization", `${s}.jsonl`), "utf8").includes(`"package":"${pkg}"`))!;
   assert.equal(splitOf("foo-doc"), splitOf("libfoo1"));
+  // corpus.txt: the training split's texts only, in both languages, one per blank-line-separated block
+  const blocks = readFileSync(join(out, "corpus.txt"), "utf8").trim().split("\n\n");
+  const trainSummaries = readFileSync(join(out, "summarization", "train.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as SummarizationExample);
+  const trainPairs = readFileSync(join(out, "translation-en-de", "train.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as TranslationExample);
+  assert.deepEqual(blocks, [...trainSummaries.map((x) => `${x.summary}\n${x.document}`), ...trainPairs.map((x) => x.translation.de)]);
+  const held = summaries.filter((x) => splitOf(x.package) !== "train");
+  assert.ok(held.length > 0 && held.length < summaries.length, "the fixture puts packages on both sides");
+  for (const h of held) assert.ok(!blocks.some((b) => b.includes(h.summary)), `${h.package} is held out`);
   const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8")) as DebianCorpus["stats"] & { sources: { path: string; language: string; records: number; archiveDate: string | null }[] };
   assert.deepEqual(stats.sources.map((s) => [s.path.split("_dists_")[1], s.language, s.records, s.archiveDate]), [
     ["bookworm-updates_main_i18n_Translation-en", "en", 2, null],

@@ -348,7 +348,9 @@ export function ensureTranslations(languages: readonly string[], options: { list
 
 /**
  * Builds the data sets from this system's Translation indexes and writes them (each file
- * atomically) under options.out, with stats.json. Returns what was written.
+ * atomically) under options.out, with stats.json and corpus.txt (the training split's text, in
+ * every language, documents separated by blank lines: for tokenizers and pretraining). Returns
+ * what was written.
  *
  * @example writeDebianDescriptions({ out: "data/debian", languages: "en,de,zh_CN" })
  */
@@ -385,6 +387,13 @@ export function writeDebianDescriptions(options: DebianDescriptionsOptions): { c
   };
   writeSet("summarization", corpus.summarization);
   for (const [code, parts] of Object.entries(corpus.translation)) writeSet(`translation-en-${code}`, parts);
+  // Unlabelled text for tokenizers and pretraining: the training split only (English synopsis and
+  // description, then each other language's training side), so held-out text is never seen.
+  const corpusPath = join(o.out, "corpus.txt");
+  const texts = [...corpus.summarization.train.map((e) => `${e.summary}\n${e.document}`)];
+  for (const [code, parts] of Object.entries(corpus.translation)) for (const e of parts.train) texts.push(e.translation[code] ?? "");
+  writeTextAtomic(corpusPath, texts.filter((t) => t.trim()).join("\n\n") + "\n");
+  written.push(corpusPath);
   const stats = { created: new Date().toISOString(), options: { languages, seed: o.seed, split, minWords: o.minWords }, sources, skipped, ...corpus.stats };
   const statsPath = join(o.out, "stats.json");
   writeTextAtomic(statsPath, JSON.stringify(stats, null, 2) + "\n");
