@@ -66,21 +66,20 @@ export function seededNormals(seed: number, draw: number, part: number, count: n
  * (gaussian_orthogonal_random_matrix): ceil(m / D) blocks, each the transposed Q of a D×D
  * Gaussian's QR (D orthonormal rows; the last block keeps its first m mod D rows), then each
  * row rescaled to a chi-distributed length ("chi", the default) or to sqrt(D) ("sqrtD").
+ * The Gaussians are stream part 1 (blocks one after another, row-major), the lengths part 0.
  */
 export function orthogonalRandomFeatures(headDim: number, numFeatures: number, seed: number, draw: number, scaling: "chi" | "sqrtD" = "chi"): Tensor {
   const D = headDim;
+  const blocks = Math.ceil(numFeatures / D);
   return torch.scope(() => {
-    const blocks: Tensor[] = [];
-    for (let b = 0; b * D < numFeatures; b++) {
-      const gaussian = torch.tensor(seededNormals(seed, draw, b + 1, D * D), { shape: [D, D] });
-      const [q, r] = torch.qr(gaussian); // (D, D), orthonormal columns
-      // Householder QR fixes the signs of R's diagonal, which biases Q's columns (LAPACK's first
-      // column always points against the first axis); multiplying each column by the sign of
-      // its R entry makes Q Haar-distributed, so every row direction is uniform on the sphere.
-      const signs = r.mul(torch.eye(D, null, { dtype: "float64" })).sum(0).ge(0).double().mul(2).sub(1); // (D): ±1, the sign of R's diagonal per column
-      blocks.push(q.mul(signs).t().narrow(0, 0, Math.min(D, numFeatures - b * D))); // rows = Q's columns
-    }
-    const rows = torch.cat(blocks, 0); // (m, D), unit rows, orthogonal within a block
+    const gaussians = torch.tensor(seededNormals(seed, draw, 1, blocks * D * D), { shape: [blocks, D, D] });
+    const [q, r] = torch.qr(gaussians); // (blocks, D, D) each, Q with orthonormal columns
+    // Householder QR fixes the signs of R's diagonal, which biases Q's columns (LAPACK's first
+    // column always points against the first axis); multiplying each column by the sign of
+    // its R entry makes Q Haar-distributed, so every row direction is uniform on the sphere.
+    const diagonal = r.mul(torch.eye(D, null, { dtype: "float64" })).sum(-2, true); // (blocks, 1, D)
+    const signs = diagonal.ge(0).double().mul(2).sub(1);
+    const rows = q.mul(signs).transpose(-1, -2).reshape([blocks * D, D]).narrow(0, 0, numFeatures); // (m, D): unit rows, orthogonal within a block
     let lengths: Tensor; // (m, 1)
     if (scaling === "chi") {
       lengths = torch.tensor(seededNormals(seed, draw, 0, numFeatures * D), { shape: [numFeatures, D] }).norm(2, [1], true);
@@ -234,8 +233,14 @@ export class PerformerAttention extends Module {
   forward(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
     this.checkShapes(q, k, v, mask);
     if (this.training) this.countTrainingCall();
+    // In float32 at least, and outside autocast (as performer-pytorch's causal path): exp of
+    // bfloat16 projections and long prefix sums in half precision lose the estimate.
+    const device = q.device.startsWith("cuda") ? "cuda" : "cpu";
+    return torch.autocast(() => this.attend(q, k, v, mask), { enabled: false, deviceType: device });
+  }
+
+  private attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Tensor {
     return torch.scope(() => {
-      // Features in float32 at least: exp of bfloat16 projections loses the estimate.
       const work = q.dtype === "float64" ? "float64" : "float32";
       const as = (t: Tensor): Tensor => (t.dtype === work ? t : t.to(work));
       const keep = mask ? mask.ne(0) : null; // (B, S) bool
