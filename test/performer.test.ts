@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as torch from "../src/torch/index.js";
 import type { Tensor } from "../src/torch/index.js";
 import { attention } from "../src/nn/attention.js";
-import { FEATURE_FLOOR, PerformerAttention, orthogonalRandomFeatures, seededNormals, softmaxKernelFeatures } from "../src/nn/performer.js";
+import { PerformerAttention, orthogonalRandomFeatures, seededNormals, softmaxKernelFeatures } from "../src/nn/performer.js";
 import { assertClose, flat, gradcheck } from "./helpers.js";
 
 const randn = (shape: number[], dtype: torch.DType = "float32"): Tensor => torch.randn(shape, { dtype });
@@ -27,7 +27,7 @@ function quadraticForm(attn: PerformerAttention, q: Tensor, k: Tensor, v: Tensor
   });
 }
 
-test("the feature map equals exp(w·x' − |x'|²/2 − max) + floor, over sqrt(m), by hand", () => {
+test("the feature map equals exp(w·x' − |x'|²/2 − max) / sqrt(m), by hand", () => {
   torch.scope(() => {
     // D = 4: x' = x · 4^(-1/4) = x / sqrt 2. Two features, w0 = (2, 0, 0, 0), w1 = (0, 3, 0, 0).
     const W = torch.tensor([[2, 0, 0, 0], [0, 3, 0, 0]], { dtype: "float64" });
@@ -35,30 +35,32 @@ test("the feature map equals exp(w·x' − |x'|²/2 − max) + floor, over sqrt(
     const s = Math.SQRT1_2;
     // position 0: x' = (2s, 0, 0, 0): projections (4s, 0), |x'|²/2 = 1
     // position 1: x' = (0, s, s, 0): projections (0, 3s), |x'|²/2 = 1/2
-    const proj = [[4 * s, 0], [0, 3 * s]];
-    const half = [1, 0.5];
+    const e = [[4 * s - 1, -1], [-0.5, 3 * s - 0.5]]; // exponents: 1.83, -1; -0.5, 1.62
     const r = 1 / Math.sqrt(2);
-    const query = proj.map((row, t) => row.map((p) => r * (Math.exp(p - half[t]! - Math.max(...row)) + FEATURE_FLOOR)));
+    const query = e.map((row) => row.map((x) => r * Math.exp(x - Math.max(...row))));
     assertClose(softmaxKernelFeatures(x, W, true), [[query]], 1e-12, "query features");
-    // keys: one max over every position and feature: 4s (position 0, feature 0)
-    const key = proj.map((row, t) => row.map((p) => r * (Math.exp(p - half[t]! - 4 * s) + FEATURE_FLOOR)));
+    // keys: one max over every position and feature: 4s − 1 (position 0, feature 0)
+    const key = e.map((row) => row.map((x) => r * Math.exp(x - (4 * s - 1))));
     assertClose(softmaxKernelFeatures(x, W, false), [[key]], 1e-12, "key features");
-    // position 0 as padding: zero features, and the max comes from position 1 alone (3s)
+    // position 0 as padding: zero features, and the max comes from position 1 alone (3s − 0.5)
     const keep = torch.tensor([[false, true]]);
-    const masked = [[0, 0], proj[1]!.map((p) => r * (Math.exp(p - 0.5 - 3 * s) + FEATURE_FLOOR))];
+    const masked = [[0, 0], e[1]!.map((x) => r * Math.exp(x - (3 * s - 0.5)))];
     assertClose(softmaxKernelFeatures(x, W, false, keep), [[masked]], 1e-12, "masked key features");
   });
 });
 
-test("the features are positive, even for large inputs", () => {
+test("the features are positive and at most 1/sqrt(m)", () => {
   torch.scope(() => {
     torch.manualSeed(1);
     const attn = new PerformerAttention({ headDim: 8, numFeatures: 32, causal: false, seed: 3 });
-    const x = randn([2, 2, 16, 8]).mul(6); // |x| ~ 17: exponents down to about -150 before the floor
-    for (const isQuery of [true, false]) {
-      const phi = softmaxKernelFeatures(x, attn.projection_matrix, isQuery);
-      assert.ok(phi.gt(0).all().item(), `${isQuery ? "query" : "key"} features not all positive`);
-      assert.ok(phi.isfinite().all().item());
+    // float32 with ordinary activations; float64 with |x| ~ 17 (exponents down to about -150)
+    for (const [dtype, scale] of [["float32", 1], ["float64", 6]] as const) {
+      const x = randn([2, 2, 16, 8], dtype).mul(scale);
+      for (const isQuery of [true, false]) {
+        const phi = softmaxKernelFeatures(x, attn.projection_matrix.to(dtype), isQuery);
+        assert.ok(phi.gt(0).all().item(), `${dtype} ${isQuery ? "query" : "key"} features not all positive`);
+        assert.ok(phi.le(1 / Math.sqrt(32) + 1e-7).all().item(), "a feature above 1/sqrt(m): the max was not subtracted");
+      }
     }
   });
 });
@@ -154,6 +156,21 @@ test("padding keys have no effect: their values can change, or they can be cut o
       const own = causal ? out.narrow(0, 1, 1).narrow(2, 0, 4) : out.narrow(0, 1, 1);
       assert.ok(maxRelDiff(own, short) < 1e-5, `causal=${causal}: padding differs from absence`);
       attn.dispose();
+    }
+  });
+});
+
+test("causal: a future key or value, however large, leaves earlier outputs unchanged", () => {
+  torch.scope(() => {
+    torch.manualSeed(9);
+    const attn = new PerformerAttention({ headDim: 16, numFeatures: 64, causal: true, seed: 10 }).eval();
+    const [q, k, v] = [randn([1, 2, 40, 16]), randn([1, 2, 40, 16]), randn([1, 2, 40, 16])];
+    const out = attn.forward(q, k, v, null);
+    for (const factor of [3, 10]) {
+      const scaleLast = (t: Tensor): Tensor => torch.cat([t.narrow(2, 0, 39), t.narrow(2, 39, 1).mul(factor)], 2);
+      const changed = attn.forward(q, scaleLast(k), scaleLast(v), null);
+      // (the reference's 1e-6 feature floor moves these by up to about 2 for a key 3 times larger)
+      assert.ok(maxRelDiff(changed.narrow(2, 0, 39), out.narrow(2, 0, 39)) < 1e-6, `key × ${factor} changed earlier outputs`);
     }
   });
 });

@@ -16,9 +16,6 @@ import type { Tensor } from "../torch/index.js";
 import { minValue } from "./attention.js";
 import { Module } from "./module.js";
 
-/** Added to every feature after the max is subtracted (the reference's numerical_stabilizer): keeps denominators above zero. */
-export const FEATURE_FLOOR = 1e-6;
-
 /** Causal mode's default chunk length: exact prefix sums between chunks, a masked c×c product inside each. */
 export const CAUSAL_CHUNK = 64;
 
@@ -94,12 +91,17 @@ export function orthogonalRandomFeatures(headDim: number, numFeatures: number, s
 
 /**
  * FAVOR+'s positive features of x (B, H, T, D) under features (m, D), as (B, H, T, m):
- * ratio · (exp(x'·w − |x'|²/2 − c) + FEATURE_FLOOR), ratio = 1/sqrt(m), x' = x·D^(-1/4).
- * The stabiliser c is the reference's: for queries each position's max over its m projections
- * (a per-query constant, which the normalisation cancels); for keys the max over every kept
- * position and feature of the (batch, head) (one constant, cancelled likewise). Only the floor
- * does not cancel, which is why the reference keeps it tiny. keep (B, S) bool, for keys:
- * padding keys are left out of the max and their features are zero.
+ * exp(e − c) / sqrt(m) with e = x'·w − |x'|²/2, x' = x·D^(-1/4). The stabiliser c is a max of
+ * e, a constant the normalisation cancels exactly: for queries each position's max over its m
+ * features; for keys one max over every kept position and feature of the (batch, head), so the
+ * largest key feature is 1 and none overflows. keep (B, S) bool, for keys: padding keys are
+ * left out of the max and their features are exactly zero.
+ *
+ * The reference code subtracts the max of x'·w alone and then adds 1e-6 to every feature. That
+ * floor does not cancel: one key far larger than the rest pushes every other key's features
+ * below it, the weights turn uniform, and in causal mode a future key changes earlier outputs.
+ * Without the floor the max cancels exactly, causal mode stays causal, and a feature is 0 only
+ * where exp underflows (e more than ~87 below the max in float32), as it would in softmax.
  */
 export function softmaxKernelFeatures(x: Tensor, features: Tensor, isQuery: boolean, keep: Tensor | null = null): Tensor {
   return torch.scope(() => {
@@ -107,18 +109,16 @@ export function softmaxKernelFeatures(x: Tensor, features: Tensor, isQuery: bool
     const m = features.shape[0]!;
     const xs = x.mul(D ** -0.25);
     const w = features.dtype === x.dtype ? features : features.to(x.dtype);
-    const projection = xs.matmul(w.t()); // (B, H, T, m)
     const halfNorm = xs.square().sum(-1, true).mul(0.5); // (B, H, T, 1)
-    const padding = keep && !isQuery ? keep.logicalNot().view([keep.shape[0]!, 1, keep.shape[1]!, 1]) : null; // (B, 1, S, 1)
-    const low = minValue(x.dtype);
-    const stabiliser = isQuery
-      ? projection.amax([-1], true) // (B, H, T, 1)
-      : (padding ? projection.maskedFill(padding, low) : projection).amax([-2, -1], true); // (B, H, 1, 1)
-    let exponent = projection.sub(halfNorm).sub(stabiliser);
-    // exp(most negative) = 0: no inf reaches exp, so no 0·inf = NaN in its backward
-    if (padding) exponent = exponent.maskedFill(padding, low);
-    const phi = exponent.exp().add(FEATURE_FLOOR).mul(1 / Math.sqrt(m));
-    return padding ? phi.maskedFill(padding, 0) : phi;
+    let exponent = xs.matmul(w.t()).sub(halfNorm); // (B, H, T, m)
+    if (keep && !isQuery) {
+      // exp(most negative) = 0: padding keys get zero features and no say in the max
+      const padding = keep.logicalNot().view([keep.shape[0]!, 1, keep.shape[1]!, 1]); // (B, 1, S, 1)
+      exponent = exponent.maskedFill(padding, minValue(x.dtype));
+    }
+    // detached: the constant cancels, so no gradient flows through it
+    const stabiliser = exponent.detach().amax(isQuery ? [-1] : [-2, -1], true); // (B, H, T, 1) or (B, H, 1, 1)
+    return exponent.sub(stabiliser).exp().mul(1 / Math.sqrt(m));
   });
 }
 
