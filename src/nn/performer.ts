@@ -135,8 +135,9 @@ function bidirectionalSums(phiQ: Tensor, phiK: Tensor, v: Tensor): { numerator: 
  * Causal: out_t = phi(q_t) Σ_{s≤t} phi(k_s) ⊗ v_s, the same with 1 for the denominator. The
  * prefix sums run over chunks of `chunk` positions: the running sum of phi(k)ᵀ v over
  * earlier chunks (cumsum, (B, H, N, m, Dv+1)) plus each chunk's own lower-triangular c×c
- * product. The result is the per-position cumsum's, in O(T·(m + c)·Dv) time and
- * O(T/c · m · Dv) memory instead of the O(T · m · Dv) that a cumsum of every outer product keeps.
+ * product. The result is the per-position cumsum's, in O(T·(c·m + c·Dv + m·Dv)) time and
+ * O(T·c + T/c · m · Dv) memory, where a cumsum of every outer product would keep O(T · m · Dv)
+ * (2.2 GB at T = 8192, 4 heads, m = 266, Dv = 64, float32).
  */
 function causalSums(phiQ: Tensor, phiK: Tensor, v: Tensor, chunk: number): { numerator: Tensor; denominator: Tensor } {
   const [B, H, T, m] = phiQ.shape as [number, number, number, number];
