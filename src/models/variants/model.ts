@@ -220,8 +220,8 @@ export class LmforgeForCausalLM extends Module {
     this.lm_head = new Linear(E, this.config.vocab_size, { bias: false });
     const words = this.lmforge.embeddings.word_embeddings.weight;
     if (this.config.tie_word_embeddings) tieWeight(this.lm_head, words);
-    initTransformerWeights(this, this.config.initializer_range, { except: [words] });
-    initTransformerWeights(this.lmforge, this.config.initializer_range); // the body's own init, the tied table included
+    else initTransformerWeights(this.lm_head, this.config.initializer_range);
+    if (this.lm_projection) initTransformerWeights(this.lm_projection, this.config.initializer_range);
   }
 
   forward(input: ModelInputs): ModelOutput {
