@@ -20,6 +20,7 @@ import { alibiBias, alibiSlopes, rotaryFor } from "../src/models/variants/positi
 import { trainTokenizerFromTexts, saveTokenizer } from "../src/tokenizers/index.js";
 import { embeddedCorpus } from "../src/data/index.js";
 import { pretrain } from "../src/train/index.js";
+import "../src/generate/index.js";
 import { assertClose, tempDir } from "./helpers.js";
 
 const dir = await tempDir();
@@ -294,6 +295,20 @@ test("hybrid blocks: where the convolution module sits (before, parallel, conv-o
   const every2 = new LmforgeModel(cfg({ num_hidden_layers: 4, conv_only_layers: 2 }));
   assert.deepEqual([0, 1, 2, 3].map((i) => every2.encoder.layer.at(i).kind), ["attention", "conv", "attention", "conv"]);
   assert.equal(every2.encoder.layer.at(1).attention, null);
+});
+
+test("LmforgeForCausalLM.generate: greedy decoding equals the argmax of a full recompute, step by step", () => {
+  const m = new LmforgeForCausalLM(cfg({ norm: "pre", positions: "alibi", ffn: "swiglu" }));
+  randomise(m, 6);
+  m.eval();
+  const prompt = torch.tensor([[3, 7, 1]], { dtype: "int64" });
+  const got = m.generate(prompt, { maxNewTokens: 3, doSample: false }) as Tensor;
+  const row = [3, 7, 1];
+  for (let i = 0; i < 3; i++) {
+    const logits = torch.noGrad(() => m.forward({ inputIds: torch.tensor([row], { dtype: "int64" }) }).logits);
+    row.push(logits.select(1, row.length - 1).argmax(-1).item());
+  }
+  assert.deepEqual(got.toArray(), [row]);
 });
 
 test("savePretrained and fromPretrained round-trip the switches and the numbers", async () => {

@@ -6,6 +6,7 @@ import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
 import { Dropout, Embedding, Linear, Module, ModuleList, additiveMask, initTransformerWeights, minValue } from "../../nn/index.js";
 import { numLabels } from "../config.js";
+import { runGenerate } from "../generation.js";
 import { selectMasked, sequenceLoss, tokenLoss } from "../outputs.js";
 import type { ModelInputs, ModelOutput } from "../outputs.js";
 import type { ArchitectureEntry, ModelClass } from "../registry.js";
@@ -234,6 +235,14 @@ export class LmforgeForCausalLM extends Module {
       loss = tokenLoss(logits.narrow(1, 0, T - 1), input.labels.narrow(1, 1, T - 1));
     }
     return { ...out, logits, ...(loss ? { loss } : {}) };
+  }
+
+  /**
+   * Continues each row of inputIds (B, T) and returns (B, T + new): src/generate's generate(this,
+   * inputIds, options), recomputing the prefix at each step (no key/value cache: useCache is false).
+   */
+  generate(inputIds: Tensor, options: object = {}): Tensor {
+    return runGenerate(this, inputIds, { useCache: false, ...options });
   }
 }
 
