@@ -266,6 +266,7 @@ test("invalid combinations are errors naming both keys", () => {
     [{ attention: "local" }, /attention=local needs window/],
     [{ window: 4 }, /window=4.*attention=softmax/],
     [{ performer_features: 64 }, /performer_features=64.*attention=softmax/],
+    [{ attention: "local", window: 2, performer_redraw_every: 100 }, /performer_redraw_every=100.*attention=local/],
     [{ num_hidden_layers: 4, share_groups: 3 }, /share_groups=3.*num_hidden_layers=4/],
     [{ num_hidden_layers: 4, share_groups: 2, conv_only_layers: 2 }, /share_groups=2.*conv_only_layers=2/],
     [{ num_attention_heads: 32, positions: "rotary" }, /positions=rotary.*num_attention_heads = 1/],
@@ -283,7 +284,7 @@ test("invalid combinations are errors naming both keys", () => {
   assert.throws(() => parseArch("causal=yes"), /causal must be true or false/);
 });
 
-test("hybrid blocks: where the convolution module sits (before, parallel, conv-only layers)", () => {
+test("hybrid blocks: where the convolution module sits (before, parallel, conv-only layers); the Performer in the attention", () => {
   // the forward is the convolution module's (src/nn/conv.ts, branch linattn); here the wiring
   const names = (s: Record<string, unknown>): string[] => [...new Set([...new LmforgeModel(cfg({ num_hidden_layers: 4, ...s })).namedModules()].map(([n]) => n))];
   const before = names({ conv: "before", conv_kernel: 5 });
@@ -295,6 +296,10 @@ test("hybrid blocks: where the convolution module sits (before, parallel, conv-o
   const every2 = new LmforgeModel(cfg({ num_hidden_layers: 4, conv_only_layers: 2 }));
   assert.deepEqual([0, 1, 2, 3].map((i) => every2.encoder.layer.at(i).kind), ["attention", "conv", "attention", "conv"]);
   assert.equal(every2.encoder.layer.at(1).attention, null);
+  // attention=performer: the FAVOR+ module (src/nn/performer.ts) in each layer's attention, with rotary positions allowed
+  const performer = names({ attention: "performer", positions: "rotary", performer_features: 16 });
+  assert.ok(performer.includes("encoder.layer.0.attention.performer"));
+  assert.ok(!names({}).some((n) => n.endsWith(".performer")));
 });
 
 test("LmforgeForCausalLM.generate: greedy decoding equals the argmax of a full recompute, step by step", () => {

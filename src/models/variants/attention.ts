@@ -51,7 +51,8 @@ export class SelfAttention extends Module {
     this.output = new Linear(C, C, { bias });
     this.dropout = new Dropout(config.hidden_dropout_prob);
     const headDim = C / config.num_attention_heads;
-    this.performer = config.attention === "performer" ? new PerformerAttention({ headDim, causal, ...(config.performer_features !== null ? { numFeatures: config.performer_features } : {}) }) : null;
+    const features = { ...(config.performer_features !== null ? { numFeatures: config.performer_features } : {}), ...(config.performer_redraw_every !== null ? { redrawEvery: config.performer_redraw_every } : {}) };
+    this.performer = config.attention === "performer" ? new PerformerAttention({ headDim, causal, ...features }) : null;
   }
 
   /** x (B, T, C) -> (B, T, C), and the probabilities (B, H, T, S) when asked for (softmax kinds only). */

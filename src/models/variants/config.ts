@@ -42,6 +42,8 @@ export interface LmforgeConfig {
   readonly window: number | null;
   /** attention=performer: random features per head (null: the module's default). */
   readonly performer_features: number | null;
+  /** attention=performer: draw new random features every this many training forwards (null: the module's default). */
+  readonly performer_redraw_every: number | null;
   readonly conv: (typeof CONV_PLACEMENTS)[number];
   readonly conv_kernel: number;
   /** Whether the convolution sees only the past; null follows `causal`. */
@@ -88,6 +90,7 @@ export const LMFORGE_SCHEMA: Schema = {
   attention: { type: "string", default: "softmax" },
   window: { type: "int?", default: null },
   performer_features: { type: "int?", default: null },
+  performer_redraw_every: { type: "int?", default: null },
   conv: { type: "string", default: "none" },
   // Conformer's kernel is 31 at 4x subsampled audio; 7 suits text
   conv_kernel: { type: "int", default: 7 },
@@ -129,6 +132,7 @@ export function lmforgeConfig(raw: Record<string, unknown> = {}, where = "config
   if (c.attention === "local" && c.window !== null && c.window < 1) throw new ConfigError(`${where}: window must be >= 1, got ${c.window}`);
   if (c.attention !== "local" && c.window !== null) conflict(where, `window=${c.window}`, `attention=${c.attention}`, "a window applies to attention=local only");
   if (c.attention !== "performer" && c.performer_features !== null) conflict(where, `performer_features=${c.performer_features}`, `attention=${c.attention}`, "random features apply to attention=performer only");
+  if (c.attention !== "performer" && c.performer_redraw_every !== null) conflict(where, `performer_redraw_every=${c.performer_redraw_every}`, `attention=${c.attention}`, "random features apply to attention=performer only");
   if (c.causal === true && c.conv_causal === false) conflict(where, "causal=true", "conv_causal=false", "a convolution over both sides would show a decoder the tokens it predicts");
   if (c.conv_only_layers > c.num_hidden_layers) conflict(where, `conv_only_layers=${c.conv_only_layers}`, `num_hidden_layers=${c.num_hidden_layers}`, "no layer would be convolution-only");
   if (c.share_groups !== null) {
