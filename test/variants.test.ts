@@ -279,7 +279,7 @@ test("invalid combinations are errors naming both keys", () => {
   assert.throws(() => new LmforgeForCausalLM(cfg({ conv_causal: false, conv: "before" })), /causal=true does not go with conv_causal=false/);
   // --arch text: typed by the schema, unknown keys listed
   assert.deepEqual(parseArch("norm=pre,positions=rotary,ffn=swiglu,window=64,causal=true,share_groups=null"), { norm: "pre", positions: "rotary", ffn: "swiglu", window: 64, causal: true, share_groups: null });
-  assert.throws(() => parseArch("normal=pre"), /--arch: unknown key "normal"; known: hidden_size, .*norm, norm_type, positions/);
+  assert.throws(() => parseArch("normal=pre"), /unknown key "normal"; known: hidden_size, .*norm, norm_type, positions/);
   assert.throws(() => parseArch("window=wide"), /window must be an integer, got "wide"/);
   assert.throws(() => parseArch("causal=yes"), /causal must be true or false/);
 });

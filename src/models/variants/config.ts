@@ -175,16 +175,16 @@ export function parseArch(text: string): Record<string, unknown> {
     const key = eq < 0 ? part : part.slice(0, eq).trim();
     const value = eq < 0 ? "" : part.slice(eq + 1).trim();
     const spec = LMFORGE_SCHEMA[key];
-    if (!spec || key === "vocab_size") throw new Error(`--arch: unknown key "${key}"; known: ${Object.keys(LMFORGE_SCHEMA).filter((k) => k !== "vocab_size").join(", ")}`);
-    if (eq < 0 || value === "") throw new Error(`--arch: "${part}" must be KEY=VALUE, e.g. norm=pre`);
+    if (!spec || key === "vocab_size") throw new Error(`unknown key "${key}"; known: ${Object.keys(LMFORGE_SCHEMA).filter((k) => k !== "vocab_size").join(", ")}`);
+    if (eq < 0 || value === "") throw new Error(`"${part}" must be KEY=VALUE, e.g. norm=pre`);
     const base = spec.type.replace("?", "");
     if (spec.type.endsWith("?") && value === "null") out[key] = null;
     else if (base === "int" || base === "number") {
       const n = Number(value);
-      if (!Number.isFinite(n) || (base === "int" && !Number.isInteger(n))) throw new Error(`--arch: ${key} must be ${base === "int" ? "an integer" : "a number"}, got "${value}"`);
+      if (!Number.isFinite(n) || (base === "int" && !Number.isInteger(n))) throw new Error(`${key} must be ${base === "int" ? "an integer" : "a number"}, got "${value}"`);
       out[key] = n;
     } else if (base === "bool") {
-      if (value !== "true" && value !== "false") throw new Error(`--arch: ${key} must be true or false, got "${value}"`);
+      if (value !== "true" && value !== "false") throw new Error(`${key} must be true or false, got "${value}"`);
       out[key] = value === "true";
     } else out[key] = value;
   }
