@@ -7,5 +7,6 @@ import * as albert from "./albert.js";
 import * as electra from "./electra.js";
 import * as t5 from "./t5.js";
 import * as llama from "./llama.js";
+import * as lmforge from "./variants/model.js";
 
-for (const m of [bert, gpt2, roberta, albert, electra, t5, llama]) registerArchitecture(m.architecture);
+for (const m of [bert, gpt2, roberta, albert, electra, t5, llama, lmforge]) registerArchitecture(m.architecture);

@@ -5,6 +5,7 @@ import type { OptionSpec } from "../io/options.js";
 import { AUXILIARY_TASKS, knownObjectives } from "../objectives/index.js";
 import { SPAN_CORRUPTION_DEFAULTS } from "../objectives/span-corruption.js";
 import type { PerturbOptions } from "../objectives/index.js";
+import { parseArch } from "../models/variants/config.js";
 import { trainingOptions } from "./options.js";
 import type { Mixing } from "./mixing.js";
 
@@ -70,6 +71,7 @@ export function parseAuxiliary(text: string): { name: string; weight: number }[]
 /** Every option of pretrain(), and so of `lmforge pretrain`. */
 export const PRETRAIN_OPTIONS = defineOptions([
   { flag: "model", key: "model", type: "string", arg: "PRESET|DIR", required: true, help: "a preset (bert-mini, roberta-base, albert-base, electra-small, gpt2, ...) or a checkpoint folder to continue from" },
+  { flag: "arch", key: "arch", type: "string", arg: "KEY=VALUE,...", parse: parseArch, help: "the block's switches for an lmforge preset: norm=post|pre|sandwich, norm_type=layernorm|rmsnorm, positions=learned|rotary|alibi|relative|none, ffn=gelu|relu|swiglu|geglu, attention=softmax|local|performer, window=N, conv=none|before|parallel, conv_kernel=K, conv_only_layers=N, share_groups=G, embedding_size=E, causal=true|false (any config.json key of model_type lmforge)" },
   { flag: "tokenizer", key: "tokenizer", type: "string", arg: "DIR", help: "a tokenizer folder (lmforge tokenizer train) or tokenizer.json (default: the --model folder's own; required with a preset)" },
   { flag: "objectives", key: "objectives", type: "string", arg: "NAME", help: `what to learn: ${knownObjectives().map((n) => n.replace(/\+/g, ",")).join(", ")}; sop and nsp take a weight (mlm,sop:0.5) (default mlm)` },
   { flag: "input", key: "input", type: "strings", arg: "FILE|DIR|moby-dick|sotu", help: "text files or folders (documents separated by blank lines), JSONL with a text field, or an embedded corpus (default: the embedded corpora)" },

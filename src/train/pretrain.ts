@@ -63,6 +63,8 @@ export interface PretrainOptions {
   metric?: string;
   out: string;
   resume?: boolean;
+  /** An lmforge preset's block switches (--arch norm=pre,positions=rotary,ffn=swiglu), as config keys. */
+  arch?: Record<string, unknown>;
   /** Extra config keys for a preset (dropout, sizes, max_position_embeddings). */
   modelConfig?: Record<string, unknown>;
   /** Context perturbation before masking (masked LM objectives). */
@@ -142,7 +144,11 @@ function checkpointTokenizer(model: string): string {
 }
 
 /** The model a run starts from: a preset sized to the tokenizer, or a checkpoint to continue. */
-async function startingModel(o: { model: string; seqLen: number; modelConfig?: Record<string, unknown> }, head: Task, tok: Tokenizer, sp: SpecialIds, objectives: string): Promise<PretrainedModel> {
+async function startingModel(o: { model: string; seqLen: number; arch?: Record<string, unknown>; modelConfig?: Record<string, unknown> }, head: Task, tok: Tokenizer, sp: SpecialIds, objectives: string): Promise<PretrainedModel> {
+  if (o.arch && !(PRESETS[o.model]?.model_type === "lmforge")) {
+    const lmforge = Object.keys(PRESETS).filter((n) => PRESETS[n]!.model_type === "lmforge");
+    throw new Error(`--arch sets the switches of a fresh lmforge model: --model must be one of its presets (${lmforge.join(", ")}), not ${o.model}`);
+  }
   if (PRESETS[o.model]) {
     const base = presetConfig(o.model);
     const entry = architecture(base.model_type as string);
@@ -157,7 +163,7 @@ async function startingModel(o: { model: string; seqLen: number; modelConfig?: R
     // an encoder-decoder (T5) ends sequences with its eos and starts the decoder from pad, as T5
     const eos = tok.specialTokens.eos === undefined ? sp.sep : tok.tokenToId(tok.specialTokens.eos)!;
     const specials = head === "causal-lm" ? { bos_token_id: sp.cls, eos_token_id: sp.sep } : head === "seq2seq-lm" ? { eos_token_id: eos, decoder_start_token_id: sp.pad } : {};
-    const draft = { ...base, vocab_size: tok.vocabSize, pad_token_id: sp.pad, ...specials, ...o.modelConfig };
+    const draft = { ...base, vocab_size: tok.vocabSize, pad_token_id: sp.pad, ...specials, ...o.arch, ...o.modelConfig };
     const config = entry.parseConfig(draft, `preset ${o.model}`);
     const needed = entry.positions.needed(o.seqLen);
     // a null position count (T5's relative positions) is no limit and stays null
@@ -193,7 +199,7 @@ function taskData(corpus: TokenizedCorpus, entry: ObjectiveEntry, o: { seqLen: n
 }
 
 export async function pretrain(given: PretrainOptions): Promise<PretrainResult> {
-  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives">> & PretrainOptions;
+  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "arch" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives">> & PretrainOptions;
   if (o.tasks && o.tasks.length === 0) throw new Error("tasks: the list is empty");
   if (o.tasks && (o.objectives !== undefined || o.input !== undefined || o.documents !== undefined)) {
     throw new Error("give tasks (each with its objectives and input) or objectives with input, not both");
@@ -224,7 +230,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     if (task.level === "sequence" && entries.some((e) => e.weightedPart)) throw new Error(`auxiliary task ${name} reorders a sequence's text: it cannot go with a sentence-pair objective (sop, nsp), whose label depends on the order`);
     return { task, weight };
   });
-  const base = await startingModel({ model: o.model, seqLen: o.seqLen, ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}) }, head, tok, sp, specs.map((s) => s.objectives).join(" and "));
+  const base = await startingModel({ model: o.model, seqLen: o.seqLen, ...(o.arch ? { arch: o.arch } : {}), ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}) }, head, tok, sp, specs.map((s) => s.objectives).join(" and "));
   const pairing = entries.find((e) => e.pair)?.pair;
   const model = pairing ? pairing.build(base) : base;
   if (pairing && !PRESETS[o.model]) o.log?.(`${o.model}: continuing its ${base.constructor.name}; the other network of the pair starts fresh (${specs.map((s) => s.objectives).join()})`);
