@@ -15,3 +15,5 @@ export type { RotaryScaling, RotaryTables } from "./rotary.js";
 export type { AttentionResult } from "./attention.js";
 export { adversarialBackward } from "./adversarial.js";
 export type { AdversarialOptions } from "./adversarial.js";
+export { PerformerAttention, orthogonalRandomFeatures, softmaxKernelFeatures } from "./performer.js";
+export { ConvModule } from "./conv.js";
