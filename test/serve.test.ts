@@ -147,6 +147,9 @@ test("generate: greedy text equals the library's; the event stream carries the s
   const bad = await post(`${main.url}/v1/models/gpt/generate`, { ...body, numBeams: 2, doSample: true });
   assert.equal(bad.status, 422);
   assert.match(((await bad.json()) as { message: string }).message, /doSample with numBeams > 1/);
+  const long = await post(`${main.url}/v1/models/gpt/generate`, { ...body, maxNewTokens: 64 });
+  assert.equal(long.status, 422);
+  assert.deepEqual(await long.json(), { statusCode: 422, error: "Unprocessable Entity", message: "maxNewTokens 64 leaves no room for the prompt in the model's 64 positions", field: "maxNewTokens" });
 });
 
 test("dynamic batching: 8 concurrent requests share model calls; with max batch 1 each has its own", async () => {

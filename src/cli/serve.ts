@@ -38,5 +38,5 @@ export async function serveCommand(v: Record<string, unknown>, dirs: string[]): 
     throw new UsageError((e as Error).message);
   }
   const pick = <K extends string>(...keys: K[]) => Object.fromEntries(keys.filter((k) => v[k] !== undefined).map((k) => [k, v[k]])) as Partial<Record<K, number & string>>;
-  await serve({ models, ...pick("port", "host", "maxBatchSize", "maxWaitMs", "queueSize", "timeoutMs", "drainTimeoutMs"), ...(apiKey ? { apiKey } : {}), ...(bodyLimit !== undefined ? { bodyLimit } : {}) });
+  await serve({ models, ...pick("port", "host", "maxBatchSize", "maxWaitMs", "queueSize", "timeoutMs", "drainTimeoutMs", "threads"), ...(apiKey ? { apiKey } : {}), ...(bodyLimit !== undefined ? { bodyLimit } : {}) });
 }

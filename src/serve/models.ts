@@ -230,11 +230,13 @@ function generator(name: string, dir: string, model: PretrainedModel, tok: Token
     name, dir, task: head, labels: [], maxLength, parameters: model.numParameters(), endpoints: ["generate"],
     run: (_endpoint, items) => (items as GenerateItem[]).map(one),
     checkGenerate(options) {
+      let o;
       try {
-        resolveGenerateOptions({ ...defaults, ...options }, model.config);
+        o = resolveGenerateOptions({ ...defaults, ...options }, model.config);
       } catch (e) {
         throw new InputError((e as Error).message);
       }
+      if (head === "causal-lm" && o.maxNewTokens >= maxLength) throw new InputError(`maxNewTokens ${o.maxNewTokens} leaves no room for the prompt in the model's ${maxLength} positions`, "maxNewTokens");
     },
   };
 }

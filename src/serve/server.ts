@@ -5,8 +5,9 @@
 // status, latency; never its text). SIGTERM stops accepting, lets the requests in flight
 // finish within a drain timeout, and exits 0.
 import { timingSafeEqual, createHash } from "node:crypto";
-import Fastify from "fastify";
+import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from "fastify";
+import * as torch from "../torch/index.js";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import type { GenerateOptions } from "../generate/index.js";
 import { Batcher, QueueFullError, TimeoutError } from "./batcher.js";
@@ -27,6 +28,7 @@ export const SERVE_OPTIONS = defineOptions([
   { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue" },
   { flag: "api-key-file", key: "apiKeyFile", type: "string", arg: "FILE", help: "require the key in this file: Authorization: Bearer KEY or x-api-key: KEY (health checks excepted)" },
   { flag: "body-limit", key: "bodyLimit", type: "string", arg: "SIZE", default: "1mb", help: "largest request body (bytes, or with kb / mb); larger gets 413" },
+  { flag: "threads", key: "threads", type: "int", min: 1, arg: "N", help: "libtorch's intra-op threads (default: every core); 1 often serves better on a shared or busy machine" },
   { flag: "drain-timeout-ms", key: "drainTimeoutMs", type: "int", min: 0, default: 10000, arg: "MS", help: "on SIGTERM: how long requests in flight may take to finish" },
 ] as const);
 
@@ -130,7 +132,7 @@ export function createServer(given: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: given.logger ?? false,
     bodyLimit: parseSize(given.bodyLimit ?? o.bodyLimit),
-    disableRequestLogging: true, // one line per request, written below
+    logController: new LogController({ disableRequestLogging: true }), // one line per request, written below
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
@@ -322,7 +324,8 @@ export function createServer(given: ServerOptions): FastifyInstance {
 }
 
 /** `lmforge serve`'s run: load, listen, log as JSON lines, drain on SIGTERM or SIGINT and exit 0. */
-export async function serve(options: ServerOptions & { port?: number; host?: string; drainTimeoutMs?: number; onListening?: (address: string) => void }): Promise<FastifyInstance> {
+export async function serve(options: ServerOptions & { port?: number; host?: string; drainTimeoutMs?: number; threads?: number; onListening?: (address: string) => void }): Promise<FastifyInstance> {
+  if (options.threads !== undefined) torch.setNumThreads(options.threads);
   const app = createServer({ logger: options.logger ?? { level: "info" }, ...options });
   const address = await app.listen({ port: options.port ?? 8080, host: options.host ?? "127.0.0.1" });
   options.onListening?.(address);
