@@ -108,6 +108,8 @@ test("classify, tokens, answer and embed answer as the library predicts the same
   assert.equal(a.results[0]!.answer, ae[0]!.text);
   assert.ok(Math.abs(a.results[0]!.score - ae[0]!.score) < 1e-5);
   assert.equal(context.slice(...a.results[0]!.offsets), a.results[0]!.answer);
+  const bad = await post(`${main.url}/v1/models/qa/answer`, [{ question: "who sailed", context }, { question: "what" }]);
+  assert.deepEqual([bad.status, ((await bad.json()) as { field: string }).field], [422, "1/context"], "of a list, the item at fault");
   const list = await post(`${main.url}/v1/models/qa/answer`, [{ question: "who sailed", context }, { question: "what", context: "the sea" }]);
   assert.equal(((await list.json()) as { results: unknown[] }).results.length, 2);
 

@@ -102,9 +102,13 @@ function sameKey(given: string, expected: string): boolean {
   return timingSafeEqual(h(given), h(expected));
 }
 
-/** ajv's first error -> the field it names ("texts/0", "context") and a message naming it. */
+/**
+ * ajv's error -> the field it names ("texts/0", "context") and a message naming it. Of a
+ * oneOf's errors (one per branch), the deepest is the one that names the field at fault.
+ */
 function validationMessage(e: FastifyError): { message: string; field: string } {
-  const v = e.validation?.[0];
+  const errors = (e.validation ?? []).filter((x) => x.keyword !== "oneOf");
+  const v = errors.reduce<(typeof errors)[number] | undefined>((best, x) => (!best || x.instancePath.length > best.instancePath.length ? x : best), undefined);
   if (!v) return { message: e.message, field: "" };
   const params = v.params as { missingProperty?: string; additionalProperty?: string };
   const path = v.instancePath.replace(/^\//, "");
@@ -291,7 +295,12 @@ export function createServer(given: ServerOptions): FastifyInstance {
       return { model: m.name, ...r! };
     }
     const raw = reply.raw;
-    const event = (name: string, data: unknown): void => void raw.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+    // node's http corks the socket at each write until the next tick, which a running model
+    // holds back: uncorking sends each event now
+    const event = (name: string, data: unknown): void => {
+      raw.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+      raw.socket?.uncork();
+    };
     let started = false;
     const start = (): void => {
       if (started) return;
