@@ -187,6 +187,14 @@ test("admission: 429 with Retry-After when the queue is full; 504 when a request
   const m = await (await fetch(`${t.url}/metrics`)).text();
   assert.equal(metric(m, "lmforge_queue_depth", 'model="clf"'), 0, "the slot is freed");
   assert.equal((await post(`${t.url}/v1/models/clf/classify`, { texts: ["the whale"] })).status, 504, "a second request is queued (not refused), and times out too");
+  // a client that hangs up leaves the queue too
+  const gone = new AbortController();
+  const hungUp = fetch(`${t.url}/v1/models/clf/classify`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ texts: ["a"] }), signal: gone.signal }).catch((e: Error) => e.name);
+  await new Promise((r) => setTimeout(r, 50));
+  gone.abort();
+  assert.equal(await hungUp, "AbortError");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(metric(await (await fetch(`${t.url}/metrics`)).text(), "lmforge_queue_depth", 'model="clf"'), 0, "its slot is freed before its timeout");
 });
 
 test("413 over the body limit; 422 naming the field; 404 for an unknown model or an endpoint the task lacks; 401 without the key", async () => {
@@ -253,6 +261,7 @@ test("SIGTERM while requests are in flight: they complete, the server exits 0", 
   const lines = out.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; status?: number; model?: string; latencyMs?: number });
   const requests = lines.filter((l) => l.msg === "request");
   assert.equal(requests.length, 3, "one log line per request");
+  assert.ok(requests.every((l) => typeof (l as { reqId?: string }).reqId === "string"), "with its id");
   assert.ok(requests.every((l) => l.status === 200 && l.model === "clf" && typeof l.latencyMs === "number"));
   assert.ok(!out.includes(texts[0]!), "no request text in the logs");
   assert.ok(lines.some((l) => l.msg.startsWith("draining")));

@@ -5,6 +5,7 @@
 // status, latency; never its text). SIGTERM stops accepting, lets the requests in flight
 // finish within a drain timeout, and exits 0.
 import { timingSafeEqual, createHash } from "node:crypto";
+import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from "fastify";
 import * as torch from "../torch/index.js";
@@ -184,7 +185,7 @@ export function createServer(given: ServerOptions): FastifyInstance {
     metrics.requests.inc({ route, method: req.method, status: String(status) });
     metrics.latency.observe({ route }, seconds);
     const model = (req.params as { name?: string } | undefined)?.name;
-    req.log.info({ reqId: req.id, ...(model ? { model } : {}), method: req.method, route, status, latencyMs: Math.round(seconds * 1e4) / 10 }, "request");
+    req.log.info({ ...(model ? { model } : {}), method: req.method, route, status, latencyMs: Math.round(seconds * 1e4) / 10 }, "request");
   };
   app.addHook("onResponse", async (req, reply) => record(req, reply.statusCode, reply.elapsedTime / 1000));
 
@@ -227,16 +228,21 @@ export function createServer(given: ServerOptions): FastifyInstance {
   };
   const submit = async (req: FastifyRequest, reply: FastifyReply, m: ServedModel, endpoint: Endpoint, items: unknown[], abort = new AbortController()): Promise<unknown[]> => {
     const timer = setTimeout(() => abort.abort(new TimeoutError(o.timeoutMs)), o.timeoutMs);
-    // a client that hangs up leaves the queue: its slot goes to the next
+    // a client that hangs up leaves the queue: its slot goes to the next. Its socket ends (the
+    // server keeps half-open sockets to answer on) or closes; as nginx, an end before the
+    // answer counts as hanging up (499).
+    const socket = req.raw.socket;
     const gone = (): void => {
       if (!reply.raw.writableFinished) abort.abort(new HttpError(499, "the client closed the connection"));
     };
-    reply.raw.once("close", gone);
+    socket.once("end", gone);
+    socket.once("close", gone);
     try {
       return await state.batchers.get(m.name)!.submit(endpoint, items, { signal: abort.signal, batchable: endpoint !== "generate" });
     } finally {
       clearTimeout(timer);
-      reply.raw.off("close", gone);
+      socket.off("end", gone);
+      socket.off("close", gone);
     }
   };
 
@@ -325,8 +331,36 @@ export function createServer(given: ServerOptions): FastifyInstance {
     return reply;
   }
 
-  app.addHook("onClose", async () => {
+  // Closing: every connection without a request in flight is closed, now and until the server
+  // is shut (node's closeIdleConnections misses a keep-alive socket that never carried a
+  // request); the others close after their answer (connection: close, above).
+  const busy = new Map<Socket, number>(); // socket -> requests in flight on it
+  app.server.on("connection", (socket: Socket) => {
+    busy.set(socket, 0);
+    socket.once("close", () => busy.delete(socket));
+  });
+  app.server.on("request", (req: { socket: Socket }, res: { once(e: "finish" | "close", f: () => void): void }) => {
+    busy.set(req.socket, (busy.get(req.socket) ?? 0) + 1);
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      if (busy.has(req.socket)) busy.set(req.socket, busy.get(req.socket)! - 1);
+    };
+    res.once("finish", finish);
+    res.once("close", finish);
+  });
+  const closeIdle = (): void => {
+    for (const [socket, n] of busy) if (n === 0) socket.destroy();
+  };
+  // preClose runs before the server stops listening and waits for its connections
+  app.addHook("preClose", async () => {
     state.draining = true;
+    closeIdle();
+    const sweep = setInterval(closeIdle, 50).unref();
+    app.server.once("close", () => clearInterval(sweep));
+  });
+  app.addHook("onClose", async () => {
     await Promise.all([...state.batchers.values()].map((b) => b.drained()));
   });
   return app;
@@ -350,7 +384,6 @@ export async function serve(options: ServerOptions & { port?: number; host?: str
       process.exit(1);
     }, drainMs);
     force.unref();
-    setInterval(() => app.server.closeIdleConnections(), 100).unref();
     app.close().then(
       () => {
         app.log.info("stopped");
