@@ -5,13 +5,13 @@
 // status, latency; never its text). SIGTERM stops accepting, lets the requests in flight
 // finish within a drain timeout, and exits 0.
 import { timingSafeEqual, createHash } from "node:crypto";
-import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from "fastify";
 import * as torch from "../torch/index.js";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import type { GenerateOptions } from "../generate/index.js";
 import { Batcher, QueueFullError, TimeoutError } from "./batcher.js";
+import { trackConnections } from "./connections.js";
 import { createMetrics } from "./metrics.js";
 import type { ServerMetrics } from "./metrics.js";
 import { InputError, loadServedModel } from "./models.js";
@@ -331,33 +331,14 @@ export function createServer(given: ServerOptions): FastifyInstance {
     return reply;
   }
 
-  // Closing: every connection without a request in flight is closed, now and until the server
-  // is shut (node's closeIdleConnections misses a keep-alive socket that never carried a
-  // request); the others close after their answer (connection: close, above).
-  const busy = new Map<Socket, number>(); // socket -> requests in flight on it
-  app.server.on("connection", (socket: Socket) => {
-    busy.set(socket, 0);
-    socket.once("close", () => busy.delete(socket));
-  });
-  app.server.on("request", (req: { socket: Socket }, res: { once(e: "finish" | "close", f: () => void): void }) => {
-    busy.set(req.socket, (busy.get(req.socket) ?? 0) + 1);
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      if (busy.has(req.socket)) busy.set(req.socket, busy.get(req.socket)! - 1);
-    };
-    res.once("finish", finish);
-    res.once("close", finish);
-  });
-  const closeIdle = (): void => {
-    for (const [socket, n] of busy) if (n === 0) socket.destroy();
-  };
+  const connections = trackConnections(app.server);
   // preClose runs before the server stops listening and waits for its connections
   app.addHook("preClose", async () => {
     state.draining = true;
-    closeIdle();
-    const sweep = setInterval(closeIdle, 50).unref();
+    // every connection without a request in flight closes, now and until the server is shut;
+    // the others close after their answer (connection: close, above)
+    connections.closeIdle();
+    const sweep = setInterval(() => connections.closeIdle(), 50).unref();
     app.server.once("close", () => clearInterval(sweep));
   });
   app.addHook("onClose", async () => {
