@@ -175,7 +175,7 @@ test("dynamic batching: 8 concurrent requests share model calls; with max batch 
 });
 
 test("admission: 429 with Retry-After when the queue is full; 504 when a request waits too long, and its slot is free again", async () => {
-  const q = await start({ models: { clf: clfDir }, queueSize: 2, maxWaitMs: 400 });
+  const q = await start({ models: { clf: clfDir }, queueSize: 2, maxWaitMs: 1000 });
   const rs = await Promise.all([0, 1, 2].map((i) => post(`${q.url}/v1/models/clf/classify`, { texts: [texts[i]!] })));
   assert.deepEqual(rs.map((r) => r.status).sort(), [200, 200, 429]);
   const refused = rs.find((r) => r.status === 429)!;
