@@ -62,6 +62,15 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./generate.js")).generateCommand(v),
   },
   {
+    name: "serve",
+    summary: "serve model folders over HTTP: classify, tag, answer, generate (streamed), embed; dynamic batching, metrics, OpenAPI",
+    usage: "lmforge serve DIR... [--name NAME=DIR] [--port 8080] [--host 127.0.0.1] [--max-batch-size 16] [--max-wait-ms 5] [--queue-size 64] [options]",
+    notes: "Each folder serves under its own name: POST /v1/models/NAME/classify|tokens|answer|generate|embed; GET /healthz, /readyz, /v1/models,\n/metrics, /openapi.json. Logs are JSON lines; SIGTERM finishes the requests in flight and exits 0.",
+    positionals: true,
+    specs: async () => (await import("../serve/server.js")).SERVE_OPTIONS,
+    run: async (v, p) => (await import("./serve.js")).serveCommand(v, p),
+  },
+  {
     name: "data",
     summary: "build data sets from this system: Debian's package descriptions → summarisation and en-de / en-zh translation JSONL",
     usage: "lmforge data debian-descriptions --out DIR [--languages en,de,zh_CN] [--seed S] [--split 0.9,0.05,0.05] [--min-words N]",

@@ -1,0 +1,166 @@
+// Dynamic batching with admission control, one queue per model. Requests wait at most
+// maxWaitMs (from the oldest one's arrival) for others of the same endpoint, then run as one
+// call of at most maxBatchSize items; the results are split back in order. The queue is
+// bounded: a request that would make it longer than queueSize is refused at once (429), and a
+// request whose signal aborts (its timeout, its client gone) leaves the queue and frees its slot.
+// The model runs synchronously on the event loop: one batch at a time per process, so a batch
+// gathers whatever arrived while the previous one ran.
+
+/** The queue was full when the request came: answer 429 with Retry-After. */
+export class QueueFullError extends Error {
+  constructor(readonly model: string, readonly queueSize: number) {
+    super(`model "${model}" has ${queueSize} requests waiting already; retry later`);
+  }
+}
+
+/** The request ran out of time before (or while) it ran: answer 504. */
+export class TimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`the request took longer than ${timeoutMs} ms`);
+  }
+}
+
+export interface BatcherOptions {
+  /** Most items (texts, questions) per run. 1 turns batching off. */
+  maxBatchSize: number;
+  /** Longest wait for company, in milliseconds, counted from the oldest waiting request. */
+  maxWaitMs: number;
+  /** Most requests waiting or running; one more is refused. */
+  queueSize: number;
+}
+
+/** Runs one endpoint's items as one call; returns one result per item, in order. */
+export type BatchRun = (endpoint: string, items: unknown[]) => unknown[];
+
+interface Job {
+  endpoint: string;
+  items: unknown[];
+  /** Whether items of other requests may join it (generation runs alone). */
+  batchable: boolean;
+  arrived: number;
+  resolve(results: unknown[]): void;
+  reject(e: unknown): void;
+  detach(): void;
+}
+
+/** What the batcher reports after each run, for the metrics. */
+export interface BatchObserver {
+  batch?(endpoint: string, items: number, requests: number, seconds: number): void;
+  depth?(waiting: number): void;
+}
+
+export class Batcher {
+  private readonly queue: Job[] = [];
+  private running = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+
+  constructor(readonly model: string, private readonly run: BatchRun, readonly options: BatcherOptions, private readonly observer: BatchObserver = {}) {
+    for (const k of ["maxBatchSize", "queueSize"] as const) if (!Number.isInteger(options[k]) || options[k] < 1) throw new RangeError(`${k} must be an integer >= 1, got ${options[k]}`);
+    if (!(options.maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be >= 0, got ${options.maxWaitMs}`);
+  }
+
+  /** Requests waiting or running. */
+  get depth(): number {
+    return this.queue.length + this.running;
+  }
+
+  /**
+   * Queues items of one request; resolves with their results in order. Rejects at once with
+   * QueueFullError when the queue is full, and with the signal's reason when it aborts first.
+   */
+  submit(endpoint: string, items: unknown[], options: { signal?: AbortSignal; batchable?: boolean } = {}): Promise<unknown[]> {
+    if (this.depth >= this.options.queueSize) return Promise.reject(new QueueFullError(this.model, this.options.queueSize));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.queue.indexOf(job);
+        if (i < 0) return; // running or done: its result settles it
+        this.queue.splice(i, 1);
+        this.observer.depth?.(this.depth);
+        reject(signal!.reason);
+      };
+      const job: Job = {
+        endpoint,
+        items,
+        batchable: options.batchable ?? true,
+        arrived: Date.now(),
+        resolve,
+        reject,
+        detach: () => signal?.removeEventListener("abort", onAbort),
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(job);
+      this.observer.depth?.(this.depth);
+      this.schedule();
+    });
+  }
+
+  /** The jobs the next run takes: the head job and the following ones of its endpoint, up to maxBatchSize items. */
+  private nextBatch(): { jobs: Job[]; full: boolean } {
+    const head = this.queue[0];
+    if (!head) return { jobs: [], full: false };
+    if (!head.batchable) return { jobs: [head], full: true };
+    const jobs = [head];
+    let items = head.items.length;
+    for (const j of this.queue.slice(1)) {
+      if (items >= this.options.maxBatchSize) break;
+      if (j.endpoint !== head.endpoint || !j.batchable) continue;
+      if (items + j.items.length > this.options.maxBatchSize) break; // FIFO: a request never splits
+      jobs.push(j);
+      items += j.items.length;
+    }
+    return { jobs, full: items >= this.options.maxBatchSize };
+  }
+
+  // The next run: now when its batch is full, else when the oldest waiting request has waited maxWaitMs.
+  private schedule(): void {
+    if (this.immediate || this.queue.length === 0) return;
+    const { full } = this.nextBatch();
+    const wait = full ? 0 : Math.max(0, this.queue[0]!.arrived + this.options.maxWaitMs - Date.now());
+    if (wait === 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.immediate = setImmediate(() => this.flush());
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), wait);
+    }
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.immediate = null;
+    const { jobs } = this.nextBatch();
+    if (jobs.length === 0) return;
+    for (const j of jobs) {
+      this.queue.splice(this.queue.indexOf(j), 1);
+      j.detach();
+    }
+    const items = jobs.flatMap((j) => j.items);
+    this.running += jobs.length;
+    const start = process.hrtime.bigint();
+    try {
+      const results = this.run(jobs[0]!.endpoint, items);
+      if (results.length !== items.length) throw new Error(`${this.model}: ${results.length} results for ${items.length} inputs`);
+      let at = 0;
+      for (const j of jobs) {
+        j.resolve(results.slice(at, at + j.items.length));
+        at += j.items.length;
+      }
+    } catch (e) {
+      for (const j of jobs) j.reject(e);
+    } finally {
+      this.running -= jobs.length;
+      this.observer.batch?.(jobs[0]!.endpoint, items.length, jobs.length, Number(process.hrtime.bigint() - start) / 1e9);
+      this.observer.depth?.(this.depth);
+      this.schedule();
+    }
+  }
+
+  /** Waits until nothing is queued or running (graceful shutdown). */
+  async drained(pollMs = 5): Promise<void> {
+    while (this.depth > 0) await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -1,0 +1,390 @@
+// `lmforge serve`: an HTTP server (fastify) for model folders. Each model has a bounded queue
+// that batches requests dynamically (src/serve/batcher.ts); requests and answers are validated
+// by the JSON Schemas of src/serve/schemas.ts, which also make /openapi.json; /metrics is
+// Prometheus's (src/serve/metrics.ts); each request logs one JSON line (id, model, route,
+// status, latency; never its text). SIGTERM stops accepting, lets the requests in flight
+// finish within a drain timeout, and exits 0.
+import { timingSafeEqual, createHash } from "node:crypto";
+import Fastify, { LogController } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from "fastify";
+import * as torch from "../torch/index.js";
+import { defineOptions, resolveOptions } from "../io/options.js";
+import type { GenerateOptions } from "../generate/index.js";
+import { Batcher, QueueFullError, TimeoutError } from "./batcher.js";
+import { trackConnections } from "./connections.js";
+import { createMetrics } from "./metrics.js";
+import type { ServerMetrics } from "./metrics.js";
+import { InputError, loadServedModel } from "./models.js";
+import type { Endpoint, GenerateItem, ServedModel } from "./models.js";
+import * as S from "./schemas.js";
+
+/** The server's options, declared once: `lmforge serve` makes its flags from these, createServer its defaults. */
+export const SERVE_OPTIONS = defineOptions([
+  { flag: "name", key: "name", type: "strings", arg: "NAME=DIR", help: "serve DIR under NAME (default: each DIR under its folder's name)" },
+  { flag: "port", key: "port", type: "int", min: 0, max: 65535, default: 8080, help: "TCP port (0: any free one)" },
+  { flag: "host", key: "host", type: "string", default: "127.0.0.1", help: "address to listen on (0.0.0.0: every interface)" },
+  { flag: "max-batch-size", key: "maxBatchSize", type: "int", min: 1, default: 16, arg: "N", help: "most texts per model call; 1 turns dynamic batching off" },
+  { flag: "max-wait-ms", key: "maxWaitMs", type: "number", min: 0, default: 5, arg: "MS", help: "longest a request waits for others to batch with" },
+  { flag: "queue-size", key: "queueSize", type: "int", min: 1, default: 64, arg: "N", help: "requests waiting or running per model; more are refused with 429 and Retry-After" },
+  { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue" },
+  { flag: "api-key-file", key: "apiKeyFile", type: "string", arg: "FILE", help: "require the key in this file: Authorization: Bearer KEY or x-api-key: KEY (health checks excepted)" },
+  { flag: "body-limit", key: "bodyLimit", type: "string", arg: "SIZE", default: "1mb", help: "largest request body (bytes, or with kb / mb); larger gets 413" },
+  { flag: "threads", key: "threads", type: "int", min: 1, arg: "N", help: "libtorch's intra-op threads (default: every core); 1 often serves better on a shared or busy machine" },
+  { flag: "drain-timeout-ms", key: "drainTimeoutMs", type: "int", min: 0, default: 10000, arg: "MS", help: "on SIGTERM: how long requests in flight may take to finish" },
+] as const);
+
+/** "1mb" -> 1048576; a plain number is bytes. */
+export function parseSize(text: string | number, what = "--body-limit"): number {
+  if (typeof text === "number") return text;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(text);
+  if (!m) throw new RangeError(`${what} must be a size such as 65536, 64kb or 1mb, got ${JSON.stringify(text)}`);
+  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? "b").toLowerCase() as "b"];
+  return Math.floor(Number(m[1]) * scale);
+}
+
+export interface ServerOptions {
+  /** Model name -> folder. */
+  models: Record<string, string>;
+  maxBatchSize?: number;
+  maxWaitMs?: number;
+  queueSize?: number;
+  timeoutMs?: number;
+  /** Requests must carry this key (Authorization: Bearer KEY or x-api-key). */
+  apiKey?: string;
+  /** Bytes, or text such as "1mb". */
+  bodyLimit?: number | string;
+  /** fastify's logger: false (default for the library), true, or pino options. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+/** What the server knows beyond fastify's instance: the models as they load, and the draining flag. */
+export interface ServerState {
+  /** Resolves when every model is loaded and warmed; rejects with the first load error. */
+  ready: Promise<void>;
+  models: Map<string, ServedModel>;
+  batchers: Map<string, Batcher>;
+  metrics: ServerMetrics;
+  draining: boolean;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    lmforge: ServerState;
+  }
+}
+
+/** An HTTP answer other than 200, with the field at fault and headers where they help. */
+export class HttpError extends Error {
+  constructor(readonly statusCode: number, message: string, readonly field?: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+const ENDPOINTS: { endpoint: Endpoint; schema: object }[] = [
+  { endpoint: "classify", schema: S.CLASSIFY_SCHEMA },
+  { endpoint: "tokens", schema: S.TOKENS_SCHEMA },
+  { endpoint: "answer", schema: S.ANSWER_SCHEMA },
+  { endpoint: "generate", schema: S.GENERATE_SCHEMA },
+  { endpoint: "embed", schema: S.EMBED_SCHEMA },
+];
+
+// A dummy request per endpoint: the first call of a model allocates and tunes, not a client's
+const WARMUP: Record<Endpoint, unknown> = {
+  classify: { text: "warm up" },
+  tokens: { text: "warm up" },
+  answer: { question: "warm up?", context: "warm up" },
+  embed: { text: "warm up", pooling: "mean" },
+  generate: { prompt: "warm up", options: { maxNewTokens: 1 }, deadline: Infinity, timeoutMs: Infinity },
+};
+
+/** Compares keys in constant time (their SHA-256 digests, so that lengths leak nothing either). */
+function sameKey(given: string, expected: string): boolean {
+  const h = (s: string): Buffer => createHash("sha256").update(s).digest();
+  return timingSafeEqual(h(given), h(expected));
+}
+
+/**
+ * ajv's error -> the field it names ("texts/0", "context") and a message naming it. Of a
+ * oneOf's errors (one per branch), the deepest is the one that names the field at fault.
+ */
+function validationMessage(e: FastifyError): { message: string; field: string } {
+  const errors = (e.validation ?? []).filter((x) => x.keyword !== "oneOf");
+  const v = errors.reduce<(typeof errors)[number] | undefined>((best, x) => (!best || x.instancePath.length > best.instancePath.length ? x : best), undefined);
+  if (!v) return { message: e.message, field: "" };
+  const params = v.params as { missingProperty?: string; additionalProperty?: string };
+  const path = v.instancePath.replace(/^\//, "");
+  const field = params.missingProperty ? [path, params.missingProperty].filter(Boolean).join("/") : params.additionalProperty ? [path, params.additionalProperty].filter(Boolean).join("/") : path;
+  const where = `${e.validationContext ?? "body"}${path ? `/${path}` : ""}`;
+  const message = params.additionalProperty ? `${where} has an unknown field "${params.additionalProperty}"` : `${where} ${v.message ?? "is invalid"}`;
+  return { message, field };
+}
+
+/**
+ * Builds the server: routes, validation, metrics, logging. Models load in the background
+ * (server.lmforge.ready); /healthz answers at once, /readyz and the model routes once they are
+ * loaded and warmed. Call listen() on the result; close() stops it.
+ *
+ * @example
+ * const app = createServer({ models: { sentiment: "out/sst2" }, maxBatchSize: 16 });
+ * await app.listen({ port: 8080 });
+ * await app.lmforge.ready;
+ */
+export function createServer(given: ServerOptions): FastifyInstance {
+  const o = resolveOptions(SERVE_OPTIONS, { ...given, models: undefined, logger: undefined, apiKey: undefined, bodyLimit: String(given.bodyLimit ?? "1mb") }) as { maxBatchSize: number; maxWaitMs: number; queueSize: number; timeoutMs: number; bodyLimit: string };
+  const names = Object.keys(given.models);
+  if (names.length === 0) throw new RangeError("createServer: no models to serve");
+  for (const n of names) if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n)) throw new RangeError(`model name ${JSON.stringify(n)}: use letters, digits, ".", "_" and "-" (it is a URL path segment)`);
+  const app = Fastify({
+    logger: given.logger ?? false,
+    bodyLimit: parseSize(given.bodyLimit ?? o.bodyLimit),
+    logController: new LogController({ disableRequestLogging: true }), // one line per request, written below
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  });
+  const metrics = createMetrics();
+  const state: ServerState = { ready: Promise.resolve(), models: new Map(), batchers: new Map(), metrics, draining: false };
+  app.decorate("lmforge", state);
+  state.ready = (async () => {
+    for (const [name, dir] of Object.entries(given.models)) {
+      const m = await loadServedModel(name, dir);
+      for (const e of m.endpoints) m.run(e, [WARMUP[e]]);
+      metrics.loadSeconds.set({ model: name }, m.loadSeconds);
+      state.batchers.set(
+        name,
+        new Batcher(name, (e, items) => m.run(e as Endpoint, items), o, {
+          batch: (endpoint, items, _requests, seconds) => {
+            metrics.batchSize.observe({ model: name, endpoint }, items);
+            metrics.batchSeconds.observe({ model: name, endpoint }, seconds);
+          },
+          depth: (n) => metrics.queueDepth.set({ model: name }, n),
+        }),
+      );
+      state.models.set(name, m);
+      app.log.info({ model: name, dir, task: m.task, parameters: m.parameters, loadSeconds: m.loadSeconds }, "model ready");
+    }
+  })();
+  state.ready.catch(() => undefined); // the caller learns of it through ready and /readyz
+
+  // --- the request's lifecycle: key, metrics, one log line ---------------------------------
+  const routes: S.RouteRecord[] = [];
+  app.addHook("onRoute", (r: RouteOptions) => {
+    if (r.method !== "HEAD" && !(Array.isArray(r.method) && r.method.length === 1 && r.method[0] === "HEAD")) routes.push({ method: r.method, url: r.url, schema: r.schema });
+  });
+  const open = new Set(["/healthz", "/readyz", "/openapi.json"]);
+  app.addHook("onRequest", async (req) => {
+    if (given.apiKey === undefined || open.has(req.routeOptions.url ?? "")) return;
+    const auth = req.headers.authorization;
+    const key = typeof auth === "string" && /^Bearer /i.test(auth) ? auth.slice(7).trim() : req.headers["x-api-key"];
+    if (typeof key !== "string" || !sameKey(key, given.apiKey)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer KEY or x-api-key: KEY)");
+  });
+  const recorded = new WeakSet<FastifyRequest>();
+  const record = (req: FastifyRequest, status: number, seconds: number): void => {
+    if (recorded.has(req)) return;
+    recorded.add(req);
+    const route = req.routeOptions.url ?? "unknown";
+    metrics.requests.inc({ route, method: req.method, status: String(status) });
+    metrics.latency.observe({ route }, seconds);
+    const model = (req.params as { name?: string } | undefined)?.name;
+    req.log.info({ ...(model ? { model } : {}), method: req.method, route, status, latencyMs: Math.round(seconds * 1e4) / 10 }, "request");
+  };
+  app.addHook("onResponse", async (req, reply) => record(req, reply.statusCode, reply.elapsedTime / 1000));
+
+  // while draining, each answer closes its connection: keep-alive sockets would hold close() open
+  app.addHook("onSend", async (_req, reply) => {
+    if (state.draining) void reply.header("connection", "close");
+  });
+  app.setErrorHandler((e: FastifyError | HttpError | InputError, req, reply) => {
+    let status = (e as { statusCode?: number }).statusCode ?? 500;
+    let message = e.message;
+    let field: string | undefined = e instanceof HttpError ? e.field : undefined;
+    if ((e as FastifyError).validation) {
+      status = 422;
+      ({ message, field } = validationMessage(e as FastifyError));
+    } else if (e instanceof QueueFullError) {
+      status = 429;
+      void reply.header("retry-after", "1");
+    } else if (e instanceof TimeoutError) status = 504;
+    else if (e instanceof InputError) {
+      status = 422;
+      field = e.field;
+    }
+    if (e instanceof HttpError) for (const [k, v] of Object.entries(e.headers)) void reply.header(k, v);
+    if (status >= 500 && status !== 503 && status !== 504) req.log.error({ reqId: req.id, err: e }, "request failed");
+    const names: Record<number, string> = { 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests", 503: "Service Unavailable", 504: "Gateway Timeout" };
+    void reply.status(status).send({ statusCode: status, error: names[status] ?? (status >= 500 ? "Internal Server Error" : "Bad Request"), message, ...(field ? { field } : {}) });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ statusCode: 404, error: "Not Found", message: `no route ${req.method} ${req.url.split("?")[0]}; see /openapi.json` });
+  });
+
+  // --- the model a request names, and its trip through the queue -----------------------------
+  const modelFor = (req: FastifyRequest, endpoint: Endpoint): ServedModel => {
+    const name = (req.params as { name: string }).name;
+    if (!(name in given.models)) throw new HttpError(404, `unknown model "${name}"; serving ${names.join(", ")}`, "name");
+    const m = state.models.get(name);
+    if (!m) throw new HttpError(503, `model "${name}" is still loading`, undefined, { "retry-after": "1" });
+    if (!m.endpoints.includes(endpoint)) throw new HttpError(404, `model "${name}" is a ${m.task} model: it serves ${m.endpoints.map((e) => `/${e}`).join(", ")}, not /${endpoint}`, "name");
+    return m;
+  };
+  const submit = async (req: FastifyRequest, reply: FastifyReply, m: ServedModel, endpoint: Endpoint, items: unknown[], abort = new AbortController()): Promise<unknown[]> => {
+    const timer = setTimeout(() => abort.abort(new TimeoutError(o.timeoutMs)), o.timeoutMs);
+    // a client that hangs up leaves the queue: its slot goes to the next. Its socket ends (the
+    // server keeps half-open sockets to answer on) or closes; as nginx, an end before the
+    // answer counts as hanging up (499).
+    const socket = req.raw.socket;
+    const gone = (): void => {
+      if (!reply.raw.writableFinished) abort.abort(new HttpError(499, "the client closed the connection"));
+    };
+    socket.once("end", gone);
+    socket.once("close", gone);
+    try {
+      return await state.batchers.get(m.name)!.submit(endpoint, items, { signal: abort.signal, batchable: endpoint !== "generate" });
+    } finally {
+      clearTimeout(timer);
+      socket.off("end", gone);
+      socket.off("close", gone);
+    }
+  };
+
+  // --- routes -------------------------------------------------------------------------------
+  app.get("/healthz", { schema: S.HEALTH_SCHEMA }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: S.READY_SCHEMA }, async (_req, reply) => {
+    if (state.draining) throw new HttpError(503, "draining: the server is shutting down");
+    const missing = names.filter((n) => !state.models.has(n));
+    const failed = await Promise.race([state.ready.then(() => null, (e: Error) => e), Promise.resolve(undefined)]);
+    if (failed) throw new HttpError(503, `a model failed to load: ${failed.message}`);
+    if (missing.length) {
+      void reply.header("retry-after", "1");
+      throw new HttpError(503, `loading: ${missing.join(", ")}`);
+    }
+    return { status: "ready", models: names };
+  });
+  app.get("/v1/models", { schema: S.MODELS_SCHEMA }, async () => ({
+    models: names.map((name) => {
+      const m = state.models.get(name);
+      return m ? { name, task: m.task, labels: m.labels, maxLength: m.maxLength, parameters: m.parameters, endpoints: m.endpoints, loaded: true } : { name, loaded: false };
+    }),
+  }));
+  app.get("/metrics", { schema: S.METRICS_SCHEMA as FastifySchema }, async (_req, reply) => {
+    void reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get("/openapi.json", { schema: S.OPENAPI_SCHEMA as FastifySchema }, async () => S.openapiDocument(routes, { title: "lmforge serve", version: "1" }));
+
+  type Texts = { texts: string[]; pairs?: string[] };
+  for (const { endpoint, schema } of ENDPOINTS) {
+    app.post(`/v1/models/:name/${endpoint}`, { schema }, async (req, reply) => {
+      const m = modelFor(req, endpoint);
+      const name = m.name;
+      if (endpoint === "generate") return generateRoute(req, reply, m);
+      if (endpoint === "answer") {
+        const body = req.body as { question: string; context: string } | { question: string; context: string }[];
+        return { model: name, results: await submit(req, reply, m, endpoint, Array.isArray(body) ? body : [body]) };
+      }
+      const body = req.body as Texts & { pooling?: "cls" | "mean" };
+      if (body.pairs && body.pairs.length !== body.texts.length) throw new HttpError(422, `body/pairs has ${body.pairs.length} texts for ${body.texts.length} texts; give one pair text per text`, "pairs");
+      if (endpoint === "embed") {
+        const out = (await submit(req, reply, m, endpoint, body.texts.map((text) => ({ text, pooling: body.pooling ?? "cls" })))) as { vector: number[]; truncated: boolean }[];
+        return { model: name, vectors: out.map((r) => r.vector), truncated: out.map((r) => r.truncated) };
+      }
+      return { model: name, results: await submit(req, reply, m, endpoint, body.texts.map((text, i) => ({ text, ...(body.pairs ? { pair: body.pairs[i] } : {}) }))) };
+    });
+  }
+
+  /** One prompt: JSON when complete, or server-sent events as the text settles (written during the run: the model holds the event loop). */
+  async function generateRoute(req: FastifyRequest, reply: FastifyReply, m: ServedModel): Promise<unknown> {
+    const { prompt, stream, ...options } = req.body as { prompt: string; stream?: boolean } & GenerateOptions;
+    m.checkGenerate(options); // a refused combination is a 422 before it queues
+    const item: GenerateItem = { prompt, options, deadline: Date.now() + o.timeoutMs, timeoutMs: o.timeoutMs };
+    if (!stream) {
+      const [r] = (await submit(req, reply, m, "generate", [item])) as { text: string; tokens: number; truncated: boolean }[];
+      return { model: m.name, ...r! };
+    }
+    const raw = reply.raw;
+    // node's http corks the socket at each write until the next tick, which a running model
+    // holds back: uncorking sends each event now
+    const event = (name: string, data: unknown): void => {
+      raw.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+      raw.socket?.uncork();
+    };
+    let started = false;
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      reply.hijack();
+      raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-request-id": String(req.id) });
+    };
+    item.onText = (text) => {
+      start();
+      event("token", { text });
+    };
+    try {
+      const [r] = (await submit(req, reply, m, "generate", [item])) as { text: string; tokens: number; truncated: boolean }[];
+      start();
+      event("done", { model: m.name, ...r! });
+    } catch (e) {
+      if (!started) throw e; // nothing sent yet: an ordinary error answer
+      event("error", { message: (e as Error).message, statusCode: e instanceof TimeoutError ? 504 : 500 });
+    }
+    raw.end();
+    record(req, 200, reply.elapsedTime / 1000);
+    return reply;
+  }
+
+  const connections = trackConnections(app.server);
+  // preClose runs before the server stops listening and waits for its connections
+  app.addHook("preClose", async () => {
+    state.draining = true;
+    // every connection without a request in flight closes, now and until the server is shut;
+    // the others close after their answer (connection: close, above)
+    connections.closeIdle();
+    const sweep = setInterval(() => connections.closeIdle(), 50).unref();
+    app.server.once("close", () => clearInterval(sweep));
+  });
+  app.addHook("onClose", async () => {
+    await Promise.all([...state.batchers.values()].map((b) => b.drained()));
+  });
+  return app;
+}
+
+/** `lmforge serve`'s run: load, listen, log as JSON lines, drain on SIGTERM or SIGINT and exit 0. */
+export async function serve(options: ServerOptions & { port?: number; host?: string; drainTimeoutMs?: number; threads?: number; onListening?: (address: string) => void }): Promise<FastifyInstance> {
+  if (options.threads !== undefined) torch.setNumThreads(options.threads);
+  const app = createServer({ logger: options.logger ?? { level: "info" }, ...options });
+  const address = await app.listen({ port: options.port ?? 8080, host: options.host ?? "127.0.0.1" });
+  options.onListening?.(address);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    app.lmforge.draining = true;
+    const drainMs = options.drainTimeoutMs ?? 10000;
+    app.log.info({ signal, drainTimeoutMs: drainMs }, "draining: no new connections; finishing the requests in flight");
+    const force = setTimeout(() => {
+      app.log.error({ drainTimeoutMs: drainMs }, "drain timeout: requests still in flight are dropped");
+      process.exit(1);
+    }, drainMs);
+    force.unref();
+    app.close().then(
+      () => {
+        app.log.info("stopped");
+        process.exit(0);
+      },
+      (e: Error) => {
+        app.log.error({ err: e }, "close failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+  try {
+    await app.lmforge.ready;
+    app.log.info({ address, models: Object.keys(options.models) }, "ready");
+  } catch (e) {
+    app.log.error({ err: e }, "a model failed to load");
+    await app.close();
+    throw e;
+  }
+  return app;
+}
