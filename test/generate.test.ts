@@ -184,7 +184,7 @@ test("GPT-2 through the same module: a left-padded row generates what it generat
   assert.deepEqual(allocated, new Array<number>(7).fill(10));
   // a model that is not a causal LM is refused by name
   const mlm = AutoModelForMaskedLM.fromConfig({ model_type: "bert", vocab_size: 30, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16 });
-  assert.throws(() => generate(mlm as unknown as CausalModel, T([[1, 2]])), /generate: BertForMaskedLM is a masked-lm model; generation needs a causal LM or an encoder-decoder \(GPT2LMHeadModel, T5ForConditionalGeneration, LlamaForCausalLM\)/);
+  assert.throws(() => generate(mlm as unknown as CausalModel, T([[1, 2]])), /generate: BertForMaskedLM is a masked-lm model; generation needs a causal LM or an encoder-decoder \(GPT2LMHeadModel, T5ForConditionalGeneration, LlamaForCausalLM, LmforgeForCausalLM\)/);
 });
 
 test("streamed text: whole words as they settle, no half characters, the same text as one decode", () => {

@@ -7,9 +7,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../torch/index.js";
 import { loadTokenizer } from "../tokenizers/index.js";
-import type { Tokenizer } from "../tokenizers/index.js";
 import { AutoModelForCausalLM, AutoModelForSeq2SeqLM, architecture, configFromPretrained } from "../models/index.js";
-import { TextStreamer, generate, generationConfig, resolveGenerateOptions } from "../generate/index.js";
+import { TextStreamer, generate, generationConfig, promptIds, resolveGenerateOptions } from "../generate/index.js";
 import type { CausalModel, GenerateOptions } from "../generate/index.js";
 import { defineOptions } from "../io/options.js";
 import { UsageError } from "./errors.js";
@@ -19,20 +18,6 @@ export const GENERATE_COMMAND_OPTIONS = defineOptions([
   { flag: "model", key: "model", type: "string", arg: "DIR", required: true, help: "a causal LM (lmforge pretrain --objectives clm writes one) or encoder-decoder (T5) folder with its tokenizer" },
   { flag: "prompt", key: "prompt", type: "strings", arg: "TEXT", required: true, help: "the text to continue; several --prompt run as one left-padded batch" },
 ] as const);
-
-/**
- * A prompt's token ids: the tokenizer's encoding with its special tokens, less the ones it
- * appends at the end ([SEP], </s>), which would tell the model that the text is over.
- */
-export function promptIds(tok: Tokenizer, text: string, bos: number | null): number[] {
-  const e = tok.encode(text);
-  let end = e.ids.length;
-  while (end > 0 && e.specialTokensMask[end - 1] === 1) end--;
-  const ids = e.ids.slice(0, end);
-  if (ids.length === 0 && bos !== null) ids.push(bos);
-  if (ids.length === 0) throw new UsageError(`--prompt ${JSON.stringify(text)} has no tokens, and the model names no bos_token_id to start from`);
-  return ids;
-}
 
 /** Runs `lmforge generate`: one prompt streams its text; a batch, beams or samples print once complete. */
 export async function generateCommand(v: Record<string, unknown>): Promise<void> {
@@ -48,7 +33,11 @@ export async function generateCommand(v: Record<string, unknown>): Promise<void>
   const tok = loadTokenizer(dir);
   const resolved = resolveGenerateOptions(options, model.config); // checks the combination before any work
   const bos = typeof model.config.bos_token_id === "number" ? model.config.bos_token_id : null;
-  const rows = prompt.map((p) => promptIds(tok, p, bos));
+  const rows = prompt.map((p) => {
+    const ids = promptIds(tok, p, bos);
+    if (!ids) throw new UsageError(`--prompt ${JSON.stringify(p)} has no tokens, and the model names no bos_token_id to start from`);
+    return ids;
+  });
   // left padding: every prompt ends where generation starts
   const width = Math.max(...rows.map((r) => r.length));
   const ids = torch.tensor(rows.flatMap((r) => [...new Array<number>(width - r.length).fill(resolved.pad), ...r]), { dtype: "int64", shape: [rows.length, width] });

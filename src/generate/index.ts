@@ -12,3 +12,4 @@ export { beamSearch, BeamHypotheses } from "./beam.js";
 export type { BeamResult } from "./beam.js";
 export { processScores, warpScores, repetitionPenalty, bannedNgramTokens, banTokens } from "./processors.js";
 export { TextStreamer } from "./stream.js";
+export { promptIds } from "./prompt.js";

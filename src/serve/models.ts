@@ -12,7 +12,7 @@ import type { Tokenizer } from "../tokenizers/index.js";
 import { AutoModelForCausalLM, AutoModelForSeq2SeqLM, architecture, modelFromPretrained } from "../models/index.js";
 import type { PretrainedModel } from "../models/index.js";
 import { pad2d, paddingMask } from "../data/index.js";
-import { TextStreamer, generate, generationConfig, resolveGenerateOptions } from "../generate/index.js";
+import { TextStreamer, generate, generationConfig, promptIds, resolveGenerateOptions } from "../generate/index.js";
 import type { CausalModel, GenerateOptions } from "../generate/index.js";
 import { loadFinetuned } from "../train/index.js";
 import type { Finetuned } from "../train/index.js";
@@ -88,20 +88,6 @@ function savedHead(dir: string, config: Record<string, unknown>): string | undef
 function positions(dir: string, config: Record<string, unknown>): number | undefined {
   const v = config[architecture(String(config.model_type), join(dir, "config.json")).positions.key];
   return typeof v === "number" ? v : undefined;
-}
-
-/**
- * A prompt's ids for a causal LM: the encoding less the special tokens it appends at the end
- * (the same rule as `lmforge generate`'s promptIds, which lives above this layer).
- */
-function promptIds(tok: Tokenizer, text: string, bos: number | null): number[] {
-  const e = tok.encode(text);
-  let end = e.ids.length;
-  while (end > 0 && e.specialTokensMask[end - 1] === 1) end--;
-  const ids = e.ids.slice(0, end);
-  if (ids.length === 0 && bos !== null) ids.push(bos);
-  if (ids.length === 0) throw new InputError(`prompt ${JSON.stringify(text.slice(0, 40))} has no tokens, and the model names no bos_token_id to start from`, "prompt");
-  return ids;
 }
 
 /** Loads a folder and decides how it serves. */
@@ -192,7 +178,9 @@ function generator(name: string, dir: string, model: PretrainedModel, tok: Token
   const one = (item: GenerateItem): { text: string; tokens: number; truncated: boolean } => {
     const options = { ...defaults, ...item.options };
     const o = resolveGenerateOptions(options, model.config);
-    let ids = head === "causal-lm" ? promptIds(tok, item.prompt, bos) : tok.encode(item.prompt).ids;
+    const prompt = head === "causal-lm" ? promptIds(tok, item.prompt, bos) : tok.encode(item.prompt).ids;
+    if (!prompt) throw new InputError(`prompt ${JSON.stringify(item.prompt.slice(0, 40))} has no tokens, and the model names no bos_token_id to start from`, "prompt");
+    let ids = prompt;
     // a causal LM's prompt and continuation share the positions: the prompt keeps its end
     const room = head === "causal-lm" ? maxLength - o.maxNewTokens : maxLength;
     const truncated = ids.length > room;
