@@ -5,7 +5,7 @@
 // resumes to exactly the losses of an uninterrupted one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
@@ -14,7 +14,7 @@ import { helpOf } from "../src/cli/main.js";
 import { parseCommand } from "../src/cli/args.js";
 import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
-import { tempDir } from "./helpers.js";
+import { killAtCheckpoint, runLog, tempDir } from "./helpers.js";
 
 const dir = await tempDir();
 const cli = new URL("../../bin/lmforge.js", import.meta.url).pathname;
@@ -104,41 +104,17 @@ test("a non-terminal gets a progress line every few seconds (LMFORGE_PROGRESS_SE
   assert.match(r.stderr, /^finetune: \d+\/\d+ \(\d+%\), \d+\/s.*loss \d\.\d{4}$/m);
 });
 
-/** The loss of every step in a run's log (the last record of each step: a resumed run's log has none twice). */
-function stepLosses(out: string): number[] {
-  const records = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; step: number; loss: number });
-  const steps = records.filter((r) => r.event === "step");
-  assert.deepEqual(steps.map((s) => s.step), steps.map((_, i) => i + 1), "each step once, in order");
-  return steps.map((s) => s.loss);
-}
-
 test("fine-tuning killed with SIGKILL resumes exactly: the losses after --resume equal the uninterrupted run's", async () => {
   const args = (out: string) => ["finetune", "--model", modelDir, "--train", data, "--out", out, "--epochs", "3", "--batch-size", "8", "--max-length", "16", "--save-every", "3", "--learning-rate", "3e-3", "--precision", "fp32", "--dropout", "0.2"];
   const full = join(dir, "full");
   assert.equal(run(args(full)).status, 0);
   const cut = join(dir, "cut");
   const child = spawn(process.execPath, [cli, ...args(cut)], { stdio: "ignore", env: { ...process.env, LMFORGE_CACHE: join(dir, "cache") } });
-  // kill it once a checkpoint beyond the first epoch's evaluation exists, mid-run
-  await new Promise<void>((resolve, reject) => {
-    const t0 = Date.now();
-    const poll = setInterval(() => {
-      const steps = existsSync(cut) ? readdirSync(cut).filter((d) => /^checkpoint-\d+$/.test(d)).map((d) => Number(d.slice(11))) : [];
-      if (steps.some((s) => s >= 15)) {
-        clearInterval(poll);
-        child.kill("SIGKILL");
-        resolve();
-      } else if (Date.now() - t0 > 120000) {
-        clearInterval(poll);
-        reject(new Error("no checkpoint after 2 minutes"));
-      }
-    }, 20);
-    child.on("exit", (code) => code === 0 && (clearInterval(poll), reject(new Error("the run finished before it was killed"))));
-  });
-  await new Promise((r) => child.on("exit", r));
+  await killAtCheckpoint(child, cut, 15); // mid-run, past the first epoch's evaluation
   const resumed = run([...args(cut), "--resume"]);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stderr, /resumed from .*checkpoint-\d+ at step \d+/);
-  assert.deepEqual(stepLosses(cut), stepLosses(full));
+  assert.deepEqual(runLog(cut).losses, runLog(full).losses);
   // and the same final weights: the saved models score alike
   const score = (out: string) => JSON.parse(readFileSync(join(out, "test_metrics.json"), "utf8")) as { accuracy: number; macro_f1: number };
   assert.deepEqual(score(cut), score(full));

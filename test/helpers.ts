@@ -1,4 +1,7 @@
 // Test helpers: value comparison and finite-difference gradient checks (tinygrad's one-helper habit).
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import * as torch from "../src/torch/index.js";
 import type { NestedArray, Tensor } from "../src/torch/index.js";
@@ -73,4 +76,41 @@ export async function tempDir(prefix = "lmforge-test-"): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * Kills a child training run with SIGKILL once its output folder holds a checkpoint at or after
+ * step `atStep` (mid-run), and waits for it to be gone. Fails if the run ends first or makes no
+ * such checkpoint within two minutes.
+ */
+export async function killAtCheckpoint(child: ChildProcess, out: string, atStep: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const t0 = Date.now();
+    const poll = setInterval(() => {
+      const steps = existsSync(out) ? readdirSync(out).filter((d) => /^checkpoint-\d+$/.test(d)).map((d) => Number(d.slice(11))) : [];
+      if (steps.some((s) => s >= atStep)) {
+        clearInterval(poll);
+        child.kill("SIGKILL");
+        resolve();
+      } else if (Date.now() - t0 > 120000) {
+        clearInterval(poll);
+        reject(new Error(`no checkpoint-${atStep} or later in ${out} after 2 minutes`));
+      }
+    }, 20);
+    child.on("exit", (code) => code === 0 && (clearInterval(poll), reject(new Error("the run finished before it was killed"))));
+  });
+  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.on("exit", r));
+}
+
+/**
+ * A run's metrics.jsonl: each step's loss (asserting every step appears once, in order: a resumed
+ * log keeps no step twice) and each evaluation's val_ scores.
+ */
+export function runLog(out: string): { losses: number[]; evals: Record<string, number>[] } {
+  const all = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; step: number; loss: number } & Record<string, number>);
+  const steps = all.filter((r) => r.event === "step");
+  assert.deepEqual(steps.map((s) => s.step), steps.map((_, i) => i + 1), "each step once, in order");
+  const evals = new Map<number, Record<string, number>>();
+  for (const r of all) if (r.event === "eval") evals.set(r.step, Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith("val_"))) as Record<string, number>);
+  return { losses: steps.map((s) => s.loss), evals: [...evals.values()] };
 }

@@ -3,13 +3,13 @@
 // uninterrupted run (cli.test.ts's pattern, on the seq2seq task, with dropout drawing).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
 import { AutoModelForSeq2SeqLM, savePretrained } from "../src/models/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
-import { tempDir } from "./helpers.js";
+import { killAtCheckpoint, runLog, tempDir } from "./helpers.js";
 
 const dir = await tempDir();
 const cli = new URL("../../bin/lmforge.js", import.meta.url).pathname;
@@ -28,16 +28,6 @@ const modelDir = join(dir, "t5");
   saveTokenizer(tok, modelDir);
 }
 
-/** Each step's loss and each evaluation's scores in a run's log (the last record of each step: a resumed log has none twice). */
-function records(out: string): { losses: number[]; evals: Record<string, number>[] } {
-  const all = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; step: number; loss: number } & Record<string, number>);
-  const steps = all.filter((r) => r.event === "step");
-  assert.deepEqual(steps.map((s) => s.step), steps.map((_, i) => i + 1), "each step once, in order");
-  const evals = new Map<number, Record<string, number>>();
-  for (const r of all) if (r.event === "eval") evals.set(r.step, Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith("val_"))) as Record<string, number>);
-  return { losses: steps.map((s) => s.loss), evals: [...evals.values()] };
-}
-
 test("translation fine-tuning of a T5 killed with SIGKILL resumes exactly: losses, BLEU by generation and test scores equal the uninterrupted run's", async () => {
   const args = (out: string) => ["finetune", "--model", modelDir, "--task", "translation", "--train", data, "--out", out, "--epochs", "3", "--batch-size", "8", "--max-length", "24", "--max-target-length", "8", "--save-every", "2", "--learning-rate", "1e-2", "--precision", "fp32", "--dropout", "0.1"];
   const full = join(dir, "full");
@@ -45,28 +35,12 @@ test("translation fine-tuning of a T5 killed with SIGKILL resumes exactly: losse
   assert.equal(whole.status, 0, whole.stderr);
   const cut = join(dir, "cut");
   const child = spawn(process.execPath, [cli, ...args(cut)], { stdio: "ignore", env: { ...process.env, LMFORGE_CACHE: join(dir, "cache") } });
-  // kill it once a checkpoint beyond the first epoch's evaluation (6 steps) exists, mid-run
-  await new Promise<void>((resolve, reject) => {
-    const t0 = Date.now();
-    const poll = setInterval(() => {
-      const steps = existsSync(cut) ? readdirSync(cut).filter((d) => /^checkpoint-\d+$/.test(d)).map((d) => Number(d.slice(11))) : [];
-      if (steps.some((s) => s >= 8)) {
-        clearInterval(poll);
-        child.kill("SIGKILL");
-        resolve();
-      } else if (Date.now() - t0 > 120000) {
-        clearInterval(poll);
-        reject(new Error("no checkpoint after 2 minutes"));
-      }
-    }, 20);
-    child.on("exit", (code) => code === 0 && (clearInterval(poll), reject(new Error("the run finished before it was killed"))));
-  });
-  await new Promise((r) => child.on("exit", r));
+  await killAtCheckpoint(child, cut, 8); // mid-run, past the first epoch's evaluation (6 steps)
   const resumed = run([...args(cut), "--resume"]);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stderr, /resumed from .*checkpoint-\d+ at step \d+/);
-  const a = records(cut);
-  const b = records(full);
+  const a = runLog(cut);
+  const b = runLog(full);
   assert.deepEqual(a.losses, b.losses);
   assert.deepEqual(a.evals, b.evals);
   assert.ok(b.evals.length >= 2 && b.evals.every((e) => typeof e.val_bleu === "number" && typeof e.val_chrf === "number"), JSON.stringify(b.evals));
