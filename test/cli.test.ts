@@ -47,6 +47,7 @@ test("negative numbers parse, then are refused by range naming the flag; other b
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--task", "parsing"], /--task must be classification, token-classification, question-answering, translation or summarization, got "parsing"/],
     [["pretrain", "--model", "bert-tiny", "--tokenizer", "t", "--out", "o", "--max-steps", "3", "--mixing", "temperature:0.5"], /--mixing: temperature:0\.5: the temperature must be >= 1/],
     [["tokenizer", "train", "--kind", "bpe", "--vocab-size", "0", "--out", "o"], /--vocab-size must be >= 1, got "0"/],
+    [["finetune", "--model", "m", "--train", "t", "--out", "o", "--eval-every", "often"], /--eval-every must be an integer or epoch, got "often"/],
   ];
   for (const [args, message] of cases) {
     const r = run(args);
@@ -55,6 +56,10 @@ test("negative numbers parse, then are refused by range naming the flag; other b
     assert.equal(r.stderr.trim().split("\n").length, 1, "one line");
   }
   assert.ok(!existsSync("o"), "nothing was written");
+  // a number or the word: --eval-every and --save-every take "epoch" as the Trainer does
+  const specs = [{ flag: "eval-every", key: "evalEvery", type: "int" as const, min: 1, words: ["epoch"], help: "" }];
+  assert.deepEqual(parseCommand(["--eval-every", "epoch"], specs).values, { evalEvery: "epoch" });
+  assert.deepEqual(parseCommand(["--eval-every", "50"], specs).values, { evalEvery: 50 });
 });
 
 const modelDir = join(dir, "base");

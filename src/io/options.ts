@@ -25,6 +25,8 @@ export interface OptionSpec {
   /** How the default reads in --help when it is a function. */
   defaultText?: string;
   required?: boolean;
+  /** Numbers: words accepted beside them, passed on as they are (--eval-every epoch). */
+  words?: readonly string[];
   /** Text -> the library's value, for structured flags (--mixing temperature:2); throws with the reason. */
   parse?: (text: string) => unknown;
 }
@@ -66,10 +68,12 @@ export function checkOption(s: OptionSpec, value: unknown, name = `--${s.flag}`)
       return fail("must be true or false");
     case "int":
     case "number": {
-      if (typeof value !== "number" && typeof value !== "string") return fail(`must be ${s.type === "int" ? "an integer" : "a number"}`);
+      if (typeof value === "string" && s.words?.includes(value)) return value;
+      const what = `${s.type === "int" ? "an integer" : "a number"}${s.words?.length ? ` or ${s.words.join(" or ")}` : ""}`;
+      if (typeof value !== "number" && typeof value !== "string") return fail(`must be ${what}`);
       const n = typeof value === "number" ? value : value.trim() === "" ? NaN : Number(value);
-      if (!Number.isFinite(n)) return fail(`must be ${s.type === "int" ? "an integer" : "a number"}`);
-      if (s.type === "int" && !Number.isInteger(n)) return fail("must be an integer");
+      if (!Number.isFinite(n)) return fail(`must be ${what}`);
+      if (s.type === "int" && !Number.isInteger(n)) return fail(`must be ${what}`);
       const low = s.min !== undefined && (s.exclusiveMin ? n <= s.min : n < s.min);
       const high = s.max !== undefined && n > s.max;
       if (low || high) return fail(`must be ${describeRange(s)}`);
@@ -131,7 +135,7 @@ export function optionDefaults(specs: readonly OptionSpec[]): Record<string, unk
 /** One --help line per option: flag, placeholder, help, default and range. */
 export function formatOptionHelp(specs: readonly OptionSpec[]): string {
   const rows = specs.map((s) => {
-    const arg = s.type === "boolean" ? "" : ` ${s.arg ?? (s.choices ? s.choices.join("|") : s.type === "int" ? "N" : s.type === "number" ? "X" : "VALUE")}`;
+    const arg = s.type === "boolean" ? "" : ` ${s.arg ?? (s.choices ? s.choices.join("|") : s.type === "int" ? ["N", ...(s.words ?? [])].join("|") : s.type === "number" ? "X" : "VALUE")}`;
     const notes: string[] = [];
     if (s.required) notes.push("required");
     if (typeof s.default === "function") {

@@ -100,8 +100,8 @@ export interface FinetuneOptions {
   clipNorm?: number;
   precision?: "fp32" | "bf16";
   seed?: number;
-  evalEvery?: number;
-  saveEvery?: number;
+  evalEvery?: number | "epoch";
+  saveEvery?: number | "epoch";
   evalBatches?: number;
   keepLast?: number;
   patience?: number;

@@ -54,9 +54,9 @@ export interface PretrainOptions {
   precision?: "fp32" | "bf16";
   seed?: number;
   valFraction?: number;
-  evalEvery?: number;
+  evalEvery?: number | "epoch";
   evalBatches?: number;
-  saveEvery?: number;
+  saveEvery?: number | "epoch";
   keepLast?: number;
   /** Early stopping on a validation metric (default loss) after this many evaluations without improvement. */
   patience?: number;
