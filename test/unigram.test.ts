@@ -74,6 +74,17 @@ test("unigram: a trained tokenizer encodes Moby Dick exactly as @huggingface/tok
   assert.deepEqual([0, 1, 2].map((i) => trained.idToToken(i)), ["<pad>", "</s>", "<unk>"]);
 });
 
+test("unigram training reports each round: candidates shrink by the pruning factor to the stopping size, and the result is the same as without", () => {
+  const rounds: [number, number][] = [];
+  const watched = trainTokenizerFromTexts(corpus, { kind: "unigram", vocabSize: 1500, onRound: (pieces, target) => rounds.push([pieces, target]) });
+  assert.ok(rounds.length >= 3, JSON.stringify(rounds));
+  // the stopping size is 110% of the vocabulary (sentencepiece's), and each round keeps at most 75% (its shrinking factor) until it is reached
+  assert.ok(rounds.every(([, t]) => t === 1650), JSON.stringify(rounds));
+  for (let i = 1; i < rounds.length; i++) assert.ok(rounds[i]![0] <= Math.max(1650, Math.ceil(rounds[i - 1]![0] * 0.75)) + 1, JSON.stringify(rounds));
+  assert.ok(rounds[rounds.length - 1]![0] <= 1650);
+  assert.deepEqual(tokenizerToJSON(watched), tokenizerToJSON(trained));
+});
+
 test("unigram: Chinese, mixed scripts, emoji, accents, NFKC, empty strings, long words, unknown runs, pairs", () => {
   const hf = oracle(trained);
   for (const t of [...hard, ...extra]) agree(trained, hf, t);

@@ -54,6 +54,10 @@ export async function tokenizerTrain(v: Record<string, unknown>, positionals: st
       ...(v.limitAlphabet !== undefined ? { limitAlphabet: v.limitAlphabet as number } : {}),
       ...(v.removeStopWords || v.stem ? { classic: { removeStopWords: Boolean(v.removeStopWords), stem: Boolean(v.stem) } } : {}),
       onProgress: (d, t) => progress.update(d, t),
+      onRound: (pieces, target) => {
+        progress.done();
+        console.error(`unigram: ${pieces.toLocaleString("en-US")} candidate pieces after EM and pruning (stops at ${target.toLocaleString("en-US")}), ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      },
     });
     progress.done();
     const out = v.out as string;

@@ -39,6 +39,8 @@ export interface TrainOptions {
   classic?: ClassicTextOptions;
   /** Called as input is read: bytes done and total (for a progress bar). */
   onProgress?: (done: number, total: number) => void;
+  /** Unigram: called after each round of EM and pruning with the pieces left and the size it prunes to. */
+  onRound?: (pieces: number, target: number) => void;
 }
 
 /** The defaults of a tokenizer training run (the CLI's too). */
@@ -361,7 +363,7 @@ export function buildUnigramTokenizer(learned: [string, number][], o: TrainOptio
 function fromCounts(counts: Map<string, number>, o: TrainOptions): Tokenizer {
   if (o.kind !== "unigram") return buildTokenizer(learnVocabulary(counts, o), o);
   try {
-    return buildUnigramTokenizer(learnUnigram(counts, { vocabSize: o.vocabSize, specialTokens: specialsOf(o), unkToken: "<unk>" }), o);
+    return buildUnigramTokenizer(learnUnigram(counts, { vocabSize: o.vocabSize, specialTokens: specialsOf(o), unkToken: "<unk>", ...(o.onRound ? { onRound: o.onRound } : {}) }), o);
   } catch (e) {
     throw new TrainError((e as Error).message);
   }

@@ -25,6 +25,8 @@ export interface UnigramTrainOptions {
   subIterations?: number;
   /** Seed pieces (default 1,000,000). */
   seedSize?: number;
+  /** Called after each round of EM and pruning: the pieces left and the size pruning stops at. */
+  onRound?: (pieces: number, target: number) => void;
 }
 
 /** digamma(x) by recurrence to x >= 7 and the asymptotic series (as Hugging Face's trainer). */
@@ -212,6 +214,7 @@ export function learnUnigram(counts: Map<string, number>, o: UnigramTrainOptions
   let pieces: [string, number][] = [["<UNK>", NaN], ...seedPieces(counts, maxLen, o.seedSize ?? 1_000_000)];
   const target = Math.floor((o.vocabSize * 11) / 10);
   let model = new Unigram({ pieces, unkId: 0, byteFallback: false });
+  o.onRound?.(pieces.length - 1, target);
   for (;;) {
     for (let k = 0; k < subIterations; k++) {
       pieces = maximise(pieces, expectedCounts(model, words));
@@ -220,6 +223,7 @@ export function learnUnigram(counts: Map<string, number>, o: UnigramTrainOptions
     if (pieces.length <= target) break;
     pieces = prune(model, pieces, words, target, shrinking);
     model = new Unigram({ pieces, unkId: 0, byteFallback: false });
+    o.onRound?.(pieces.length - 1, target);
   }
   // every character stays (unseen ones just above the lowest score), then the best pieces
   const scores = new Map(pieces.slice(1));
