@@ -4,12 +4,12 @@
 // Leaves first: attention -> MLP -> block -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, init, initTransformerWeights, splitHeads } from "../nn/index.js";
+import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, init, initTransformerWeights, splitHeads, tieWeight } from "../nn/index.js";
 import type { FusedActivation, KVCache } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
 import { runGenerate } from "./generation.js";
-import { sequenceLoss, tokenLoss } from "./outputs.js";
+import { causalLmLoss, sequenceLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 import type { ArchitectureEntry, ModelClass } from "./registry.js";
 
@@ -225,19 +225,13 @@ export class GPT2LMHeadModel extends Module {
     super();
     this.transformer = new GPT2Model(config);
     this.lm_head = new Linear(config.n_embd, config.vocab_size, { bias: false });
-    this.lm_head.weight.dispose();
-    this.lm_head.weight = (this.lm_head as unknown as { registerParameter(n: string, t: Tensor): Tensor }).registerParameter("weight", this.transformer.wte.weight);
+    tieWeight(this.lm_head, this.transformer.wte.weight);
   }
 
   forward(input: GPT2Inputs): ModelOutput {
     const out = this.transformer.forward(input);
     const logits = this.lm_head.forward(out.lastHiddenState);
-    let loss: Tensor | undefined;
-    if (input.labels) {
-      const T = logits.shape[1]!;
-      loss = tokenLoss(logits.narrow(1, 0, T - 1), input.labels.narrow(1, 1, T - 1));
-    }
-    return { ...out, logits, ...(loss ? { loss } : {}) };
+    return { ...out, logits, ...(input.labels ? { loss: causalLmLoss(logits, input.labels) } : {}) };
   }
 
   /** Text continuation, (B, T) -> (B, T + new): src/generate's generate(this, inputIds, options). */

@@ -7,12 +7,12 @@
 // checkpoint's tensor names. Leaves first: attention -> MLP -> decoder layer -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, activation, additiveMask, applyRotary, attentionMerged, initTransformerWeights, inverseFrequencies, linearMany, minValue, rotaryTables, slidingWindowMask, splitHeads } from "../nn/index.js";
+import { Embedding, Linear, Module, ModuleList, RMSNorm, activation, additiveMask, applyRotary, attentionMerged, initTransformerWeights, inverseFrequencies, linearMany, minValue, rotaryTables, slidingWindowMask, splitHeads, tieWeight } from "../nn/index.js";
 import type { KVCache, RotaryScaling, RotaryTables } from "../nn/index.js";
 import { ConfigError, numLabels, parseConfig, requireDivides, requirePositive } from "./config.js";
 import type { Schema } from "./config.js";
 import { runGenerate } from "./generation.js";
-import { sequenceLoss, tokenLoss } from "./outputs.js";
+import { causalLmLoss, sequenceLoss } from "./outputs.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
 import type { ArchitectureEntry, ModelClass } from "./registry.js";
 
@@ -266,21 +266,13 @@ export class LlamaForCausalLM extends Module {
     this.model = new LlamaModel(config);
     this.lm_head = new Linear(config.hidden_size, config.vocab_size, { bias: false });
     initTransformerWeights(this.lm_head, config.initializer_range);
-    if (config.tie_word_embeddings) {
-      this.lm_head.weight.dispose();
-      this.lm_head.weight = (this.lm_head as unknown as { registerParameter(n: string, t: Tensor): Tensor }).registerParameter("weight", this.model.embed_tokens.weight);
-    }
+    if (config.tie_word_embeddings) tieWeight(this.lm_head, this.model.embed_tokens.weight);
   }
 
   forward(input: ModelInputs): ModelOutput {
     const out = this.model.forward(input);
     const logits = this.lm_head.forward(out.lastHiddenState); // (B, T, V)
-    let loss: Tensor | undefined;
-    if (input.labels) {
-      const T = logits.shape[1]!;
-      loss = tokenLoss(logits.narrow(1, 0, T - 1), input.labels.narrow(1, 1, T - 1));
-    }
-    return { ...out, logits, ...(loss ? { loss } : {}) };
+    return { ...out, logits, ...(input.labels ? { loss: causalLmLoss(logits, input.labels) } : {}) };
   }
 
   /** Continues each row of inputIds (B, T) and returns (B, T + new): src/generate's generate(this, inputIds, options). */

@@ -127,6 +127,12 @@ export function tokenLoss(logits: Tensor, labels: Tensor): Tensor {
   return torch.scope(() => torch.crossEntropy(logits.reshape([-1, logits.shape[logits.ndim - 1]!]).float(), labels.reshape([-1])));
 }
 
+/** A causal LM's loss: position t predicts label t + 1 (labels are the inputs, -100 ignored), in float32. */
+export function causalLmLoss(logits: Tensor, labels: Tensor): Tensor {
+  const T = logits.shape[1]!;
+  return tokenLoss(logits.narrow(1, 0, T - 1), labels.narrow(1, 1, T - 1));
+}
+
 /**
  * Hidden states (B, T, C) at the positions whose label counts, with those labels: (N, C), (N).
  * With maskedOnly unset, the inputs come back as they are.

@@ -8,7 +8,7 @@
 // serves it with `encoderOutputs` (the encoder runs once) and a key/value cache.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, Embedding, Linear, MASK_MIN, Module, ModuleList, RMSNorm, activation, attentionMerged, init, splitHeads } from "../nn/index.js";
+import { Dropout, Embedding, Linear, MASK_MIN, Module, ModuleList, RMSNorm, activation, attentionMerged, init, splitHeads, tieWeight } from "../nn/index.js";
 import { ConfigError, parseConfig, requirePositive } from "./config.js";
 import type { Schema } from "./config.js";
 import { runGenerate } from "./generation.js";
@@ -106,12 +106,6 @@ export function relativePositionBucket(relative: Tensor, bidirectional: boolean,
     const bucket = torch.where(distance.lt(maxExact), distance, large);
     return offset ? bucket.add(offset) : bucket;
   });
-}
-
-/** Registers an existing tensor as a module's parameter (tied weights), freeing the one it replaces. */
-function tieWeight(module: Linear | Embedding, t: Tensor): void {
-  module.weight.dispose();
-  module.weight = (module as unknown as { registerParameter(n: string, x: Tensor): Tensor }).registerParameter("weight", t);
 }
 
 /** Multi-head attention without scaling; block 0 of a stack also holds the relative position bias table. */

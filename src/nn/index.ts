@@ -1,6 +1,6 @@
 export { Module, ModuleList, patternToRegExp } from "./module.js";
 export type { StateDict, LoadResult, NamePattern } from "./module.js";
-export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, Conv1d, Conv1D, GELU, ReLU, SiLU, Tanh, activation, fusedActivation, linearMany, initTransformerWeights } from "./layers.js";
+export { Linear, Embedding, LayerNorm, RMSNorm, Dropout, Conv1d, Conv1D, GELU, ReLU, SiLU, Tanh, activation, fusedActivation, linearMany, initTransformerWeights, tieWeight } from "./layers.js";
 export type { LayerOptions, ActivationName, FusedActivation } from "./layers.js";
 export { LoRALinear, applyLoRA } from "./lora.js";
 export type { LoRAOptions } from "./lora.js";

@@ -260,3 +260,12 @@ export function activation(name: string): (x: Tensor) => Tensor {
       throw new Error(`unknown activation "${name}"; known: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh`);
   }
 }
+
+/**
+ * Ties a layer's weight to an existing tensor (a head sharing the word embeddings): the layer's
+ * own weight is freed and the tensor registered in its place, so both modules hold one parameter.
+ */
+export function tieWeight(module: Linear | Embedding, t: Tensor): void {
+  module.weight.dispose();
+  module.weight = (module as unknown as { registerParameter(n: string, x: Tensor): Tensor }).registerParameter("weight", t);
+}

@@ -4,10 +4,10 @@
 // embeddings -> body -> model -> heads -> registry entry.
 import * as torch from "../../torch/index.js";
 import type { Tensor } from "../../torch/index.js";
-import { Dropout, Embedding, Linear, Module, ModuleList, additiveMask, initTransformerWeights, minValue } from "../../nn/index.js";
+import { Dropout, Embedding, Linear, Module, ModuleList, additiveMask, initTransformerWeights, minValue, tieWeight } from "../../nn/index.js";
 import { numLabels } from "../config.js";
 import { runGenerate } from "../generation.js";
-import { selectMasked, sequenceLoss, tokenLoss } from "../outputs.js";
+import { causalLmLoss, selectMasked, sequenceLoss, tokenLoss } from "../outputs.js";
 import type { ModelInputs, ModelOutput } from "../outputs.js";
 import type { ArchitectureEntry, ModelClass } from "../registry.js";
 import { localWindowMask } from "./attention.js";
@@ -154,12 +154,6 @@ export class LmforgeModel extends Module {
   }
 }
 
-/** Registers an existing tensor as a module's parameter (tied weights), freeing the one it replaces. */
-function tieWeight(module: Linear, t: Tensor): void {
-  module.weight.dispose();
-  module.weight = (module as unknown as { registerParameter(n: string, x: Tensor): Tensor }).registerParameter("weight", t);
-}
-
 /** BERT's MLM head in embedding_size: dense (C -> E), GELU, norm, then the decoder tied to the word embeddings, plus a bias. */
 export class LmforgeMLMHead extends Module {
   dense: Linear;
@@ -229,12 +223,7 @@ export class LmforgeForCausalLM extends Module {
     const out = this.lmforge.forward(input);
     const h = this.lm_projection ? this.lm_projection.forward(out.lastHiddenState) : out.lastHiddenState;
     const logits = this.lm_head.forward(h); // (B, T, V)
-    let loss: Tensor | undefined;
-    if (input.labels) {
-      const T = logits.shape[1]!;
-      loss = tokenLoss(logits.narrow(1, 0, T - 1), input.labels.narrow(1, 1, T - 1));
-    }
-    return { ...out, logits, ...(loss ? { loss } : {}) };
+    return { ...out, logits, ...(input.labels ? { loss: causalLmLoss(logits, input.labels) } : {}) };
   }
 
   /**
