@@ -1,7 +1,7 @@
 // Generation benchmark, side by side with PyTorch in one run: lmforge's generate() (src/generate,
 // block key/value cache) against Hugging Face's eager generate() loop over the same
 // architectures (bench/peers/generate_torch.py: tuple-of-tensors cache concatenated each step),
-// for GPT-2 and a Llama-style model, greedy and 4-beam search. Both sides run the same weights
+// for GPT-2, a Llama-style model and T5 (encoder once, then the decoder), greedy and 4-beam search. Both sides run the same weights
 // (lmforge's, passed through a safetensors file) on the same prompt ids and make exactly N new
 // tokens (no end-of-sequence token); fp32 outputs are compared token for token.
 // Reports new tokens per second: B·N over the wall time of one whole generate call.
@@ -11,19 +11,19 @@ import { join } from "node:path";
 import * as torch from "../src/torch/index.js";
 import { CPU_FLAGS } from "../src/torch/native.js";
 import { saveSafetensors } from "../src/io/safetensors.js";
-import { gpt2, llama } from "../src/models/index.js";
+import { gpt2, llama, t5 } from "../src/models/index.js";
 import { generateOutput } from "../src/generate/index.js";
 import { median, runPeer } from "./peer.js";
 import type { EngineBenchRow } from "./engine.js";
 
 export interface GenerateCase {
   name: string;
-  model: "gpt2" | "llama";
+  model: "gpt2" | "llama" | "t5";
   /** config.json keys (Hugging Face's), given to both sides. */
   config: Record<string, unknown>;
   precision: "fp32" | "bf16";
   batch: number;
-  /** Prompt tokens per row. */
+  /** Prompt tokens per row (T5: the encoder's input; its decoder starts from decoder_start_token_id). */
   prompt: number;
   /** New tokens per row, exactly: no end-of-sequence token stops a row. */
   newTokens: number;
@@ -46,10 +46,12 @@ const MODELS = {
   full: {
     gpt2: { label: "gpt2 124M", config: {} },
     llama: { label: "llama-style 124M", config: { vocab_size: 32000, hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 12, num_key_value_heads: 4, max_position_embeddings: 2048 } },
+    t5: { label: "t5-small 60M", config: {} },
   },
   quick: {
     gpt2: { label: "gpt2 tiny", config: { vocab_size: 1000, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4 } },
     llama: { label: "llama-style tiny", config: { vocab_size: 1000, hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128 } },
+    t5: { label: "t5 tiny", config: { vocab_size: 1000, d_model: 64, d_kv: 16, d_ff: 128, num_layers: 2, num_decoder_layers: 2, num_heads: 4 } },
   },
 } as const;
 
@@ -61,7 +63,7 @@ export function generateCases(quick = false, bf16 = cpuHasBf16()): GenerateCase[
     : [{ batch: 1, prompt: 32, newTokens: 64, beams: 1 }, { batch: 8, prompt: 32, newTokens: 64, beams: 1 }, { batch: 1, prompt: 32, newTokens: 32, beams: 4 }];
   const cases: GenerateCase[] = [];
   for (const precision of bf16 ? (["fp32", "bf16"] as const) : (["fp32"] as const)) {
-    for (const model of ["gpt2", "llama"] as const) {
+    for (const model of ["gpt2", "llama", "t5"] as const) {
       for (const s of shapes) {
         const search = s.beams > 1 ? `beam ${s.beams}` : "greedy";
         cases.push({
@@ -80,7 +82,7 @@ export function generateCases(quick = false, bf16 = cpuHasBf16()): GenerateCase[
 }
 
 interface Built {
-  model: gpt2.GPT2LMHeadModel | llama.LlamaForCausalLM;
+  model: gpt2.GPT2LMHeadModel | llama.LlamaForCausalLM | t5.T5ForConditionalGeneration;
   /** Hugging Face's config.json keys, every default filled in (the peer builds from these). */
   config: Record<string, unknown>;
 }
@@ -90,6 +92,10 @@ function build(c: GenerateCase): Built {
   if (c.model === "gpt2") {
     const config = gpt2.gpt2Config(c.config);
     return { model: new gpt2.GPT2LMHeadModel(config), config };
+  }
+  if (c.model === "t5") {
+    const config = t5.t5Config(c.config);
+    return { model: new t5.T5ForConditionalGeneration(config), config };
   }
   const config = llama.llamaConfig(c.config);
   return { model: new llama.LlamaForCausalLM(config), config };
@@ -103,7 +109,8 @@ function lmforgeCase(model: Built["model"], prompt: number[][], c: GenerateCase)
   let generated: number[][] = [];
   const once = (): void => {
     const out = generateOutput(model, ids, options).sequences; // (B, P + N)
-    generated = (out.toArray() as number[][]).map((row) => row.slice(c.prompt));
+    // the new tokens: after the prompt (decoder-only) or after the decoder start token (T5)
+    generated = (out.toArray() as number[][]).map((row) => row.slice(c.model === "t5" ? 1 : c.prompt));
     out.dispose();
   };
   for (let i = 0; i < c.warmup; i++) once();

@@ -124,6 +124,7 @@ export function seq2seqDecoder(model: CausalModel, inputIds: Tensor, options: Se
   let encoder: Tensor | null = null; // (R, S, C)
   let mask: Tensor | null = options.attentionMask ? torch.keep(options.attentionMask.long().clone()) : null; // (R, S)
   let past: [Tensor, Tensor][] | null = null; // [2i] self-attention (R, H, t, D), [2i + 1] cross-attention (R, H, S, D)
+  let origin: number[] = Array.from({ length: B }, (_, r) => r); // the input row each current row decodes
 
   const table = (rows: number[][]): Tensor => torch.tensor(rows.flat(), { dtype: "int64", shape: [rows.length, rows[0]!.length] });
   const held = (): Tensor[] => [...(encoder ? [encoder] : []), ...(mask ? [mask] : []), ...(past ?? []).flat()];
@@ -162,18 +163,25 @@ export function seq2seqDecoder(model: CausalModel, inputIds: Tensor, options: Se
     reorder(rows) {
       if (rows.length === ids.length && rows.every((r, i) => r === i)) return;
       ids = rows.map((r) => [...ids[r]!]);
+      // Beam search moves rows among the beams of one prompt only: the encoder states, its mask and
+      // the cross-attention pairs of a row then stay what they are (the same prompt's), and only the
+      // self-attention pairs move. Hugging Face moves all four cached tensors of every layer.
+      const nextOrigin = rows.map((r) => origin[r]!);
+      const sourcesStay = nextOrigin.length === origin.length && nextOrigin.every((o, i) => o === origin[i]);
+      origin = nextOrigin;
       const index = torch.keep(torch.tensor([...rows], { dtype: "int64" }));
       const pick = (t: Tensor): Tensor => {
         const picked = torch.keep(torch.scope(() => t.indexSelect(0, index)));
         t.dispose();
         return picked;
       };
-      if (encoder) encoder = pick(encoder);
-      if (mask) mask = pick(mask);
+      if (encoder && !sourcesStay) encoder = pick(encoder);
+      if (mask && !sourcesStay) mask = pick(mask);
       if (past) {
         // a cross-attention pair is shared by no one else: each tensor once
         const moved = new Map<Tensor, Tensor>();
-        past = past.map((pair) => pair.map((t) => moved.get(t) ?? moved.set(t, pick(t)).get(t)!) as [Tensor, Tensor]);
+        const move = (t: Tensor): Tensor => moved.get(t) ?? moved.set(t, pick(t)).get(t)!;
+        past = past.map((pair, i) => (sourcesStay && i % 2 === 1 ? pair : (pair.map(move) as [Tensor, Tensor])));
       }
       index.dispose();
     },
