@@ -1,10 +1,12 @@
-# The PyTorch side of bench/models.ts: BERT and GPT-2 written as Hugging Face's eager
+# The PyTorch side of bench/models.ts: BERT, GPT-2 and Llama written as Hugging Face's eager
 # modeling code computes them (separate q/k/v projections, matmul-softmax attention, exact
-# or tanh GELU, post-/pre-LayerNorm), timed the same way. Prints one JSON line per case.
+# or tanh GELU, post-/pre-LayerNorm; Llama from llama_torch.py), timed the same way. Prints
+# one JSON line per case.
 import json, math, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from llama_torch import LlamaForCausalLM
 
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
@@ -96,6 +98,14 @@ for case in cfg["cases"]:
     ids = torch.randint(1, 1000, (B, T))
     if case["model"] == "gpt2":
         m = GPT2(50257, 768, 12, 12)
+    elif case["model"] == "llama":
+        llama = LlamaForCausalLM(case["config"])
+        positions = torch.arange(T).unsqueeze(0).expand(B, T)
+        def m(ids, labels):
+            # LlamaForCausalLM.forward: float32 logits, the loss over shifted labels
+            logits, _ = llama(ids, None, torch.ones_like(ids), positions)
+            return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+        m.parameters, m.train, m.eval = llama.parameters, llama.train, llama.eval
     else:
         H, L, heads, I = case["hidden"], case["layers"], case["heads"], case["intermediate"]
         m = Bert(30522, H, L, heads, I)
@@ -103,10 +113,11 @@ for case in cfg["cases"]:
     if case["train"]:
         m.train()
         opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
-        labels = ids if case["model"] == "gpt2" else torch.randint(0, 2, (B,))
+        causal = case["model"] in ("gpt2", "llama")
+        labels = ids if causal else torch.randint(0, 2, (B,))
         def step():
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = m(ids, labels) if case["model"] == "gpt2" else m(ids, mask, labels)
+                loss = m(ids, labels) if causal else m(ids, mask, labels)
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
