@@ -20,7 +20,7 @@ import { gpt2CausalLm, llamaCausalLm } from "./onnx-decoders.js";
 /** `lmforge export onnx`'s options, declared once (the CLI reads them). */
 export const ONNX_EXPORT_OPTIONS = defineOptions([
   { flag: "out", key: "out", type: "string", arg: "FILE", required: true, help: "the .onnx file to write (atomically)" },
-  { flag: "opset", key: "opset", type: "int", arg: "N", default: DEFAULT_OPSET, help: `ONNX opset: ${SUPPORTED_OPSETS.join(", ")} (17 and later have LayerNormalization; 14 to 16 get it decomposed)` },
+  { flag: "opset", key: "opset", type: "int", arg: "N", min: SUPPORTED_OPSETS[0], max: SUPPORTED_OPSETS[SUPPORTED_OPSETS.length - 1], default: DEFAULT_OPSET, help: `ONNX opset: ${SUPPORTED_OPSETS.join(", ")} (17 and later have LayerNormalization; 14 to 16 get it decomposed)` },
   { flag: "with-past", key: "withPast", type: "boolean", default: false, help: "decoders: take past_key_values.{i}.key/value as inputs (one step of cached generation)" },
 ]);
 
