@@ -3,7 +3,7 @@
 // position (RoBERTa's positions counted from padding_idx + 1 over the non-pad tokens), then
 // LayerNorm; ELECTRA's and ALBERT's projection to hidden_size; post-LayerNorm layers (ALBERT's
 // shared across depth); each family's own classification head on the first token.
-// Inputs: input_ids, attention_mask, token_type_ids (not RoBERTa's: one token type), int64
+// Inputs: input_ids, attention_mask, token_type_ids (not RoBERTa's, of one token type), int64
 // [batch, sequence]. Output: logits [batch, num_labels].
 import type { OnnxGraph } from "./onnx-graph.js";
 import { activation, attention, geluErf, layerNorm, linear, mergeHeads, paddingMask, param, splitHeads } from "./onnx-layers.js";
@@ -119,7 +119,9 @@ export function encoderClassifier(ctx: Ctx, config: Record<string, unknown>, fam
   const g: OnnxGraph = ctx.g;
   const ids = g.input("input_ids", "int64", ["batch", "sequence"]);
   const attentionMask = g.input("attention_mask", "int64", ["batch", "sequence"]);
-  const types = family === "roberta" ? null : g.input("token_type_ids", "int64", ["batch", "sequence"]);
+  // RoBERTa has one token type (type_vocab_size 1): no input, as in Hugging Face's exports
+  const oneType = family === "roberta" && (config.type_vocab_size as number) <= 1;
+  const types = oneType ? null : g.input("token_type_ids", "int64", ["batch", "sequence"]);
   const h = trunk(ctx, c, family, ids, types, paddingMask(g, attentionMask));
   const first = g.op("Gather", [h, g.ints([0], [])], { axis: { int: 1 } }, "first_token"); // (B, C)
   g.output(head(ctx, family, first), "logits", "float32", ["batch", numLabels]);
