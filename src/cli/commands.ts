@@ -80,6 +80,18 @@ export const COMMANDS: Command[] = [
     run: async (v, p) => (await import("./data.js")).dataCommand(v, p),
   },
   {
+    name: "export",
+    summary: "export a model folder to ONNX: BERT-family sequence classifiers, GPT-2 and Llama causal LMs (with or without past key/values)",
+    usage: "lmforge export onnx DIR --out FILE [--opset N] [--with-past]",
+    notes:
+      "Classifiers take input_ids, attention_mask (and token_type_ids, not RoBERTa) and give logits [batch, num_labels]. Causal LMs take input_ids,\n" +
+      "attention_mask (past + new tokens), position_ids (cumsum(mask) - 1, 1 at padding) and with --with-past past_key_values.{i}.key/value;\n" +
+      "they give logits [batch, sequence, vocab] and present.{i}.key/value. Weights are float32; files must stay under 2 GiB.",
+    positionals: true,
+    specs: async () => (await import("./export.js")).EXPORT_OPTIONS,
+    run: async (v, p) => (await import("./export.js")).exportCommand(v, p),
+  },
+  {
     name: "quickstart",
     summary: "the whole pipeline on the embedded data: tokenizer, pretraining, fine-tuning, does pretraining help?",
     usage: "lmforge quickstart [--fast] [--out DIR] [--seed S]",
