@@ -38,6 +38,14 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./finetune.js")).finetuneCommand(v),
   },
   {
+    name: "ablate",
+    summary: "compare Transformer variants (norm placement, positions, feed-forward, attention, convolution) on equal terms: pretrain, fine-tune, one table",
+    usage: "lmforge ablate --variants post-ln,pre-ln,rmsnorm+rotary+swiglu,performer,conv-hybrid [--budget 20m | --steps N] --out DIR [options]",
+    notes: "Each variant is --model with its switches set, pretrained for the same time (or steps) on the same text and tokenizer,\nthen fine-tuned on --task; each runs in its own process (its peak memory is its own; a rerun skips the variants done).",
+    specs: async () => (await import("../train/ablate.js")).ABLATE_OPTIONS,
+    run: async (v) => (await import("./ablate.js")).ablateCommand(v),
+  },
+  {
     name: "evaluate",
     summary: "score a fine-tuned model on labelled data with its task's metrics (--json: one JSON object)",
     usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [options]",
