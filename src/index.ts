@@ -27,3 +27,5 @@ export * as train from "./train/index.js";
 export * as tasks from "./tasks/index.js";
 export * as metrics from "./eval/index.js";
 export * as generate from "./generate/index.js";
+export * as onnx from "./export/index.js";
+export { exportOnnx, exportOnnxFromFolder, writeOnnx } from "./export/index.js";

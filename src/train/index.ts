@@ -14,3 +14,5 @@ export { hyperparameterSearch, searchGrid } from "./search.js";
 export type { SearchSpace, SearchTrial } from "./search.js";
 export { trainingOptions, parseAdversarial } from "./options.js";
 export { parsePerturb, parseMixing, parseTask, parseAuxiliary } from "./pretrain-options.js";
+export { ablate, ablationTable, parseVariant, parseDuration, VARIANT_SWITCHES, DEFAULT_VARIANTS, ABLATE_OPTIONS } from "./ablate.js";
+export type { AblateOptions, AblationRow, Variant } from "./ablate.js";
