@@ -28,7 +28,7 @@ export const SERVE_OPTIONS = defineOptions([
   { flag: "max-batch-size", key: "maxBatchSize", type: "int", min: 1, default: 16, arg: "N", help: "most texts per model call; 1 turns dynamic batching off" },
   { flag: "max-wait-ms", key: "maxWaitMs", type: "number", min: 0, default: 5, arg: "MS", help: "longest a request waits for others to batch with" },
   { flag: "queue-size", key: "queueSize", type: "int", min: 1, default: 64, arg: "N", help: "requests waiting or running per model; more are refused with 429 and Retry-After" },
-  { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue" },
+  { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue; a body not received by then gets 408 (slow clients)" },
   { flag: "api-key-file", key: "apiKeyFile", type: "string", arg: "FILE", help: "require the key in this file: Authorization: Bearer KEY or x-api-key: KEY (health checks excepted)" },
   { flag: "body-limit", key: "bodyLimit", type: "string", arg: "SIZE", default: "1mb", help: "largest request body (bytes, or with kb / mb); larger gets 413" },
   { flag: "threads", key: "threads", type: "int", min: 1, arg: "N", help: "libtorch's intra-op threads (default: every core); 1 often serves better on a shared or busy machine" },
@@ -152,6 +152,10 @@ export function createServer(given: ServerOptions): FastifyInstance {
     bodyLimit: parseSize(given.bodyLimit ?? o.bodyLimit),
     logController: new LogController({ disableRequestLogging: true }), // one line per request, written below
     return503OnClosing: true,
+    // a client that sends its body too slowly (or stops) gets 408 and loses its connection: node
+    // checks every connectionsCheckingInterval, 30 s by default, too coarse for short timeouts
+    requestTimeout: o.timeoutMs,
+    http: { requestTimeout: o.timeoutMs, headersTimeout: Math.min(60000, o.timeoutMs), connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.timeoutMs / 4))) },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
   const metrics = createMetrics();
