@@ -1,5 +1,6 @@
 // `lmforge serve DIR...`: the HTTP server of src/serve for model folders, each under its folder's
-// name or --name NAME=DIR. Logs are JSON lines on stdout (pino); SIGTERM drains and exits 0.
+// name or --name NAME=DIR. Logs are JSON lines on stdout (pino), one per request, texts only with
+// --log-request-text; SIGTERM drains and exits 0.
 import { existsSync, readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { parseSize, serve } from "../serve/server.js";
@@ -38,5 +39,11 @@ export async function serveCommand(v: Record<string, unknown>, dirs: string[]): 
     throw new UsageError((e as Error).message);
   }
   const pick = <K extends string>(...keys: K[]) => Object.fromEntries(keys.filter((k) => v[k] !== undefined).map((k) => [k, v[k]])) as Partial<Record<K, number & string>>;
-  await serve({ models, ...pick("port", "host", "maxBatchSize", "maxWaitMs", "queueSize", "timeoutMs", "drainTimeoutMs", "threads"), ...(apiKey ? { apiKey } : {}), ...(bodyLimit !== undefined ? { bodyLimit } : {}) });
+  await serve({
+    models,
+    ...pick("port", "host", "maxBatchSize", "maxWaitMs", "queueSize", "timeoutMs", "drainTimeoutMs", "threads", "driftWindow", "driftThreshold"),
+    ...(v.logRequestText === true ? { logRequestText: true } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    ...(bodyLimit !== undefined ? { bodyLimit } : {}),
+  });
 }

@@ -38,6 +38,8 @@ interface Job {
   /** Whether items of other requests may join it (generation runs alone). */
   batchable: boolean;
   arrived: number;
+  /** Hears the size of the model call that carries it, as it starts. */
+  onRun?: ((items: number, requests: number) => void) | undefined;
   resolve(results: unknown[]): void;
   reject(e: unknown): void;
   detach(): void;
@@ -68,8 +70,9 @@ export class Batcher {
   /**
    * Queues items of one request; resolves with their results in order. Rejects at once with
    * QueueFullError when the queue is full, and with the signal's reason when it aborts first.
+   * onRun hears the size of the model call that carries the request (for its log line).
    */
-  submit(endpoint: string, items: unknown[], options: { signal?: AbortSignal; batchable?: boolean } = {}): Promise<unknown[]> {
+  submit(endpoint: string, items: unknown[], options: { signal?: AbortSignal; batchable?: boolean; onRun?: (items: number, requests: number) => void } = {}): Promise<unknown[]> {
     if (this.depth >= this.options.queueSize) return Promise.reject(new QueueFullError(this.model, this.options.queueSize));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -86,6 +89,7 @@ export class Batcher {
         items,
         batchable: options.batchable ?? true,
         arrived: Date.now(),
+        onRun: options.onRun,
         resolve,
         reject,
         detach: () => signal?.removeEventListener("abort", onAbort),
@@ -139,6 +143,7 @@ export class Batcher {
       j.detach();
     }
     const items = jobs.flatMap((j) => j.items);
+    for (const j of jobs) j.onRun?.(items.length, jobs.length);
     this.running += jobs.length;
     const start = process.hrtime.bigint();
     try {

@@ -16,6 +16,8 @@ import { TextStreamer, generate, generationConfig, promptIds, resolveGenerateOpt
 import type { CausalModel, GenerateOptions } from "../generate/index.js";
 import { loadFinetuned } from "../train/index.js";
 import type { Finetuned } from "../train/index.js";
+import { textFeatures } from "../eval/drift.js";
+import type { Observation } from "../eval/drift.js";
 import { TimeoutError } from "./batcher.js";
 
 /** Input the model cannot take (a prompt without tokens, generation options it refuses): 422. */
@@ -90,8 +92,14 @@ function positions(dir: string, config: Record<string, unknown>): number | undef
   return typeof v === "number" ? v : undefined;
 }
 
+/** What loading may add to a model's runs. */
+export interface LoadOptions {
+  /** Hears the features of every classified input (src/eval/drift.ts), batch by batch: drift monitoring. */
+  observe?: (observations: Observation[]) => void;
+}
+
 /** Loads a folder and decides how it serves. */
-export async function loadServedModel(name: string, dir: string): Promise<ServedModel> {
+export async function loadServedModel(name: string, dir: string, options: LoadOptions = {}): Promise<ServedModel> {
   const start = process.hrtime.bigint();
   const config = readConfig(dir);
   const head = savedHead(dir, config);
@@ -102,7 +110,7 @@ export async function loadServedModel(name: string, dir: string): Promise<Served
     model.eval();
     served = generator(name, dir, model, loadTokenizer(dir), head, positions(dir, config) ?? 512);
   } else if (config.lmforge !== undefined || (head !== undefined && !["base", "masked-lm", "pretraining", "electra-discriminator"].includes(head))) {
-    served = finetuned(name, await loadFinetuned(dir));
+    served = finetuned(name, await loadFinetuned(dir), options);
   } else {
     const model = await modelFromPretrained(dir, "auto", { verbose: false });
     model.eval();
@@ -118,11 +126,13 @@ export async function loadServedModel(name: string, dir: string): Promise<Served
 }
 
 /** A fine-tuned folder: its task's endpoint (generate for translation and summarisation), and embed for an encoder. */
-function finetuned(name: string, f: Finetuned): Omit<ServedModel, "loadSeconds"> {
+function finetuned(name: string, f: Finetuned, options: LoadOptions): Omit<ServedModel, "loadSeconds"> {
   const endpoint = TASK_ENDPOINT[f.task.name];
   if (!endpoint) throw new Error(`${f.dir}: task ${f.task.name} has no serving endpoint`);
   const generative = endpoint === "generate";
   const predict = (examples: unknown[], n: number): unknown[] => torch.noGrad(() => torch.scope(() => f.objective.predict(f.model, examples, { batchSize: Math.max(1, n) })));
+  const unk = f.tokenizer.specialTokens.unk;
+  const unkId = unk === undefined ? undefined : f.tokenizer.tokenToId(unk) ?? undefined;
   const base = { name, dir: f.dir, task: f.task.name, labels: f.meta.labels, maxLength: f.meta.max_length, parameters: f.model.numParameters() };
   if (generative) {
     const head = f.model.config.is_encoder_decoder === true ? "seq2seq-lm" : "causal-lm";
@@ -138,7 +148,9 @@ function finetuned(name: string, f: Finetuned): Omit<ServedModel, "loadSeconds">
         const xs = items as ClassifyItem[];
         const out = predict(xs.map((x, i) => ({ text: x.text, ...(x.pair !== undefined ? { textPair: x.pair } : {}), label: "", source: `request:${i}` })), xs.length) as { label: string; probabilities: Record<string, number> }[];
         // the objective truncates to max length; the client learns which inputs it cut
-        return out.map((p, i) => ({ label: p.label, probabilities: p.probabilities, truncated: f.tokenizer.encode(xs[i]!.text, xs[i]!.pair ?? null).ids.length > f.meta.max_length }));
+        const encodings = xs.map((x) => f.tokenizer.encode(x.text, x.pair ?? null));
+        options.observe?.(out.map((p, i) => ({ ...textFeatures(encodings[i]!, unkId), label: p.label, confidence: p.probabilities[p.label] ?? 0 })));
+        return out.map((p, i) => ({ label: p.label, probabilities: p.probabilities, truncated: encodings[i]!.ids.length > f.meta.max_length }));
       }
       if (ep === "tokens") {
         // long sentences are cut into overlapping windows by the task: nothing is truncated

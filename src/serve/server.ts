@@ -2,8 +2,9 @@
 // that batches requests dynamically (src/serve/batcher.ts); requests and answers are validated
 // by the JSON Schemas of src/serve/schemas.ts, which also make /openapi.json; /metrics is
 // Prometheus's (src/serve/metrics.ts); each request logs one JSON line (id, model, route,
-// status, latency; never its text). SIGTERM stops accepting, lets the requests in flight
-// finish within a drain timeout, and exits 0.
+// status, latency, batch size; its text only when asked). Classifiers whose folder holds
+// input_stats.json are watched for input drift (src/serve/drift.ts). SIGTERM stops accepting,
+// lets the requests in flight finish within a drain timeout, and exits 0.
 import { timingSafeEqual, createHash } from "node:crypto";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from "fastify";
@@ -14,6 +15,7 @@ import { Batcher, QueueFullError, TimeoutError } from "./batcher.js";
 import { trackConnections } from "./connections.js";
 import { createMetrics } from "./metrics.js";
 import type { ServerMetrics } from "./metrics.js";
+import { createDriftGauges, DriftMonitor, INPUT_STATS_FILE, loadReferenceStats } from "./drift.js";
 import { InputError, loadServedModel } from "./models.js";
 import type { Endpoint, GenerateItem, ServedModel } from "./models.js";
 import * as S from "./schemas.js";
@@ -26,11 +28,14 @@ export const SERVE_OPTIONS = defineOptions([
   { flag: "max-batch-size", key: "maxBatchSize", type: "int", min: 1, default: 16, arg: "N", help: "most texts per model call; 1 turns dynamic batching off" },
   { flag: "max-wait-ms", key: "maxWaitMs", type: "number", min: 0, default: 5, arg: "MS", help: "longest a request waits for others to batch with" },
   { flag: "queue-size", key: "queueSize", type: "int", min: 1, default: 64, arg: "N", help: "requests waiting or running per model; more are refused with 429 and Retry-After" },
-  { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue" },
+  { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue; a body not received by then gets 408 (slow clients)" },
   { flag: "api-key-file", key: "apiKeyFile", type: "string", arg: "FILE", help: "require the key in this file: Authorization: Bearer KEY or x-api-key: KEY (health checks excepted)" },
   { flag: "body-limit", key: "bodyLimit", type: "string", arg: "SIZE", default: "1mb", help: "largest request body (bytes, or with kb / mb); larger gets 413" },
   { flag: "threads", key: "threads", type: "int", min: 1, arg: "N", help: "libtorch's intra-op threads (default: every core); 1 often serves better on a shared or busy machine" },
   { flag: "drain-timeout-ms", key: "drainTimeoutMs", type: "int", min: 0, default: 10000, arg: "MS", help: "on SIGTERM: how long requests in flight may take to finish" },
+  { flag: "log-request-text", key: "logRequestText", type: "boolean", default: false, help: "put each request's body (its texts) in its log line; off by default: texts may be private" },
+  { flag: "drift-window", key: "driftWindow", type: "int", min: 10, default: 1000, arg: "N", help: "drift: compare the last N inputs per model with the training-time statistics (input_stats.json)" },
+  { flag: "drift-threshold", key: "driftThreshold", type: "number", min: 0, exclusiveMin: true, default: 0.25, arg: "PSI", help: "drift: log a warning when a feature's population stability index passes this (0.1: moderate shift, 0.25: major)" },
 ] as const);
 
 /** "1mb" -> 1048576; a plain number is bytes. */
@@ -53,8 +58,14 @@ export interface ServerOptions {
   apiKey?: string;
   /** Bytes, or text such as "1mb". */
   bodyLimit?: number | string;
-  /** fastify's logger: false (default for the library), true, or pino options. */
+  /** fastify's logger: false (default for the library), true, or pino options (a `stream` among them). */
   logger?: boolean | Record<string, unknown>;
+  /** Put each request's body in its log line (default false). */
+  logRequestText?: boolean;
+  /** Drift: inputs per model in the sliding window (default 1000). */
+  driftWindow?: number;
+  /** Drift: the PSI past which a warning is logged (default 0.25). */
+  driftThreshold?: number;
 }
 
 /** What the server knows beyond fastify's instance: the models as they load, and the draining flag. */
@@ -64,6 +75,8 @@ export interface ServerState {
   models: Map<string, ServedModel>;
   batchers: Map<string, Batcher>;
   metrics: ServerMetrics;
+  /** Drift monitors of the models that have reference statistics. */
+  drift: Map<string, DriftMonitor>;
   draining: boolean;
 }
 
@@ -130,7 +143,7 @@ function validationMessage(e: FastifyError): { message: string; field: string } 
  * await app.lmforge.ready;
  */
 export function createServer(given: ServerOptions): FastifyInstance {
-  const o = resolveOptions(SERVE_OPTIONS, { ...given, models: undefined, logger: undefined, apiKey: undefined, bodyLimit: String(given.bodyLimit ?? "1mb") }) as { maxBatchSize: number; maxWaitMs: number; queueSize: number; timeoutMs: number; bodyLimit: string };
+  const o = resolveOptions(SERVE_OPTIONS, { ...given, models: undefined, logger: undefined, apiKey: undefined, bodyLimit: String(given.bodyLimit ?? "1mb") }) as { maxBatchSize: number; maxWaitMs: number; queueSize: number; timeoutMs: number; bodyLimit: string; logRequestText: boolean; driftWindow: number; driftThreshold: number };
   const names = Object.keys(given.models);
   if (names.length === 0) throw new RangeError("createServer: no models to serve");
   for (const n of names) if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n)) throw new RangeError(`model name ${JSON.stringify(n)}: use letters, digits, ".", "_" and "-" (it is a URL path segment)`);
@@ -139,15 +152,31 @@ export function createServer(given: ServerOptions): FastifyInstance {
     bodyLimit: parseSize(given.bodyLimit ?? o.bodyLimit),
     logController: new LogController({ disableRequestLogging: true }), // one line per request, written below
     return503OnClosing: true,
+    // a client that sends its body too slowly (or stops) gets 408 and loses its connection: node
+    // checks every connectionsCheckingInterval, 30 s by default, too coarse for short timeouts
+    requestTimeout: o.timeoutMs,
+    http: { requestTimeout: o.timeoutMs, headersTimeout: Math.min(60000, o.timeoutMs), connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.timeoutMs / 4))) },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
   const metrics = createMetrics();
-  const state: ServerState = { ready: Promise.resolve(), models: new Map(), batchers: new Map(), metrics, draining: false };
+  const state: ServerState = { ready: Promise.resolve(), models: new Map(), batchers: new Map(), metrics, drift: new Map(), draining: false };
   app.decorate("lmforge", state);
+  const driftGauges = createDriftGauges(metrics.registry);
   state.ready = (async () => {
     for (const [name, dir] of Object.entries(given.models)) {
-      const m = await loadServedModel(name, dir);
+      const reference = loadReferenceStats(dir);
+      const monitor = reference && new DriftMonitor(name, reference, { window: o.driftWindow, threshold: o.driftThreshold }, driftGauges, (event, drifted) => {
+        if (drifted) app.log.warn(event, `input drift: ${event.feature}'s PSI ${event.psi} over the last ${event.window} inputs passed ${event.threshold}`);
+        else app.log.info(event, `input drift: ${event.feature}'s PSI ${event.psi} is back under ${event.threshold}`);
+      });
+      let warm = false; // the warm-up's dummy input is no client's
+      const m = await loadServedModel(name, dir, monitor ? { observe: (obs) => warm && monitor.observe(obs) } : {});
       for (const e of m.endpoints) m.run(e, [WARMUP[e]]);
+      warm = true;
+      if (monitor && m.endpoints.includes("classify")) {
+        state.drift.set(name, monitor);
+        app.log.info({ model: name, features: monitor.features, window: o.driftWindow, threshold: o.driftThreshold }, "drift monitoring on");
+      } else app.log.info({ model: name }, `drift monitoring off: ${monitor ? `it watches classifiers only, and ${name} is a ${m.task} model` : `no ${INPUT_STATS_FILE} in ${dir} (lmforge finetune writes one for classifiers)`}`);
       metrics.loadSeconds.set({ model: name }, m.loadSeconds);
       state.batchers.set(
         name,
@@ -177,6 +206,9 @@ export function createServer(given: ServerOptions): FastifyInstance {
     const key = typeof auth === "string" && /^Bearer /i.test(auth) ? auth.slice(7).trim() : req.headers["x-api-key"];
     if (typeof key !== "string" || !sameKey(key, given.apiKey)) throw new HttpError(401, "a valid API key is required (Authorization: Bearer KEY or x-api-key: KEY)");
   });
+  // what the log line of a request says beyond its route: the model call's size, a server error
+  const batchSizes = new WeakMap<FastifyRequest, number>();
+  const failures = new WeakMap<FastifyRequest, unknown>();
   const recorded = new WeakSet<FastifyRequest>();
   const record = (req: FastifyRequest, status: number, seconds: number): void => {
     if (recorded.has(req)) return;
@@ -185,7 +217,19 @@ export function createServer(given: ServerOptions): FastifyInstance {
     metrics.requests.inc({ route, method: req.method, status: String(status) });
     metrics.latency.observe({ route }, seconds);
     const model = (req.params as { name?: string } | undefined)?.name;
-    req.log.info({ ...(model ? { model } : {}), method: req.method, route, status, latencyMs: Math.round(seconds * 1e4) / 10 }, "request");
+    const batchSize = batchSizes.get(req);
+    const line = {
+      ...(model ? { model } : {}),
+      method: req.method,
+      route,
+      status,
+      latencyMs: Math.round(seconds * 1e4) / 10,
+      ...(batchSize !== undefined ? { batchSize } : {}),
+      ...(o.logRequestText && req.body !== undefined ? { body: req.body } : {}),
+      ...(failures.has(req) ? { err: failures.get(req) } : {}),
+    };
+    if (failures.has(req)) req.log.error(line, "request");
+    else req.log.info(line, "request");
   };
   app.addHook("onResponse", async (req, reply) => record(req, reply.statusCode, reply.elapsedTime / 1000));
 
@@ -209,7 +253,8 @@ export function createServer(given: ServerOptions): FastifyInstance {
       field = e.field;
     }
     if (e instanceof HttpError) for (const [k, v] of Object.entries(e.headers)) void reply.header(k, v);
-    if (status >= 500 && status !== 503 && status !== 504) req.log.error({ reqId: req.id, err: e }, "request failed");
+    if (status >= 500 && status !== 503 && status !== 504) failures.set(req, e); // logged with the request's line
+    if (status === 400 && (e as FastifyError).code === "FST_ERR_CTP_INVALID_JSON") field = "body";
     const names: Record<number, string> = { 401: "Unauthorized", 404: "Not Found", 413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests", 503: "Service Unavailable", 504: "Gateway Timeout" };
     void reply.status(status).send({ statusCode: status, error: names[status] ?? (status >= 500 ? "Internal Server Error" : "Bad Request"), message, ...(field ? { field } : {}) });
   });
@@ -238,7 +283,7 @@ export function createServer(given: ServerOptions): FastifyInstance {
     socket.once("end", gone);
     socket.once("close", gone);
     try {
-      return await state.batchers.get(m.name)!.submit(endpoint, items, { signal: abort.signal, batchable: endpoint !== "generate" });
+      return await state.batchers.get(m.name)!.submit(endpoint, items, { signal: abort.signal, batchable: endpoint !== "generate", onRun: (n) => batchSizes.set(req, n) });
     } finally {
       clearTimeout(timer);
       socket.off("end", gone);

@@ -17,6 +17,8 @@ import { splitIndices } from "../data/index.js";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
 import { schedules } from "../optim/index.js";
+import { referenceStats, textFeatures } from "../eval/drift.js";
+import type { PredictionFeatures, ReferenceStats } from "../eval/drift.js";
 import { knownTasks, taskEntry } from "../tasks/index.js";
 import { taskHead } from "../tasks/registry.js";
 // the generation strategies serve model.generate(), which generation-evaluated tasks call (translation, summarization)
@@ -204,6 +206,23 @@ export function saveFinetuned(model: PretrainedModel, out: string, meta: Finetun
   saveCheckpoint(out, { ...own, architectures: [named] }, tensors, { copy, mode: "files" });
 }
 
+/** The file of the drift reference in a fine-tuned folder (src/serve reads it). */
+export const INPUT_STATS_FILE = "input_stats.json";
+
+/**
+ * Writes a classifier's drift reference (src/eval/drift.ts) into its folder as input_stats.json:
+ * length, out-of-vocabulary and unknown-token rates over the training texts (untruncated, as the
+ * server sees them), and the predicted label and its confidence over the validation examples.
+ */
+export function saveInputStats(out: string, tokenizer: Tokenizer, train: readonly { text: string; textPair?: string }[], validationPredictions: readonly PredictionFeatures[], labels: readonly string[]): ReferenceStats {
+  const unk = tokenizer.specialTokens.unk;
+  const unkId = unk === undefined ? undefined : tokenizer.tokenToId(unk);
+  const inputs = train.map((e) => textFeatures(tokenizer.encode(e.text, e.textPair ?? null), unkId));
+  const stats = referenceStats(inputs, validationPredictions, labels, `inputs: ${train.length} training examples; predictions: ${validationPredictions.length} validation examples`);
+  writeTextAtomic(join(out, INPUT_STATS_FILE), JSON.stringify(stats) + "\n");
+  return stats;
+}
+
 /** Fine-tunes a model on a task (or searches hyperparameters when o.search is set). */
 export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> {
   const task = taskEntry(typeof given.task === "string" ? given.task : "classification");
@@ -290,6 +309,11 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };
   if (r.interrupted) return result;
   saveFinetuned(model, o.out, meta, tokDir);
+  if (task.name === "classification") {
+    // the drift reference `lmforge serve` compares live inputs with
+    const predictions = objective.predict(model, splits.validation, { batchSize: o.batchSize, precision: o.precision }) as PredictionFeatures[];
+    saveInputStats(o.out, tok, splits.train as { text: string; textPair?: string }[], predictions, labels);
+  }
   if (splits.test.length) {
     const predictions = objective.predict(model, splits.test, { batchSize: o.batchSize, precision: o.precision });
     const scored = task.score(splits.test, predictions, labels, o);
@@ -329,7 +353,7 @@ async function searchFinetune(o: Resolved): Promise<FinetuneResult> {
   );
   writeTextAtomic(join(o.out, "search_results.json"), JSON.stringify({ metric, trials }, null, 2) + "\n");
   // the best trial's model becomes the run's output
-  for (const f of readdirSync(best.out)) if (f === "config.json" || f.startsWith("model.safetensors") || (TOKENIZER_FILES as readonly string[]).includes(f)) cpSync(join(best.out, f), join(o.out, f));
+  for (const f of readdirSync(best.out)) if (f === "config.json" || f === INPUT_STATS_FILE || f.startsWith("model.safetensors") || (TOKENIZER_FILES as readonly string[]).includes(f)) cpSync(join(best.out, f), join(o.out, f));
   const chosen = bestRun! as FinetuneResult;
   chosen.search = { trials, best };
   if (test !== undefined) {
