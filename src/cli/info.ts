@@ -28,7 +28,8 @@ const BENCHES = ["engine", "optim", "tokenizers", "models", "generate"];
 export async function benchCommand(v: Record<string, unknown>, positionals: string[]): Promise<void> {
   const which = positionals[0] ?? "all";
   if (positionals.length > 1) throw new UsageError(`bench: one benchmark at a time, got ${positionals.join(" ")}`);
-  if (which !== "all" && !BENCHES.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${BENCHES.join(", ")}, all`);
+  if (which === "serve") return serveBench(v);
+  if (which !== "all" && !BENCHES.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${BENCHES.join(", ")}, serve, all`);
   const repeats = (v.repeats as number | undefined) ?? 3;
   let filter: RegExp | undefined;
   if (typeof v.filter === "string") {
@@ -75,4 +76,16 @@ export async function benchCommand(v: Record<string, unknown>, positionals: stri
   console.log(`${"case".padEnd(74)} ${"lmforge".padStart(10)} ${"peer".padStart(10)}  speedup`);
   for (const r of result.rows) console.log(`${r.name.padEnd(74)} ${r.lmforge.toFixed(3).padStart(10)} ${r.pytorch.toFixed(3).padStart(10)}  ${r.speedup.toFixed(2)}x  (${r.unit})`);
   for (const n of notes) console.log(n);
+}
+
+/**
+ * `lmforge bench serve`: HTTP serving under load (autocannon at 1, 4 and 16 clients) against a
+ * minimal PyTorch server of the same model; a table of its own (requests/s and latencies), so
+ * not part of `all`. --quick: 3 s per row instead of 10.
+ */
+async function serveBench(v: Record<string, unknown>): Promise<void> {
+  const { runServeBench, formatServeBench } = await import("../../bench/serve.js");
+  const { rows, notes } = await runServeBench({ duration: v.quick ? 3 : 10, hidden: 128, layers: 2, steps: 40, waitMs: 5, threads: 1 });
+  if (v.json) console.log(JSON.stringify({ rows, notes }));
+  else console.log(`${formatServeBench(rows)}\n${notes.join("\n")}`);
 }
