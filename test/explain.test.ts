@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
-import { AutoModelForMaskedLM, AutoModelForSequenceClassification, savePretrained } from "../src/models/index.js";
+import { AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoModelForTokenClassification, savePretrained } from "../src/models/index.js";
 import type { PretrainedModel } from "../src/models/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { finetune } from "../src/train/index.js";
@@ -93,6 +93,30 @@ test("integrated gradients on a small random BERT: completeness within 1% at 64 
   assert.equal(zero.target.label, "c");
   assert.ok(zero.completeness!.relativeError < 1e-2, `zero baseline: relative error ${zero.completeness!.relativeError}`);
   console.log(`IG completeness (relative): trapezoid 2/8/64 steps ${errors.map((e) => e.relativeError.toExponential(2)).join(" / ")}, Gauss–Legendre 64 ${gl.completeness!.relativeError.toExponential(2)}, zero baseline ${zero.completeness!.relativeError.toExponential(2)}`);
+});
+
+test("token classification: one token's tag is explained, completeness holds there too; wrong uses are errors that say why", () => {
+  torch.manualSeed(6);
+  const tagger = AutoModelForTokenClassification.fromConfig({ ...tiny, initializer_range: 0.3, id2label: { 0: "O", 1: "B-X", 2: "I-X" } }) as PretrainedModel;
+  const text = "apple zebra river";
+  const e = explain(tagger, tok, text, { method: "ig", steps: 64, position: 2, target: "B-X" });
+  assert.equal(e.head, "token");
+  assert.equal(e.position, 2);
+  assert.equal(e.tokens[2], "zebra");
+  assert.equal(e.target.label, "B-X");
+  assert.ok(Math.abs(e.completeness!.fInput - e.completeness!.fBaseline) > 0.05);
+  assert.ok(e.completeness!.relativeError < 1e-2, `relative error ${e.completeness!.relativeError}`);
+  console.log(`IG completeness, token head (relative): ${e.completeness!.relativeError.toExponential(2)}`);
+  // the default position is the first non-special token tagged other than O (else the first)
+  const d = explain(tagger, tok, text, { method: "gradxinput" });
+  const tags = ["[CLS]", "apple", "zebra", "river", "[SEP]"].map((_, i) => explain(tagger, tok, text, { method: "gradxinput", position: i }).prediction.label);
+  const firstTagged = [1, 2, 3].find((i) => tags[i] !== "O") ?? 1;
+  assert.equal(d.position, firstTagged, `tags ${tags}`);
+  assert.throws(() => explain(tagger, tok, text, { position: 9 }), /position 9 is outside the text's 5 tokens \(0\.\.4\)/);
+  assert.throws(() => explain(tagger, tok, text, { target: "B-Y" }), /target "B-Y" is no class of the model \(O, B-X, I-X\)/);
+  assert.throws(() => explain(tagger, tok, text, { method: "occlusion", occlude: "delete" }), /deletion moves the explained token/);
+  const mlm = AutoModelForMaskedLM.fromConfig(tiny) as PretrainedModel;
+  assert.throws(() => explain(mlm, tok, text), /attributions need a sequence or token classification model; BertForMaskedLM is masked-lm/);
 });
 
 test("attention rollout on a hand-computed 2-layer, 3-token case", () => {

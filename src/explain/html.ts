@@ -39,12 +39,13 @@ function fmt(x: number): string {
 }
 
 /** Tokens as coloured spans, each score in its title (hover). */
-export function coloredTokens(tokens: readonly string[], scores: readonly number[], special: readonly boolean[] = []): string {
+export function coloredTokens(tokens: readonly string[], scores: readonly number[], special: readonly boolean[] = [], marked = -1): string {
   const max = Math.max(1e-12, ...scores.map((s) => Math.abs(s)));
   return `<p class="tokens">${tokens
     .map((t, i) => {
       const s = scores[i] ?? 0;
-      return `<span class="tok${special[i] ? " special" : ""}" style="background:${scoreColor(s, max)}" title="${escapeHtml(`${t}: ${fmt(s)}`)}">${escapeHtml(t)}</span>`;
+      const cls = `tok${special[i] ? " special" : ""}${i === marked ? " marked" : ""}`;
+      return `<span class="${cls}" style="background:${scoreColor(s, max)}" title="${escapeHtml(`${t}: ${fmt(s)}`)}">${escapeHtml(t)}</span>`;
     })
     .join(" ")}</p>`;
 }
@@ -66,15 +67,16 @@ function attributionSection(e: Explanation): string {
   return `<section><h2>Attributions: ${methodName}</h2>
 <p>Prediction for ${what}: <b>${escapeHtml(e.prediction.label)}</b> (p = ${e.prediction.probability.toFixed(4)}); explained class <b>${escapeHtml(e.target.label)}</b>, score: its ${e.score}.
 <span class="legend"><span style="background:${scoreColor(1, 1)}">for</span> <span style="background:${scoreColor(-1, 1)}">against</span></span></p>
-${coloredTokens(e.tokens, e.scores, e.special)}${completeness}
+${coloredTokens(e.tokens, e.scores, e.special, e.position ?? -1)}${completeness}
 <table><thead><tr><th class="l">top token</th><th>index</th><th>score</th></tr></thead><tbody>${top}</tbody></table></section>`;
 }
 
-function rolloutSection(a: AttentionMaps): string {
-  // how much of each token reaches the first token ([CLS], what a sequence head reads)
-  const row = a.rollout[0] ?? [];
-  return `<section><h2>Attention rollout</h2><p>What reaches the first token (${escapeHtml(a.tokens[0] ?? "")}) through all ${a.attentions.length} layers, heads averaged and residuals counted (Abnar &amp; Zuidema 2020):</p>
-${coloredTokens(a.tokens, row)}</section>`;
+/** Rollout's row of one token: how much of each token reaches it (the first, [CLS], is what a sequence head reads). */
+function rolloutSection(a: AttentionMaps, query: number): string {
+  const row = a.rollout[query] ?? [];
+  const which = query === 0 ? "the first token" : `token ${query}`;
+  return `<section><h2>Attention rollout</h2><p>What reaches ${which} (${escapeHtml(a.tokens[query] ?? "")}) through all ${a.attentions.length} layers, heads averaged and residuals counted (Abnar &amp; Zuidema 2020):</p>
+${coloredTokens(a.tokens, row, [], query)}</section>`;
 }
 
 function attentionSection(a: AttentionMaps): string {
@@ -152,7 +154,7 @@ const ATTENTION_SCRIPT = `(() => {
 export function explanationHtml(r: ExplainReport): string {
   const sections: string[] = [];
   if (r.explanation) sections.push(attributionSection(r.explanation));
-  if (r.attention) sections.push(attentionSection(r.attention), rolloutSection(r.attention));
+  if (r.attention) sections.push(attentionSection(r.attention), rolloutSection(r.attention, r.explanation?.head === "token" ? r.explanation.position ?? 0 : 0));
   if (r.probe) sections.push(probeSection(r.probe));
   // the script reads the attention only; rounded, it stays small for a page
   const round = (m: number[][]): number[][] => m.map((row) => row.map((v) => Math.round(v * 1e4) / 1e4));
@@ -160,7 +162,7 @@ export function explanationHtml(r: ExplainReport): string {
   const title = `lmforge explain${r.model ? `: ${r.model}` : ""}`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
-.tokens{line-height:2.2;font-size:17px}.tok{padding:3px 4px;border-radius:3px;border:1px solid #e2e2e2;white-space:pre}.special{color:#888;font-style:italic}
+.tokens{line-height:2.2;font-size:17px}.tok{padding:3px 4px;border-radius:3px;border:1px solid #e2e2e2;white-space:pre}.special{color:#888;font-style:italic}.marked{outline:2px solid #222}
 .note{color:#555;font-size:14px}.legend span{padding:1px 6px;margin-left:6px;border-radius:3px}section{margin:1.6em 0}
 table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 10px;text-align:right}th{background:#f0f0f0}.l{text-align:left}
 svg text.qt{cursor:pointer}blockquote{background:#f7f7f7;padding:.6em 1em;margin:0}</style></head>
