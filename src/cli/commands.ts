@@ -62,6 +62,14 @@ export const COMMANDS: Command[] = [
     run: async (v, p) => (await import("./finetune.js")).predictCommand(v, p),
   },
   {
+    name: "explain",
+    summary: "explain a model's prediction for a text: per-token attributions (gradient × input, integrated gradients, occlusion), attention and rollout, linear probes per layer",
+    usage: "lmforge explain --model DIR --text TEXT [--method gradxinput|ig|occlusion] [--steps N] [--attention] [--probe sotu-ner|FILE] [--out DIR]",
+    notes: "Writes explanation.json and a self-contained explanation.html (coloured tokens, attention lines per layer and head, rollout, probe chart).",
+    specs: async () => mergeSpecs((await import("./explain.js")).EXPLAIN_COMMAND_OPTIONS, (await import("../explain/index.js")).EXPLAIN_OPTIONS),
+    run: async (v) => (await import("./explain.js")).explainCommand(v),
+  },
+  {
     name: "generate",
     summary: "continue a prompt with a causal LM or answer it with an encoder-decoder such as T5 (greedy, sampling or beam search), streaming the text as it is produced",
     usage: "lmforge generate --model DIR --prompt TEXT [--max-new-tokens N] [--num-beams N] [--do-sample --temperature X --top-k K --top-p P] [--seed S]",
