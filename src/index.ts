@@ -29,3 +29,4 @@ export * as metrics from "./eval/index.js";
 export * as generate from "./generate/index.js";
 export * as onnx from "./export/index.js";
 export { exportOnnx, exportOnnxFromFolder, writeOnnx } from "./export/index.js";
+export * as explain from "./explain/index.js";

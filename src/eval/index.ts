@@ -11,3 +11,5 @@ export type { ChrfOptions, ChrfScore } from "./chrf.js";
 export { rougeScore, corpusRouge, rougeTokenize } from "./rouge.js";
 export type { RougeType, RougeScore, RougeOptions } from "./rouge.js";
 export { porterStem } from "./porter.js";
+export { psi, psiLevel, histogram, binIndex, binCount, textFeatures, referenceStats, parseReferenceStats, DriftWindow, PSI_THRESHOLDS, PSI_EPSILON, NUMERIC_BINS } from "./drift.js";
+export type { Bins, InputFeatures, PredictionFeatures, Observation, DriftFeature, ReferenceStats, FeatureReference } from "./drift.js";
