@@ -1,10 +1,23 @@
-// `lmforge ablate`: see src/train/ablate.ts.
+// `lmforge ablate` and `lmforge compare`: see src/train/ablate.ts and src/train/compare.ts.
 import { join } from "node:path";
-import { ablate, ablationTable } from "../train/ablate.js";
+import { ABLATION_COLUMNS, ablate } from "../train/ablate.js";
 import type { AblateOptions } from "../train/ablate.js";
+import { COMPARE_COLUMNS, compare } from "../train/compare.js";
+import type { CompareOptions } from "../train/compare.js";
+import { studyTable } from "../train/study.js";
+import type { StudyRow } from "../train/study.js";
+
+function finish(rows: StudyRow[], table: string, out: string, name: string): void {
+  console.log(`\n${table}\n\ntable: ${join(out, `${name}.md`)}, figures: ${join(out, `${name}.json`)}`);
+  if (rows.some((r) => r.error)) process.exitCode = 1;
+}
 
 export async function ablateCommand(v: Record<string, unknown>): Promise<void> {
   const rows = await ablate(v as unknown as AblateOptions);
-  console.log(`\n${ablationTable(rows)}\n\ntable: ${join(v.out as string, "ablation.md")}, figures: ${join(v.out as string, "ablation.json")}`);
-  if (rows.some((r) => r.error)) process.exitCode = 1;
+  finish(rows, studyTable(rows, ABLATION_COLUMNS), v.out as string, "ablation");
+}
+
+export async function compareCommand(v: Record<string, unknown>): Promise<void> {
+  const rows = await compare(v as unknown as CompareOptions);
+  finish(rows, studyTable(rows, COMPARE_COLUMNS), v.out as string, "comparison");
 }

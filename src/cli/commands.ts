@@ -46,6 +46,14 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./ablate.js")).ablateCommand(v),
   },
   {
+    name: "compare",
+    summary: "compare model families (BERT, RoBERTa, ALBERT, ...) on one task: pretrain each with its recipe on equal terms, fine-tune over seeds, one table",
+    usage: "lmforge compare --models bert-mini,roberta-mini,albert-mini[,DIR...] [--task FILE|spam-assassin] [--budget 20m | --steps N] --out DIR [options]",
+    notes: "Presets are pretrained with their family's recipe (BERT static masks, RoBERTa dynamic, ALBERT with sentence order) on the same text,\ntokenizer and budget; folders are fine-tuned as they are. Each model runs in its own process; a rerun keeps the models done.",
+    specs: async () => (await import("../train/compare.js")).COMPARE_OPTIONS,
+    run: async (v) => (await import("./ablate.js")).compareCommand(v),
+  },
+  {
     name: "evaluate",
     summary: "score a fine-tuned model on labelled data with its task's metrics (--json: one JSON object)",
     usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [options]",

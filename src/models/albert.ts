@@ -380,6 +380,10 @@ export const architecture: ArchitectureEntry = {
   dropoutKeys: ["hidden_dropout_prob", "classifier_dropout_prob"],
   positions: { key: "max_position_embeddings", needed: (n) => n },
   presets: {
+    // bert-tiny, -mini and -small's sizes with ALBERT's factorised embeddings and one shared layer
+    "albert-tiny": { embedding_size: 64, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 512 },
+    "albert-mini": { embedding_size: 128, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 },
+    "albert-small": { embedding_size: 128, hidden_size: 512, num_hidden_layers: 4, num_attention_heads: 8, intermediate_size: 2048 },
     "albert-base": { embedding_size: 128, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
   },
 };

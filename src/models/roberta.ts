@@ -254,6 +254,10 @@ export const architecture: ArchitectureEntry = {
   dropoutKeys: ["hidden_dropout_prob", "classifier_dropout"],
   positions: { key: "max_position_embeddings", needed: (n) => n + 2 },
   presets: {
+    // the sizes of bert-tiny, -mini and -small (Turc et al. 2019), for comparisons at equal size
+    "roberta-tiny": { hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 512 },
+    "roberta-mini": { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 },
+    "roberta-small": { hidden_size: 512, num_hidden_layers: 4, num_attention_heads: 8, intermediate_size: 2048 },
     "roberta-base": { hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
   },
 };
