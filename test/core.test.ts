@@ -22,7 +22,7 @@ function sources(d: string): string[] {
 }
 
 // DESIGN.md's layers, bottom up; within the data layer io < tokenizers < data (data reads files and tokenises)
-const RANK: Record<string, number> = { torch: 0, io: 1, tokenizers: 2, data: 3, nn: 4, optim: 4, eval: 4, models: 5, objectives: 6, tasks: 6, generate: 6, train: 7, serve: 8, report: 8, cli: 9 };
+const RANK: Record<string, number> = { torch: 0, io: 1, tokenizers: 2, data: 3, nn: 4, optim: 4, eval: 4, models: 5, objectives: 6, tasks: 6, generate: 6, explain: 6, export: 6, train: 7, serve: 8, report: 8, cli: 9 };
 
 test("imports point down the layers only (no folder imports one beside or above it)", () => {
   const bad: string[] = [];

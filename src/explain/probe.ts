@@ -1,12 +1,13 @@
 // Linear probes (Alain & Bengio 2016; Tenney et al. 2019): a logistic regression per layer on
 // the hidden state of each word's first token, predicting a word-level label (named-entity
 // tags, parts of speech). Held-out accuracy per layer says where in the network the
-// information is linearly readable. The probes are convex and tiny, so each is trained full
-// batch with AdamW from zeros (deterministic), on features standardised with the training
-// split's mean and deviation; sentences, not words, are split, so no sentence is seen twice.
+// information is linearly readable. The probes are convex, so each is solved, not trained:
+// scikit-learn's L2-regularised multinomial logistic regression by L-BFGS (src/eval/logistic.ts;
+// deterministic, no learning rate), on features standardised with the training split's mean and
+// deviation; sentences, not words, are split, so no sentence is seen twice.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { AdamW } from "../optim/index.js";
+import { fitLogistic, predictLogistic } from "../eval/logistic.js";
 import type { PretrainedModel } from "../models/index.js";
 import type { Tokenizer } from "../tokenizers/index.js";
 import { inEvalMode, modelMaxLength } from "./inputs.js";
@@ -22,9 +23,8 @@ export interface ProbeOptions {
   maxSentences?: number;
   /** Share of the sentences held out for the accuracy (default 0.25). */
   heldOut?: number;
-  /** Full-batch AdamW steps per probe (default 150) and their learning rate (default 0.05). */
-  steps?: number;
-  learningRate?: number;
+  /** The probes' inverse L2 strength, scikit-learn's C (default 1). */
+  C?: number;
   /** Seeds the split of sentences (default 0). */
   seed?: number;
   /** B-PER and I-PER both as PER (default true): the probe asks "is it a person", not where the span starts. */
@@ -148,23 +148,10 @@ function trainProbe(x: Tensor, y: number[], train: number[], test: number[], K: 
     const std = xTrain.std(0, false, true).add(1e-6);
     const xs = xTrain.sub(mean).div(std);
     const xTest = x.indexSelect(0, torch.tensor(test, { dtype: "int64" })).sub(mean).div(std);
-    const yTrain = torch.tensor(train.map((i) => y[i]!), { dtype: "int64" });
-    const C = x.shape[1]!;
-    const W = torch.zeros([C, K]).requiresGrad_(true);
-    const b = torch.zeros([K]).requiresGrad_(true);
-    const opt = new AdamW([W, b], { lr: o.learningRate ?? 0.05, weightDecay: 0 });
-    for (let step = 0; step < (o.steps ?? 150); step++) {
-      torch.scope(() => {
-        opt.zeroGrad();
-        torch.crossEntropy(xs.mm(W).add(b), yTrain).backward();
-        opt.step();
-      });
-    }
-    return torch.noGrad(() => {
-      const trainPred = xs.mm(W).add(b).argmax(1).toArray() as number[];
-      const trainAccuracy = trainPred.filter((p, i) => p === y[train[i]!]).length / train.length;
-      return { pred: xTest.mm(W).add(b).argmax(1).toArray() as number[], trainAccuracy };
-    });
+    const m = fitLogistic(xs, train.map((i) => y[i]!), K, { C: o.C ?? 1 }); // its tensors end with this scope
+    const trainPred = predictLogistic(m, xs);
+    const trainAccuracy = trainPred.filter((p, i) => p === y[train[i]!]).length / train.length;
+    return { pred: predictLogistic(m, xTest), trainAccuracy };
   });
 }
 
