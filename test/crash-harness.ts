@@ -12,11 +12,32 @@
 //   halfway through a folder), and the harness kills it inside the first pause at a
 //   checkpoint of step k or later (or in the final save), after waitMs of the pause.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import assert from "node:assert/strict";
+import * as torch from "../src/torch/index.js";
+import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
+import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { Rng } from "../src/data/random.js";
 import { verifyManifest } from "../src/io/manifest.js";
+
+/**
+ * A tiny BERT with dropout (so that a resume must restore the random state) and its tokenizer
+ * in dir/base, 120 two-topic texts as documents (dir/docs.txt) and as a labelled TSV (dir/data.tsv).
+ */
+export function tinySetup(dir: string): { base: string; docs: string; tsv: string } {
+  const base = join(dir, "base");
+  const texts = Array.from({ length: 120 }, (_, i) => (i % 2 ? "whale ship sea harpoon captain ocean" : "nation congress president law people tax").split(" ").sort(() => 0.5 - ((i * 7919) % 13) / 13).join(" "));
+  const tok = trainTokenizerFromTexts(texts, { kind: "wordpiece", vocabSize: 120, minFrequency: 1 });
+  torch.manualSeed(0);
+  savePretrained(AutoModelForMaskedLM.fromConfig({ model_type: "bert", vocab_size: tok.vocabSize, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 64 }), base);
+  saveTokenizer(tok, base);
+  const docs = join(dir, "docs.txt");
+  const tsv = join(dir, "data.tsv");
+  writeFileSync(docs, texts.join("\n\n") + "\n");
+  writeFileSync(tsv, "sentence\tlabel\n" + texts.map((t, i) => `${t}\t${i % 2 ? "whale" : "nation"}`).join("\n") + "\n");
+  return { base, docs, tsv };
+}
 
 export type KillPoint = { kind: "after-step"; step: number; delayMs: number } | { kind: "in-write"; step: number; waitMs: number };
 

@@ -12,12 +12,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomInt } from "node:crypto";
-import * as torch from "../src/torch/index.js";
-import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
-import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { verifyManifest } from "../src/io/manifest.js";
 import { runLog, tempDir } from "./helpers.js";
-import { assertCheckpointsWhole, childEnv, crashChain, drawKillPoints, runChild } from "./crash-harness.js";
+import { assertCheckpointsWhole, childEnv, crashChain, drawKillPoints, runChild, tinySetup } from "./crash-harness.js";
 import type { ChainReport } from "./crash-harness.js";
 
 const dir = await tempDir("lmforge-crash-");
@@ -27,19 +24,7 @@ const POINTS = Number(process.env.LMFORGE_CRASH_POINTS ?? 3);
 /** Kill points per chain: a chain is one run killed and resumed several times. */
 const PER_CHAIN = 4;
 
-// a tiny BERT with dropout (so the resumed random state matters), its tokenizer, and data
-const base = join(dir, "base");
-const texts = Array.from({ length: 120 }, (_, i) => (i % 2 ? "whale ship sea harpoon captain ocean" : "nation congress president law people tax").split(" ").sort(() => 0.5 - ((i * 7919) % 13) / 13).join(" "));
-const docs = join(dir, "docs.txt");
-const tsv = join(dir, "data.tsv");
-{
-  const tok = trainTokenizerFromTexts(texts, { kind: "wordpiece", vocabSize: 120, minFrequency: 1 });
-  torch.manualSeed(0);
-  savePretrained(AutoModelForMaskedLM.fromConfig({ model_type: "bert", vocab_size: tok.vocabSize, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 64 }), base);
-  saveTokenizer(tok, base);
-  writeFileSync(docs, texts.join("\n\n") + "\n");
-  writeFileSync(tsv, "sentence\tlabel\n" + texts.map((t, i) => `${t}\t${i % 2 ? "whale" : "nation"}`).join("\n") + "\n");
-}
+const { base, docs, tsv } = tinySetup(dir);
 
 const COMMANDS = {
   // 40 steps, a checkpoint every 5, an evaluation every 10

@@ -38,7 +38,7 @@ export function writeError(path: string, e: unknown): Error {
   const code = err.code;
   if (code === "ENOSPC" || code === "EDQUOT") {
     const what = code === "ENOSPC" ? "no space left on device" : "disk quota exceeded";
-    return Object.assign(new Error(`${path}: ${what} (${code}); the file was not written and what it replaced is intact`, { cause: e }), { code });
+    return Object.assign(new Error(`${path}: ${what} (${code}); the partial file was removed`, { cause: e }), { code });
   }
   return Object.assign(new Error(`${path}: ${err.message}`, { cause: e }), { code });
 }

@@ -395,7 +395,7 @@ export class Trainer {
       });
     } catch (e) {
       const last = lastCheckpoint(this.o.out);
-      throw new Error(`checkpoint at step ${this.step} not written: ${(e as Error).message}` + (last ? `; the last complete checkpoint is ${last} (continue from it with --resume)` : ""), { cause: e });
+      throw new Error(`checkpoint ${dir} not written: ${(e as Error).message}` + (last ? `; the last complete checkpoint, ${last}, is intact (continue from it with --resume)` : ""), { cause: e });
     }
     const protect = new Set(this.best && (this.o.best?.restore ?? true) ? [this.best.step] : []);
     rotateCheckpoints(this.o.out, this.o.keepLast ?? 2, protect);
