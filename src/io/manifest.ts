@@ -27,10 +27,13 @@ export class CheckpointVerificationError extends Error {
   }
 }
 
-/** The SHA-256 of a file, hex, read in 8 MiB pieces (a large shard is never held whole). */
+/** One read buffer for every hash: a fresh 1 MiB per file would be malloc'd and freed per checkpoint, which fragments the heap of a long run. */
+let readBuffer: Buffer | null = null;
+
+/** The SHA-256 of a file, hex, read in 1 MiB pieces (a large shard is never held whole). */
 export function sha256File(path: string): string {
   const hash = createHash("sha256");
-  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  const buf = (readBuffer ??= Buffer.allocUnsafe(1024 * 1024));
   const fd = openSync(path, "r");
   try {
     for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) hash.update(buf.subarray(0, n));

@@ -245,6 +245,9 @@ export function loadSafetensors(path: string, options: { dtype?: DType } = {}): 
   return SafetensorsFile.open(path).loadAll(options);
 }
 
+/** Tensors of at least this many bytes are written from their own memory, without a copy. */
+const ZERO_COPY_BYTES = 1 << 20;
+
 /**
  * Writes tensors (any device or layout) to a safetensors file, atomically. Tensors are laid
  * out by decreasing element size, then name, and the header is padded to 8 bytes, so that
@@ -282,7 +285,10 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
       if (t.numel === 0) continue;
       torch.scope(() => {
         const src = t.device === "cpu" && t.isContiguous ? t : t.detach().to("cpu").contiguous();
-        writeAll(fd, new Uint8Array(src.toBuffer(false)));
+        // Below 1 MiB the bytes are copied: a zero-copy view is an external ArrayBuffer whose
+        // N-API finalizer runs only when the event loop turns, so a synchronous training loop
+        // that saves often (Trainer.train()) would pile up ~1 kB of them per tensor per save.
+        writeAll(fd, new Uint8Array(src.toBuffer(src.numel * torch.DTYPES[src.dtype].itemSize < ZERO_COPY_BYTES)));
       });
     }
   });
