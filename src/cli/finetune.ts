@@ -1,5 +1,8 @@
 // `lmforge finetune`, `evaluate` and `predict`, for every registered task: the model folder
 // says which task it is; the task reads the data, scores it and formats its predictions.
+// finetune on SIGINT or SIGTERM: the step finishes, a checkpoint is written and the process
+// exits with 130 or 143 (128 + the signal's number; see pretrain.ts); a second signal ends it at once.
+import { constants } from "node:os";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { evaluateFinetuned, finetune, loadFinetuned } from "../train/index.js";
@@ -31,7 +34,8 @@ export async function finetuneCommand(v: Record<string, unknown>): Promise<void>
     for (const t of r.search.trials) console.log(`  ${t.value.toFixed(4)}  ${JSON.stringify(t.params)}  (${t.out})`);
   }
   if (r.train.interrupted) {
-    console.log(`interrupted at step ${r.train.steps}; continue with --resume`);
+    if (r.train.signal) process.exitCode = 128 + constants.signals[r.train.signal];
+    console.log(`interrupted${r.train.signal ? ` by ${r.train.signal}` : ""} at step ${r.train.steps}; continue with --resume`);
     return;
   }
   const b = r.train.best;

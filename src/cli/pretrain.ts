@@ -1,4 +1,8 @@
 // `lmforge pretrain`: its flags are pretrain()'s option declarations (PRETRAIN_OPTIONS).
+// SIGINT or SIGTERM: the step finishes, a checkpoint is written, the model saved, and the
+// process exits with 130 or 143 (128 + the signal's number, the shell's code for "ended by
+// that signal") so that `lmforge pretrain ... && next` stops; a second signal ends it at once.
+import { constants } from "node:os";
 import { pretrain } from "../train/index.js";
 import type { PretrainOptions } from "../train/index.js";
 import { Progress } from "./progress.js";
@@ -19,5 +23,6 @@ export async function pretrainCommand(v: Record<string, unknown>): Promise<void>
     },
   });
   progress.done();
-  console.log(`${r.interrupted ? "interrupted at" : "finished"} step ${r.steps}; model and tokenizer in ${String(v.out)} (log: ${String(v.out)}/metrics.jsonl)`);
+  if (r.signal) process.exitCode = 128 + constants.signals[r.signal];
+  console.log(`${r.interrupted ? `interrupted${r.signal ? ` by ${r.signal}` : ""} at` : "finished"} step ${r.steps}; model and tokenizer in ${String(v.out)} (log: ${String(v.out)}/metrics.jsonl)`);
 }

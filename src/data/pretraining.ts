@@ -3,11 +3,12 @@
 // or as sentence pairs (next sentence / sentence order prediction), with a held-out
 // validation set of whole documents.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Tokenizer } from "../tokenizers/index.js";
 import { Rng } from "./random.js";
+import { writeFileAtomic } from "../io/atomic.js";
 
 /** A tokenised corpus: documents -> sentences -> tokens, in flat arrays. */
 export interface TokenizedCorpus {
@@ -80,9 +81,7 @@ export function tokenizeCorpus(docs: string[], tok: Tokenizer, options: { cache?
   if (options.cache !== false) {
     try {
       mkdirSync(cacheDir(), { recursive: true });
-      const tmp = `${file}.tmp-${process.pid}`;
-      writeFileSync(tmp, encode(corpus));
-      renameSync(tmp, file);
+      writeFileAtomic(file, encode(corpus));
     } catch {
       // no cache where the folder is not writable
     }

@@ -1,16 +1,19 @@
 // Checkpoint folders in the Hugging Face layout: config.json, model.safetensors (or shards
-// with model.safetensors.index.json), and the tokenizer files when present.
+// with model.safetensors.index.json), and the tokenizer files when present; a training run's
+// checkpoints also hold manifest.json (src/io/manifest.ts), every file's size and hash.
 //
-// A folder is replaced atomically: the new one is written and fsynced beside it, the old one
-// is renamed aside, the new one renamed into place, and the old one removed. A crash leaves
-// either the old folder or the new one readable; readCheckpoint recovers the old one from
-// its aside name if the crash fell between the two renames.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+// A folder is replaced atomically: the new one is written and fsynced beside it (every file
+// fsynced, the manifest last), the old one is renamed aside, the new one renamed into place,
+// and the old one removed. A crash leaves either the old folder or the new one readable;
+// readCheckpoint recovers the old one from its aside name if the crash fell between the two
+// renames. A failed write (a full disk) removes the new folder and leaves the old one as it was.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DTYPES } from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { fsyncDir, writeTextAtomic } from "./atomic.js";
+import { copyFileAtomic, fsyncDir, writeError, writeFileSynced, writeTextAtomic } from "./atomic.js";
+import { verifyManifest, writeManifest } from "./manifest.js";
 import { SafetensorsFile, saveSafetensors } from "./safetensors.js";
 
 export const WEIGHTS_NAME = "model.safetensors";
@@ -31,37 +34,67 @@ export interface SaveCheckpointOptions {
    * into the folder and keeps whatever else it holds (a training run's logs and checkpoints).
    */
   mode?: "swap" | "files";
+  /** Write manifest.json (every file's size and SHA-256) last, for verifyManifest (swap mode only; default false). */
+  manifest?: boolean;
 }
 
 function asideName(dir: string): string {
   return join(dirname(dir), `.${basename(dir)}.old`);
 }
 
+/**
+ * For tests only: LMFORGE_TEST_PAUSE_IN_WRITE=MS makes the checkpoint writer stop for MS
+ * milliseconds once half of a folder's files are written, after saying so on stderr
+ * ("lmforge test pause: writing DIR"), so that a crash test can kill the process inside a
+ * write. Nothing else reads the variable; it blocks the thread (Atomics.wait), as a slow disk would.
+ */
+function pauseForTests(dir: string): void {
+  const ms = Number(process.env.LMFORGE_TEST_PAUSE_IN_WRITE ?? 0);
+  if (!(ms > 0)) return;
+  process.stderr.write(`lmforge test pause: writing ${dir}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Runs a folder's writes in order, pausing (for tests) once half of them are done. */
+function writeAllFiles(dir: string, writes: (() => void)[]): void {
+  writes.forEach((write, i) => {
+    if (i === Math.floor(writes.length / 2)) pauseForTests(dir);
+    write();
+  });
+}
+
 /** Writes a checkpoint folder atomically (see the file comment). */
 export function saveCheckpoint(dir: string, config: object, tensors: Map<string, Tensor>, options: SaveCheckpointOptions = {}): void {
   const target = resolve(dir);
   for (const [name, t] of tensors) if (t.isDisposed) throw new Error(`${dir}: tensor "${name}" was disposed`);
+  const maxShard = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+  const metadata = { format: "pt", ...options.metadata };
+  const configText = JSON.stringify(config, null, 2) + "\n";
+  // in swap mode the files are written in place in the temporary folder (fsynced), whose
+  // rename makes them appear together; in files mode each one is atomic on its own
+  const atomic = options.mode === "files";
+  const writeText = atomic ? writeTextAtomic : writeFileSynced;
+  const rest = (into: string): (() => void)[] => [
+    ...Object.entries(options.files ?? {}).map(([name, text]) => () => writeText(join(into, name), text)),
+    ...Object.entries(options.copy ?? {}).map(([name, src]) => () => copyFileAtomic(src, join(into, name), { atomic })),
+  ];
   if (options.mode === "files") {
+    if (options.manifest) throw new Error(`${dir}: a manifest describes a whole folder; it needs mode "swap"`);
     mkdirSync(target, { recursive: true });
-    writeWeights(target, tensors, options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { format: "pt", ...options.metadata });
-    for (const [name, text] of Object.entries(options.files ?? {})) writeTextAtomic(join(target, name), text);
-    for (const [name, src] of Object.entries(options.copy ?? {})) copyFileSync(src, join(target, name));
     // config.json last: a folder with a config has its weights
-    writeTextAtomic(join(target, "config.json"), JSON.stringify(config, null, 2) + "\n");
+    writeAllFiles(target, [() => writeWeights(target, tensors, maxShard, metadata, true), ...rest(target), () => writeTextAtomic(join(target, "config.json"), configText)]);
     return;
   }
   mkdirSync(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(tmp);
   try {
-    writeTextAtomic(join(tmp, "config.json"), JSON.stringify(config, null, 2) + "\n");
-    writeWeights(tmp, tensors, options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES, { format: "pt", ...options.metadata });
-    for (const [name, text] of Object.entries(options.files ?? {})) writeTextAtomic(join(tmp, name), text);
-    for (const [name, src] of Object.entries(options.copy ?? {})) copyFileSync(src, join(tmp, name));
+    mkdirSync(tmp);
+    writeAllFiles(tmp, [() => writeText(join(tmp, "config.json"), configText), () => writeWeights(tmp, tensors, maxShard, metadata, false), ...rest(tmp)]);
+    if (options.manifest) writeManifest(tmp);
     fsyncDir(tmp);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw writeError(tmp, e);
   }
   const aside = asideName(target);
   rmSync(aside, { recursive: true, force: true });
@@ -71,11 +104,11 @@ export function saveCheckpoint(dir: string, config: object, tensors: Map<string,
   rmSync(aside, { recursive: true, force: true });
 }
 
-function writeWeights(dir: string, tensors: Map<string, Tensor>, maxShardBytes: number, metadata: Record<string, string>): void {
+function writeWeights(dir: string, tensors: Map<string, Tensor>, maxShardBytes: number, metadata: Record<string, string>, atomic: boolean): void {
   const sizeOf = (t: Tensor): number => t.numel * DTYPES[t.dtype].itemSize;
   const total = [...tensors.values()].reduce((a, t) => a + sizeOf(t), 0);
   if (total <= maxShardBytes) {
-    saveSafetensors(join(dir, WEIGHTS_NAME), tensors, metadata);
+    saveSafetensors(join(dir, WEIGHTS_NAME), tensors, metadata, { atomic });
     return;
   }
   // Greedy sharding in name order, as Hugging Face's shard_checkpoint.
@@ -93,10 +126,10 @@ function writeWeights(dir: string, tensors: Map<string, Tensor>, maxShardBytes: 
   const weightMap: Record<string, string> = {};
   shards.forEach((shard, i) => {
     const file = `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`;
-    saveSafetensors(join(dir, file), shard, metadata);
+    saveSafetensors(join(dir, file), shard, metadata, { atomic });
     for (const name of shard.keys()) weightMap[name] = file;
   });
-  writeTextAtomic(join(dir, WEIGHTS_INDEX_NAME), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + "\n");
+  (atomic ? writeTextAtomic : writeFileSynced)(join(dir, WEIGHTS_INDEX_NAME), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + "\n");
 }
 
 export interface Checkpoint {
@@ -109,11 +142,17 @@ export interface Checkpoint {
   names(): string[];
 }
 
-/** Opens a checkpoint folder: config.json and the weights' headers (tensors load on request). */
-export function readCheckpoint(dir: string): Checkpoint {
+/**
+ * Opens a checkpoint folder: config.json and the weights' headers (tensors load on request).
+ * With `verify`, a folder holding manifest.json is first checked against it (a
+ * CheckpointVerificationError names the file at fault); folders without one (Hugging Face's)
+ * open as they are.
+ */
+export function readCheckpoint(dir: string, options: { verify?: boolean } = {}): Checkpoint {
   let folder = resolve(dir);
   if (!existsSync(folder) && existsSync(asideName(folder))) folder = asideName(folder); // a crash mid-swap
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new Error(`${dir}: no such checkpoint folder`);
+  if (options.verify) verifyManifest(folder);
   const configPath = join(folder, "config.json");
   if (!existsSync(configPath)) throw new Error(`${dir}: config.json is missing`);
   let config: Record<string, unknown>;

@@ -11,7 +11,7 @@ import type { DType, Tensor } from "../torch/index.js";
 import { native } from "../torch/native.js";
 import { parseStrictJson, JsonError } from "./strict-json.js";
 import type { Json } from "./strict-json.js";
-import { writeAll, writeFileAtomic } from "./atomic.js";
+import { writeAll, writeFileAtomic, writeFileSynced } from "./atomic.js";
 
 /** safetensors dtype names and the lmforge dtypes they map to. */
 export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
@@ -245,12 +245,16 @@ export function loadSafetensors(path: string, options: { dtype?: DType } = {}): 
   return SafetensorsFile.open(path).loadAll(options);
 }
 
+/** Tensors of at least this many bytes are written from their own memory, without a copy. */
+const ZERO_COPY_BYTES = 1 << 20;
+
 /**
  * Writes tensors (any device or layout) to a safetensors file, atomically. Tensors are laid
  * out by decreasing element size, then name, and the header is padded to 8 bytes, so that
- * every tensor's data is aligned to its element size.
+ * every tensor's data is aligned to its element size. `atomic: false` writes in place (with
+ * fsync), for a file inside a folder that is renamed into place as a whole.
  */
-export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}, options: { atomic?: boolean } = {}): void {
   const entries = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   for (const [name, t] of entries) {
     if (name.length === 0 || name === "__metadata__") throw new SafetensorsError("name-reserved", `cannot save a tensor named "${name}"`, path);
@@ -274,14 +278,17 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
   const headerBytes = Buffer.from(json, "utf8");
   const lengthBytes = Buffer.alloc(8);
   lengthBytes.writeBigUInt64LE(BigInt(headerBytes.byteLength));
-  writeFileAtomic(path, (fd) => {
+  (options.atomic ?? true ? writeFileAtomic : writeFileSynced)(path, (fd) => {
     writeAll(fd, lengthBytes);
     writeAll(fd, headerBytes);
     for (const [, t] of entries) {
       if (t.numel === 0) continue;
       torch.scope(() => {
         const src = t.device === "cpu" && t.isContiguous ? t : t.detach().to("cpu").contiguous();
-        writeAll(fd, new Uint8Array(src.toBuffer(false)));
+        // Below 1 MiB the bytes are copied: a zero-copy view is an external ArrayBuffer whose
+        // N-API finalizer runs only when the event loop turns, so a synchronous training loop
+        // that saves often (Trainer.train()) would pile up ~1 kB of them per tensor per save.
+        writeAll(fd, new Uint8Array(src.toBuffer(src.numel * torch.DTYPES[src.dtype].itemSize < ZERO_COPY_BYTES)));
       });
     }
   });

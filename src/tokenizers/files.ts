@@ -1,7 +1,8 @@
 // Tokenizer files: Hugging Face's tokenizer.json, BERT's vocab.txt, GPT-2's vocab.json and
 // merges.txt. What lmforge writes loads in Hugging Face tokenizers, and back in lmforge.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeTextAtomic } from "../io/atomic.js";
 import { BPE, WordPiece } from "./models.js";
 import { Unigram } from "./unigram.js";
 import { PrecompiledCharsmap } from "./spm.js";
@@ -396,12 +397,6 @@ function loadTokenizerFiles(path: string): Tokenizer {
   return fail(path, "no tokenizer.json, vocab.txt, or vocab.json + merges.txt");
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 /**
  * Writes tokenizer.json (and vocab.txt for WordPiece, vocab.json + merges.txt for BPE, and a
  * tokenizer_config.json) into a folder. Returns the files written.
@@ -410,7 +405,7 @@ export function saveTokenizer(tok: Tokenizer, dir: string): string[] {
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
   const put = (name: string, text: string): void => {
-    writeAtomic(join(dir, name), text);
+    writeTextAtomic(join(dir, name), text);
     files.push(name);
   };
   put("tokenizer.json", JSON.stringify(tokenizerToJSON(tok), null, 2) + "\n");

@@ -3,7 +3,7 @@
 // best weights restored, checkpoints, exact resume), save a folder that describes itself, and
 // score the test set. Every argument is checked, the data read and the model built before
 // anything is written.
-import { cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../torch/index.js";
 import { loadTokenizer } from "../tokenizers/index.js";
@@ -13,6 +13,7 @@ import type { PretrainedModel } from "../models/index.js";
 import { LoRALinear } from "../nn/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
 import { saveCheckpoint, writeTextAtomic } from "../io/index.js";
+import { copyFileAtomic } from "../io/atomic.js";
 import { splitIndices } from "../data/index.js";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
@@ -303,7 +304,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     ...(o.onEval ? { onEval: o.onEval } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
-  const r = trainer.train();
+  const r = await trainer.trainAsync(); // SIGINT/SIGTERM: a checkpoint, then r.interrupted
   trainer.optimizer.dispose();
   model.eval();
   const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };
@@ -353,7 +354,7 @@ async function searchFinetune(o: Resolved): Promise<FinetuneResult> {
   );
   writeTextAtomic(join(o.out, "search_results.json"), JSON.stringify({ metric, trials }, null, 2) + "\n");
   // the best trial's model becomes the run's output
-  for (const f of readdirSync(best.out)) if (f === "config.json" || f === INPUT_STATS_FILE || f.startsWith("model.safetensors") || (TOKENIZER_FILES as readonly string[]).includes(f)) cpSync(join(best.out, f), join(o.out, f));
+  for (const f of readdirSync(best.out)) if (f === "config.json" || f === INPUT_STATS_FILE || f.startsWith("model.safetensors") || (TOKENIZER_FILES as readonly string[]).includes(f)) copyFileAtomic(join(best.out, f), join(o.out, f));
   const chosen = bestRun! as FinetuneResult;
   chosen.search = { trials, best };
   if (test !== undefined) {

@@ -94,6 +94,8 @@ export interface PretrainResult {
   evals: Record<string, number>[];
   steps: number;
   interrupted: boolean;
+  /** The signal that interrupted the run (after a checkpoint), if one did. */
+  signal?: "SIGINT" | "SIGTERM";
   trainExamples: number;
   validationExamples: number;
   /**
@@ -290,13 +292,13 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   const validation = tasks.flatMap((t) => t.validation ?? []);
   const unigramPerplexity = unigram(train, validation, tok.vocabSize);
   o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
-  const r = trainer.train();
+  const r = await trainer.trainAsync(); // SIGINT/SIGTERM: a checkpoint, then r.interrupted
   trainer.optimizer.dispose();
   // ELECTRA keeps its discriminator, as the paper does; the generator is discarded
   const keep = pairing ? pairing.keep(model) : model;
   detachAuxiliaryHeads(keep, auxiliary); // the checkpoint holds Hugging Face's tensors only
   savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
-  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity };
+  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, ...(r.signal ? { signal: r.signal } : {}), trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity };
 }
 
 function unigram(train: Example[], validation: Example[], vocab: number): number {

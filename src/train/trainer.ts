@@ -5,8 +5,15 @@
 // periodic evaluation, early stopping with the best weights restored, a JSONL log, atomic
 // checkpoints keeping the last K (and the best), exact resume (model, optimizer, schedule,
 // random state, data position, early-stopping state), a stop with a clear message on a NaN
-// loss, and a checkpoint on Ctrl-C. Several tasks (objective + data) can be mixed, one task
-// per micro-batch, drawn with T5's mixing rates.
+// loss, and a checkpoint on SIGINT or SIGTERM (trainAsync). Several tasks (objective + data)
+// can be mixed, one task per micro-batch, drawn with T5's mixing rates.
+//
+// Signals: the loop is synchronous, and Node runs signal listeners only when the event loop
+// turns, so train() cannot see one; trainAsync() yields to the event loop after every step.
+// The first SIGINT or SIGTERM lets the current step finish, writes a checkpoint and returns
+// (interrupted, with the signal); its listeners are removed at once, so a second signal gets
+// the default action and ends the process at once, even inside a checkpoint write (which
+// leaves no checkpoint-N behind, only a temporary that resume removes).
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../torch/index.js";
@@ -21,7 +28,7 @@ import type { Batch, EvalResult, Objective, PretrainedModel } from "../models/in
 import { epochOrder } from "../data/random.js";
 import { mixingRates, pickTask } from "./mixing.js";
 import type { Mixing } from "./mixing.js";
-import { RunLog, checkpointSteps, lastCheckpoint, rotateCheckpoints } from "./checkpoints.js";
+import { RunLog, checkpointSteps, lastCheckpoint, removeStaleTemporaries, resumableCheckpoint, rotateCheckpoints } from "./checkpoints.js";
 
 export { lastCheckpoint } from "./checkpoints.js";
 
@@ -105,6 +112,8 @@ export interface TrainResult {
   steps: number;
   lastLoss: number;
   interrupted: boolean;
+  /** The signal that interrupted the run (trainAsync), if one did. */
+  signal?: "SIGINT" | "SIGTERM";
   stoppedEarly: boolean;
   /** Every evaluation of the run (a resumed run's earlier ones included), with its step. */
   evals: Record<string, number>[];
@@ -155,6 +164,7 @@ export class Trainer {
   /** Each task's sampling rate. */
   readonly rates: number[];
   private stopRequested = false;
+  private stopSignal: "SIGINT" | "SIGTERM" | undefined;
   private readonly runLog: RunLog;
   private best: { step: number; value: number; metric: string } | null = null;
   private sinceBest = 0;
@@ -377,10 +387,16 @@ export class Trainer {
       learningRate: this.o.learningRate,
       settings: this.settings(),
     };
-    saveCheckpoint(dir, { ...this.o.model.config, ...this.o.config }, tensors, {
-      files: { "trainer_state.json": JSON.stringify(state) + "\n" },
-      ...(this.o.copy ? { copy: this.o.copy } : {}),
-    });
+    try {
+      saveCheckpoint(dir, { ...this.o.model.config, ...this.o.config }, tensors, {
+        files: { "trainer_state.json": JSON.stringify(state) + "\n" },
+        ...(this.o.copy ? { copy: this.o.copy } : {}),
+        manifest: true,
+      });
+    } catch (e) {
+      const last = lastCheckpoint(this.o.out);
+      throw new Error(`checkpoint ${dir} not written: ${(e as Error).message}` + (last ? `; the last complete checkpoint, ${last}, is intact (continue from it with --resume)` : ""), { cause: e });
+    }
     const protect = new Set(this.best && (this.o.best?.restore ?? true) ? [this.best.step] : []);
     rotateCheckpoints(this.o.out, this.o.keepLast ?? 2, protect);
     this.runLog.append({ event: "checkpoint", step: this.step, dir });
@@ -466,7 +482,7 @@ export class Trainer {
     }
   }
 
-  /** Stops after the current step, with a checkpoint (Ctrl-C). */
+  /** Stops after the current step, with a checkpoint (what SIGINT and SIGTERM do in trainAsync). */
   requestStop(): void {
     this.stopRequested = true;
   }
@@ -489,8 +505,13 @@ export class Trainer {
   }
 
   private resume(): void {
-    const last = lastCheckpoint(this.o.out);
-    if (!last) throw new Error(`--resume: no checkpoint-N folder in ${this.o.out}`);
+    removeStaleTemporaries(this.o.out);
+    const warn = (line: string): void => {
+      this.o.log?.(line);
+      this.runLog.append({ event: "checkpoint_skipped", message: line });
+    };
+    const last = resumableCheckpoint(this.o.out, warn);
+    if (!last) throw new Error(`--resume: no ${checkpointSteps(this.o.out).length ? "valid " : ""}checkpoint-N folder in ${this.o.out}`);
     this.loadCheckpoint(last);
     // the log reads as one run: what came after the checkpoint is dropped, the evaluations before it kept
     this.runLog.truncateAfter(this.step);
@@ -504,44 +525,78 @@ export class Trainer {
 
   /** Runs to maxSteps (or an early stop); with best.restore, the best weights are loaded at the end. */
   train(): TrainResult {
-    const o = this.o;
-    if (o.resume) this.resume();
-    else this.logStart();
-    const onSigint = (): void => this.requestStop();
-    process.on("SIGINT", onSigint);
-    let lastLoss = NaN;
-    let stoppedEarly = false;
+    const steps = this.steps();
+    for (let r = steps.next(); ; r = steps.next()) if (r.done) return r.value;
+  }
+
+  /**
+   * train(), yielding to the event loop after every step so that SIGINT and SIGTERM stop the
+   * run after the current step with a checkpoint (the result says interrupted and which
+   * signal); a second signal ends the process at once (see the file comment).
+   */
+  async trainAsync(): Promise<TrainResult> {
+    const signals = ["SIGINT", "SIGTERM"] as const;
+    const detach = (): void => {
+      for (const s of signals) process.off(s, onSignal);
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      detach(); // the next signal takes the default action: the process ends at once
+      this.stopSignal = signal as "SIGINT" | "SIGTERM";
+      this.requestStop();
+      this.o.log?.(`${signal}: stopping after step ${this.step} with a checkpoint (send it again to stop at once, without one)`);
+    };
+    for (const s of signals) process.on(s, onSignal);
     try {
-      while (this.step < this.maxSteps && !stoppedEarly) {
-        const t0 = process.hrtime.bigint();
-        const r = this.trainStep();
-        const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-        lastLoss = r.loss;
-        const lr = this.scheduler.lastLr[0]!;
-        const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
-        this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
-        o.onStep?.(info);
-        const last = this.step === this.maxSteps;
-        if (this.evalEvery && (this.step % this.evalEvery === 0 || last)) {
-          const m = { step: this.step, ...this.evaluate() };
-          this.evals.push(m);
-          this.runLog.append({ event: "eval", ...m });
-          o.onEval?.(m);
-          stoppedEarly = this.trackBest(m);
-          if (stoppedEarly) {
-            o.log?.(`early stop at step ${this.step}: ${o.best!.metric} has not improved for ${this.sinceBest} evaluations (best ${this.best!.value.toFixed(4)} at step ${this.best!.step})`);
-            this.runLog.append({ event: "early_stop", step: this.step, best_step: this.best!.step, best_value: this.best!.value });
-          }
-        }
-        const saved = checkpointSteps(o.out).includes(this.step);
-        if (!saved && ((this.saveEvery && this.step % this.saveEvery === 0) || this.stopRequested)) this.saveCheckpoint();
-        if (this.stopRequested) {
-          o.log?.(`interrupted: checkpoint saved at step ${this.step}; continue with --resume`);
-          return { steps: this.step, lastLoss, interrupted: true, stoppedEarly: false, evals: this.evals, best: this.best };
-        }
+      const steps = this.steps();
+      for (let r = steps.next(); ; r = steps.next()) {
+        if (r.done) return r.value;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
-      process.off("SIGINT", onSigint);
+      detach();
+    }
+  }
+
+  /** The loop, one yield after each step (where trainAsync lets signal listeners run). */
+  private *steps(): Generator<void, TrainResult, void> {
+    const o = this.o;
+    if (o.resume) this.resume();
+    else {
+      removeStaleTemporaries(o.out);
+      this.logStart();
+    }
+    let lastLoss = NaN;
+    let stoppedEarly = false;
+    while (this.step < this.maxSteps && !stoppedEarly) {
+      const t0 = process.hrtime.bigint();
+      const r = this.trainStep();
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      lastLoss = r.loss;
+      const lr = this.scheduler.lastLr[0]!;
+      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
+      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
+      o.onStep?.(info);
+      const last = this.step === this.maxSteps;
+      if (this.evalEvery && (this.step % this.evalEvery === 0 || last)) {
+        const m = { step: this.step, ...this.evaluate() };
+        this.evals.push(m);
+        this.runLog.append({ event: "eval", ...m });
+        o.onEval?.(m);
+        stoppedEarly = this.trackBest(m);
+        if (stoppedEarly) {
+          o.log?.(`early stop at step ${this.step}: ${o.best!.metric} has not improved for ${this.sinceBest} evaluations (best ${this.best!.value.toFixed(4)} at step ${this.best!.step})`);
+          this.runLog.append({ event: "early_stop", step: this.step, best_step: this.best!.step, best_value: this.best!.value });
+        }
+      }
+      if (this.saveEvery && this.step % this.saveEvery === 0 && !checkpointSteps(o.out).includes(this.step)) this.saveCheckpoint();
+      yield; // a signal that came during the step is seen here, before the next one starts
+      // a stop after the last step changes nothing: the run is complete
+      if (this.stopRequested && this.step < this.maxSteps && !stoppedEarly) {
+        if (!checkpointSteps(o.out).includes(this.step)) this.saveCheckpoint();
+        o.log?.(`interrupted${this.stopSignal ? ` by ${this.stopSignal}` : ""}: checkpoint saved at step ${this.step}; continue with --resume`);
+        this.runLog.append({ event: "interrupted", step: this.step, ...(this.stopSignal ? { signal: this.stopSignal } : {}) });
+        return { steps: this.step, lastLoss, interrupted: true, ...(this.stopSignal ? { signal: this.stopSignal } : {}), stoppedEarly: false, evals: this.evals, best: this.best };
+      }
     }
     if (this.best && (o.best?.restore ?? true) && this.best.step !== this.step) {
       this.loadModelWeights(join(o.out, `checkpoint-${this.best.step}`));
