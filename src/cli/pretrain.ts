@@ -2,10 +2,24 @@
 import { pretrain } from "../train/index.js";
 import type { PretrainOptions } from "../train/index.js";
 import { Progress } from "./progress.js";
+import { reportAfterRun } from "./report.js";
 
 export async function pretrainCommand(v: Record<string, unknown>): Promise<void> {
-  const progress = new Progress("pretrain");
-  const { config: _config, ...options } = v;
+  const { config: _config, progressEvery, ...options } = v;
+  const progress = new Progress("pretrain", "steps", { every: progressEvery as number | undefined });
+  const started = Date.now();
+  let status: "interrupted" | "failed" | undefined = "failed";
+  try {
+    const r = await pretrainRun(options, progress);
+    status = r.interrupted ? "interrupted" : undefined;
+    console.log(`${r.interrupted ? "interrupted at" : "finished"} step ${r.steps}; model and tokenizer in ${String(v.out)} (log: ${String(v.out)}/metrics.jsonl)`);
+  } finally {
+    // the report, also of an interrupted or failed run (its curves up to there)
+    reportAfterRun(String(v.out), status, started);
+  }
+}
+
+async function pretrainRun(options: Record<string, unknown>, progress: Progress): Promise<{ interrupted: boolean; steps: number }> {
   const r = await pretrain({
     ...(options as unknown as PretrainOptions),
     onStep: (s) => progress.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(3)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSec)} tok/s`),
@@ -19,5 +33,5 @@ export async function pretrainCommand(v: Record<string, unknown>): Promise<void>
     },
   });
   progress.done();
-  console.log(`${r.interrupted ? "interrupted at" : "finished"} step ${r.steps}; model and tokenizer in ${String(v.out)} (log: ${String(v.out)}/metrics.jsonl)`);
+  return r;
 }
