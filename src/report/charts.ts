@@ -85,14 +85,29 @@ export function chartSpecs(runs: readonly (readonly LogRecord[])[], names: reado
   const compare = runs.length > 1;
   const stepKeys: string[] = [];
   const evalKeys: string[] = [];
+  const has: string[][] = []; // each run's "event:key"s, so that a run gets a line only for what it logs
   const positive: string[] = []; // step keys with a non-zero value somewhere (grad_norm is 0 without clipping)
   for (const records of runs) {
-    for (const k of recordKeys(records, "step")) if (stepKeys.indexOf(k) < 0) stepKeys.push(k);
-    for (const k of recordKeys(records, "eval")) if (evalKeys.indexOf(k) < 0) evalKeys.push(k);
+    const own: string[] = [];
+    for (const k of recordKeys(records, "step")) {
+      own.push("step:" + k);
+      if (stepKeys.indexOf(k) < 0) stepKeys.push(k);
+    }
+    for (const k of recordKeys(records, "eval")) {
+      own.push("eval:" + k);
+      if (evalKeys.indexOf(k) < 0) evalKeys.push(k);
+    }
+    has.push(own);
     for (const r of records) if (r.event === "step") for (const k of Object.keys(r)) if (typeof r[k] === "number" && r[k] !== 0 && positive.indexOf(k) < 0) positive.push(k);
   }
-  const perRun = (event: string, key: string, label: string, extra: Partial<SeriesSpec>): SeriesSpec[] =>
-    runs.map((_, i) => Object.assign({ label: compare ? names[i] + (label ? " " + label : "") : label || key, event, key, run: i }, extra));
+  const perRun = (event: string, key: string, label: string, extra: Partial<SeriesSpec>): SeriesSpec[] => {
+    const full = extra.sub !== undefined ? key + "." + extra.sub : key;
+    const out: SeriesSpec[] = [];
+    runs.forEach((_, i) => {
+      if (has[i]!.indexOf(event + ":" + full) >= 0) out.push(Object.assign({ label: compare ? names[i] + (label ? " " + label : "") : label || key, event, key, run: i }, extra));
+    });
+    return out;
+  };
   const split = (k: string): Partial<SeriesSpec> & { key: string } => (k.indexOf(".") > 0 ? { key: k.slice(0, k.indexOf(".")), sub: k.slice(k.indexOf(".") + 1) } : { key: k });
   const charts: ChartSpec[] = [];
   if (stepKeys.indexOf("loss") >= 0) {

@@ -51,14 +51,24 @@ export function lmforgeClient(): void {
   window.lmforgeCharts = exposed;
 
   const size = (): { width: number; height: number } => ({ width: Math.max(320, Math.min(root.clientWidth, 600)), height: 260 });
-  // a raw line and its smoothed line share a colour (the raw one faint)
+  // one run: a colour per line, a raw line and its smoothed line sharing one (the raw faint);
+  // several: a colour per run, and a dash pattern per metric
+  const dashes = [[], [7, 4], [2, 3], [10, 3, 2, 3], [4, 2, 4, 6]];
   const colours = (spec: ChartSpec): string[] => {
     let c = -1;
     return spec.series.map((s, i) => {
+      if (runs.length > 1) return palette[(s.run ?? 0) % palette.length]!;
       const prev = spec.series[i - 1];
       if (!(prev && prev.key === s.key && prev.sub === s.sub && prev.run === s.run && !prev.smooth && s.smooth)) c += 1;
       return palette[c % palette.length]!;
     });
+  };
+  const dash = (spec: ChartSpec, i: number): number[] => {
+    if (runs.length === 1) return [];
+    const metrics: string[] = [];
+    for (const s of spec.series) if (metrics.indexOf(s.key + "." + s.sub) < 0) metrics.push(s.key + "." + s.sub);
+    const s = spec.series[i]!;
+    return dashes[metrics.indexOf(s.key + "." + s.sub) % dashes.length]!;
   };
   const options = (spec: ChartSpec): Record<string, unknown> => ({
     title: spec.title,
@@ -72,6 +82,7 @@ export function lmforgeClient(): void {
       ...spec.series.map((s, i) => ({
         label: s.label,
         stroke: colours(spec)[i],
+        dash: dash(spec, i),
         width: s.smooth ? 2 : 1,
         alpha: !s.smooth && spec.series.some((t) => t.smooth) ? 0.45 : 1,
         spanGaps: true,

@@ -126,7 +126,7 @@ export function page(title: string, body: readonly string[], o: PageOptions = {}
   const csp = `default-src 'none'; script-src ${hashes.join(" ") || "'none'"}; style-src 'unsafe-inline'; img-src data:; connect-src ${o.connect ? "'self'" : "'none'"}; base-uri 'none'; form-action 'none'`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)}</title>
 <style>${o.charts ? uplotAssets().css.replace(/<\/(style)/gi, "<\\/$1") : ""}${STYLE}</style></head>
