@@ -146,7 +146,9 @@ export function lmforgeClient(): void {
   events.onopen = () => say("live: following the log (" + runs[0]!.length + " records)");
   events.onerror = () => say("live: connection lost, retrying...");
   events.addEventListener("record", (e) => {
-    runs[0]!.push(JSON.parse(e.data) as LogRecord);
+    const record = JSON.parse(e.data) as LogRecord;
+    if (record.event !== "step" && record.event !== "eval") return; // what the charts draw, as in the page's data
+    runs[0]!.push(record);
     redraw();
   });
   // the log was truncated or replaced (a resumed run cuts it back): it is sent again from its start

@@ -93,7 +93,9 @@ export function createDashboard(o: DashboardOptions = {}): FastifyInstance {
   app.get<{ Params: { id: string } }>("/run/:id", async (req, reply) => {
     const dir = lookup(req.params.id);
     if (!dir) return reply.code(404).type("text/plain").send(`no run "${req.params.id}"; see /`);
-    const body = renderRunReport(readRun(dir), { live: { eventsUrl: `/events/${encodeURIComponent(req.params.id)}`, backUrl: "/" } });
+    // the stream starts where the page's records end: nothing missed, nothing twice
+    const run = readRun(dir);
+    const body = renderRunReport(run, { live: { eventsUrl: `/events/${encodeURIComponent(req.params.id)}?from=${run.logBytes}`, backUrl: "/" } });
     return reply.headers(htmlHeaders).send(body);
   });
   app.get<{ Params: { id: string }; Querystring: { from?: string } }>("/events/:id", (req, reply) => {
