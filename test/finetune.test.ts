@@ -261,6 +261,8 @@ test("lmforge quickstart --fast: the whole pipeline on the embedded data, with i
   assert.equal(results.results.length, 2);
   assert.ok(results.results.every((r) => r.accuracy > 0.75), JSON.stringify(results.results.map((r) => r.accuracy)));
   const html = readFileSync(join(out, "report.html"), "utf8");
-  assert.match(html, /<svg/);
+  assert.match(html, /<div id="charts">/); // uPlot's charts of both fine-tuning runs, drawn from the page's data
+  assert.match(html, /<th><\/th><th>finetuned-pretrained<\/th><th>finetuned-scratch<\/th>/);
   assert.match(html, /Confusion matrix, pretrained/);
+  for (const run of ["pretrained", "finetuned-pretrained", "finetuned-scratch"]) assert.ok(existsSync(join(out, run, "report.html")), `${run}/report.html`);
 });
