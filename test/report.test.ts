@@ -16,7 +16,7 @@ import { spawnSync } from "node:child_process";
 import { chartData, chartSpecs, ema, formatValue } from "../src/report/charts.js";
 import { finalMetrics, findRuns, parseJsonl, readRun } from "../src/report/run.js";
 import { escapeHtml, scriptJson } from "../src/report/page.js";
-import { renderComparison, renderRunReport } from "../src/report/html.js";
+import { chartRecords, renderComparison, renderRunReport } from "../src/report/html.js";
 import { evaluationSection, rowsTable } from "../src/report/sections.js";
 import { JsonlFollower } from "../src/report/follow.js";
 import { createDashboard } from "../src/report/dashboard.js";
@@ -102,6 +102,18 @@ test("readRun: a fine-tuning run's log, model record, summary, test metrics and 
   assert.equal(pre.evaluation, undefined);
   assert.deepEqual(findRuns(fixtures, 1).map((d) => d.slice(fixtures.length)), ["ft-pre", "ft-scratch", "pre"]);
   assert.throws(() => readRun(dir), /not a run folder \(it has none of metrics\.jsonl, eval_metrics\.json, search_results\.json\)/);
+});
+
+test("a page carries compact chart records; a long run's steps thinned to every k-th and the last", () => {
+  const records = [{ event: "start", maxSteps: 25001 }, ...Array.from({ length: 25001 }, (_, i) => ({ time: "t", event: "step", step: i + 1, epoch: 0, loss: 0.123456789, task_losses: { a: 1 / 3, note: "x" } })), { event: "eval", step: 25001, val_loss: 2 }];
+  const page = chartRecords({ records });
+  const steps = page.filter((r) => r.event === "step");
+  // 25,001 steps > 10,000: every 3rd (8,333 of them) and the last
+  assert.equal(steps.length, 8334);
+  assert.deepEqual([steps[0]!.step, steps[1]!.step, steps[8332]!.step, steps[8333]!.step], [3, 6, 24999, 25001]);
+  assert.deepEqual(steps[0], { event: "step", step: 3, loss: 0.123457, task_losses: { a: 0.333333 } });
+  assert.deepEqual(page[page.length - 1], { event: "eval", step: 25001, val_loss: 2 });
+  assert.equal(chartRecords({ records: records.slice(0, 101) }).length, 100, "a short run keeps every step");
 });
 
 test("parseJsonl: a torn or half-written last line waits; a bad line is counted", () => {

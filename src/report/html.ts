@@ -22,9 +22,39 @@ export interface ReportOptions {
   intro?: readonly string[];
 }
 
-/** The records that make charts (steps and evaluations): a smaller page than the whole log. */
-function chartRecords(run: RunData): LogRecord[] {
-  return run.records.filter((r) => r.event === "step" || r.event === "eval");
+/** Step records a page carries at most: a long run's are thinned to every k-th step (and the last). */
+export const MAX_STEP_POINTS = 10_000;
+
+/** A record as a page carries it: event, step and numbers to 6 significant digits (no time, no text). */
+function compact(r: LogRecord): LogRecord {
+  const out: LogRecord = { event: r.event, step: r.step };
+  for (const [k, v] of Object.entries(r)) {
+    if (k === "step" || k === "epoch") continue;
+    if (typeof v === "number") out[k] = Number.isFinite(v) ? Number(v.toPrecision(6)) : null;
+    else if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      const nums = Object.entries(v).filter(([, x]) => typeof x === "number") as [string, number][];
+      if (nums.length) out[k] = Object.fromEntries(nums.map(([n, x]) => [n, Number(x.toPrecision(6))]));
+    }
+  }
+  return out;
+}
+
+/**
+ * The records that make charts, as small as a page wants them: steps and evaluations only,
+ * compacted, a long run's steps thinned to at most MAX_STEP_POINTS (every k-th, and the last).
+ */
+export function chartRecords(run: Pick<RunData, "records">): LogRecord[] {
+  const steps = run.records.reduce((n, r) => n + (r.event === "step" ? 1 : 0), 0);
+  const stride = Math.ceil(steps / MAX_STEP_POINTS);
+  let i = 0;
+  return run.records
+    .filter((r) => {
+      if (r.event === "eval") return true;
+      if (r.event !== "step") return false;
+      i += 1;
+      return stride <= 1 || i % stride === 0 || i === steps;
+    })
+    .map(compact);
 }
 
 function statusBadge(run: RunData): string {
@@ -75,7 +105,9 @@ function eventsSection(run: RunData): string {
 function chartsSection(runs: readonly RunData[]): string {
   const specs = chartSpecs(runs.map(chartRecords), runs.map((r) => r.name));
   if (specs.length === 0) return "";
-  return `<h2>Training curves</h2><p class="hint">Hover a chart for the values at a step; drag across it to zoom into a range of steps, double-click to zoom out.</p><div id="charts"></div>`;
+  const steps = runs.map((r) => r.records.filter((x) => x.event === "step").length);
+  const thinned = runs.flatMap((r, i) => (steps[i]! > MAX_STEP_POINTS ? [`${r.name}: every ${Math.ceil(steps[i]! / MAX_STEP_POINTS)}th of ${steps[i]} steps`] : []));
+  return `<h2>Training curves</h2><p class="hint">Hover a chart for the values at a step; drag across it to zoom into a range of steps, double-click to zoom out.${thinned.length ? ` Drawn: ${escapeHtml(thinned.join("; "))}.` : ""}</p><div id="charts"></div>`;
 }
 
 function payload(runs: readonly RunData[], live?: { eventsUrl: string }): ClientPayload {
