@@ -54,6 +54,9 @@ export function lmforgeClient(): void {
   // one run: a colour per line, a raw line and its smoothed line sharing one (the raw faint);
   // several: a colour per run, and a dash pattern per metric
   const dashes = [[], [7, 4], [2, 3], [10, 3, 2, 3], [4, 2, 4, 6]];
+  // steps are whole: ticks 1, 2, 5, 10, 20, 25, 50, ... apart, never 2.5
+  const stepTicks: number[] = [];
+  for (let p = 1; p <= 1e7; p *= 10) stepTicks.push(p, 2 * p, ...(p >= 10 ? [2.5 * p] : []), 5 * p);
   const colours = (spec: ChartSpec): string[] => {
     let c = -1;
     return spec.series.map((s, i) => {
@@ -76,7 +79,7 @@ export function lmforgeClient(): void {
     cursor: { sync: { key: "lmforge" }, drag: { x: true, y: false } },
     scales: { x: { time: false } },
     legend: { live: true },
-    axes: [{ label: "step" }, { label: spec.yLabel, size: 64 }],
+    axes: [{ label: "step", incrs: stepTicks }, { label: spec.yLabel, size: 64 }],
     series: [
       { label: "step", value: (_u: unknown, v: number | null) => formatValue(v) },
       ...spec.series.map((s, i) => ({

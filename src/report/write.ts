@@ -8,7 +8,7 @@ import { findRuns, readRun } from "./run.js";
 import type { RunStatus } from "./run.js";
 import { renderComparison, renderRunReport } from "./html.js";
 import type { ReportOptions } from "./html.js";
-import { searchSection } from "./sections.js";
+import { evaluationSection, searchSection } from "./sections.js";
 
 export interface WriteReportOptions extends ReportOptions {
   /** Where to write (default: report.html in the run's folder). */
@@ -30,7 +30,10 @@ export function writeRunReport(dir: string, o: WriteReportOptions = {}): string 
     if (trials.length) {
       const html = renderComparison(
         trials.map((t) => readRun(t)),
-        { title: o.title ?? `${run.name}: hyperparameter search`, intro: [`<h2>Trials</h2>${searchSection(run.search ?? {})}`] },
+        {
+          title: o.title ?? `${run.name}: hyperparameter search`,
+          intro: [`<h2>Trials</h2>${searchSection(run.search ?? {})}`, ...(run.evaluation ? [`<h2>Test set, the best trial's model</h2>${evaluationSection(run)}`] : [])],
+        },
       );
       writeTextAtomic(out, html);
       return out;
