@@ -26,8 +26,9 @@ const dir = mkdtempSync(join(tmpdir(), "lmforge-browser-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 const shots = process.env.LMFORGE_SCREENSHOTS;
 
-/** The chromium to drive: $LMFORGE_CHROMIUM, else Debian's or Ubuntu's. */
-const executable = [process.env.LMFORGE_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find((p): p is string => Boolean(p) && existsSync(p!));
+/** The chromium to drive: $LMFORGE_CHROMIUM when set, else Debian's or Ubuntu's. */
+const candidates = process.env.LMFORGE_CHROMIUM ? [process.env.LMFORGE_CHROMIUM] : ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+const executable = candidates.find((p) => existsSync(p));
 let browser: Browser | undefined;
 
 before(async () => {
@@ -42,7 +43,7 @@ after(async () => {
 /** A page that records console errors and uncaught exceptions, and fails on any dialog (an alert() from injected script). */
 async function openPage(t: TestContext): Promise<{ page: Page; errors: string[] } | null> {
   if (!browser) {
-    t.skip("no chromium found (/usr/bin/chromium): install it with scripts/bootstrap.sh or apt-get install chromium");
+    t.skip(`no chromium found (${candidates.join(", ")}): install it with scripts/bootstrap.sh or apt-get install chromium`);
     return null;
   }
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
