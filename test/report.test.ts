@@ -22,6 +22,7 @@ import { JsonlFollower } from "../src/report/follow.js";
 import { createDashboard } from "../src/report/dashboard.js";
 import { writeRunReport } from "../src/report/write.js";
 import { Progress, formatEta, progressSeconds } from "../src/cli/progress.js";
+import { reportAfterRun } from "../src/cli/report.js";
 
 const fixtures = new URL("../../test/fixtures/runs/", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "lmforge-report-"));
@@ -273,6 +274,20 @@ test("lmforge report: one run's report.html, several runs side by side, a folder
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /nothing-here: no such folder/);
   assert.throws(() => renderComparison([]), /nothing to compare/);
+});
+
+test("a command's end writes its run's report, unless it never touched the run (arguments refused)", () => {
+  const run = join(dir, "after");
+  cpSync(join(fixtures, "pre"), run, { recursive: true });
+  const old = Date.now() / 1000 - 3600;
+  utimesSync(join(run, "metrics.jsonl"), old, old);
+  reportAfterRun(run, "failed", Date.now());
+  assert.ok(!existsSync(join(run, "report.html")), "an earlier run's folder is left as it was");
+  appendFileSync(join(run, "metrics.jsonl"), JSON.stringify({ event: "step", step: 41, loss: 4 }) + "\n");
+  reportAfterRun(run, "failed", Date.now() - 5000);
+  assert.match(readFileSync(join(run, "report.html"), "utf8"), /<span class="badge failed">failed<\/span>/);
+  reportAfterRun(join(dir, "no-such-run")); // nothing there: nothing written, nothing thrown
+  assert.ok(!existsSync(join(dir, "no-such-run")));
 });
 
 test("progress off a terminal: a line every N seconds with the count, rate, time left and loss (fake clock)", () => {
