@@ -3,6 +3,7 @@
 #   - libtorch (Debian's libtorch-dev) unless one is already found ($LIBTORCH, system, python torch)
 #   - a fast BLAS for libtorch (OpenBLAS; without it Debian links the slow reference BLAS)
 #   - the C++ toolchain for the addon
+#   - chromium, for the browser tests of the reports and dashboard
 #   - the npm dependencies (npm ci), the generated bindings, the addon and the TypeScript
 # Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
@@ -19,6 +20,8 @@ fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v python3 >/dev/null || missing+=(python3)
+# the browser tests (test/report-browser.test.ts) drive Debian's chromium with playwright-core
+command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"

@@ -229,13 +229,18 @@ test("lmforge finetune, evaluate --json and predict from the command line", () =
   writeFileSync(data, "sentence\tlabel\n" + [...trainSet, ...valSet].map((e) => `${e.text}\t${e.label}`).join("\n") + "\n");
   const out = join(dir, "cli-out");
   execFileSync(process.execPath, [cli, "finetune", "--model", modelDir, "--train", data, "--out", out, "--epochs", "3", "--batch-size", "16", "--learning-rate", "3e-3", "--max-length", "16", "--precision", "fp32"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "split.json", "errors.jsonl", "test_metrics.json", "metrics.jsonl"]) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "split.json", "errors.jsonl", "test_metrics.json", "metrics.jsonl", "report.html"]) assert.ok(existsSync(join(out, f)), f);
   const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { id2label: Record<string, string>; architectures: string[]; lmforge: { task: string; labels: string[]; max_length: number } };
   assert.deepEqual(cfg.id2label, { 0: "nation", 1: "whale" });
   assert.deepEqual(cfg.architectures, ["BertForSequenceClassification"]);
   assert.deepEqual([cfg.lmforge.task, cfg.lmforge.labels, cfg.lmforge.max_length], ["classification", ["nation", "whale"], 16]);
-  const json = JSON.parse(execFileSync(process.execPath, [cli, "evaluate", "--model", out, "--data", data, "--json"], { encoding: "utf8" })) as Record<string, unknown>;
+  const evOut = join(dir, "cli-eval");
+  const json = JSON.parse(execFileSync(process.execPath, [cli, "evaluate", "--model", out, "--data", data, "--json", "--out", evOut], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })) as Record<string, unknown>;
   for (const k of ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "per_class", "confusion_matrix"]) assert.ok(k in json, k);
+  // --out keeps the evaluation: the same numbers, the errors, and its report
+  const kept = JSON.parse(readFileSync(join(evOut, "eval_metrics.json"), "utf8")) as { task: string; examples: number; accuracy: number };
+  assert.deepEqual([kept.task, kept.examples, kept.accuracy], ["classification", trainSet.length + valSet.length, json.accuracy]);
+  for (const f of ["errors.jsonl", "report.html"]) assert.ok(existsSync(join(evOut, f)), f);
   assert.ok((json.accuracy as number) > 0.85);
   const pred = execFileSync(process.execPath, [cli, "predict", "--model", out, "--json", "whale ship sea harpoon", "congress nation law tax"], { encoding: "utf8" }).trim().split("\n").map((l) => JSON.parse(l) as { label: string; probabilities: Record<string, number> });
   assert.deepEqual(pred.map((p) => p.label), ["whale", "nation"]);
@@ -261,6 +266,8 @@ test("lmforge quickstart --fast: the whole pipeline on the embedded data, with i
   assert.equal(results.results.length, 2);
   assert.ok(results.results.every((r) => r.accuracy > 0.75), JSON.stringify(results.results.map((r) => r.accuracy)));
   const html = readFileSync(join(out, "report.html"), "utf8");
-  assert.match(html, /<svg/);
+  assert.match(html, /<div id="charts">/); // uPlot's charts of both fine-tuning runs, drawn from the page's data
+  assert.match(html, /<th><\/th><th>finetuned-pretrained<\/th><th>finetuned-scratch<\/th>/);
   assert.match(html, /Confusion matrix, pretrained/);
+  for (const run of ["pretrained", "finetuned-pretrained", "finetuned-scratch"]) assert.ok(existsSync(join(out, run, "report.html")), `${run}/report.html`);
 });

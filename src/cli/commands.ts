@@ -26,7 +26,7 @@ export const COMMANDS: Command[] = [
     notes:
       "Without --input, pretrains on the embedded corpora. The output folder holds a Hugging Face checkpoint with the tokenizer,\n" +
       "metrics.jsonl and checkpoint-N/ folders (--resume continues exactly from the last). A mixture: --task mlm=moby-dick --task mlm,sop=sotu.",
-    specs: async () => mergeSpecs((await import("../train/index.js")).PRETRAIN_OPTIONS, [CONFIG_OPTION]),
+    specs: async () => mergeSpecs((await import("../train/index.js")).PRETRAIN_OPTIONS, [CONFIG_OPTION, (await import("./progress.js")).PROGRESS_OPTION]),
     run: async (v) => (await import("./pretrain.js")).pretrainCommand(v),
   },
   {
@@ -34,7 +34,7 @@ export const COMMANDS: Command[] = [
     summary: "fine-tune a checkpoint on a task (classification, named entities, question answering, translation, summarisation) with a transfer strategy",
     usage: "lmforge finetune --model DIR --train FILE --out DIR [--task NAME] [options]",
     notes: "Tasks and their data: see the task options below and README.md. Without --validation the training data is split (seeded) and the split saved.",
-    specs: async () => mergeSpecs((await import("../train/index.js")).FINETUNE_OPTIONS, await taskSpecs(), [CONFIG_OPTION]),
+    specs: async () => mergeSpecs((await import("../train/index.js")).FINETUNE_OPTIONS, await taskSpecs(), [CONFIG_OPTION, (await import("./progress.js")).PROGRESS_OPTION]),
     run: async (v) => (await import("./finetune.js")).finetuneCommand(v),
   },
   {
@@ -56,9 +56,9 @@ export const COMMANDS: Command[] = [
   {
     name: "evaluate",
     summary: "score a fine-tuned model on labelled data with its task's metrics (--json: one JSON object)",
-    usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [options]",
-    notes: "The model folder says its task, labels and max length; the data is read in that task's formats.",
-    specs: async () => mergeSpecs((await import("../train/index.js")).EVALUATE_OPTIONS, await taskSpecs()),
+    usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [--out DIR] [options]",
+    notes: "The model folder says its task, labels and max length; the data is read in that task's formats.\n--out DIR keeps the evaluation: eval_metrics.json, the errors (and samples) as JSONL, and report.html.",
+    specs: async () => mergeSpecs((await import("../train/index.js")).EVALUATE_OPTIONS, await taskSpecs(), (await import("./finetune.js")).EVALUATE_OUT_OPTIONS),
     run: async (v) => (await import("./finetune.js")).evaluateCommand(v),
   },
   {
@@ -120,8 +120,29 @@ export const COMMANDS: Command[] = [
     summary: "the whole pipeline on the embedded data: tokenizer, pretraining, fine-tuning, does pretraining help?",
     usage: "lmforge quickstart [--fast] [--out DIR] [--seed S]",
     notes: "--fast runs a tiny version in about a minute.",
-    specs: async () => (await import("./quickstart.js")).QUICKSTART_OPTIONS,
+    specs: async () => mergeSpecs((await import("./quickstart.js")).QUICKSTART_OPTIONS, [(await import("./progress.js")).PROGRESS_OPTION]),
     run: async (v) => (await import("./quickstart.js")).quickstartCommand(v),
+  },
+  {
+    name: "report",
+    summary: "write a run's report.html again, or one page overlaying several runs' curves with their final metrics side by side",
+    usage: "lmforge report RUN_DIR... [--out FILE]",
+    notes:
+      "pretrain, finetune and evaluate --out write report.html in their folder when they end; this makes it again (for a run still going, as it stands).\n" +
+      "The page is one file that opens from disk with no network: charts (uPlot) of the loss, validation metrics, learning rate, gradient norm and\n" +
+      "throughput, and the task's tables (confusion matrix, per class or entity, worst errors, sample answers or outputs).",
+    positionals: true,
+    specs: async () => (await import("./report.js")).REPORT_OPTIONS,
+    run: async (v, p) => (await import("./report.js")).reportCommand(v, p),
+  },
+  {
+    name: "dashboard",
+    summary: "a local web page of run folders: the report's charts, following running runs live",
+    usage: "lmforge dashboard [RUN_DIR...] [--port 8765] [--host 127.0.0.1]",
+    notes: "Without folders, lists the runs found under the current folder. A run's page follows its metrics.jsonl as it grows (server-sent events).",
+    positionals: true,
+    specs: async () => (await import("../report/dashboard.js")).DASHBOARD_OPTIONS,
+    run: async (v, p) => (await import("./dashboard.js")).dashboardCommand(v, p),
   },
   {
     name: "info",

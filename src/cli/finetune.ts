@@ -3,17 +3,36 @@
 // finetune on SIGINT or SIGTERM: the step finishes, a checkpoint is written and the process
 // exits with 130 or 143 (128 + the signal's number; see pretrain.ts); a second signal ends it at once.
 import { constants } from "node:os";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { evaluateFinetuned, finetune, loadFinetuned } from "../train/index.js";
 import type { FinetuneOptions } from "../train/index.js";
 import { writeTextAtomic } from "../io/index.js";
+import { defineOptions } from "../io/options.js";
 import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
+import { reportAfterRun } from "./report.js";
+
+/** `lmforge evaluate`'s own output: a folder keeping the evaluation and its report. */
+export const EVALUATE_OUT_OPTIONS = defineOptions([
+  { flag: "out", key: "out", type: "string", arg: "DIR", help: "keep the evaluation in DIR: eval_metrics.json, errors.jsonl (and predictions.jsonl where the task writes one), report.html" },
+]);
 
 export async function finetuneCommand(v: Record<string, unknown>): Promise<void> {
-  const progress = new Progress("finetune");
-  const { config: _config, ...options } = v;
+  const { config: _config, progressEvery, ...options } = v;
+  const progress = new Progress("finetune", "steps", { every: progressEvery as number | undefined });
+  const out = String(v.out);
+  const started = Date.now();
+  let status: "interrupted" | "failed" | undefined = "failed";
+  try {
+    status = await finetuneRun(options, progress, out);
+  } finally {
+    // the report, also of an interrupted or failed run (its curves up to there)
+    reportAfterRun(out, status, started);
+  }
+}
+
+async function finetuneRun(options: Record<string, unknown>, progress: Progress, out: string): Promise<"interrupted" | undefined> {
   const r = await finetune({
     ...(options as unknown as FinetuneOptions),
     onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}`),
@@ -28,7 +47,6 @@ export async function finetuneCommand(v: Record<string, unknown>): Promise<void>
     },
   });
   progress.done();
-  const out = String(v.out);
   if (r.search) {
     console.log("\nsearch results (best first):");
     for (const t of r.search.trials) console.log(`  ${t.value.toFixed(4)}  ${JSON.stringify(t.params)}  (${t.out})`);
@@ -36,7 +54,7 @@ export async function finetuneCommand(v: Record<string, unknown>): Promise<void>
   if (r.train.interrupted) {
     if (r.train.signal) process.exitCode = 128 + constants.signals[r.train.signal];
     console.log(`interrupted${r.train.signal ? ` by ${r.train.signal}` : ""} at step ${r.train.steps}; continue with --resume`);
-    return;
+    return "interrupted";
   }
   const b = r.train.best;
   console.log(`${b ? `best validation ${b.metric} ${b.value.toFixed(4)} at step ${b.step}` : "done"}${r.train.stoppedEarly ? " (stopped early)" : ""}; ${r.trainable.toLocaleString("en-US")} trainable parameters`);
@@ -46,6 +64,7 @@ export async function finetuneCommand(v: Record<string, unknown>): Promise<void>
     console.log(`\ntest set (${r.test.predictions.length} examples):\n${taskEntry(r.meta.task).formatMetrics(r.test.metrics, r.test.report)}`);
     console.log(`\ntest metrics: ${join(out, "test_metrics.json")}`);
   }
+  return undefined;
 }
 
 export async function evaluateCommand(v: Record<string, unknown>): Promise<void> {
@@ -54,9 +73,14 @@ export async function evaluateCommand(v: Record<string, unknown>): Promise<void>
   if (read.skipped.length) console.error(`${String(v.data)}: skipped ${read.skipped.length} bad row(s), e.g. ${read.skipped[0]!.source}: ${read.skipped[0]!.reason}`);
   if (read.examples.length === 0) throw new UsageError(`${String(v.data)}: no examples`);
   const r = evaluateFinetuned(f, read.examples, { batchSize: (v.batchSize as number | undefined) ?? 32, precision: (v.precision as "fp32" | "bf16" | undefined) ?? "fp32" });
-  if (typeof v.errors === "string") {
-    const files = f.task.analysis?.(read.examples, r.predictions, f.meta.labels) ?? {};
-    writeTextAtomic(v.errors, files["errors.jsonl"] ?? "");
+  const files = typeof v.errors === "string" || typeof v.out === "string" ? (f.task.analysis?.(read.examples, r.predictions, f.meta.labels) ?? {}) : {};
+  if (typeof v.errors === "string") writeTextAtomic(v.errors, files["errors.jsonl"] ?? "");
+  if (typeof v.out === "string") {
+    mkdirSync(v.out, { recursive: true });
+    const kept = { task: f.meta.task, model: String(v.model), data: String(v.data), examples: read.examples.length, ...r.metrics, report: r.report };
+    writeTextAtomic(join(v.out, "eval_metrics.json"), JSON.stringify(kept, null, 2) + "\n");
+    for (const [name, text] of Object.entries(files)) writeTextAtomic(join(v.out, name), text);
+    reportAfterRun(v.out);
   }
   if (v.json) console.log(JSON.stringify({ task: f.meta.task, examples: read.examples.length, ...r.metrics, ...(r.report && typeof r.report === "object" ? r.report : {}) }));
   else console.log(`${read.examples.length} examples (${f.meta.task})\n${f.task.formatMetrics(r.metrics, r.report)}`);

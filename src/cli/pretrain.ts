@@ -6,10 +6,25 @@ import { constants } from "node:os";
 import { pretrain } from "../train/index.js";
 import type { PretrainOptions } from "../train/index.js";
 import { Progress } from "./progress.js";
+import { reportAfterRun } from "./report.js";
 
 export async function pretrainCommand(v: Record<string, unknown>): Promise<void> {
-  const progress = new Progress("pretrain");
-  const { config: _config, ...options } = v;
+  const { config: _config, progressEvery, ...options } = v;
+  const progress = new Progress("pretrain", "steps", { every: progressEvery as number | undefined });
+  const started = Date.now();
+  let status: "interrupted" | "failed" | undefined = "failed";
+  try {
+    const r = await pretrainRun(options, progress);
+    status = r.interrupted ? "interrupted" : undefined;
+    if (r.signal) process.exitCode = 128 + constants.signals[r.signal];
+    console.log(`${r.interrupted ? `interrupted${r.signal ? ` by ${r.signal}` : ""} at` : "finished"} step ${r.steps}; model and tokenizer in ${String(v.out)} (log: ${String(v.out)}/metrics.jsonl)`);
+  } finally {
+    // the report, also of an interrupted or failed run (its curves up to there)
+    reportAfterRun(String(v.out), status, started);
+  }
+}
+
+async function pretrainRun(options: Record<string, unknown>, progress: Progress): Promise<{ interrupted: boolean; steps: number; signal?: NodeJS.Signals }> {
   const r = await pretrain({
     ...(options as unknown as PretrainOptions),
     onStep: (s) => progress.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(3)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSec)} tok/s`),
@@ -23,6 +38,5 @@ export async function pretrainCommand(v: Record<string, unknown>): Promise<void>
     },
   });
   progress.done();
-  if (r.signal) process.exitCode = 128 + constants.signals[r.signal];
-  console.log(`${r.interrupted ? `interrupted${r.signal ? ` by ${r.signal}` : ""} at` : "finished"} step ${r.steps}; model and tokenizer in ${String(v.out)} (log: ${String(v.out)}/metrics.jsonl)`);
+  return r;
 }

@@ -2,7 +2,7 @@
 // matters: does pretraining help? Tokenizer on Moby Dick and the State of the Union
 // addresses, masked-LM pretraining of a small BERT, fine-tuning on SpamAssassin, and the same
 // architecture fine-tuned from random weights with the same budget.
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { embeddedCorpus, spamAssassin, stratifiedSplit } from "../data/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../tokenizers/index.js";
@@ -12,7 +12,10 @@ import type { ClassificationReport } from "../eval/index.js";
 import { formatReport } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
 import { writeTextAtomic } from "../io/index.js";
-import { confusionMatrix, lineChart, page, table } from "./html.js";
+import { readRun } from "../report/run.js";
+import { renderComparison } from "../report/html.js";
+import { confusionMatrix, escapeHtml, table } from "../report/page.js";
+import { writeRunReport } from "../report/write.js";
 import { Progress } from "./progress.js";
 
 export const QUICKSTART_OPTIONS = defineOptions([
@@ -51,7 +54,8 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
 
   // 2. pretraining
   const ptDir = join(out, "pretrained");
-  const ptProgress = new Progress("[2/4] pretraining");
+  const progressEvery = v.progressEvery as number | undefined;
+  const ptProgress = new Progress("[2/4] pretraining", "steps", { every: progressEvery });
   const pt = await pretrain({
     model: plan.model,
     tokenizer: tokDir,
@@ -95,16 +99,15 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
     seed,
     out: "",
   };
-  const results: { name: string; report: ClassificationReport; losses: number[]; seconds: number }[] = [];
+  const results: { name: string; dir: string; report: ClassificationReport; seconds: number }[] = [];
   for (const [name, fromScratch] of [["pretrained", false], ["from scratch", true]] as const) {
     const t0 = Date.now();
-    const bar = new Progress(`[4/4] fine-tuning (${name})`);
+    const bar = new Progress(`[4/4] fine-tuning (${name})`, "steps", { every: progressEvery });
     const dir = join(out, name === "pretrained" ? "finetuned-pretrained" : "finetuned-scratch");
     const r = await finetune({ ...base, fromScratch, out: dir, onStep: (s) => bar.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(4)}`) });
     bar.done();
     const report = r.test!.report as ClassificationReport;
-    const losses = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; loss: number }).filter((l) => l.event === "step").map((l) => l.loss);
-    results.push({ name, report, losses, seconds: (Date.now() - t0) / 1000 });
+    results.push({ name, dir, report, seconds: (Date.now() - t0) / 1000 });
     console.log(`[4/4] ${name}: test accuracy ${(report.accuracy * 100).toFixed(2)}%, macro F1 ${report.macro_f1.toFixed(4)} (${r.train.steps} steps, ${elapsed()})`);
     r.model.dispose();
   }
@@ -118,24 +121,21 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
       : `pretraining did not help here (${((pre.report.macro_f1 - scratch.report.macro_f1) * 100).toFixed(2)} macro-F1 points)`;
   console.log(`\n${verdict}\n\n${formatReport(pre.report)}`);
 
-  // the report
-  const ptLog = readFileSync(join(ptDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number | string>);
-  const smooth = (xs: number[], k = 10): [number, number][] => xs.map((_, i) => [i + 1, xs.slice(Math.max(0, i - k + 1), i + 1).reduce((a, b) => a + b, 0) / Math.min(k, i + 1)]);
-  const html = page("lmforge quickstart", [
-    `<p>${fast ? "Fast run (tiny model, small budget). " : ""}Finished in ${elapsed()}. ${verdict}.</p>`,
-    table(["model", "test accuracy", "macro F1", "micro F1", "weighted F1", "ROC AUC", "fine-tuning seconds"], results.map((r) => [`BERT ${r.name}`, r.report.accuracy, r.report.macro_f1, r.report.micro_f1, r.report.weighted_f1, r.report.roc_auc ?? NaN, r.seconds.toFixed(0)])),
-    lineChart("Pretraining (masked LM)", [
-      { name: "training loss", color: "#1f77b4", points: ptLog.filter((l) => l.event === "step").map((l) => [l.step as number, l.loss as number]) },
-      { name: "validation loss", color: "#d62728", points: ptLog.filter((l) => l.event === "eval").map((l) => [l.step as number, l.val_loss as number]) },
-    ], "step", "loss"),
-    lineChart("Fine-tuning on SpamAssassin (training loss, moving average of 10 steps)", [
-      { name: "pretrained", color: "#2ca02c", points: smooth(pre.losses) },
-      { name: "from scratch", color: "#ff7f0e", points: smooth(scratch.losses) },
-    ], "step", "loss"),
-    confusionMatrix("Confusion matrix, pretrained", pre.report.labels, pre.report.confusion_matrix),
-    confusionMatrix("Confusion matrix, from scratch", scratch.report.labels, scratch.report.confusion_matrix),
-    table(["class", "precision", "recall", "F1", "support"], pre.report.labels.map((l) => [l, pre.report.per_class[l]!.precision, pre.report.per_class[l]!.recall, pre.report.per_class[l]!.f1, String(pre.report.per_class[l]!.support)])),
-  ]);
+  // the reports: each run's own, and the two fine-tuning runs side by side with the verdict
+  for (const dir of [ptDir, ...results.map((r) => r.dir)]) writeRunReport(dir);
+  const html = renderComparison(
+    results.map((r) => readRun(r.dir)),
+    {
+      title: "lmforge quickstart: does pretraining help?",
+      intro: [
+        `<p>${fast ? "Fast run (tiny model, small budget). " : ""}Finished in ${escapeHtml(elapsed())}. <strong>${escapeHtml(verdict)}</strong>.</p>`,
+        `<p>Pretraining (masked LM, ${plan.steps} steps): validation perplexity ${ptLast.val_perplexity!.toFixed(1)} (unigram model ${pt.unigramPerplexity.toFixed(1)}); <a href="pretrained/report.html">its report</a>. Each fine-tuning run's report: <a href="finetuned-pretrained/report.html">pretrained</a>, <a href="finetuned-scratch/report.html">from scratch</a>.</p>`,
+        `<h2>SpamAssassin test split</h2>` +
+          table(["model", "test accuracy", "macro F1", "micro F1", "weighted F1", "ROC AUC", "fine-tuning seconds"], results.map((r) => [`BERT ${r.name}`, r.report.accuracy, r.report.macro_f1, r.report.micro_f1, r.report.weighted_f1, r.report.roc_auc, Math.round(r.seconds)])),
+        ...results.map((r) => `<h3>Confusion matrix, ${escapeHtml(r.name)}</h3>${confusionMatrix(r.report.labels, r.report.confusion_matrix)}`),
+      ],
+    },
+  );
   writeTextAtomic(join(out, "report.html"), html);
   writeTextAtomic(join(out, "results.json"), JSON.stringify({ fast, seconds: (Date.now() - started) / 1000, pretraining: pt.evals, unigramPerplexity: pt.unigramPerplexity, results: results.map((r) => ({ name: r.name, ...r.report })) }, null, 2) + "\n");
   console.log(`\nreport: ${join(out, "report.html")} (total ${elapsed()})`);

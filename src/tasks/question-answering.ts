@@ -170,7 +170,9 @@ export const questionAnswering: FinetuneTask<QAExample> = {
       .filter(({ e, p }) => (e.impossible ? p.text !== "" : !e.answers.some((a) => a.text === p.text)))
       .sort((a, b) => b.p.score - a.p.score)
       .map(({ e, p }) => JSON.stringify({ source: e.source, id: e.id, question: e.question, gold: e.impossible ? [""] : e.answers.map((a) => a.text), predicted: p.text, score: p.score }));
-    return { "errors.jsonl": rows.join("\n") + (rows.length ? "\n" : "") };
+    // every answer beside its gold ones, in the data's order: the report's sample answers
+    const all = examples.map((e, i) => JSON.stringify({ source: e.source, id: e.id, question: e.question, gold: e.impossible ? [""] : e.answers.map((a) => a.text), predicted: (predictions[i] as QaPrediction).text, score: (predictions[i] as QaPrediction).score }));
+    return { "errors.jsonl": rows.join("\n") + (rows.length ? "\n" : ""), "predictions.jsonl": all.join("\n") + (all.length ? "\n" : "") };
   },
   predictInput(_texts, o) {
     if (typeof o.question !== "string" || typeof o.context !== "string") throw new Error("question answering: give --question TEXT and --context TEXT|FILE");
