@@ -30,7 +30,7 @@ test("durations read as people write them", () => {
 });
 
 test("the table right-aligns figures, shows mean ± std over several seeds, and lists failed rows with their cause", () => {
-  const row: StudyRow = { name: "pre-ln", model: "lmforge-mini", arch: { norm: "pre" }, parameters: 1_512_000, steps: 20, tokens: 10_240, tokensPerSec: 4865.2, pretrainSeconds: 3, valLoss: 8.3, valPerplexity: 4088.776, accuracy: 0.71428, accuracyStd: 0, macroF1: 0.41666, macroF1Std: 0, seeds: 1, finetuneSeconds: 2, latencyMs: 3.21, peakRssMB: 692.4 };
+  const row: StudyRow = { name: "pre-ln", dir: "ablation/pre-ln", model: "lmforge-mini", arch: { norm: "pre" }, parameters: 1_512_000, steps: 20, tokens: 10_240, tokensPerSec: 4865.2, pretrainSeconds: 3, valLoss: 8.3, valPerplexity: 4088.776, accuracy: 0.71428, accuracyStd: 0, macroF1: 0.41666, macroF1Std: 0, seeds: 1, finetuneSeconds: 2, latencyMs: 3.21, peakRssMB: 692.4 };
   const failed: StudyRow = { ...row, name: "performer", parameters: NaN, steps: 0, tokens: 0, tokensPerSec: NaN, valPerplexity: NaN, accuracy: NaN, macroF1: NaN, peakRssMB: NaN, error: "exit 1: out of memory" };
   const lines = studyTable([row, failed], ABLATION_COLUMNS).split("\n");
   assert.equal(lines[0], "| variant   | parameters | steps | tokens | tokens/s | val perplexity | accuracy | macro F1 | peak RSS MB |");

@@ -8,6 +8,9 @@
 import type { Explanation } from "./attributions.js";
 import type { AttentionMaps } from "./attention.js";
 import type { ProbeResult } from "./probe.js";
+import { escapeHtml, scriptJson } from "../io/html.js";
+
+export { escapeHtml, scriptJson };
 
 export interface ExplainReport {
   /** The model folder or name, for the title. */
@@ -16,16 +19,6 @@ export interface ExplainReport {
   explanation?: Explanation;
   attention?: AttentionMaps;
   probe?: ProbeResult;
-}
-
-/** Text as HTML (element content and quoted attribute values alike). */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
-
-/** JSON that is safe inside a <script> element: no "<", ">" or "&" (and no JS line separators) left raw. */
-export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** A diverging colour for a score in [-max, max]: red for positive, blue for negative, white at 0. */

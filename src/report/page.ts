@@ -8,27 +8,9 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { formatValue } from "./charts.js";
+import { escapeHtml, scriptJson } from "../io/html.js";
 
-const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-/** Text made safe for HTML content and quoted attribute values. */
-export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ENTITIES[c]!);
-}
-
-/**
- * JSON for an inline <script type="application/json">: `<`, `>` and `&` as \u escapes (so no
- * `</script>` or `<!--` can end or change the script), and U+2028/U+2029 escaped too.
- * JSON.parse of the element's text gives the value back unchanged.
- */
-export function scriptJson(value: unknown): string {
-  return JSON.stringify(value)
-    .replace(/</g, "\\u003c")
-    .replace(/>/g, "\\u003e")
-    .replace(/&/g, "\\u0026")
-    .replace(/\u2028/g, "\\u2028")
-    .replace(/\u2029/g, "\\u2029");
-}
+export { escapeHtml, scriptJson };
 
 /** Code for an inline <script>: a `</script` inside a string or regex literal written as `<\/script`, which means the same. */
 export function inlineScript(code: string): string {

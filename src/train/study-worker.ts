@@ -136,6 +136,7 @@ async function run(job: StudyJob): Promise<StudyRow> {
   const f = meanStd(macroF1);
   return {
     name: job.name,
+    dir: job.dir,
     model: job.model,
     arch: job.arch ?? {},
     ...(pre?.figures ?? { steps: 0, tokens: 0, tokensPerSec: NaN, pretrainSeconds: 0, valLoss: NaN, valPerplexity: NaN }),

@@ -47,6 +47,8 @@ export interface StudyJob {
 /** A model's measured figures: one row of a study's table. */
 export interface StudyRow {
   name: string;
+  /** The model's folder in the study (pretrained/, the fine-tuned folders, result.json). */
+  dir: string;
   model: string;
   arch: Record<string, unknown>;
   parameters: number;
@@ -117,8 +119,15 @@ export function rowDir(out: string, name: string): string {
   return join(out, name.replace(/[^A-Za-z0-9._+=-]/g, "_"));
 }
 
+/** A row as the worker saved it: JSON has no NaN, so a figure saved as null reads back as NaN. */
+function readRow(path: string): StudyRow {
+  const raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(raw)) if (v === null) raw[k] = NaN;
+  return raw as unknown as StudyRow;
+}
+
 function failedRow(job: StudyJob, error: string): StudyRow {
-  return { name: job.name, model: job.model, arch: job.arch ?? {}, parameters: NaN, steps: 0, tokens: 0, tokensPerSec: NaN, pretrainSeconds: NaN, valLoss: NaN, valPerplexity: NaN, accuracy: NaN, accuracyStd: NaN, macroF1: NaN, macroF1Std: NaN, seeds: 0, finetuneSeconds: NaN, latencyMs: NaN, peakRssMB: NaN, error };
+  return { name: job.name, dir: job.dir, model: job.model, arch: job.arch ?? {}, parameters: NaN, steps: 0, tokens: 0, tokensPerSec: NaN, pretrainSeconds: NaN, valLoss: NaN, valPerplexity: NaN, accuracy: NaN, accuracyStd: NaN, macroF1: NaN, macroF1Std: NaN, seeds: 0, finetuneSeconds: NaN, latencyMs: NaN, peakRssMB: NaN, error };
 }
 
 /** Runs every job in its own process, one after another (rows done before are kept); returns the rows in order. */
@@ -127,7 +136,7 @@ export async function runStudy(jobs: readonly StudyJob[], log: (line: string) =>
   for (const [i, job] of jobs.entries()) {
     const done = join(job.dir, RESULT_FILE);
     if (existsSync(done)) {
-      const row = JSON.parse(readFileSync(done, "utf8")) as StudyRow;
+      const row = readRow(done);
       if (!row.error) {
         log(`[${i + 1}/${jobs.length}] ${job.name}: done before (${done}), kept`);
         rows.push(row);
@@ -137,7 +146,7 @@ export async function runStudy(jobs: readonly StudyJob[], log: (line: string) =>
     mkdirSync(job.dir, { recursive: true });
     log(`[${i + 1}/${jobs.length}] ${job.name}${job.arch ? ` (${JSON.stringify(job.arch)})` : ""}`);
     const error = await runWorker(job, (line) => log(`  ${line}`));
-    const row = error === null && existsSync(done) ? (JSON.parse(readFileSync(done, "utf8")) as StudyRow) : failedRow(job, error ?? "the worker wrote no result");
+    const row = error === null && existsSync(done) ? readRow(done) : failedRow(job, error ?? "the worker wrote no result");
     if (row.error) {
       log(`  ${job.name} failed: ${row.error}`);
       writeTextAtomic(done, JSON.stringify(row, null, 2) + "\n");
