@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import * as torch from "../src/torch/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
-import { AutoModelFromArchitecture, loadReport, presetConfig } from "../src/models/index.js";
+import { AutoModel, AutoModelFromArchitecture, loadReport, presetConfig } from "../src/models/index.js";
 import { LmforgeClipModel, LmforgeForImageClassification, LmforgeVisionModel, PatchEmbeddings, extractPatches, visionConfig } from "../src/models/vision.js";
 import { FASHION_MNIST_CLASSES, PIXEL_MEAN, PIXEL_STD, TEXT_TEMPLATES, classText, decodePng, loadImageSet, pixelTensor, readIdxImages, readPng } from "../src/data/images.js";
 import { clipLoss } from "../src/objectives/clip.js";
@@ -148,9 +148,9 @@ test("a tiny CLIP on the Fashion-MNIST sample: zero-shot above chance, saved and
   await assert.rejects(pretrain({ model: "lmforge-vit-tiny", tokenizer: tok, objectives: "clip", maxSteps: 1, out: join(dir, "none") }), /clip learns from images: give --images DIR/);
   await assert.rejects(pretrain({ model: "lmforge-vit-tiny", tokenizer: tok, objectives: "mlm", images: sample, maxSteps: 1, out: join(dir, "none") }), /--images goes with an image objective \(clip\), not mlm/);
   await assert.rejects(pretrain({ model: "lmforge-tiny", tokenizer: tok, objectives: "clip", images: sample, maxSteps: 1, out: join(dir, "none") }), /lmforge has no image-text-contrastive model/);
-  // seeds 1-5 give 30-36% on the 100 test images (chance 10%); > 20% cannot flake at seed 1
-  const r = await pretrain({ model: "lmforge-vit-tiny", modelConfig: small, tokenizer: tok, objectives: "clip", images: sample, maxSteps: 60, batchSize: 32, learningRate: 5e-4, valFraction: 0.1, seqLen: 32, precision: "fp32", seed: 1, evalEvery: 60, out });
-  assert.equal(r.steps, 60);
+  // seeds 1-6 give 28-41% on the 100 test images (chance 10%; seed 1: 36%): > 20% leaves room for other thread counts
+  const r = await pretrain({ model: "lmforge-vit-tiny", modelConfig: small, tokenizer: tok, objectives: "clip", images: sample, maxSteps: 80, batchSize: 32, learningRate: 5e-4, valFraction: 0.1, seqLen: 32, precision: "fp32", seed: 1, evalEvery: 80, out });
+  assert.equal(r.steps, 80);
   assert.ok(r.test!.zero_shot_accuracy! > 0.2, `zero-shot accuracy ${r.test!.zero_shot_accuracy} on the sample's 100 test images`);
   assert.ok(r.evals.at(-1)!.val_loss! < Math.log(32), "the loss fell below a batch of equal similarities' ln(32)");
   const saved = JSON.parse(readFileSync(join(out, "test_metrics.json"), "utf8")) as Record<string, number>;
@@ -158,6 +158,11 @@ test("a tiny CLIP on the Fashion-MNIST sample: zero-shot above chance, saved and
   // the folder reloads as the CLIP model it names, and scores as the run did (lmforge evaluate's path)
   const back = await AutoModelFromArchitecture.fromPretrained(out, { verbose: false });
   assert.ok(back instanceof LmforgeClipModel);
+  assert.deepEqual(loadReport(back)!.initialized, []);
+  // AutoModel: the image tower alone, its weights found under the vision_model. prefix
+  const tower = await AutoModel.fromPretrained(out, { verbose: false });
+  assert.ok(tower instanceof LmforgeVisionModel);
+  assert.deepEqual(loadReport(tower)!.missingKeys, []);
   const f = await loadFinetuned(out);
   assert.deepEqual([f.meta.task, f.meta.labels], ["image-classification", FASHION_MNIST_CLASSES.map((c) => c.name)]);
   const test = f.task.read(sample, {}).examples;
