@@ -62,6 +62,7 @@ function pixels(images: readonly LabelledImage[], model: PretrainedModel): Tenso
 }
 
 function channelsOf(o: Record<string, unknown>): 1 | 3 {
+  if (o.channels !== undefined && o.channels !== 1 && o.channels !== 3) throw new Error(`--channels must be 1 (grey) or 3 (RGB), got ${String(o.channels)}`);
   return o.channels === 3 ? 3 : 1;
 }
 
