@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import * as torch from "../src/torch/index.js";
@@ -13,6 +13,7 @@ import { AutoModel, AutoModelFromArchitecture, loadReport, presetConfig } from "
 import { LmforgeClipModel, LmforgeForImageClassification, LmforgeVisionModel, PatchEmbeddings, extractPatches, visionConfig } from "../src/models/vision.js";
 import { FASHION_MNIST_CLASSES, PIXEL_MEAN, PIXEL_STD, TEXT_TEMPLATES, classText, decodePng, loadImageSet, pixelTensor, readIdxImages, readPng } from "../src/data/images.js";
 import { clipLoss } from "../src/objectives/clip.js";
+import { taskEntry } from "../src/tasks/index.js";
 import { evaluateFinetuned, finetune, loadFinetuned, pretrain } from "../src/train/index.js";
 import { assertClose, tempDir } from "./helpers.js";
 
@@ -115,6 +116,12 @@ test("IDX pairs and PNG folders load into normalised tensors; PNGs decode grey, 
   // folders named after Fashion-MNIST's classes keep its label order (Sneaker 7, Bag 8)
   assert.deepEqual([folder.count, [...folder.labels], folder.classes[7], folder.classes[8]], [2, [7, 8], "Sneaker", "Bag"]);
   assert.equal(loadImageSet(pngs, "test").count, 1);
+  // the task reads a folder's test part; a folder with the training files only gives those
+  const onlyTrain = join(dir, "only-train");
+  mkdirSync(onlyTrain);
+  for (const f of ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]) copyFileSync(join(sample, f), join(onlyTrain, f));
+  const task = taskEntry("image-classification");
+  assert.deepEqual([task.read(sample, {}).examples.length, task.read(onlyTrain, {}).examples.length], [100, 200]);
 });
 
 test("bad image files are errors naming the file", () => {

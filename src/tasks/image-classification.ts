@@ -228,8 +228,14 @@ export const imageClassification: FinetuneTask<LabelledImage> = {
   needsLabels: true,
   metrics: ["accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss"],
   formats: "a folder of IDX files (train-images-idx3-ubyte.gz, ... by their standard names; Debian's /usr/share/datasets/fashion-mnist), or of PNGs in train|test/<class>/ or <class>/",
+  /** The folder's test part (evaluate); a folder with the training part only gives that (finetune then splits it). */
   read(path, o) {
-    return { examples: labelled(loadImageSet(path, "test", channelsOf(o))), skipped: [] };
+    try {
+      return { examples: labelled(loadImageSet(path, "test", channelsOf(o))), skipped: [] };
+    } catch (e) {
+      if (!/only the training files are there/.test((e as Error).message)) throw e;
+      return { examples: labelled(loadImageSet(path, "train", channelsOf(o))), skipped: [] };
+    }
   },
   builtin(name, o) {
     if (!hasBothParts(name)) return null;
