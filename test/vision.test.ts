@@ -155,6 +155,10 @@ test("a tiny CLIP on the Fashion-MNIST sample: zero-shot above chance, saved and
   await assert.rejects(pretrain({ model: "lmforge-vit-tiny", tokenizer: tok, objectives: "clip", maxSteps: 1, out: join(dir, "none") }), /clip learns from images: give --images DIR/);
   await assert.rejects(pretrain({ model: "lmforge-vit-tiny", tokenizer: tok, objectives: "mlm", images: sample, maxSteps: 1, out: join(dir, "none") }), /--images goes with an image objective \(clip\), not mlm/);
   await assert.rejects(pretrain({ model: "lmforge-tiny", tokenizer: tok, objectives: "clip", images: sample, maxSteps: 1, out: join(dir, "none") }), /lmforge has no image-text-contrastive model/);
+  // the block's switches (--arch) apply to both towers
+  const swiglu = await pretrain({ model: "lmforge-vit-tiny", arch: { ffn: "swiglu", norm_type: "rmsnorm" }, modelConfig: small, tokenizer: tok, objectives: "clip", images: sample, maxSteps: 1, batchSize: 8, precision: "fp32", out: join(dir, "swiglu") });
+  assert.deepEqual([swiglu.model.config.ffn, swiglu.model.config.norm_type, swiglu.model.config.norm], ["swiglu", "rmsnorm", "pre"]);
+  await assert.rejects(pretrain({ model: "lmforge-vit-tiny", arch: { positions: "alibi" }, tokenizer: tok, objectives: "clip", images: sample, maxSteps: 1, out: join(dir, "none") }), /positions=alibi does not go with lmforge-vit/);
   // seeds 1-6 give 28-41% on the 100 test images (chance 10%; seed 1: 36%): > 20% leaves room for other thread counts
   const r = await pretrain({ model: "lmforge-vit-tiny", modelConfig: small, tokenizer: tok, objectives: "clip", images: sample, maxSteps: 80, batchSize: 32, learningRate: 5e-4, valFraction: 0.1, seqLen: 32, precision: "fp32", seed: 1, evalEvery: 80, out });
   assert.equal(r.steps, 80);

@@ -150,8 +150,10 @@ function checkpointTokenizer(model: string): string {
 
 /** The model a run starts from: a preset sized to the tokenizer, or a checkpoint to continue. */
 async function startingModel(o: { model: string; seqLen: number; arch?: Record<string, unknown>; modelConfig?: Record<string, unknown> }, head: Task, tok: Tokenizer, sp: SpecialIds, objectives: string): Promise<PretrainedModel> {
-  if (o.arch && !(PRESETS[o.model]?.model_type === "lmforge")) {
-    const lmforge = Object.keys(PRESETS).filter((n) => PRESETS[n]!.model_type === "lmforge");
+  // the configurable block's models: lmforge, and lmforge-vit (its towers are that block)
+  const configurable = (name: string): boolean => PRESETS[name]?.model_type === "lmforge" || PRESETS[name]?.model_type === "lmforge-vit";
+  if (o.arch && !configurable(o.model)) {
+    const lmforge = Object.keys(PRESETS).filter(configurable);
     throw new Error(`--arch sets the switches of a fresh lmforge model: --model must be one of its presets (${lmforge.join(", ")}), not ${o.model}`);
   }
   if (PRESETS[o.model]) {
