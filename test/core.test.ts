@@ -50,7 +50,7 @@ test("one training loop: nothing outside the Trainer steps an optimizer or runs 
 });
 
 test("registries, not switches: objectives and architectures by name, an unknown one is an error listing the known", () => {
-  assert.deepEqual(knownObjectives(), ["mlm", "mlm+sop", "mlm+nsp", "clm", "electra", "span-corruption"]);
+  assert.deepEqual(knownObjectives(), ["mlm", "mlm+sop", "mlm+nsp", "clm", "electra", "span-corruption", "clip"]);
   assert.throws(() => objectiveEntry("bart"), /objective "bart" is not supported; use mlm, mlm,sop, mlm,nsp, clm, electra/);
   assert.throws(() => architecture("mamba"), /unknown model_type "mamba"; lmforge knows bert, gpt2, roberta, albert, electra, t5/);
   assert.throws(() => classFor(architecture("gpt2"), "token-classification"), /gpt2 has no token-classification model in lmforge \(it has: base, causal-lm, sequence-classification\)/);

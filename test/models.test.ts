@@ -340,7 +340,7 @@ test("configs: bad ones are refused by name before anything is allocated", () =>
   assert.throws(() => bert.bertConfig({ hidden_act: "swoosh" }), /unknown activation "swoosh"/);
   assert.throws(() => albert.albertConfig({ num_hidden_layers: 12, num_hidden_groups: 5 }), /not a multiple of num_hidden_groups/);
   assert.equal(torch.liveTensors(), before);
-  assert.deepEqual(knownModelTypes(), ["bert", "gpt2", "roberta", "albert", "electra", "t5", "llama", "lmforge"]);
+  assert.deepEqual(knownModelTypes(), ["bert", "gpt2", "roberta", "albert", "electra", "t5", "llama", "lmforge", "lmforge-vit"]);
 });
 
 test("configs round-trip key for key, with Hugging Face's defaults", async () => {

@@ -349,5 +349,5 @@ test("lmforge pretrain --model lmforge-tiny --arch norm=pre,positions=rotary,ffn
   assert.ok(mean(losses.slice(-4)) < mean(losses.slice(0, 4)) - 0.3, `losses ${losses.map((l) => l.toFixed(2)).join(" ")}`);
   const saved = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
   assert.deepEqual([saved.norm, saved.positions, saved.ffn, saved.causal, saved.architectures], ["pre", "rotary", "swiglu", true, ["LmforgeForCausalLM"]]);
-  await assert.rejects(pretrain({ model: "bert-tiny", arch: { norm: "pre" }, tokenizer: tdir, objectives: "mlm", documents: docs, maxSteps: 1, out: join(dir, "bad") }), /--arch sets the switches of a fresh lmforge model: --model must be one of its presets \(lmforge-tiny, lmforge-mini\), not bert-tiny/);
+  await assert.rejects(pretrain({ model: "bert-tiny", arch: { norm: "pre" }, tokenizer: tdir, objectives: "mlm", documents: docs, maxSteps: 1, out: join(dir, "bad") }), /--arch sets the switches of a fresh lmforge model: --model must be one of its presets \(lmforge-tiny, lmforge-mini, lmforge-vit-tiny, lmforge-vit-mini\), not bert-tiny/);
 });

@@ -32,7 +32,7 @@ export const COMMANDS: Command[] = [
   {
     name: "finetune",
     summary: "fine-tune a checkpoint on a task (classification, named entities, question answering, translation, summarisation) with a transfer strategy",
-    usage: "lmforge finetune --model DIR --train FILE --out DIR [--task NAME] [options]",
+    usage: "lmforge finetune --model DIR --train FILE --out DIR [--task NAME] [options]   (images: --task image-classification --images DIR)",
     notes: "Tasks and their data: see the task options below and README.md. Without --validation the training data is split (seeded) and the split saved.",
     specs: async () => mergeSpecs((await import("../train/index.js")).FINETUNE_OPTIONS, await taskSpecs(), [CONFIG_OPTION, (await import("./progress.js")).PROGRESS_OPTION]),
     run: async (v) => (await import("./finetune.js")).finetuneCommand(v),
@@ -64,7 +64,7 @@ export const COMMANDS: Command[] = [
   {
     name: "predict",
     summary: "run a fine-tuned model on texts given as arguments, in a file (--file) or on standard input",
-    usage: "lmforge predict --model DIR [TEXT...] [--file FILE] [--json]   (question answering: --question Q --context TEXT|FILE)",
+    usage: "lmforge predict --model DIR [TEXT...] [--file FILE] [--json]   (question answering: --question Q --context TEXT|FILE; images: --image FILE.png|IDX [--index N])",
     positionals: true,
     specs: async () => mergeSpecs((await import("../train/index.js")).PREDICT_OPTIONS, await taskSpecs(true)),
     run: async (v, p) => (await import("./finetune.js")).predictCommand(v, p),

@@ -91,7 +91,7 @@ export async function predictCommand(v: Record<string, unknown>, texts: string[]
   if (typeof v.file === "string") {
     if (!existsSync(v.file)) throw new UsageError(`--file ${v.file}: no such file`);
     inputs = readFileSync(v.file, "utf8").split(/\r?\n/).filter((l) => l.trim());
-  } else if (inputs.length === 0 && v.question === undefined) {
+  } else if (inputs.length === 0 && v.question === undefined && v.image === undefined) {
     if (process.stdin.isTTY) throw new UsageError("give texts as arguments, --file FILE, or lines on standard input");
     inputs = readFileSync(0, "utf8").split(/\r?\n/).filter((l) => l.trim());
   }

@@ -8,5 +8,6 @@ import * as electra from "./electra.js";
 import * as t5 from "./t5.js";
 import * as llama from "./llama.js";
 import * as lmforge from "./variants/model.js";
+import * as vision from "./vision.js";
 
-for (const m of [bert, gpt2, roberta, albert, electra, t5, llama, lmforge]) registerArchitecture(m.architecture);
+for (const m of [bert, gpt2, roberta, albert, electra, t5, llama, lmforge, vision]) registerArchitecture(m.architecture);

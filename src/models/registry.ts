@@ -26,7 +26,9 @@ export type Task =
   | "question-answering"
   | "multiple-choice"
   | "next-sentence"
-  | "electra-discriminator";
+  | "electra-discriminator"
+  | "image-text-contrastive"
+  | "image-classification";
 
 export interface ArchitectureEntry {
   modelType: string;

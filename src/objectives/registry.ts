@@ -22,13 +22,15 @@ export interface ObjectiveContext {
   /** Span corruption: the share of tokens dropped, and the mean length of a dropped span. */
   noiseDensity: number;
   meanSpanLength: number;
+  /** Image objectives (clip): the class names, the model's config (image size, channels), the text length and the seed of template draws. */
+  images?: { classes: string[]; config: Record<string, unknown>; maxLength: number; seed: number };
 }
 
 /**
  * How training sequences are cut from a tokenised corpus: "spans" are blocks of plain tokens
  * as "causal", of the length the objective's sequenceTokens asks (span corruption).
  */
-export type SequenceLayout = "packed" | "causal" | "sop" | "nsp" | "spans";
+export type SequenceLayout = "packed" | "causal" | "sop" | "nsp" | "spans" | "images";
 
 export interface ObjectiveEntry {
   /** Its canonical name, parts joined by "+": "mlm", "mlm+sop", "clm". */
@@ -57,6 +59,12 @@ export interface ObjectiveEntry {
    * the model themselves from the base model the run starts with, and say which one to keep.
    */
   pair?: { build(base: PretrainedModel): PretrainedModel; keep(model: PretrainedModel): PretrainedModel };
+  /**
+   * Objectives over images (sequences "images") read their examples from --images instead of
+   * text: training and validation images, test images scored at the end (none where the folder
+   * has no test part), the class names in label order, and a line for the log.
+   */
+  images?(dir: string, o: { valFraction: number; seed: number }): { train: unknown[]; validation: unknown[]; test: unknown[]; classes: string[]; note: string };
 }
 
 const registry = new Map<string, ObjectiveEntry>();

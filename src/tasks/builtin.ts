@@ -4,5 +4,6 @@ import { classification } from "./classification.js";
 import { tokenClassification } from "./token-classification.js";
 import { questionAnswering } from "./question-answering.js";
 import { summarization, translation } from "./seq2seq.js";
+import { imageClassification } from "./image-classification.js";
 
-for (const task of [classification, tokenClassification, questionAnswering, translation, summarization]) registerTask(task as never);
+for (const task of [classification, tokenClassification, questionAnswering, translation, summarization, imageClassification]) registerTask(task as never);

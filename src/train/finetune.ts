@@ -15,7 +15,7 @@ import type { AdversarialOptions } from "../nn/index.js";
 import { saveCheckpoint, writeTextAtomic } from "../io/index.js";
 import { copyFileAtomic } from "../io/atomic.js";
 import { splitIndices } from "../data/index.js";
-import { defineOptions, resolveOptions } from "../io/options.js";
+import { OptionError, defineOptions, resolveOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
 import { schedules } from "../optim/index.js";
 import { referenceStats, textFeatures } from "../eval/drift.js";
@@ -49,7 +49,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "model", key: "model", type: "string", arg: "DIR", required: true, help: "a checkpoint folder (lmforge pretrain's output, or one Hugging Face saved)" },
   { flag: "tokenizer", key: "tokenizer", type: "string", arg: "DIR", help: "the tokenizer folder (default: the model folder)" },
   { flag: "task", key: "task", type: "string", arg: knownTasks().join("|"), choices: knownTasks(), default: "classification", help: "what to learn" },
-  { flag: "train", key: "train", type: "string", arg: "FILE", required: true, help: "labelled training data (the task's formats, or a built-in dataset)" },
+  { flag: "train", key: "train", type: "string", arg: "FILE", help: "labelled training data (the task's formats, or a built-in dataset); required, but image-classification takes --images DIR instead" },
   { flag: "validation", key: "validation", type: "string", arg: "FILE", help: "validation data (default: split from --train, seeded; the split is saved)" },
   { flag: "test", key: "test", type: "string", arg: "FILE", help: "test data, scored at the end (default: split from --train when --validation is not given)" },
   { flag: "validation-fraction", key: "validationFraction", type: "number", min: 0, exclusiveMin: true, max: 0.5, default: 0.1, help: "share of --train held out for validation when no --validation is given" },
@@ -79,7 +79,7 @@ export interface FinetuneOptions {
   tokenizer?: string;
   task?: string;
   /** A file or built-in dataset name, or the examples themselves. */
-  train: string | unknown[];
+  train?: string | unknown[];
   validation?: string | unknown[];
   test?: string | unknown[];
   validationFraction?: number;
@@ -139,7 +139,7 @@ export interface FinetuneResult {
   search?: { trials: SearchTrial[]; best: SearchTrial };
 }
 
-type Resolved = Required<Pick<FinetuneOptions, "model" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
+type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
 
 const DATA_KEYS = ["train", "validation", "test"] as const;
 
@@ -231,6 +231,9 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   // examples given directly stand in as text for the checks, then come back as they are
   const stripped = { ...given, ...Object.fromEntries(Object.keys(data).map((k) => [k, "(examples)"])) };
   const o = { ...resolveOptions([...FINETUNE_OPTIONS, ...task.options], stripped), ...data } as Resolved;
+  // image tasks name their data --images (a folder with its train and test parts)
+  if (o.train === undefined && typeof o.images === "string") o.train = o.images;
+  if (o.train === undefined) throw new OptionError(`train is required${task.options.some((s) => s.key === "images") ? " (or images)" : ""}`);
   if (o.search) return searchFinetune(o);
   if (o.metric !== undefined && !task.metrics.includes(o.metric)) throw new Error(`--metric ${o.metric}: ${task.name} reports ${task.metrics.join(", ")}`);
   // the model folder, its architecture and head, the tokenizer and the length: checked first

@@ -15,6 +15,7 @@ import { AUXILIARY_TASKS, attachAuxiliaryHeads, detachAuxiliaryHeads, parseObjec
 import type { ObjectiveEntry, PerturbOptions, MaskingStrategy, Objective } from "../objectives/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
 import { resolveOptions } from "../io/options.js";
+import { writeTextAtomic } from "../io/index.js";
 import { schedules } from "../optim/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainTask } from "./trainer.js";
@@ -41,6 +42,8 @@ export interface PretrainOptions {
   noiseDensity?: number;
   meanSpanLength?: number;
   input?: string[];
+  /** Images for an image objective (clip): an IDX folder (train/t10k by their standard names) or PNGs in train|test/<class>/. */
+  images?: string;
   /** Documents given directly (instead of --input files). */
   documents?: string[];
   maxSteps: number;
@@ -109,6 +112,8 @@ export interface PretrainResult {
   /** Every task with its data (one unless tasks were given), and their sampling rates. */
   tasks: TrainTask<Example>[];
   rates: number[];
+  /** Image objectives: the objective's metrics on the image folder's test part (zero-shot accuracy), when it has one. */
+  test?: Record<string, number>;
 }
 
 /** "mlm,sop:0.5" -> the objective and the pair loss's weight (the registry's canonical name). */
@@ -147,8 +152,10 @@ function checkpointTokenizer(model: string): string {
 
 /** The model a run starts from: a preset sized to the tokenizer, or a checkpoint to continue. */
 async function startingModel(o: { model: string; seqLen: number; arch?: Record<string, unknown>; modelConfig?: Record<string, unknown> }, head: Task, tok: Tokenizer, sp: SpecialIds, objectives: string): Promise<PretrainedModel> {
-  if (o.arch && !(PRESETS[o.model]?.model_type === "lmforge")) {
-    const lmforge = Object.keys(PRESETS).filter((n) => PRESETS[n]!.model_type === "lmforge");
+  // the configurable block's models: lmforge, and lmforge-vit (its towers are that block)
+  const configurable = (name: string): boolean => PRESETS[name]?.model_type === "lmforge" || PRESETS[name]?.model_type === "lmforge-vit";
+  if (o.arch && !configurable(o.model)) {
+    const lmforge = Object.keys(PRESETS).filter(configurable);
     throw new Error(`--arch sets the switches of a fresh lmforge model: --model must be one of its presets (${lmforge.join(", ")}), not ${o.model}`);
   }
   if (PRESETS[o.model]) {
@@ -201,7 +208,7 @@ function taskData(corpus: TokenizedCorpus, entry: ObjectiveEntry, o: { seqLen: n
 }
 
 export async function pretrain(given: PretrainOptions): Promise<PretrainResult> {
-  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "arch" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives">> & PretrainOptions;
+  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "arch" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives" | "images">> & PretrainOptions;
   if (o.tasks && o.tasks.length === 0) throw new Error("tasks: the list is empty");
   if (o.tasks && (o.objectives !== undefined || o.input !== undefined || o.documents !== undefined)) {
     throw new Error("give tasks (each with its objectives and input) or objectives with input, not both");
@@ -218,8 +225,17 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     if (o.adversarial && !e.supports.adversarial) throw new Error(`--adversarial does not apply to ${e.name}`);
     if (o.auxiliary?.length && !e.supports.auxiliary) throw new Error(`auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp), not ${e.name}`);
   }
+  // image objectives read --images, not text; nothing else takes it
+  const imageEntry = entries.find((e) => e.images);
+  if (imageEntry && specs.length > 1) throw new Error(`${imageEntry.name} learns from images and is not mixed with other tasks`);
+  if (imageEntry && o.images === undefined) throw new Error(`${imageEntry.name} learns from images: give --images DIR (IDX files, e.g. /usr/share/datasets/fashion-mnist, or PNGs in train|test/<class>/)`);
+  if (!imageEntry && o.images !== undefined) throw new Error(`--images goes with an image objective (clip), not ${entries.map((e) => e.name).join(", ")}`);
+  if (imageEntry && (o.input !== undefined || o.documents !== undefined)) throw new Error(`${imageEntry.name} learns from --images; --input does not apply`);
   const seed = o.seed;
   torch.manualSeed(seed);
+  const imageData = imageEntry ? imageEntry.images!(o.images!, { valFraction: o.valFraction, seed }) : null;
+  // a model that pairs images with class texts knows the classes (zero-shot prediction reads them)
+  const classConfig = imageData ? { id2label: Object.fromEntries(imageData.classes.map((c, i) => [String(i), c])), label2id: Object.fromEntries(imageData.classes.map((c, i) => [c, i])) } : {};
   const tokenizerPath = o.tokenizer ?? checkpointTokenizer(o.model);
   const tok = loadTokenizer(tokenizerPath);
   const sp = specials(tok, entries.some((e) => e.sequences !== "spans"));
@@ -232,7 +248,9 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     if (task.level === "sequence" && entries.some((e) => e.weightedPart)) throw new Error(`auxiliary task ${name} reorders a sequence's text: it cannot go with a sentence-pair objective (sop, nsp), whose label depends on the order`);
     return { task, weight };
   });
-  const base = await startingModel({ model: o.model, seqLen: o.seqLen, ...(o.arch ? { arch: o.arch } : {}), ...(o.modelConfig ? { modelConfig: o.modelConfig } : {}) }, head, tok, sp, specs.map((s) => s.objectives).join(" and "));
+  const modelConfig = imageData ? { ...o.modelConfig, ...classConfig } : o.modelConfig;
+  const base = await startingModel({ model: o.model, seqLen: o.seqLen, ...(o.arch ? { arch: o.arch } : {}), ...(modelConfig ? { modelConfig } : {}) }, head, tok, sp, specs.map((s) => s.objectives).join(" and "));
+  if (imageData && !PRESETS[o.model]) Object.assign(base.config, classConfig);
   const pairing = entries.find((e) => e.pair)?.pair;
   const model = pairing ? pairing.build(base) : base;
   if (pairing && !PRESETS[o.model]) o.log?.(`${o.model}: continuing its ${base.constructor.name}; the other network of the pair starts fresh (${specs.map((s) => s.objectives).join()})`);
@@ -243,6 +261,11 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   // Data per task: documents -> tokens (cached) -> sequences, and the validation held out.
   const tasks: TrainTask<Example>[] = specs.map((spec, i) => {
     const { entry, weight } = parsed[i]!;
+    if (imageData) {
+      const objective = entry.create({ padId: sp.pad, masking, perturb, auxiliary, weight, tokenizer: tok, noiseDensity: o.noiseDensity, meanSpanLength: o.meanSpanLength, images: { classes: imageData.classes, config: model.config, maxLength: o.seqLen, seed } });
+      o.log?.(`data: ${imageData.note}`);
+      return { name: objective.name, objective, train: imageData.train as Example[], validation: imageData.validation as Example[] };
+    }
     const docs = spec.documents ?? readDocuments(spec.input ?? []);
     const corpus = tokenizeCorpus(docs, tok);
     const ctx = { padId: sp.pad, masking, perturb, auxiliary, weight, tokenizer: tok, noiseDensity: o.noiseDensity, meanSpanLength: o.meanSpanLength };
@@ -290,15 +313,23 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   if (tasks.length > 1) o.log?.(`mixing (${mixing.kind}): ${tasks.map((t, i) => `${t.name} ${(trainer.rates[i]! * 100).toFixed(1)}%`).join(", ")}`);
   const train = tasks.flatMap((t) => t.train);
   const validation = tasks.flatMap((t) => t.validation ?? []);
-  const unigramPerplexity = unigram(train, validation, tok.vocabSize);
-  o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
+  const unigramPerplexity = imageData ? NaN : unigram(train, validation, tok.vocabSize);
+  if (!imageData) o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
   const r = await trainer.trainAsync(); // SIGINT/SIGTERM: a checkpoint, then r.interrupted
   trainer.optimizer.dispose();
   // ELECTRA keeps its discriminator, as the paper does; the generator is discarded
   const keep = pairing ? pairing.keep(model) : model;
   detachAuxiliaryHeads(keep, auxiliary); // the checkpoint holds Hugging Face's tensors only
   savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
-  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, ...(r.signal ? { signal: r.signal } : {}), trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity };
+  // image objectives: the folder's test images, scored once at the end (zero-shot accuracy for clip)
+  let test: Record<string, number> | undefined;
+  const objective0 = tasks[0]!.objective;
+  if (imageData && imageData.test.length && objective0.evaluate && !r.interrupted) {
+    test = objective0.evaluate(keep, imageData.test as Example[], { batchSize: o.batchSize, precision: o.precision }).metrics;
+    writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: imageData.test.length, ...test }, null, 2) + "\n");
+    o.log?.(`test (${imageData.test.length} images): ${Object.entries(test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
+  }
+  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, ...(r.signal ? { signal: r.signal } : {}), trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity, ...(test ? { test } : {}) };
 }
 
 function unigram(train: Example[], validation: Example[], vocab: number): number {
