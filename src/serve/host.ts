@@ -34,9 +34,10 @@ export interface HostedModel {
   observe: boolean;
 }
 
-/** The native counters: live tensor handles and the CPU allocator's bytes (process-wide). */
+/** The native counters: live tensor handles and the CPU allocator's bytes (process-wide), and the host thread's intra-op threads. */
 export interface NativeStats {
   liveTensors: number;
+  threads: number;
   cpuCache: CpuCacheStats;
 }
 
@@ -75,7 +76,7 @@ export interface ModelHost {
 export class HostStoppedError extends Error {}
 
 export function nativeStats(): NativeStats {
-  return { liveTensors: torch.liveTensors(), cpuCache: torch.cpuCache.stats() };
+  return { liveTensors: torch.liveTensors(), threads: torch.getNumThreads(), cpuCache: torch.cpuCache.stats() };
 }
 
 // A dummy request per endpoint: the first call of a model allocates and tunes, not a client's

@@ -112,7 +112,7 @@ export class WorkerHost implements ModelHost {
 
   lastStats(): NativeStats {
     // before the first answer: the allocator's counters are safe to read here (it locks), the handle count is not
-    return this.latest ?? { liveTensors: 0, cpuCache: torch.cpuCache.stats() };
+    return this.latest ?? { liveTensors: 0, threads: 0, cpuCache: torch.cpuCache.stats() };
   }
 
   stats(options: { collect?: boolean } = {}): Promise<NativeStats> {
