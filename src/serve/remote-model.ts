@@ -1,11 +1,18 @@
 // The main thread's side of the inference worker (src/serve/worker.ts): a ModelHost whose
-// models live in one worker_threads Worker, so that a running batch leaves the event loop free
-// for other requests' I/O, /healthz and /metrics. Each run is a message with an id; its answer,
-// its error (a WireError, rebuilt as the error it was) and its streamed text come back under
-// that id. A worker that stops on its own (an uncaught error, exit) fails every run in flight
-// and every later one with HostStoppedError (503), and is not restarted: its models would load
-// again for seconds, and a crash in native code takes the whole process anyway; the server's
-// /readyz and /healthz fail so that the orchestrator replaces it.
+// models live in a worker_threads Worker, so that a running batch leaves the event loop free
+// for other requests' I/O, /healthz and /metrics.
+//
+// One inference thread per process, shared by every server in it (tests start several): one
+// thread at a time may use the native addon (src/serve/host.ts), and an idle worker may still
+// free tensors whenever its garbage collector runs. Each server's WorkerHost loads its models
+// there under a host id, and the thread ends with the last host. Each run is a message with an
+// id; its answer, its error (a WireError, rebuilt as the error it was) and its streamed text
+// come back under that id.
+//
+// A worker that stops on its own (an uncaught error, exit) fails every run in flight and every
+// later one with HostStoppedError (503), and is not restarted: its models would load again for
+// seconds, and a crash in native code takes the whole process anyway; the server's /readyz and
+// /healthz fail so that the orchestrator replaces it.
 import { Worker } from "node:worker_threads";
 import * as torch from "../torch/index.js";
 import { fromWire, HostStoppedError } from "./host.js";
@@ -15,55 +22,48 @@ import type { FromWorker, ToWorker, WorkerData } from "./worker.js";
 import type { Endpoint } from "./models.js";
 
 interface Pending {
+  host: number;
   resolve(value: never): void;
   reject(e: unknown): void;
   onText?: ((text: string) => void) | undefined;
 }
 
-/** The models in one inference worker; see the file's head. */
-export class WorkerHost implements ModelHost {
+interface Loading {
+  onLoaded: (info: ModelInfo) => void;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/** The process's inference worker and its bookkeeping: runs in flight, loads, the cancel ring. */
+class InferenceThread {
+  readonly worker: Worker;
   failure: Error | null = null;
-  onFailure?: (e: Error) => void;
-  private started: Worker | null = null;
+  /** The hosts using the thread: they hear its failure; the last to leave ends it. */
+  readonly hosts = new Map<number, WorkerHost>();
   private readonly pending = new Map<number, Pending>();
+  private readonly loading = new Map<number, Loading>();
   private readonly ring = new Int32Array(new SharedArrayBuffer(4 * CANCEL_SLOTS));
   private nextId = 1;
-  private closing = false;
-  private latest: NativeStats | null = null;
-  private loading: { onLoaded: (info: ModelInfo) => void; resolve(): void; reject(e: unknown): void } | null = null;
+  private ending = false;
+  latest: NativeStats | null = null;
 
-  /** threads: the worker's libtorch intra-op threads (default: OMP_NUM_THREADS, else every core). */
-  constructor(private readonly models: readonly HostedModel[], private readonly threads?: number) {}
-
-  /** The worker thread (once load() started it). */
-  get worker(): Worker {
-    if (!this.started) throw new Error("the inference worker is not started: call load()");
-    return this.started;
-  }
-
-  load(onLoaded: (info: ModelInfo) => void): Promise<void> {
-    if (this.started) throw new Error("load() is called once");
-    const data: WorkerData = { models: [...this.models], ...(this.threads !== undefined ? { threads: this.threads } : {}), cancelled: this.ring.buffer as SharedArrayBuffer };
-    const worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });
-    this.started = worker;
-    worker.on("message", (m: FromWorker) => this.receive(m));
-    worker.on("error", (e) => this.stopped(e));
-    worker.on("exit", (code) => this.stopped(new Error(`it exited with code ${code}`)));
-    return new Promise<void>((resolve, reject) => {
-      this.loading = { onLoaded, resolve, reject };
-    });
+  constructor() {
+    const data: WorkerData = { cancelled: this.ring.buffer as SharedArrayBuffer };
+    this.worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: data });
+    this.worker.on("message", (m: FromWorker) => this.receive(m));
+    this.worker.on("error", (e) => this.stopped(e));
+    this.worker.on("exit", (code) => this.stopped(new Error(`it exited with code ${code}`)));
   }
 
   private receive(m: FromWorker): void {
-    if (m.type === "loaded") this.loading?.onLoaded(m.info);
-    else if (m.type === "ready") {
-      this.latest = m.stats;
-      this.loading?.resolve();
-      this.loading = null;
-    } else if (m.type === "load-failed") {
-      this.loading?.reject(fromWire(m.error));
-      this.loading = null;
-      void this.close();
+    if (m.type === "loaded") this.loading.get(m.host)?.onLoaded(m.info);
+    else if (m.type === "ready" || m.type === "load-failed") {
+      const l = this.loading.get(m.host);
+      this.loading.delete(m.host);
+      if (m.type === "ready") {
+        this.latest = m.stats;
+        l?.resolve();
+      } else l?.reject(fromWire(m.error));
     } else if (m.type === "text") this.pending.get(m.id)?.onText?.(m.text);
     else {
       const p = this.pending.get(m.id);
@@ -75,55 +75,119 @@ export class WorkerHost implements ModelHost {
     }
   }
 
-  /** The worker is gone: unless asked to close, that is a failure every run hears. */
+  /** The worker is gone: unless its last host left, that is a failure every host hears. */
   private stopped(e: Error): void {
-    if (this.closing || this.failure) return;
-    this.failure = new HostStoppedError(`the inference worker stopped (${e.message})`);
-    this.failure.cause = e;
-    this.loading?.reject(this.failure);
-    this.loading = null;
-    for (const p of this.pending.values()) p.reject(this.failure);
+    if (this.ending || this.failure) return;
+    const failure = new HostStoppedError(`the inference worker stopped (${e.message})`);
+    failure.cause = e;
+    this.failure = failure;
+    if (shared === this) shared = null; // a later server starts a fresh one
+    for (const l of this.loading.values()) l.reject(failure);
+    this.loading.clear();
+    for (const p of this.pending.values()) p.reject(failure);
     this.pending.clear();
-    this.onFailure?.(this.failure);
+    for (const h of this.hosts.values()) h.onFailure?.(failure);
   }
 
-  private post<T>(message: ToWorker, onText?: (text: string) => void): Promise<T> {
+  load(host: number, models: HostedModel[], threads: number | undefined, onLoaded: (info: ModelInfo) => void): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.closing) return Promise.reject(new HostStoppedError("the inference worker is closed"));
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(message.id, { resolve: resolve as (v: never) => void, reject, onText });
-      this.worker.postMessage(message);
+    return new Promise((resolve, reject) => {
+      this.loading.set(host, { onLoaded, resolve, reject });
+      this.worker.postMessage({ type: "load", host, models, ...(threads !== undefined ? { threads } : {}) } satisfies ToWorker);
     });
   }
 
-  run(model: string, endpoint: Endpoint, items: unknown[], options: RunOptions = {}): Promise<RunOutcome> {
+  /** Posts a message that expects an answer under its id. */
+  request<T>(host: number, message: (id: number) => ToWorker, onText?: (text: string) => void): { id: number; answer: Promise<T> } {
     const id = this.nextId++;
+    if (this.failure) return { id, answer: Promise.reject(this.failure) };
+    const answer = new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { host, resolve: resolve as (v: never) => void, reject, onText });
+      this.worker.postMessage(message(id));
+    });
+    return { id, answer };
+  }
+
+  /** A run nobody waits for stops at its next check: its id goes into the shared ring. */
+  cancel(id: number): void {
+    const slot = 1 + (Atomics.add(this.ring, 0, 1) % (CANCEL_SLOTS - 1));
+    Atomics.store(this.ring, slot, id);
+  }
+
+  /** A host leaves: its models are dropped, its runs in flight fail; the last host ends the thread. */
+  async leave(host: number): Promise<void> {
+    this.hosts.delete(host);
+    for (const [id, p] of this.pending) {
+      if (p.host !== host) continue;
+      this.pending.delete(id);
+      p.reject(new HostStoppedError("the server closed"));
+    }
+    if (this.failure) return;
+    if (this.hosts.size > 0) {
+      this.worker.postMessage({ type: "unload", host } satisfies ToWorker);
+      return;
+    }
+    this.ending = true;
+    if (shared === this) shared = null;
+    await this.worker.terminate();
+  }
+}
+
+let shared: InferenceThread | null = null;
+let nextHost = 1;
+
+/** A server's models in the process's inference worker; see the file's head. */
+export class WorkerHost implements ModelHost {
+  onFailure?: (e: Error) => void;
+  private thread: InferenceThread | null = null;
+  private readonly id = nextHost++;
+  private closed = false;
+
+  /** threads: libtorch's intra-op threads in the worker (default: OMP_NUM_THREADS, else every core); with several servers in one process, the last to load sets them. */
+  constructor(private readonly models: readonly HostedModel[], private readonly threads?: number) {}
+
+  get failure(): Error | null {
+    return this.thread?.failure ?? null;
+  }
+
+  /** The worker thread (once load() started it). */
+  get worker(): Worker {
+    if (!this.thread) throw new Error("the inference worker is not started: call load()");
+    return this.thread.worker;
+  }
+
+  load(onLoaded: (info: ModelInfo) => void): Promise<void> {
+    if (this.thread) throw new Error("load() is called once");
+    shared ??= new InferenceThread();
+    this.thread = shared;
+    this.thread.hosts.set(this.id, this);
+    return this.thread.load(this.id, [...this.models], this.threads, onLoaded);
+  }
+
+  run(model: string, endpoint: Endpoint, items: unknown[], options: RunOptions = {}): Promise<RunOutcome> {
+    const thread = this.thread;
+    if (!thread || this.closed) return Promise.reject(new HostStoppedError("the inference worker is not started or closed"));
+    const { id, answer } = thread.request<RunOutcome>(this.id, (id) => ({ type: "run", id, host: this.id, model, endpoint, items, stream: options.onText !== undefined }), options.onText);
     const signal = options.signal;
-    // a run nobody waits for stops at its next check: its id goes into the shared ring
-    const cancel = (): void => {
-      const slot = 1 + (Atomics.add(this.ring, 0, 1) % (CANCEL_SLOTS - 1));
-      Atomics.store(this.ring, slot, id);
-    };
+    const cancel = (): void => thread.cancel(id);
     if (signal?.aborted) cancel();
     signal?.addEventListener("abort", cancel, { once: true });
-    const out = this.post<RunOutcome>({ type: "run", id, model, endpoint, items, stream: options.onText !== undefined }, options.onText);
-    return out.finally(() => signal?.removeEventListener("abort", cancel));
+    return answer.finally(() => signal?.removeEventListener("abort", cancel));
   }
 
   lastStats(): NativeStats {
     // before the first answer: the allocator's counters are safe to read here (it locks), the handle count is not
-    return this.latest ?? { liveTensors: 0, threads: 0, cpuCache: torch.cpuCache.stats() };
+    return this.thread?.latest ?? { liveTensors: 0, threads: 0, cpuCache: torch.cpuCache.stats() };
   }
 
   stats(options: { collect?: boolean } = {}): Promise<NativeStats> {
-    return this.post<NativeStats>({ type: "stats", id: this.nextId++, collect: options.collect === true });
+    if (!this.thread || this.closed) return Promise.reject(new HostStoppedError("the inference worker is not started or closed"));
+    return this.thread.request<NativeStats>(this.id, (id) => ({ type: "stats", id, collect: options.collect === true })).answer;
   }
 
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    for (const p of this.pending.values()) p.reject(new HostStoppedError("the inference worker was closed"));
-    this.pending.clear();
-    await this.started?.terminate();
+    if (this.closed) return;
+    this.closed = true;
+    await this.thread?.leave(this.id);
   }
 }
