@@ -19,6 +19,7 @@ import { trackConnections } from "./connections.js";
 import { createMetrics } from "./metrics.js";
 import type { ServerMetrics } from "./metrics.js";
 import { createDriftGauges, DriftMonitor, INPUT_STATS_FILE, loadReferenceStats } from "./drift.js";
+import type { ReferenceStats } from "../eval/drift.js";
 import { CancelledError, InputError, checkGenerateOptions } from "./models.js";
 import type { Endpoint, GenerateItem } from "./models.js";
 import { HostStoppedError, LocalHost } from "./host.js";
@@ -163,9 +164,15 @@ export function createServer(given: ServerOptions): FastifyInstance {
     http: { requestTimeout: o.timeoutMs, headersTimeout: Math.min(60000, o.timeoutMs), connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.timeoutMs / 4))) },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
-  // the drift references are read here (a bad one fails before any model loads); the host
-  // collects the observations of models that have one
-  const references = new Map(Object.entries(given.models).map(([name, dir]) => [name, loadReferenceStats(dir)]));
+  // the drift references are read first (a bad one fails ready before any model loads); the
+  // host collects the observations of models that have one
+  const references = new Map<string, ReferenceStats | null>();
+  let badReference: unknown = null;
+  try {
+    for (const [name, dir] of Object.entries(given.models)) references.set(name, loadReferenceStats(dir));
+  } catch (e) {
+    badReference = e;
+  }
   const hosted = Object.entries(given.models).map(([name, dir]) => ({ name, dir, observe: references.get(name) !== null }));
   const host: ModelHost = o.inference === "main" ? new LocalHost(hosted, o.threads) : new WorkerHost(hosted, o.threads);
   const metrics = createMetrics(() => host.lastStats());
@@ -205,7 +212,7 @@ export function createServer(given: ServerOptions): FastifyInstance {
     state.models.set(name, m);
     app.log.info({ model: name, dir, task: m.task, parameters: m.parameters, loadSeconds: m.loadSeconds, inference: o.inference }, "model ready");
   };
-  state.ready = host.load(loaded);
+  state.ready = badReference ? Promise.reject(badReference) : host.load(loaded);
   state.ready.catch(() => undefined); // the caller learns of it through ready and /readyz
 
   // --- the request's lifecycle: key, metrics, one log line ---------------------------------
