@@ -5,8 +5,9 @@
 //
 // One thread per process may use the native addon: its tensor-handle table is process-wide and
 // unguarded, so two threads making or freeing tensors at once corrupt it (measured: two workers
-// making tensors crash within seconds). Hence one host for every model, never one per model,
-// and a main thread that makes no tensor while a worker serves.
+// making tensors crash within seconds). Hence one inference thread per process for every model
+// (of every server in it), never a worker per model, and a main thread that makes no tensor
+// while the worker serves: a process that makes tensors itself serves with --inference main.
 import * as torch from "../torch/index.js";
 import type { CpuCacheStats } from "../torch/index.js";
 import type { Observation } from "../eval/drift.js";
