@@ -16,6 +16,7 @@ import type { LabelledExample } from "../src/data/index.js";
 import { NUMERIC_BINS, histogram, psi } from "../src/eval/drift.js";
 import type { ReferenceStats } from "../src/eval/drift.js";
 import { createServer } from "../src/serve/server.js";
+import { collectGarbage } from "../src/serve/host.js";
 import type { FastifyInstance } from "fastify";
 import { tempDir } from "./helpers.js";
 
@@ -56,6 +57,9 @@ async function start(options: Partial<Parameters<typeof createServer>[0]>): Prom
   await app.lmforge.ready;
   return url;
 }
+// what fine-tuning left to the collector is freed before the inference worker makes tensors:
+// one thread at a time may use the addon (src/serve/host.ts)
+await collectGarbage();
 const url = await start({});
 const post = (path: string, body: unknown): Promise<Response> => fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 /** Sends the texts 8 per request, in order; returns the requests' answers. */

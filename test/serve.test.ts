@@ -16,6 +16,7 @@ import { generate } from "../src/generate/index.js";
 import type { CausalModel } from "../src/generate/index.js";
 import { loadFinetuned } from "../src/train/index.js";
 import { createServer, parseSize } from "../src/serve/server.js";
+import { collectGarbage } from "../src/serve/host.js";
 import { modelNames } from "../src/cli/serve.js";
 import type { FastifyInstance } from "fastify";
 import { tempDir } from "./helpers.js";
@@ -64,6 +65,29 @@ function metric(text: string, name: string, labels = ""): number {
 }
 const close = (a: readonly number[], b: readonly number[], tol = 1e-5): boolean => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]!) <= tol);
 
+// The library's own answers, computed before any server starts: the servers' inference worker
+// is then the only thread that makes tensors (the addon's handle table is process-wide and
+// unguarded; src/serve/host.ts), and the collection below frees what this thread left behind.
+const long = Array.from({ length: 30 }, () => "whale").join(" ");
+const context = "the whale ship sailed the sea with captain ahab";
+const reference = await (async () => {
+  const clf = await loadFinetuned(clfDir);
+  const classify = clf.objective.predict(clf.model, [{ text: "the whale ship", label: "", source: "t" }, { text: long, label: "", source: "t" }]) as { label: string; probabilities: Record<string, number> }[];
+  const pair = clf.objective.predict(clf.model, [{ text: "the whale", textPair: "the sea", label: "", source: "t" }]) as { probabilities: Record<string, number> }[];
+  const ner = await loadFinetuned(nerDir);
+  const tokens = ner.objective.predict(ner.model, ner.task.predictInput(["captain ahab sailed", "the nation"], ner.meta.options)) as { entities: unknown[] }[];
+  const qa = await loadFinetuned(qaDir);
+  const answer = qa.objective.predict(qa.model, [{ id: "0", question: "who sailed", context, answers: [], impossible: false, source: "t" }]) as { text: string; score: number; offsets: [number, number] }[];
+  const hidden = torch.noGrad(() => clf.model.forward({ inputIds: torch.tensor([wordpiece.encode("the whale ship").ids], { dtype: "int64" }) }).lastHiddenState.toArray() as number[][][])[0]!;
+  const model = (await AutoModelForCausalLM.fromPretrained(gptDir, { verbose: false })) as unknown as CausalModel;
+  // the prompt without the special tokens its encoding ends with (lmforge generate's rule)
+  const enc = bpe.encode("the whale");
+  const ids = enc.ids.slice(0, enc.specialTokensMask.lastIndexOf(0) + 1);
+  const generated = (generate(model, torch.tensor([ids], { dtype: "int64" }), { maxNewTokens: 12 }).toArray() as number[][])[0]!.slice(ids.length);
+  return { classify, pair, tokens, answer, hidden, generated };
+})();
+await collectGarbage();
+
 const main = await start({ maxBatchSize: 16, maxWaitMs: 50 });
 
 test("health, readiness and the models' descriptions", async () => {
@@ -79,10 +103,8 @@ test("health, readiness and the models' descriptions", async () => {
 });
 
 test("classify, tokens, answer and embed answer as the library predicts the same inputs", async () => {
-  const long = Array.from({ length: 30 }, () => "whale").join(" ");
   const r = (await (await post(`${main.url}/v1/models/clf/classify`, { texts: ["the whale ship", long] })).json()) as { results: { label: string; probabilities: Record<string, number>; truncated: boolean }[] };
-  const clf = await loadFinetuned(clfDir);
-  const expected = clf.objective.predict(clf.model, [{ text: "the whale ship", label: "", source: "t" }, { text: long, label: "", source: "t" }]) as { label: string; probabilities: Record<string, number> }[];
+  const expected = reference.classify;
   r.results.forEach((x, i) => {
     assert.equal(x.label, expected[i]!.label);
     assert.ok(close(Object.values(x.probabilities), Object.values(expected[i]!.probabilities)));
@@ -92,19 +114,16 @@ test("classify, tokens, answer and embed answer as the library predicts the same
   // pairs
   const pr = await post(`${main.url}/v1/models/clf/classify`, { texts: ["the whale"], pairs: ["the sea"] });
   assert.equal(pr.status, 200);
-  const pe = clf.objective.predict(clf.model, [{ text: "the whale", textPair: "the sea", label: "", source: "t" }]) as { probabilities: Record<string, number> }[];
+  const pe = reference.pair;
   assert.ok(close(Object.values(((await pr.json()) as { results: { probabilities: Record<string, number> }[] }).results[0]!.probabilities), Object.values(pe[0]!.probabilities)));
 
-  const ner = await loadFinetuned(nerDir);
   const t = (await (await post(`${main.url}/v1/models/ner/tokens`, { texts: ["captain ahab sailed", "the nation"] })).json()) as { results: { entities: { char_start: number; char_end: number; text: string }[] }[] };
-  const te = ner.objective.predict(ner.model, ner.task.predictInput(["captain ahab sailed", "the nation"], ner.meta.options)) as { entities: unknown[] }[];
+  const te = reference.tokens;
   assert.deepEqual(t.results.map((x) => x.entities), te.map((x) => x.entities));
   for (const e of t.results.flatMap((x, i) => x.entities.map((en) => ({ en, text: ["captain ahab sailed", "the nation"][i]! })))) assert.equal(e.text.slice(e.en.char_start, e.en.char_end), e.en.text, "offsets point at the entity's text");
 
-  const qa = await loadFinetuned(qaDir);
-  const context = "the whale ship sailed the sea with captain ahab";
   const a = (await (await post(`${main.url}/v1/models/qa/answer`, { question: "who sailed", context })).json()) as { results: { answer: string; score: number; offsets: [number, number] }[] };
-  const ae = qa.objective.predict(qa.model, [{ id: "0", question: "who sailed", context, answers: [], impossible: false, source: "t" }]) as { text: string; score: number; offsets: [number, number] }[];
+  const ae = reference.answer;
   assert.equal(a.results[0]!.answer, ae[0]!.text);
   assert.ok(Math.abs(a.results[0]!.score - ae[0]!.score) < 1e-5);
   assert.equal(context.slice(...a.results[0]!.offsets), a.results[0]!.answer);
@@ -116,7 +135,7 @@ test("classify, tokens, answer and embed answer as the library predicts the same
   // embed: [CLS]'s last hidden state, and the mean over the tokens (one text: every token is real)
   const e = (await (await post(`${main.url}/v1/models/clf/embed`, { texts: ["the whale ship"], pooling: "mean" })).json()) as { vectors: number[][]; truncated: boolean[] };
   const c = (await (await post(`${main.url}/v1/models/clf/embed`, { texts: ["the whale ship"] })).json()) as { vectors: number[][] };
-  const h = torch.noGrad(() => clf.model.forward({ inputIds: torch.tensor([wordpiece.encode("the whale ship").ids], { dtype: "int64" }) }).lastHiddenState.toArray() as number[][][])[0]!;
+  const h = reference.hidden;
   assert.ok(close(c.vectors[0]!, h[0]!, 1e-4));
   assert.ok(close(e.vectors[0]!, h[0]!.map((_, k) => h.reduce((s, row) => s + row[k]!, 0) / h.length), 1e-4));
   assert.deepEqual(e.truncated, [false]);
@@ -125,11 +144,7 @@ test("classify, tokens, answer and embed answer as the library predicts the same
 test("generate: greedy text equals the library's; the event stream carries the same text, then done", async () => {
   const body = { prompt: "the whale", maxNewTokens: 12 };
   const g = (await (await post(`${main.url}/v1/models/gpt/generate`, body)).json()) as { text: string; tokens: number };
-  const model = (await AutoModelForCausalLM.fromPretrained(gptDir, { verbose: false })) as unknown as CausalModel;
-  // the prompt without the special tokens its encoding ends with (lmforge generate's rule)
-  const enc = bpe.encode("the whale");
-  const ids = enc.ids.slice(0, enc.specialTokensMask.lastIndexOf(0) + 1);
-  const seq = (generate(model, torch.tensor([ids], { dtype: "int64" }), { maxNewTokens: 12 }).toArray() as number[][])[0]!.slice(ids.length);
+  const seq = reference.generated;
   const eos = seq.indexOf(bpe.tokenToId("</s>")!);
   const kept = eos < 0 ? seq : seq.slice(0, eos);
   assert.equal(g.text, bpe.decode(kept, { skipSpecialTokens: true }));

@@ -1,6 +1,7 @@
 // `lmforge serve DIR...`: the HTTP server of src/serve for model folders, each under its folder's
-// name or --name NAME=DIR. Logs are JSON lines on stdout (pino), one per request, texts only with
-// --log-request-text; SIGTERM drains and exits 0.
+// name or --name NAME=DIR. The models run in an inference worker thread (--inference main: on the
+// server's thread). Logs are JSON lines on stdout (pino), one per request, texts only with
+// --log-request-text; SIGTERM drains, ends the worker and exits 0.
 import { existsSync, readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { parseSize, serve } from "../serve/server.js";
@@ -41,7 +42,7 @@ export async function serveCommand(v: Record<string, unknown>, dirs: string[]): 
   const pick = <K extends string>(...keys: K[]) => Object.fromEntries(keys.filter((k) => v[k] !== undefined).map((k) => [k, v[k]])) as Partial<Record<K, number & string>>;
   await serve({
     models,
-    ...pick("port", "host", "maxBatchSize", "maxWaitMs", "queueSize", "timeoutMs", "drainTimeoutMs", "threads", "driftWindow", "driftThreshold"),
+    ...pick("port", "host", "maxBatchSize", "maxWaitMs", "queueSize", "timeoutMs", "drainTimeoutMs", "threads", "driftWindow", "driftThreshold", "inference"),
     ...(v.logRequestText === true ? { logRequestText: true } : {}),
     ...(apiKey ? { apiKey } : {}),
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),

@@ -3,8 +3,10 @@
 // call of at most maxBatchSize items; the results are split back in order. The queue is
 // bounded: a request that would make it longer than queueSize is refused at once (429), and a
 // request whose signal aborts (its timeout, its client gone) leaves the queue and frees its slot.
-// The model runs synchronously on the event loop: one batch at a time per process, so a batch
-// gathers whatever arrived while the previous one ran.
+// A run may be asynchronous (the model in a worker thread): one batch runs at a time per model,
+// so a batch gathers whatever arrived while the previous one ran. A request that aborts while
+// its batch runs is answered at once (its error); the run is told to stop (its signal) once no
+// request of the batch waits for it, and holds its slots until it ends, since the model is busy.
 
 /** The queue was full when the request came: answer 429 with Retry-After. */
 export class QueueFullError extends Error {
@@ -29,8 +31,16 @@ export interface BatcherOptions {
   queueSize: number;
 }
 
-/** Runs one endpoint's items as one call; returns one result per item, in order. */
-export type BatchRun = (endpoint: string, items: unknown[]) => unknown[];
+/** What a run gets besides its items. */
+export interface RunContext {
+  /** Aborts when every request of the batch has given up (timed out, hung up). */
+  signal: AbortSignal;
+  /** The hooks its request passed to submit, for a run of one unbatchable request (streamed text). */
+  hooks?: unknown;
+}
+
+/** Runs one endpoint's items as one call; returns (or resolves with) one result per item, in order. */
+export type BatchRun = (endpoint: string, items: unknown[], context: RunContext) => unknown[] | Promise<unknown[]>;
 
 interface Job {
   endpoint: string;
@@ -40,6 +50,11 @@ interface Job {
   arrived: number;
   /** Hears the size of the model call that carries it, as it starts. */
   onRun?: ((items: number, requests: number) => void) | undefined;
+  hooks?: unknown;
+  /** Answered already (it aborted while its batch ran): the run's result is not for it. */
+  settled: boolean;
+  /** The running batch's abort, once it runs. */
+  batch?: { jobs: Job[]; abort: AbortController };
   resolve(results: unknown[]): void;
   reject(e: unknown): void;
   detach(): void;
@@ -54,6 +69,8 @@ export interface BatchObserver {
 export class Batcher {
   private readonly queue: Job[] = [];
   private running = 0;
+  /** A batch is running: the next one waits for it (one model call at a time per model). */
+  private busy = false;
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
 
@@ -72,17 +89,22 @@ export class Batcher {
    * QueueFullError when the queue is full, and with the signal's reason when it aborts first.
    * onRun hears the size of the model call that carries the request (for its log line).
    */
-  submit(endpoint: string, items: unknown[], options: { signal?: AbortSignal; batchable?: boolean; onRun?: (items: number, requests: number) => void } = {}): Promise<unknown[]> {
+  submit(endpoint: string, items: unknown[], options: { signal?: AbortSignal; batchable?: boolean; onRun?: (items: number, requests: number) => void; hooks?: unknown } = {}): Promise<unknown[]> {
     if (this.depth >= this.options.queueSize) return Promise.reject(new QueueFullError(this.model, this.options.queueSize));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
+        if (job.settled) return;
         const i = this.queue.indexOf(job);
-        if (i < 0) return; // running or done: its result settles it
-        this.queue.splice(i, 1);
-        this.observer.depth?.(this.depth);
+        if (i >= 0) {
+          this.queue.splice(i, 1);
+          this.observer.depth?.(this.depth);
+        } else if (!job.batch) return; // done
+        job.settled = true;
         reject(signal!.reason);
+        // running: nobody left to answer stops the run (a generation stops at its next step)
+        if (job.batch?.jobs.every((j) => j.settled)) job.batch.abort.abort(signal!.reason);
       };
       const job: Job = {
         endpoint,
@@ -90,6 +112,8 @@ export class Batcher {
         batchable: options.batchable ?? true,
         arrived: Date.now(),
         onRun: options.onRun,
+        hooks: options.hooks,
+        settled: false,
         resolve,
         reject,
         detach: () => signal?.removeEventListener("abort", onAbort),
@@ -120,34 +144,36 @@ export class Batcher {
 
   // The next run: now when its batch is full, else when the oldest waiting request has waited maxWaitMs.
   private schedule(): void {
-    if (this.immediate || this.queue.length === 0) return;
+    if (this.busy || this.immediate || this.queue.length === 0) return;
     const { full } = this.nextBatch();
     const wait = full ? 0 : Math.max(0, this.queue[0]!.arrived + this.options.maxWaitMs - Date.now());
     if (wait === 0) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
-      this.immediate = setImmediate(() => this.flush());
+      this.immediate = setImmediate(() => void this.flush());
     } else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), wait);
+      this.timer = setTimeout(() => void this.flush(), wait);
     }
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.immediate = null;
     const { jobs } = this.nextBatch();
     if (jobs.length === 0) return;
+    const batch = { jobs, abort: new AbortController() };
     for (const j of jobs) {
       this.queue.splice(this.queue.indexOf(j), 1);
-      j.detach();
+      j.batch = batch;
     }
     const items = jobs.flatMap((j) => j.items);
     for (const j of jobs) j.onRun?.(items.length, jobs.length);
     this.running += jobs.length;
+    this.busy = true;
     const start = process.hrtime.bigint();
     try {
-      const results = this.run(jobs[0]!.endpoint, items);
+      const results = await this.run(jobs[0]!.endpoint, items, { signal: batch.abort.signal, ...(jobs.length === 1 && jobs[0]!.hooks !== undefined ? { hooks: jobs[0]!.hooks } : {}) });
       if (results.length !== items.length) throw new Error(`${this.model}: ${results.length} results for ${items.length} inputs`);
       let at = 0;
       for (const j of jobs) {
@@ -157,7 +183,12 @@ export class Batcher {
     } catch (e) {
       for (const j of jobs) j.reject(e);
     } finally {
+      for (const j of jobs) {
+        j.settled = true;
+        j.detach();
+      }
       this.running -= jobs.length;
+      this.busy = false;
       this.observer.batch?.(jobs[0]!.endpoint, items.length, jobs.length, Number(process.hrtime.bigint() - start) / 1e9);
       this.observer.depth?.(this.depth);
       this.schedule();

@@ -1,9 +1,11 @@
 // The server's Prometheus metrics (prom-client), in a registry of its own so that several
 // servers in one process (tests) keep separate counts: requests by route and status, latency,
 // batch sizes, queue depth, model load time, the process's default metrics (memory, CPU,
-// event-loop lag) and the native CPU allocator's bytes (src/torch's cpuCache.stats()).
+// event-loop lag) and the native CPU allocator's bytes (src/torch's cpuCache.stats()), as the
+// model host last reported them (the inference worker reports with each batch's answer).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import * as torch from "../torch/index.js";
+import { nativeStats } from "./host.js";
+import type { NativeStats } from "./host.js";
 
 export interface ServerMetrics {
   registry: Registry;
@@ -15,8 +17,8 @@ export interface ServerMetrics {
   loadSeconds: Gauge<"model">;
 }
 
-/** A fresh registry with every metric the server reports. */
-export function createMetrics(): ServerMetrics {
+/** A fresh registry with every metric the server reports; `native` reads the native counters (default: on this thread). */
+export function createMetrics(native: () => NativeStats = nativeStats): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "lmforge_" });
   const requests = new Counter({ name: "lmforge_http_requests_total", help: "HTTP requests answered, by route and status", labelNames: ["route", "method", "status"] as const, registers: [registry] });
@@ -31,12 +33,12 @@ export function createMetrics(): ServerMetrics {
   const batchSeconds = new Histogram({ name: "lmforge_batch_duration_seconds", help: "time of one model call", labelNames: ["model", "endpoint"] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
   const queueDepth = new Gauge({ name: "lmforge_queue_depth", help: "requests waiting or running, per model", labelNames: ["model"] as const, registers: [registry] });
   const loadSeconds = new Gauge({ name: "lmforge_model_load_seconds", help: "time to load a model folder", labelNames: ["model"] as const, registers: [registry] });
-  const cache = (key: "inUse" | "mapped" | "cached") => (): number => torch.cpuCache.stats()[key];
+  const cache = (key: "inUse" | "mapped" | "cached") => (): number => native().cpuCache[key];
   for (const [name, help, read] of [
     ["lmforge_native_allocator_in_use_bytes", "bytes of the native CPU allocator's blocks (1 MiB and more) held by live tensors", cache("inUse")],
     ["lmforge_native_allocator_mapped_bytes", "bytes the native CPU allocator has mapped: in use plus kept for reuse", cache("mapped")],
     ["lmforge_native_allocator_cached_bytes", "bytes the native CPU allocator keeps for reuse", cache("cached")],
-    ["lmforge_live_tensors", "native tensor handles alive", () => torch.liveTensors()],
+    ["lmforge_live_tensors", "native tensor handles alive", () => native().liveTensors],
   ] as const) {
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
   }

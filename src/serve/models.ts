@@ -47,11 +47,49 @@ export interface AnswerItem {
 export interface GenerateItem {
   prompt: string;
   options: GenerateOptions;
-  /** Date.now() past which generation stops (checked at every step: the event loop is busy meanwhile). */
+  /** Date.now() past which generation stops (checked at every step: a step cannot be interrupted). */
   deadline: number;
   timeoutMs: number;
-  /** Streaming: each piece of settled text as it is generated. */
+}
+
+/** The run's callers gave up on it (every request of the batch timed out or hung up): its result would be dropped. */
+export class CancelledError extends Error {
+  constructor() {
+    super("the run was cancelled: no request waits for it");
+  }
+}
+
+/** What a run hears and tells besides its items (plain functions: a worker bridges them to messages). */
+export interface RunHooks {
+  /** Streaming generation: each piece of settled text as it is generated. */
   onText?: (text: string) => void;
+  /** Asked at the start and at every generation step; true stops the run with CancelledError. */
+  cancelled?: () => boolean;
+}
+
+/**
+ * What checking generation options needs of a generating model, as plain data: the main thread
+ * checks a request's options with it (a 422 before the request queues) while the model itself
+ * lives in the inference worker.
+ */
+export interface GenerationLimits {
+  head: "causal-lm" | "seq2seq-lm";
+  /** The folder's generation_config.json, as options. */
+  defaults: GenerateOptions;
+  /** The model's config (its token ids: eos, pad, decoder start). */
+  config: Record<string, unknown>;
+  maxLength: number;
+}
+
+/** Checks generation options against a model before the request queues; throws InputError naming the option. */
+export function checkGenerateOptions(limits: GenerationLimits, options: GenerateOptions): void {
+  let o;
+  try {
+    o = resolveGenerateOptions({ ...limits.defaults, ...options }, limits.config);
+  } catch (e) {
+    throw new InputError((e as Error).message);
+  }
+  if (limits.head === "causal-lm" && o.maxNewTokens >= limits.maxLength) throw new InputError(`maxNewTokens ${o.maxNewTokens} leaves no room for the prompt in the model's ${limits.maxLength} positions`, "maxNewTokens");
 }
 
 /** A loaded model and how it serves. */
@@ -65,10 +103,10 @@ export interface ServedModel {
   parameters: number;
   endpoints: Endpoint[];
   loadSeconds: number;
-  /** Runs a batch of one endpoint's items (already validated) and returns one result per item. */
-  run(endpoint: Endpoint, items: unknown[]): unknown[];
-  /** Checks generation options against the model before the request queues; throws naming the option. */
-  checkGenerate(options: GenerateOptions): void;
+  /** Generating models: what checkGenerateOptions needs. */
+  generation?: GenerationLimits;
+  /** Runs a batch of one endpoint's items (already validated, plain data) and returns one result per item. */
+  run(endpoint: Endpoint, items: unknown[], hooks?: RunHooks): unknown[];
 }
 
 function readConfig(dir: string): Record<string, unknown> {
@@ -119,7 +157,6 @@ export async function loadServedModel(name: string, dir: string, options: LoadOp
     served = {
       name, dir, task: "feature-extraction", labels: [], maxLength, parameters: model.numParameters(), endpoints: ["embed"],
       run: (_endpoint, items) => embed(model, tok, maxLength, items as EmbedItem[]),
-      checkGenerate: () => undefined,
     };
   }
   return { ...served, loadSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
@@ -141,7 +178,6 @@ function finetuned(name: string, f: Finetuned, options: LoadOptions): Omit<Serve
   return {
     ...base,
     endpoints: [endpoint, "embed"],
-    checkGenerate: () => undefined,
     run(ep, items) {
       if (ep === "embed") return embed(f.model, f.tokenizer, f.meta.max_length, items as EmbedItem[]);
       if (ep === "classify") {
@@ -187,7 +223,7 @@ function generator(name: string, dir: string, model: PretrainedModel, tok: Token
   const causal = model as unknown as CausalModel;
   const defaults = generationConfig(dir);
   const bos = typeof model.config.bos_token_id === "number" ? model.config.bos_token_id : null;
-  const one = (item: GenerateItem): { text: string; tokens: number; truncated: boolean } => {
+  const one = (item: GenerateItem, hooks: RunHooks): { text: string; tokens: number; truncated: boolean } => {
     const options = { ...defaults, ...item.options };
     const o = resolveGenerateOptions(options, model.config);
     const prompt = head === "causal-lm" ? promptIds(tok, item.prompt, bos) : tok.encode(item.prompt).ids;
@@ -197,11 +233,12 @@ function generator(name: string, dir: string, model: PretrainedModel, tok: Token
     const room = head === "causal-lm" ? maxLength - o.maxNewTokens : maxLength;
     const truncated = ids.length > room;
     if (truncated) ids = head === "causal-lm" ? ids.slice(ids.length - Math.max(1, room)) : ids.slice(0, room);
-    const streamer = new TextStreamer(tok, item.onText ?? (() => undefined));
+    const streamer = new TextStreamer(tok, hooks.onText ?? (() => undefined));
     let ended = false; // the streamer sees the tokens before the first end-of-sequence token
     let steps = 0;
     const checkTime = (): void => {
       if (Date.now() > item.deadline) throw new TimeoutError(item.timeoutMs);
+      if (hooks.cancelled?.()) throw new CancelledError();
     };
     const sequence = torch.noGrad(() =>
       torch.scope(() => {
@@ -226,17 +263,10 @@ function generator(name: string, dir: string, model: PretrainedModel, tok: Token
     streamer.end();
     return { text: tok.decode(kept, { skipSpecialTokens: true }), tokens: kept.length, truncated };
   };
+  // the config crosses to the main thread: plain JSON of it
+  const generation: GenerationLimits = { head, defaults, config: JSON.parse(JSON.stringify(model.config)) as Record<string, unknown>, maxLength };
   return {
-    name, dir, task: head, labels: [], maxLength, parameters: model.numParameters(), endpoints: ["generate"],
-    run: (_endpoint, items) => (items as GenerateItem[]).map(one),
-    checkGenerate(options) {
-      let o;
-      try {
-        o = resolveGenerateOptions({ ...defaults, ...options }, model.config);
-      } catch (e) {
-        throw new InputError((e as Error).message);
-      }
-      if (head === "causal-lm" && o.maxNewTokens >= maxLength) throw new InputError(`maxNewTokens ${o.maxNewTokens} leaves no room for the prompt in the model's ${maxLength} positions`, "maxNewTokens");
-    },
+    name, dir, task: head, labels: [], maxLength, parameters: model.numParameters(), endpoints: ["generate"], generation,
+    run: (_endpoint, items, hooks = {}) => (items as GenerateItem[]).map((item) => one(item, hooks)),
   };
 }

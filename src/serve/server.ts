@@ -3,21 +3,28 @@
 // by the JSON Schemas of src/serve/schemas.ts, which also make /openapi.json; /metrics is
 // Prometheus's (src/serve/metrics.ts); each request logs one JSON line (id, model, route,
 // status, latency, batch size; its text only when asked). Classifiers whose folder holds
-// input_stats.json are watched for input drift (src/serve/drift.ts). SIGTERM stops accepting,
-// lets the requests in flight finish within a drain timeout, and exits 0.
+// input_stats.json are watched for input drift (src/serve/drift.ts). The models live in an
+// inference worker thread (src/serve/worker.ts, through src/serve/remote-model.ts), so that a
+// running batch leaves the event loop to other requests' I/O; --inference main keeps them on
+// this thread (src/serve/host.ts says why one thread hosts them all). SIGTERM stops accepting,
+// lets the requests in flight finish within a drain timeout, ends the worker and exits 0.
 import { timingSafeEqual, createHash } from "node:crypto";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteOptions } from "fastify";
-import * as torch from "../torch/index.js";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import type { GenerateOptions } from "../generate/index.js";
 import { Batcher, QueueFullError, TimeoutError } from "./batcher.js";
+import type { RunContext } from "./batcher.js";
 import { trackConnections } from "./connections.js";
 import { createMetrics } from "./metrics.js";
 import type { ServerMetrics } from "./metrics.js";
 import { createDriftGauges, DriftMonitor, INPUT_STATS_FILE, loadReferenceStats } from "./drift.js";
-import { InputError, loadServedModel } from "./models.js";
-import type { Endpoint, GenerateItem, ServedModel } from "./models.js";
+import type { ReferenceStats } from "../eval/drift.js";
+import { CancelledError, InputError, checkGenerateOptions } from "./models.js";
+import type { Endpoint, GenerateItem } from "./models.js";
+import { HostStoppedError, LocalHost } from "./host.js";
+import type { ModelHost, ModelInfo, RunOptions } from "./host.js";
+import { WorkerHost } from "./remote-model.js";
 import * as S from "./schemas.js";
 
 /** The server's options, declared once: `lmforge serve` makes its flags from these, createServer its defaults. */
@@ -31,7 +38,8 @@ export const SERVE_OPTIONS = defineOptions([
   { flag: "timeout-ms", key: "timeoutMs", type: "int", min: 1, default: 30000, arg: "MS", help: "a request not answered by then gets 504 and leaves the queue; a body not received by then gets 408 (slow clients)" },
   { flag: "api-key-file", key: "apiKeyFile", type: "string", arg: "FILE", help: "require the key in this file: Authorization: Bearer KEY or x-api-key: KEY (health checks excepted)" },
   { flag: "body-limit", key: "bodyLimit", type: "string", arg: "SIZE", default: "1mb", help: "largest request body (bytes, or with kb / mb); larger gets 413" },
-  { flag: "threads", key: "threads", type: "int", min: 1, arg: "N", help: "libtorch's intra-op threads (default: every core); 1 often serves better on a shared or busy machine" },
+  { flag: "threads", key: "threads", type: "int", min: 1, arg: "N", help: "libtorch's intra-op threads of the thread that runs the models (default: OMP_NUM_THREADS, else every core); every model runs there, one batch at a time, so each batch has them all; 1 often serves better on a shared or busy machine" },
+  { flag: "inference", key: "inference", type: "string", choices: ["worker", "main"], default: "worker", help: "where the models run: worker (a thread of their own: a running batch does not hold up other requests' I/O, /healthz or /metrics) or main (the server's thread: for a process that makes tensors itself besides serving)" },
   { flag: "drain-timeout-ms", key: "drainTimeoutMs", type: "int", min: 0, default: 10000, arg: "MS", help: "on SIGTERM: how long requests in flight may take to finish" },
   { flag: "log-request-text", key: "logRequestText", type: "boolean", default: false, help: "put each request's body (its texts) in its log line; off by default: texts may be private" },
   { flag: "drift-window", key: "driftWindow", type: "int", min: 10, default: 1000, arg: "N", help: "drift: compare the last N inputs per model with the training-time statistics (input_stats.json)" },
@@ -66,13 +74,20 @@ export interface ServerOptions {
   driftWindow?: number;
   /** Drift: the PSI past which a warning is logged (default 0.25). */
   driftThreshold?: number;
+  /** Where the models run (default "worker"); see SERVE_OPTIONS. */
+  inference?: "worker" | "main";
+  /** libtorch's intra-op threads where the models run (default: OMP_NUM_THREADS, else every core). */
+  threads?: number;
 }
 
 /** What the server knows beyond fastify's instance: the models as they load, and the draining flag. */
 export interface ServerState {
   /** Resolves when every model is loaded and warmed; rejects with the first load error. */
   ready: Promise<void>;
-  models: Map<string, ServedModel>;
+  /** The loaded models' descriptions; the models themselves live in the host. */
+  models: Map<string, ModelInfo>;
+  /** Where the models run: the inference worker, or this thread. */
+  host: ModelHost;
   batchers: Map<string, Batcher>;
   metrics: ServerMetrics;
   /** Drift monitors of the models that have reference statistics. */
@@ -100,15 +115,6 @@ const ENDPOINTS: { endpoint: Endpoint; schema: object }[] = [
   { endpoint: "generate", schema: S.GENERATE_SCHEMA },
   { endpoint: "embed", schema: S.EMBED_SCHEMA },
 ];
-
-// A dummy request per endpoint: the first call of a model allocates and tunes, not a client's
-const WARMUP: Record<Endpoint, unknown> = {
-  classify: { text: "warm up" },
-  tokens: { text: "warm up" },
-  answer: { question: "warm up?", context: "warm up" },
-  embed: { text: "warm up", pooling: "mean" },
-  generate: { prompt: "warm up", options: { maxNewTokens: 1 }, deadline: Infinity, timeoutMs: Infinity },
-};
 
 /** Compares keys in constant time (their SHA-256 digests, so that lengths leak nothing either). */
 function sameKey(given: string, expected: string): boolean {
@@ -143,7 +149,7 @@ function validationMessage(e: FastifyError): { message: string; field: string } 
  * await app.lmforge.ready;
  */
 export function createServer(given: ServerOptions): FastifyInstance {
-  const o = resolveOptions(SERVE_OPTIONS, { ...given, models: undefined, logger: undefined, apiKey: undefined, bodyLimit: String(given.bodyLimit ?? "1mb") }) as { maxBatchSize: number; maxWaitMs: number; queueSize: number; timeoutMs: number; bodyLimit: string; logRequestText: boolean; driftWindow: number; driftThreshold: number };
+  const o = resolveOptions(SERVE_OPTIONS, { ...given, models: undefined, logger: undefined, apiKey: undefined, bodyLimit: String(given.bodyLimit ?? "1mb") }) as { maxBatchSize: number; maxWaitMs: number; queueSize: number; timeoutMs: number; bodyLimit: string; logRequestText: boolean; driftWindow: number; driftThreshold: number; inference: "worker" | "main"; threads?: number };
   const names = Object.keys(given.models);
   if (names.length === 0) throw new RangeError("createServer: no models to serve");
   for (const n of names) if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(n)) throw new RangeError(`model name ${JSON.stringify(n)}: use letters, digits, ".", "_" and "-" (it is a URL path segment)`);
@@ -158,40 +164,55 @@ export function createServer(given: ServerOptions): FastifyInstance {
     http: { requestTimeout: o.timeoutMs, headersTimeout: Math.min(60000, o.timeoutMs), connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.timeoutMs / 4))) },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
-  const metrics = createMetrics();
-  const state: ServerState = { ready: Promise.resolve(), models: new Map(), batchers: new Map(), metrics, drift: new Map(), draining: false };
+  // the drift references are read first (a bad one fails ready before any model loads); the
+  // host collects the observations of models that have one
+  const references = new Map<string, ReferenceStats | null>();
+  let badReference: unknown = null;
+  try {
+    for (const [name, dir] of Object.entries(given.models)) references.set(name, loadReferenceStats(dir));
+  } catch (e) {
+    badReference = e;
+  }
+  const hosted = Object.entries(given.models).map(([name, dir]) => ({ name, dir, observe: references.get(name) !== null }));
+  const host: ModelHost = o.inference === "main" ? new LocalHost(hosted, o.threads) : new WorkerHost(hosted, o.threads);
+  const metrics = createMetrics(() => host.lastStats());
+  const state: ServerState = { ready: Promise.resolve(), models: new Map(), host, batchers: new Map(), metrics, drift: new Map(), draining: false };
   app.decorate("lmforge", state);
-  const driftGauges = createDriftGauges(metrics.registry);
-  state.ready = (async () => {
-    for (const [name, dir] of Object.entries(given.models)) {
-      const reference = loadReferenceStats(dir);
-      const monitor = reference && new DriftMonitor(name, reference, { window: o.driftWindow, threshold: o.driftThreshold }, driftGauges, (event, drifted) => {
+  const gauges = createDriftGauges(metrics.registry);
+  host.onFailure = (e) => app.log.error({ err: e, models: names }, `${e.message}: ${names.join(", ")} answer 503 from now on; restart the server`);
+
+  /** A model's batches: through the host, then the drift monitor hears the inputs before the answers go. */
+  const runner = (name: string) => async (endpoint: string, items: unknown[], context: RunContext): Promise<unknown[]> => {
+    const out = await host.run(name, endpoint as Endpoint, items, { signal: context.signal, ...(context.hooks as RunOptions | undefined) });
+    if (out.observations.length > 0) state.drift.get(name)?.observe(out.observations);
+    return out.results;
+  };
+  const loaded = (m: ModelInfo): void => {
+    const { name, dir } = m;
+    const reference = references.get(name) ?? null;
+    if (reference && m.endpoints.includes("classify")) {
+      const monitor = new DriftMonitor(name, reference, { window: o.driftWindow, threshold: o.driftThreshold }, gauges, (event, drifted) => {
         if (drifted) app.log.warn(event, `input drift: ${event.feature}'s PSI ${event.psi} over the last ${event.window} inputs passed ${event.threshold}`);
         else app.log.info(event, `input drift: ${event.feature}'s PSI ${event.psi} is back under ${event.threshold}`);
       });
-      let warm = false; // the warm-up's dummy input is no client's
-      const m = await loadServedModel(name, dir, monitor ? { observe: (obs) => warm && monitor.observe(obs) } : {});
-      for (const e of m.endpoints) m.run(e, [WARMUP[e]]);
-      warm = true;
-      if (monitor && m.endpoints.includes("classify")) {
-        state.drift.set(name, monitor);
-        app.log.info({ model: name, features: monitor.features, window: o.driftWindow, threshold: o.driftThreshold }, "drift monitoring on");
-      } else app.log.info({ model: name }, `drift monitoring off: ${monitor ? `it watches classifiers only, and ${name} is a ${m.task} model` : `no ${INPUT_STATS_FILE} in ${dir} (lmforge finetune writes one for classifiers)`}`);
-      metrics.loadSeconds.set({ model: name }, m.loadSeconds);
-      state.batchers.set(
-        name,
-        new Batcher(name, (e, items) => m.run(e as Endpoint, items), o, {
-          batch: (endpoint, items, _requests, seconds) => {
-            metrics.batchSize.observe({ model: name, endpoint }, items);
-            metrics.batchSeconds.observe({ model: name, endpoint }, seconds);
-          },
-          depth: (n) => metrics.queueDepth.set({ model: name }, n),
-        }),
-      );
-      state.models.set(name, m);
-      app.log.info({ model: name, dir, task: m.task, parameters: m.parameters, loadSeconds: m.loadSeconds }, "model ready");
-    }
-  })();
+      state.drift.set(name, monitor);
+      app.log.info({ model: name, features: monitor.features, window: o.driftWindow, threshold: o.driftThreshold }, "drift monitoring on");
+    } else app.log.info({ model: name }, `drift monitoring off: ${reference ? `it watches classifiers only, and ${name} is a ${m.task} model` : `no ${INPUT_STATS_FILE} in ${dir} (lmforge finetune writes one for classifiers)`}`);
+    metrics.loadSeconds.set({ model: name }, m.loadSeconds);
+    state.batchers.set(
+      name,
+      new Batcher(name, runner(name), o, {
+        batch: (endpoint, items, _requests, seconds) => {
+          metrics.batchSize.observe({ model: name, endpoint }, items);
+          metrics.batchSeconds.observe({ model: name, endpoint }, seconds);
+        },
+        depth: (n) => metrics.queueDepth.set({ model: name }, n),
+      }),
+    );
+    state.models.set(name, m);
+    app.log.info({ model: name, dir, task: m.task, parameters: m.parameters, loadSeconds: m.loadSeconds, inference: o.inference }, "model ready");
+  };
+  state.ready = badReference ? Promise.reject(badReference) : host.load(loaded);
   state.ready.catch(() => undefined); // the caller learns of it through ready and /readyz
 
   // --- the request's lifecycle: key, metrics, one log line ---------------------------------
@@ -248,6 +269,8 @@ export function createServer(given: ServerOptions): FastifyInstance {
       status = 429;
       void reply.header("retry-after", "1");
     } else if (e instanceof TimeoutError) status = 504;
+    else if (e instanceof HostStoppedError) status = 503;
+    else if (e instanceof CancelledError) status = 499; // nobody waits for it: for the log line
     else if (e instanceof InputError) {
       status = 422;
       field = e.field;
@@ -263,15 +286,17 @@ export function createServer(given: ServerOptions): FastifyInstance {
   });
 
   // --- the model a request names, and its trip through the queue -----------------------------
-  const modelFor = (req: FastifyRequest, endpoint: Endpoint): ServedModel => {
+  const modelFor = (req: FastifyRequest, endpoint: Endpoint): ModelInfo => {
     const name = (req.params as { name: string }).name;
     if (!(name in given.models)) throw new HttpError(404, `unknown model "${name}"; serving ${names.join(", ")}`, "name");
+    if (host.failure) throw new HttpError(503, `model "${name}" is unavailable: ${host.failure.message}; the server needs a restart`);
     const m = state.models.get(name);
     if (!m) throw new HttpError(503, `model "${name}" is still loading`, undefined, { "retry-after": "1" });
     if (!m.endpoints.includes(endpoint)) throw new HttpError(404, `model "${name}" is a ${m.task} model: it serves ${m.endpoints.map((e) => `/${e}`).join(", ")}, not /${endpoint}`, "name");
     return m;
   };
-  const submit = async (req: FastifyRequest, reply: FastifyReply, m: ServedModel, endpoint: Endpoint, items: unknown[], abort = new AbortController()): Promise<unknown[]> => {
+  const submit = async (req: FastifyRequest, reply: FastifyReply, m: ModelInfo, endpoint: Endpoint, items: unknown[], hooks?: RunOptions): Promise<unknown[]> => {
+    const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new TimeoutError(o.timeoutMs)), o.timeoutMs);
     // a client that hangs up leaves the queue: its slot goes to the next. Its socket ends (the
     // server keeps half-open sockets to answer on) or closes; as nginx, an end before the
@@ -283,7 +308,11 @@ export function createServer(given: ServerOptions): FastifyInstance {
     socket.once("end", gone);
     socket.once("close", gone);
     try {
-      return await state.batchers.get(m.name)!.submit(endpoint, items, { signal: abort.signal, batchable: endpoint !== "generate", onRun: (n) => batchSizes.set(req, n) });
+      return await state.batchers.get(m.name)!.submit(endpoint, items, { signal: abort.signal, batchable: endpoint !== "generate", onRun: (n) => batchSizes.set(req, n), ...(hooks ? { hooks } : {}) });
+    } catch (e) {
+      // the model's worker stopped: a 503 naming the model
+      if (e instanceof HostStoppedError) throw new HttpError(503, `model "${m.name}" is unavailable: ${e.message}; the server needs a restart`);
+      throw e;
     } finally {
       clearTimeout(timer);
       socket.off("end", gone);
@@ -292,9 +321,14 @@ export function createServer(given: ServerOptions): FastifyInstance {
   };
 
   // --- routes -------------------------------------------------------------------------------
-  app.get("/healthz", { schema: S.HEALTH_SCHEMA }, async () => ({ status: "ok" }));
+  // a stopped worker is not restarted: liveness fails too, so that the orchestrator restarts the server
+  app.get("/healthz", { schema: S.HEALTH_SCHEMA }, async () => {
+    if (host.failure) throw new HttpError(503, `${host.failure.message}: restart the server`);
+    return { status: "ok" };
+  });
   app.get("/readyz", { schema: S.READY_SCHEMA }, async (_req, reply) => {
     if (state.draining) throw new HttpError(503, "draining: the server is shutting down");
+    if (host.failure) throw new HttpError(503, `${host.failure.message}: ${names.join(", ")} cannot answer`);
     const missing = names.filter((n) => !state.models.has(n));
     const failed = await Promise.race([state.ready.then(() => null, (e: Error) => e), Promise.resolve(undefined)]);
     if (failed) throw new HttpError(503, `a model failed to load: ${failed.message}`);
@@ -336,18 +370,18 @@ export function createServer(given: ServerOptions): FastifyInstance {
     });
   }
 
-  /** One prompt: JSON when complete, or server-sent events as the text settles (written during the run: the model holds the event loop). */
-  async function generateRoute(req: FastifyRequest, reply: FastifyReply, m: ServedModel): Promise<unknown> {
+  /** One prompt: JSON when complete, or server-sent events as the text settles (the worker posts each piece as it comes). */
+  async function generateRoute(req: FastifyRequest, reply: FastifyReply, m: ModelInfo): Promise<unknown> {
     const { prompt, stream, ...options } = req.body as { prompt: string; stream?: boolean } & GenerateOptions;
-    m.checkGenerate(options); // a refused combination is a 422 before it queues
+    if (m.generation) checkGenerateOptions(m.generation, options); // a refused combination is a 422 before it queues
     const item: GenerateItem = { prompt, options, deadline: Date.now() + o.timeoutMs, timeoutMs: o.timeoutMs };
     if (!stream) {
       const [r] = (await submit(req, reply, m, "generate", [item])) as { text: string; tokens: number; truncated: boolean }[];
       return { model: m.name, ...r! };
     }
     const raw = reply.raw;
-    // node's http corks the socket at each write until the next tick, which a running model
-    // holds back: uncorking sends each event now
+    // node's http corks the socket at each write until the next tick, which a model running on
+    // this thread (--inference main) holds back: uncorking sends each event now
     const event = (name: string, data: unknown): void => {
       raw.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
       raw.socket?.uncork();
@@ -359,17 +393,17 @@ export function createServer(given: ServerOptions): FastifyInstance {
       reply.hijack();
       raw.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-request-id": String(req.id) });
     };
-    item.onText = (text) => {
+    const onText = (text: string): void => {
       start();
       event("token", { text });
     };
     try {
-      const [r] = (await submit(req, reply, m, "generate", [item])) as { text: string; tokens: number; truncated: boolean }[];
+      const [r] = (await submit(req, reply, m, "generate", [item], { onText })) as { text: string; tokens: number; truncated: boolean }[];
       start();
       event("done", { model: m.name, ...r! });
     } catch (e) {
       if (!started) throw e; // nothing sent yet: an ordinary error answer
-      event("error", { message: (e as Error).message, statusCode: e instanceof TimeoutError ? 504 : 500 });
+      event("error", { message: (e as Error).message, statusCode: e instanceof TimeoutError ? 504 : e instanceof HttpError ? e.statusCode : 500 });
     }
     raw.end();
     record(req, 200, reply.elapsedTime / 1000);
@@ -388,13 +422,13 @@ export function createServer(given: ServerOptions): FastifyInstance {
   });
   app.addHook("onClose", async () => {
     await Promise.all([...state.batchers.values()].map((b) => b.drained()));
+    await host.close();
   });
   return app;
 }
 
 /** `lmforge serve`'s run: load, listen, log as JSON lines, drain on SIGTERM or SIGINT and exit 0. */
 export async function serve(options: ServerOptions & { port?: number; host?: string; drainTimeoutMs?: number; threads?: number; onListening?: (address: string) => void }): Promise<FastifyInstance> {
-  if (options.threads !== undefined) torch.setNumThreads(options.threads);
   const app = createServer({ logger: options.logger ?? { level: "info" }, ...options });
   const address = await app.listen({ port: options.port ?? 8080, host: options.host ?? "127.0.0.1" });
   options.onListening?.(address);
