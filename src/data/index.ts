@@ -20,3 +20,7 @@ export { parseTranslation, translationFiles, descriptionMd5, joinLongDescription
 export type { TranslationRecord } from "./debian.js";
 export { writeDebianDescriptions, buildDebianCorpus, familyKey, DEBIAN_DESCRIPTIONS_OPTIONS } from "./debian-descriptions.js";
 export type { SummarizationExample, TranslationExample, DebianCorpus, DebianDescriptionsOptions } from "./debian-descriptions.js";
+export { readIdx, parseIdx, IdxFormatError } from "./idx.js";
+export type { IdxArray, IdxDType } from "./idx.js";
+export { loadImageSet, readIdxImages, readPng, decodePng, encodeGreyPng, pixelTensor, imageExamples, splitImages, classesFor, classText, FASHION_MNIST_CLASSES, TEXT_TEMPLATES, PIXEL_MEAN, PIXEL_STD } from "./images.js";
+export type { ImageSet, ImageExample, ImageClass } from "./images.js";

@@ -12,6 +12,7 @@ export * as electra from "./electra.js";
 export * as t5 from "./t5.js";
 export * as llama from "./llama.js";
 export * as variants from "./variants/model.js";
+export * as vision from "./vision.js";
 export { setGenerateEngine } from "./generation.js";
 export type { GenerateEngine } from "./generation.js";
 export { PRESETS, presetConfig } from "./presets.js";

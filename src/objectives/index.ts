@@ -14,3 +14,5 @@ export type { ObjectiveEntry, ObjectiveContext, SequenceLayout } from "./registr
 export type { Objective, Batch } from "../models/index.js";
 export { SpanCorruption, SPAN_CORRUPTION_DEFAULTS, randomSpansNoiseMask, noiseCounts, corruptSpans, spansToSentinels, spanCorruptionLengths, sentinelIds } from "./span-corruption.js";
 export type { SpanCorruptionBatch } from "./span-corruption.js";
+export { ClipObjective, clipLoss, zeroShotProbabilities } from "./clip.js";
+export type { ClipBatch } from "./clip.js";

@@ -6,3 +6,5 @@ export type { ClassPrediction, EncodedText } from "./classification.js";
 export { tokenClassification, scoreNer, nerWindows, splitWords, tagSet, decodeIob2 } from "./token-classification.js";
 export type { NerExample, NerPrediction, NerWindow } from "./token-classification.js";
 export { questionAnswering, scoreQa } from "./question-answering.js";
+export { imageClassification, DEFAULT_TEXT_PROMPT } from "./image-classification.js";
+export type { LabelledImage } from "./image-classification.js";
