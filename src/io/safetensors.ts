@@ -5,7 +5,7 @@
 // Reading validates the whole header before allocating anything: every violation is a
 // SafetensorsError naming its rule and the tensor at fault. Tensors are read straight from
 // the file into their memory (pread), so loading needs no second copy of the file.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import * as torch from "../torch/index.js";
 import type { DType, Tensor } from "../torch/index.js";
 import { native } from "../torch/native.js";
@@ -208,12 +208,15 @@ export class SafetensorsFile {
   static open(path: string): SafetensorsFile {
     let fd: number;
     try {
-      fd = openSync(path, "r");
+      // non-blocking: a FIFO in place of the file must not hang the open
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       throw new SafetensorsError("file-open", (e as Error).message, path);
     }
     try {
-      const size = fstatSync(fd).size;
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw new SafetensorsError("file-open", "not a regular file", path);
+      const size = stat.size;
       const first = Buffer.alloc(8);
       readSync(fd, first, 0, Math.min(8, size), 0);
       const header = parseHeader(first, (n) => {
