@@ -171,9 +171,16 @@ test("the same seed gives the same numbers; a restored state repeats the draws",
 });
 
 // --- threads, autocast, runtime ------------------------------------------------------------------------------
-test("intra-op threads default to the cores available and can be set", async () => {
+test("intra-op threads default to OMP_NUM_THREADS when set, else the cores available, and can be set", async () => {
   const { availableParallelism } = await import("node:os");
-  assert.equal(torch.getNumThreads(), availableParallelism());
+  const { defaultThreads } = await import("../src/torch/native.js");
+  assert.equal(torch.getNumThreads(), defaultThreads());
+  assert.equal(defaultThreads({}, 6), 6);
+  assert.equal(defaultThreads({ OMP_NUM_THREADS: "3" }, 6), 3);
+  assert.equal(defaultThreads({ OMP_NUM_THREADS: " " }, 6), 6);
+  const warned = new Promise<Error>((done) => process.once("warning", done));
+  assert.equal(defaultThreads({ OMP_NUM_THREADS: "two" }, 6), 6);
+  assert.match((await warned).message, /OMP_NUM_THREADS="two" is not a positive integer; using 6 threads/);
   torch.setNumThreads(1);
   assert.equal(torch.getNumThreads(), 1);
   torch.setNumThreads(availableParallelism());

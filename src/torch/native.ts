@@ -195,5 +195,18 @@ function load(): NativeAddon {
 
 export const native: NativeAddon = load();
 
-// libtorch starts with one intra-op thread in some environments: use every core we may.
-native.setNumThreads(Math.max(1, availableParallelism()));
+/**
+ * Intra-op threads at start: OMP_NUM_THREADS when the user (or a launcher running several
+ * workers on one machine) sets it, as PyTorch honours it; otherwise every core we may use
+ * (libtorch starts with one thread in some environments).
+ */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  const given = env.OMP_NUM_THREADS?.trim();
+  if (given !== undefined && given !== "") {
+    const n = Number(given);
+    if (Number.isInteger(n) && n >= 1) return n;
+    process.emitWarning(`OMP_NUM_THREADS="${given}" is not a positive integer; using ${cores} threads`);
+  }
+  return Math.max(1, cores);
+}
+native.setNumThreads(defaultThreads());
