@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as torch from "../src/torch/index.js";
 import { readCheckpoint, saveSafetensors } from "../src/io/index.js";
@@ -127,4 +127,20 @@ test("a FIFO named like a shard is refused by name, never opened (opening it wou
   writeFileSync(join(dir2, "config.json"), "{}");
   execFileSync("mkfifo", [join(dir2, "model.safetensors")]);
   assert.throws(() => readCheckpoint(dir2), /model\.safetensors: safetensors file-open: not a regular file/);
+});
+
+test("resume: a trainer_state.json whose best.step is no integer is refused (it names a checkpoint folder)", async () => {
+  const { embeddedCorpus } = await import("../src/data/index.js");
+  const { saveTokenizer, trainTokenizerFromTexts } = await import("../src/tokenizers/index.js");
+  const { pretrain } = await import("../src/train/index.js");
+  const docs = embeddedCorpus("moby-dick").slice(0, 10);
+  const tokDir = join(root, "tok");
+  saveTokenizer(trainTokenizerFromTexts(docs, { kind: "wordpiece", vocabSize: 400, lowercase: true }), tokDir);
+  const out = join(root, "run");
+  const opts = { model: "bert-tiny", modelConfig: { hidden_size: 32, intermediate_size: 64, num_attention_heads: 2, num_hidden_layers: 1 }, tokenizer: tokDir, documents: docs, batchSize: 2, seqLen: 16, precision: "fp32" as const, out, saveEvery: 1 };
+  await pretrain({ ...opts, maxSteps: 1 });
+  const statePath = join(out, "checkpoint-1", "trainer_state.json");
+  const state = JSON.parse(readFileSync(statePath, "utf8")) as Record<string, unknown>;
+  writeFileSync(statePath, JSON.stringify({ ...state, best: { step: "1/../../../elsewhere", value: 0, metric: "loss" } }));
+  await assert.rejects(pretrain({ ...opts, maxSteps: 2, resume: true }), new RegExp(`${statePath}: best\\.step must be a non-negative integer, got "1/\\.\\./\\.\\./\\.\\./elsewhere"`));
 });
