@@ -160,7 +160,7 @@ function inflateIdx(compressed: Uint8Array, file: string): { header: IdxHeader; 
  *
  * @example parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 9]), "tiny.idx") // { dtype: "uint8", shape: [2], data: Uint8Array [7, 9] }
  */
-export function parseIdx(bytes: Uint8Array, file = "IDX"): IdxArray {
+export function parseIdx(bytes: Uint8Array, file = "<IDX bytes>"): IdxArray {
   if (isGzip(bytes)) {
     const { header, bytes: raw } = inflateIdx(bytes, file);
     return { dtype: header.dtype, shape: header.shape, data: decodeElements(raw, header) };

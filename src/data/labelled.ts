@@ -64,6 +64,7 @@ function readDelimited(path: string, delimiter: string, o: ReadOptions): ReadRes
   } catch (e) {
     throw new Error(`${path}: not valid CSV (${(e as Error).message})`);
   }
+  if (records.length === 0) throw new Error(`${path}: no records (the file holds only line breaks)`);
   const header = records[0]!.map((h) => h.trim());
   const find = (name: string | undefined, fallbacks: string[]): number => {
     for (const n of name ? [name] : fallbacks) {
@@ -110,14 +111,18 @@ function readJsonl(path: string, o: ReadOptions): ReadResult {
     if (line.trim() === "") return;
     rows.push(() => {
       const source = `${path}:${i + 1}`;
-      let obj: Record<string, unknown>;
+      let parsed: unknown;
       try {
-        obj = JSON.parse(line) as Record<string, unknown>;
+        parsed = JSON.parse(line);
       } catch (e) {
         throw new BadRow(`${source}: not valid JSON (${(e as Error).message})`);
       }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new BadRow(`${source}: expected a JSON object with "${tc}" and "${lc}"`);
+      const obj = parsed as Record<string, unknown>;
       const pair = o.textPairColumn ? obj[o.textPairColumn] : undefined;
-      return check({ text: typeof obj[tc] === "string" ? (obj[tc] as string) : "", ...(typeof pair === "string" ? { textPair: pair } : {}), label: obj[lc] === undefined ? "" : String(obj[lc]), source });
+      const label = obj[lc];
+      if (label !== undefined && label !== null && typeof label !== "string" && typeof label !== "number" && typeof label !== "boolean") throw new BadRow(`${source}: field "${lc}" must be a string or a number`);
+      return check({ text: typeof obj[tc] === "string" ? (obj[tc] as string) : "", ...(typeof pair === "string" ? { textPair: pair } : {}), label: label === undefined || label === null ? "" : String(label), source });
     });
   });
   return collect(rows, o.skipBadRows ?? false);

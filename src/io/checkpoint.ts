@@ -15,11 +15,17 @@ import type { Tensor } from "../torch/index.js";
 import { copyFileAtomic, fsyncDir, writeError, writeFileSynced, writeTextAtomic } from "./atomic.js";
 import { verifyManifest, writeManifest } from "./manifest.js";
 import { SafetensorsFile, saveSafetensors } from "./safetensors.js";
+import { PathEscapeError, resolveInside } from "./paths.js";
 
 export const WEIGHTS_NAME = "model.safetensors";
 export const WEIGHTS_INDEX_NAME = "model.safetensors.index.json";
 /** Hugging Face's default shard limit for save_pretrained. */
 export const DEFAULT_MAX_SHARD_BYTES = 5 * 1024 ** 3;
+
+/** Why pickle weights are refused, and how to convert them. */
+const PICKLE_REFUSAL =
+  "which lmforge never reads: unpickling can run arbitrary code. " +
+  "Convert them once with Python: `from transformers import AutoModel; AutoModel.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`";
 
 export interface SaveCheckpointOptions {
   /** Shard the weights above this many bytes (default 5 GB, as Hugging Face). */
@@ -142,6 +148,18 @@ export interface Checkpoint {
   names(): string[];
 }
 
+/** A JSON file that must hold an object; errors name the file. */
+function readJsonObject(path: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${path}: must hold a JSON object, found ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`);
+  return value as Record<string, unknown>;
+}
+
 /**
  * Opens a checkpoint folder: config.json and the weights' headers (tensors load on request).
  * With `verify`, a folder holding manifest.json is first checked against it (a
@@ -155,40 +173,31 @@ export function readCheckpoint(dir: string, options: { verify?: boolean } = {}):
   if (options.verify) verifyManifest(folder);
   const configPath = join(folder, "config.json");
   if (!existsSync(configPath)) throw new Error(`${dir}: config.json is missing`);
-  let config: Record<string, unknown>;
-  try {
-    config = JSON.parse(readFileSync(configPath, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${configPath}: not valid JSON (${(e as Error).message})`);
-  }
+  const config = readJsonObject(configPath);
   const weightFiles = new Map<string, SafetensorsFile>();
   const indexPath = join(folder, WEIGHTS_INDEX_NAME);
   if (existsSync(indexPath)) {
-    let index: { weight_map?: Record<string, string> };
-    try {
-      index = JSON.parse(readFileSync(indexPath, "utf8")) as typeof index;
-    } catch (e) {
-      throw new Error(`${indexPath}: not valid JSON (${(e as Error).message})`);
-    }
-    if (!index.weight_map || typeof index.weight_map !== "object") throw new Error(`${indexPath}: no weight_map`);
+    const weightMap = readJsonObject(indexPath).weight_map;
+    if (typeof weightMap !== "object" || weightMap === null || Array.isArray(weightMap)) throw new Error(`${indexPath}: weight_map must be an object of tensor name -> shard file name`);
     const opened = new Map<string, SafetensorsFile>();
-    for (const [name, file] of Object.entries(index.weight_map)) {
-      if (file.includes("/") || file.includes("\\")) throw new Error(`${indexPath}: shard "${file}" must be a file name in the folder`);
-      let f = opened.get(file);
-      if (!f) opened.set(file, (f = SafetensorsFile.open(join(folder, file))));
-      if (!f.header.tensors.has(name)) throw new Error(`${indexPath}: "${name}" is mapped to ${file}, which does not hold it`);
+    for (const [name, file] of Object.entries(weightMap as Record<string, unknown>)) {
+      const field = `weight_map[${JSON.stringify(name)}]`;
+      const shard = resolveInside(folder, file, { file: indexPath, field });
+      if ((file as string).includes("/") || (file as string).includes("\\")) throw new PathEscapeError(indexPath, field, file as string, "must be a file name in the folder");
+      // a shard is never opened unless it is a safetensors file: a pickle is not even opened
+      if (!(file as string).endsWith(".safetensors")) throw new PathEscapeError(indexPath, field, file as string, `must name a .safetensors file; other weights may be pickles (.bin, .pt, .pth, .ckpt, .pkl), ${PICKLE_REFUSAL}`);
+      let f = opened.get(shard);
+      if (!f) opened.set(shard, (f = SafetensorsFile.open(shard)));
+      if (!f.header.tensors.has(name)) throw new Error(`${indexPath}: "${name}" is mapped to ${file as string}, which does not hold it`);
       weightFiles.set(name, f);
     }
   } else if (existsSync(join(folder, WEIGHTS_NAME))) {
     const f = SafetensorsFile.open(join(folder, WEIGHTS_NAME));
     for (const name of f.names()) weightFiles.set(name, f);
   } else {
-    const pickles = readdirSync(folder).filter((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
+    const pickles = readdirSync(folder).filter((f) => /\.(bin|pt|pth|ckpt|pkl|pickle)$/.test(f));
     if (pickles.length > 0) {
-      throw new Error(
-        `${dir}: holds only pickle weights (${pickles.join(", ")}), which lmforge never reads: unpickling can run arbitrary code. ` +
-          "Convert them once with Python: `from transformers import AutoModel; AutoModel.from_pretrained(DIR).save_pretrained(DIR, safe_serialization=True)`",
-      );
+      throw new Error(`${dir}: holds only pickle weights (${pickles.join(", ")}), ${PICKLE_REFUSAL}`);
     }
     throw new Error(`${dir}: no ${WEIGHTS_NAME} or ${WEIGHTS_INDEX_NAME}`);
   }

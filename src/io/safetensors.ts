@@ -5,7 +5,7 @@
 // Reading validates the whole header before allocating anything: every violation is a
 // SafetensorsError naming its rule and the tensor at fault. Tensors are read straight from
 // the file into their memory (pread), so loading needs no second copy of the file.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import * as torch from "../torch/index.js";
 import type { DType, Tensor } from "../torch/index.js";
 import { native } from "../torch/native.js";
@@ -76,6 +76,27 @@ function isNonNegInt(x: unknown): x is number {
   return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 }
 
+/** C0 and C1 control characters: a tensor name holding them could rewrite a terminal that prints it. */
+const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** The rule a JSON parse failure of the header breaks. */
+function jsonRule(e: JsonError): [string, string] {
+  switch (e.kind) {
+    case "duplicate-key":
+      return e.depth <= 1 ? ["duplicate-name", "the header names a tensor twice"] : ["duplicate-key", "a header entry holds a key twice"];
+    case "depth":
+      return ["header-depth", "the header is nested too deeply"];
+    case "lone-surrogate":
+      return ["header-unicode", "the header is no valid Unicode"];
+    case "number":
+      return ["header-number", "shapes and offsets must be written as integers"];
+    case "trailing":
+      return ["header-trailing", "the header holds bytes after its JSON object other than space padding"];
+    default:
+      return ["header-json", "the header is not valid JSON"];
+  }
+}
+
 /**
  * Validates a header against the specification, given its bytes and the file's size.
  * Nothing is allocated here beyond the parsed header.
@@ -92,9 +113,10 @@ export function parseHeader(first8: Uint8Array, readHeader: (n: number) => Uint8
   const n = Number(n64);
   if (8 + n > fileSize) err("header-outside-file", `the header length ${n} runs past the end of the ${fileSize}-byte file`);
   const bytes = readHeader(n);
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) err("header-bom", "the header begins with a UTF-8 byte-order mark; it must begin with '{'");
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     return err("header-utf8", "the header is not valid UTF-8");
   }
@@ -103,60 +125,64 @@ export function parseHeader(first8: Uint8Array, readHeader: (n: number) => Uint8
   const trimmed = text.replace(/ +$/, "");
   let json: Json;
   try {
-    json = parseStrictJson(trimmed, 8);
+    json = parseStrictJson(trimmed, 8, { integersOnly: true });
   } catch (e) {
-    if (e instanceof JsonError && e.message.startsWith("duplicate key")) return err("duplicate-name", `the header names a tensor twice: ${e.message}`);
-    if (e instanceof JsonError && e.message.startsWith("nesting deeper")) return err("header-depth", `the header is nested too deeply: ${e.message}`);
-    return err("header-json", `the header is not valid JSON: ${(e as Error).message}`);
+    if (!(e instanceof JsonError)) throw e;
+    const [rule, what] = jsonRule(e);
+    return err(rule, `${what}: ${e.message}`);
   }
   // (a header that starts with '{' and parses is an object)
-  const metadata: Record<string, string> = {};
+  const metadata: [string, string][] = [];
   const tensors = new Map<string, TensorInfo>();
   const dataSize = fileSize - 8 - n;
   for (const [name, entry] of Object.entries(json as Record<string, Json>)) {
     if (name === "__metadata__") {
       if (typeof entry !== "object" || entry === null || Array.isArray(entry)) err("metadata-object", "__metadata__ must be an object of strings");
       for (const [k, v] of Object.entries(entry as Record<string, Json>)) {
-        if (typeof v !== "string") err("metadata-string", `__metadata__["${k}"] must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v as string;
+        if (typeof v !== "string") err("metadata-string", `__metadata__[${JSON.stringify(k)}] must be a string, got ${JSON.stringify(v)}`);
+        metadata.push([k, v as string]);
       }
       continue;
     }
-    const at = `tensor "${name}"`;
     if (name.length === 0) err("name-empty", "a tensor has an empty name");
+    if (CONTROL_CHAR.test(name)) err("name-control", `tensor ${JSON.stringify(name)} has a control character in its name`);
+    const at = `tensor "${name}"`;
     if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return err("entry-object", `${at} must be an object with dtype, shape and data_offsets`);
     const e = entry as Record<string, Json>;
     for (const key of Object.keys(e)) {
-      if (key !== "dtype" && key !== "shape" && key !== "data_offsets") err("entry-fields", `${at} has an unknown field "${key}"`);
+      if (key !== "dtype" && key !== "shape" && key !== "data_offsets") err("entry-fields", `${at} has an unknown field ${JSON.stringify(key)}`);
     }
     if (!("dtype" in e)) err("dtype-missing", `${at} has no dtype`);
-    if (typeof e.dtype !== "string") err("dtype-string", `${at}: dtype must be a string`);
+    if (typeof e.dtype !== "string") err("dtype-string", `${at}: dtype must be a string, got ${JSON.stringify(e.dtype)}`);
     const dtype = SAFETENSORS_DTYPES[e.dtype as string];
-    if (dtype === undefined) err("dtype-unsupported", `${at} has dtype ${e.dtype as string}, which lmforge does not load (supported: ${Object.keys(SAFETENSORS_DTYPES).join(" ")})`);
-    if (!Array.isArray(e.shape)) return err("shape-array", `${at}: shape must be an array of non-negative integers`);
+    if (dtype === undefined) err("dtype-unsupported", `${at} has dtype ${JSON.stringify(e.dtype)}, which lmforge does not load (supported: ${Object.keys(SAFETENSORS_DTYPES).join(" ")})`);
+    if (!("shape" in e)) err("shape-missing", `${at} has no shape`);
+    if (!Array.isArray(e.shape)) return err("shape-array", `${at}: shape must be an array of non-negative integers, got ${JSON.stringify(e.shape)}`);
     const shape = e.shape as Json[];
     if (shape.length > 64) err("shape-rank", `${at} has ${shape.length} dimensions`);
     let numel = 1;
     for (const d of shape) {
-      if (!isNonNegInt(d)) err("shape-array", `${at}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+      if (typeof d === "number" && d < 0) err("shape-negative", `${at}: shape ${JSON.stringify(shape)} has a negative dimension`);
+      if (!isNonNegInt(d)) err("shape-integer", `${at}: shape must be an array of integers below 2^53, got ${JSON.stringify(shape)}`);
       numel *= d as number;
-      if (!Number.isSafeInteger(numel)) err("size-overflow", `${at}: the element count of shape ${JSON.stringify(shape)} overflows`);
+      if (!Number.isSafeInteger(numel)) err("size-overflow", `${at}: the element count of shape ${JSON.stringify(shape)} overflows 2^53`);
     }
+    if (!("data_offsets" in e)) err("offsets-missing", `${at} has no data_offsets`);
     const offs = e.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !isNonNegInt(offs[0]) || !isNonNegInt(offs[1])) {
-      return err("offsets-pair", `${at}: data_offsets must be two non-negative integers, got ${JSON.stringify(offs)}`);
-    }
+    if (!Array.isArray(offs) || offs.length !== 2) return err("offsets-pair", `${at}: data_offsets must be a pair [begin, end], got ${JSON.stringify(offs)}`);
+    if (!isNonNegInt(offs[0]) || !isNonNegInt(offs[1])) return err("offsets-integer", `${at}: data_offsets must be non-negative integers below 2^53, got ${JSON.stringify(offs)}`);
     const [begin, end] = offs as [number, number];
     if (begin > end) err("offsets-order", `${at}: data_offsets [${begin}, ${end}] ends before it begins`);
     const nbytes = numel * torch.DTYPES[dtype!].itemSize;
-    if (!Number.isSafeInteger(nbytes)) err("size-overflow", `${at}: the byte size overflows`);
+    if (!Number.isSafeInteger(nbytes)) err("bytes-overflow", `${at}: the byte size of ${e.dtype as string}${JSON.stringify(shape)} overflows 2^53`);
     if (end - begin !== nbytes) {
       err("size-mismatch", `${at}: ${e.dtype as string}${JSON.stringify(shape)} needs ${nbytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
     }
     if (end > dataSize) err("data-outside-file", `${at}: data_offsets [${begin}, ${end}] run past the ${dataSize}-byte data section`);
     tensors.set(name, { name, dtype: dtype!, fileDtype: e.dtype as string, shape: shape as number[], begin, end });
   }
-  // The data section is covered exactly: sorted by offset, each tensor starts where the last ended.
+  // The data section is covered exactly: sorted by offset, each tensor starts where the last
+  // ended (no holes, no overlaps, no trailing bytes: the bytes cannot hide a second file).
   const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   let prev: TensorInfo | undefined;
@@ -167,7 +193,8 @@ export function parseHeader(first8: Uint8Array, readHeader: (n: number) => Uint8
     prev = t;
   }
   if (pos !== dataSize) err("data-trailing", `the data section has ${dataSize} bytes but the tensors cover ${pos}`);
-  return { headerLength: n, metadata, tensors };
+  // fromEntries keeps a "__proto__" key as a key (assignment would drop it)
+  return { headerLength: n, metadata: Object.fromEntries(metadata) as Record<string, string>, tensors };
 }
 
 /** An open safetensors file: the validated header, and tensors loaded on request. */
@@ -181,12 +208,15 @@ export class SafetensorsFile {
   static open(path: string): SafetensorsFile {
     let fd: number;
     try {
-      fd = openSync(path, "r");
+      // non-blocking: a FIFO in place of the file must not hang the open
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       throw new SafetensorsError("file-open", (e as Error).message, path);
     }
     try {
-      const size = fstatSync(fd).size;
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw new SafetensorsError("file-open", "not a regular file", path);
+      const size = stat.size;
       const first = Buffer.alloc(8);
       readSync(fd, first, 0, Math.min(8, size), 0);
       const header = parseHeader(first, (n) => {
@@ -223,7 +253,13 @@ export class SafetensorsFile {
   get(name: string, options: { dtype?: DType } = {}): Tensor {
     const info = this.info(name);
     const t = torch.empty(info.shape, { dtype: info.dtype });
-    if (info.end > info.begin) native.readFileInto(t._h, this.path, 8 + this.header.headerLength + info.begin);
+    try {
+      if (info.end > info.begin) native.readFileInto(t._h, this.path, 8 + this.header.headerLength + info.begin);
+    } catch (e) {
+      // the file changed since open (truncated, replaced) or cannot be read any more
+      t.dispose();
+      throw new SafetensorsError("data-read", `tensor "${name}": ${(e as Error).message}`, this.path);
+    }
     if (options.dtype && options.dtype !== info.dtype) {
       const c = t.to(options.dtype);
       t.dispose();

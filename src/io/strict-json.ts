@@ -1,22 +1,41 @@
 // A strict JSON parser for file headers: unlike JSON.parse it refuses duplicate keys (a
 // safetensors header with two entries of one name is malformed, and JSON.parse would keep
-// the last silently) and bounds the nesting depth.
+// the last silently), strings holding a lone UTF-16 surrogate (\ud800 escapes, which are no
+// Unicode text; Rust's serde_json, the reference reader, refuses them too), and bounds the
+// nesting depth. On request it also refuses numbers with a fraction or an exponent.
+
+/** What a JsonError is about; "syntax" for everything that is not one of the others. */
+export type JsonErrorKind = "syntax" | "duplicate-key" | "depth" | "lone-surrogate" | "number" | "trailing";
 
 export class JsonError extends Error {
-  constructor(message: string, readonly position: number) {
+  constructor(
+    message: string,
+    readonly position: number,
+    readonly kind: JsonErrorKind = "syntax",
+    /** How deep the fault lies: 1 for a key of the top-level object. */
+    readonly depth = 0,
+  ) {
     super(`${message} at character ${position}`);
   }
 }
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export function parseStrictJson(text: string, maxDepth = 16): Json {
+export interface StrictJsonOptions {
+  /** Refuse numbers written with a fraction or an exponent (8.0, 1e3): a header of integers. */
+  integersOnly?: boolean;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Parses JSON text strictly (see the file comment); objects come back without a prototype. */
+export function parseStrictJson(text: string, maxDepth = 16, options: StrictJsonOptions = {}): Json {
   let i = 0;
   const ws = (): void => {
     while (i < text.length && (text[i] === " " || text[i] === "\n" || text[i] === "\r" || text[i] === "\t")) i++;
   };
-  const fail = (msg: string): never => {
-    throw new JsonError(msg, i);
+  const fail = (msg: string, kind: JsonErrorKind = "syntax", depth = 0): never => {
+    throw new JsonError(msg, i, kind, depth);
   };
   const str = (): string => {
     const start = i;
@@ -44,10 +63,14 @@ export function parseStrictJson(text: string, maxDepth = 16): Json {
     }
     i++;
     if (i - start > 1 << 20) fail("string too long");
+    if (LONE_SURROGATE.test(out)) {
+      i = start;
+      fail("a string holds a lone UTF-16 surrogate escape, which is no Unicode text", "lone-surrogate");
+    }
     return out;
   };
   const value = (depth: number): Json => {
-    if (depth > maxDepth) fail(`nesting deeper than ${maxDepth}`);
+    if (depth > maxDepth) fail(`nesting deeper than ${maxDepth}`, "depth", depth);
     ws();
     const c = text[i];
     if (c === "{") {
@@ -63,7 +86,7 @@ export function parseStrictJson(text: string, maxDepth = 16): Json {
         if (text[i] !== '"') fail("expected a key");
         const keyPos = i;
         const key = str();
-        if (Object.prototype.hasOwnProperty.call(obj, key)) throw new JsonError(`duplicate key "${key}"`, keyPos);
+        if (Object.prototype.hasOwnProperty.call(obj, key)) throw new JsonError(`duplicate key "${key}"`, keyPos, "duplicate-key", depth + 1);
         ws();
         if (text[i] !== ":") fail("expected ':'");
         i++;
@@ -105,6 +128,7 @@ export function parseStrictJson(text: string, maxDepth = 16): Json {
     if (c === '"') return str();
     const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
     if (m) {
+      if (options.integersOnly && (m[2] !== undefined || m[3] !== undefined)) fail(`the number ${m[0]} is not written as an integer`, "number");
       i += m[0].length;
       return Number(m[0]);
     }
@@ -118,6 +142,6 @@ export function parseStrictJson(text: string, maxDepth = 16): Json {
   };
   const result = value(0);
   ws();
-  if (i !== text.length) fail("trailing characters after the JSON value");
+  if (i !== text.length) fail("trailing characters after the JSON value", "trailing");
   return result;
 }

@@ -6,6 +6,7 @@
 // exports its entry; architectures.ts registers them, one line each.
 import type { Module } from "../nn/index.js";
 import type { ModelInputs, ModelOutput } from "./outputs.js";
+import { ConfigError } from "./config.js";
 
 /** A model as the rest of lmforge sees it: a module with a config and a forward pass. */
 export interface PretrainedModel extends Module {
@@ -68,7 +69,20 @@ export function registerArchitecture(entry: ArchitectureEntry): void {
     const other = [...registry.values()].find((e) => e.presets?.[name]);
     if (other) throw new Error(`preset "${name}" of ${entry.modelType} is already a preset of ${other.modelType}`);
   }
-  registry.set(entry.modelType, entry);
+  // every error of a config check names the config (a check deep inside, such as an unknown
+  // activation name, may not know where the config came from)
+  const parse = entry.parseConfig;
+  registry.set(entry.modelType, {
+    ...entry,
+    parseConfig: (raw, where) => {
+      try {
+        return parse(raw, where);
+      } catch (e) {
+        if (e instanceof Error && !e.message.includes(where)) throw new ConfigError(`${where}: ${e.message}`);
+        throw e;
+      }
+    },
+  });
 }
 
 /** The entry of a model_type; an unregistered one is an error listing the known ones. */

@@ -19,6 +19,15 @@ function fail(file: string, msg: string): never {
   throw new TokenizerFileError(`${file}: ${msg}`);
 }
 
+/** A value from the file, for a message (String() of a hostile object can throw). */
+function show(v: unknown): string {
+  return typeof v === "string" ? v : (JSON.stringify(v) ?? typeof v);
+}
+
+function isObject(v: unknown): v is J {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 // --- tokenizer.json -------------------------------------------------------------------------
 
 const SUPPORTED_NORMALIZERS = "BertNormalizer, Precompiled, NFKC, a Sequence of Precompiled and NFKC, none";
@@ -37,8 +46,10 @@ function parseSpmSteps(o: J, file: string, where: string): SpmNormalizerStep[] {
     }
     return [{ type: "Precompiled", precompiledCharsmap: map }];
   }
-  if (o.type === "Sequence" && Array.isArray(o.normalizers)) return (o.normalizers as J[]).flatMap((x, i) => parseSpmSteps(x, file, `${where}.normalizers[${i}]`));
-  return fail(file, `${where} "${String(o.type)}" is not supported (supported: ${SUPPORTED_NORMALIZERS})`);
+  if (o.type === "Sequence" && Array.isArray(o.normalizers)) {
+    return (o.normalizers as unknown[]).flatMap((x, i) => (isObject(x) ? parseSpmSteps(x, file, `${where}.normalizers[${i}]`) : fail(file, `${where}.normalizers[${i}] must be an object`)));
+  }
+  return fail(file, `${where} "${show(o.type)}" is not supported (supported: ${SUPPORTED_NORMALIZERS})`);
 }
 
 function parseNormalizer(n: unknown, file: string): BertNormalizerOptions | SpmNormalizerStep[] | null {
@@ -82,22 +93,35 @@ function parsePreTokenizer(p: unknown, file: string): PreTokenizerSpec {
   // T5's: WhitespaceSplit, then Metaspace
   const seq = o.pretokenizers as J[] | undefined;
   if (o.type === "Sequence" && Array.isArray(seq) && seq.length === 2 && seq[0]?.type === "WhitespaceSplit" && seq[1]?.type === "Metaspace") return parseMetaspace(seq[1], file, true);
-  return fail(file, `pre_tokenizer "${String(o.type)}" is not supported (supported: BertPreTokenizer, ByteLevel, Metaspace, Sequence [WhitespaceSplit, Metaspace])`);
+  return fail(file, `pre_tokenizer "${show(o.type)}" is not supported (supported: BertPreTokenizer, ByteLevel, Metaspace, Sequence [WhitespaceSplit, Metaspace])`);
 }
 
-function parseTemplate(items: unknown, file: string): TemplateItem[] {
-  if (!Array.isArray(items)) fail(file, "post_processor template must be an array");
-  return (items as J[]).map((it) => {
-    if (it.SpecialToken) {
-      const s = it.SpecialToken as J;
-      return { special: String(s.id), typeId: Number(s.type_id ?? 0) };
+function parseTemplate(items: unknown, file: string, where: string): TemplateItem[] {
+  if (!Array.isArray(items)) fail(file, `${where} must be an array`);
+  return (items as unknown[]).map((it, i) => {
+    const typeId = (x: J): number => {
+      const id = x.type_id ?? 0;
+      if (!Number.isInteger(id) || (id as number) < 0) fail(file, `${where}[${i}].type_id must be a non-negative integer, got ${show(id)}`);
+      return id as number;
+    };
+    if (isObject(it) && isObject(it.SpecialToken)) {
+      const s = it.SpecialToken;
+      if (typeof s.id !== "string") fail(file, `${where}[${i}].SpecialToken.id must be a string, got ${show(s.id)}`);
+      return { special: s.id as string, typeId: typeId(s) };
     }
-    if (it.Sequence) {
-      const s = it.Sequence as J;
-      return { sequence: s.id === "B" ? "B" : "A", typeId: Number(s.type_id ?? 0) };
+    if (isObject(it) && isObject(it.Sequence)) {
+      const s = it.Sequence;
+      return { sequence: s.id === "B" ? "B" : "A", typeId: typeId(s) };
     }
-    return fail(file, `unknown template item ${JSON.stringify(it)}`);
+    return fail(file, `${where}[${i}] is no template item ({SpecialToken} or {Sequence}): ${show(it)}`);
   });
+}
+
+/** BertProcessing's and RobertaProcessing's cls and sep: [token, id]. */
+function specialPair(o: J, key: "cls" | "sep", file: string): string {
+  const v = o[key];
+  if (!Array.isArray(v) || typeof v[0] !== "string") return fail(file, `post_processor.${key} must be [token, id], got ${show(v)}`);
+  return v[0];
 }
 
 function bertTemplate(cls: string, sep: string): PostProcessor {
@@ -122,22 +146,22 @@ function parsePostProcessor(p: unknown, file: string): PostProcessor {
   const o = p as J;
   switch (o.type) {
     case "TemplateProcessing":
-      return { type: "template", single: parseTemplate(o.single, file), pair: parseTemplate(o.pair, file) };
+      return { type: "template", single: parseTemplate(o.single, file, "post_processor.single"), pair: parseTemplate(o.pair, file, "post_processor.pair") };
     case "BertProcessing":
-      return bertTemplate(String((o.cls as unknown[])[0]), String((o.sep as unknown[])[0]));
+      return bertTemplate(specialPair(o, "cls", file), specialPair(o, "sep", file));
     case "RobertaProcessing":
-      return robertaTemplate(String((o.cls as unknown[])[0]), String((o.sep as unknown[])[0]));
+      return robertaTemplate(specialPair(o, "cls", file), specialPair(o, "sep", file));
     case "ByteLevel":
       return { type: "none", single: [], pair: [] };
     default:
-      return fail(file, `post_processor "${String(o.type)}" is not supported`);
+      return fail(file, `post_processor "${show(o.type)}" is not supported`);
   }
 }
 
 function parseMerges(m: unknown, file: string): [string, string][] {
   if (!Array.isArray(m)) fail(file, "model.merges must be an array");
   return (m as unknown[]).map((x, i) => {
-    if (Array.isArray(x) && x.length === 2) return [String(x[0]), String(x[1])];
+    if (Array.isArray(x) && x.length === 2 && typeof x[0] === "string" && typeof x[1] === "string") return [x[0], x[1]];
     if (typeof x === "string") {
       const sp = x.indexOf(" ");
       if (sp > 0) return [x.slice(0, sp), x.slice(sp + 1)];
@@ -150,7 +174,7 @@ function vocabMap(v: unknown, file: string): Map<string, number> {
   if (typeof v !== "object" || v === null) fail(file, "model.vocab must be an object of token -> id");
   const m = new Map<string, number>();
   for (const [tok, id] of Object.entries(v as J)) {
-    if (!Number.isInteger(id)) fail(file, `model.vocab["${tok}"] is not an integer id`);
+    if (!isTokenId(id)) fail(file, `model.vocab[${JSON.stringify(tok)}] is not a token id (a non-negative integer below 2^31): ${JSON.stringify(id)}`);
     m.set(tok, id as number);
   }
   return m;
@@ -191,6 +215,42 @@ function unigramDecoderToJSON(m: Unigram, o: MetaspaceOptions): J {
   return m.config.byteFallback ? { type: "Sequence", decoders: [{ type: "ByteFallback" }, metaspaceToJSON(o)] } : metaspaceToJSON(o);
 }
 
+/** added_tokens: [{id, content, special, ...}], each with a non-negative integer id and non-empty content. */
+function parseAddedTokens(a: unknown, file: string): AddedToken[] {
+  if (a === undefined || a === null) return [];
+  if (!Array.isArray(a)) return fail(file, "added_tokens must be an array");
+  return a.map((t: unknown, i) => {
+    if (typeof t !== "object" || t === null || Array.isArray(t)) return fail(file, `added_tokens[${i}] must be an object`);
+    const o = t as J;
+    if (!isTokenId(o.id)) fail(file, `added_tokens[${i}].id must be a non-negative integer below 2^31, got ${JSON.stringify(o.id)}`);
+    if (typeof o.content !== "string" || o.content === "") fail(file, `added_tokens[${i}].content must be a non-empty string, got ${JSON.stringify(o.content)}`);
+    return {
+      id: o.id as number,
+      content: o.content as string,
+      special: Boolean(o.special),
+      lstrip: Boolean(o.lstrip),
+      rstrip: Boolean(o.rstrip),
+      singleWord: Boolean(o.single_word),
+      normalized: Boolean(o.normalized),
+    };
+  });
+}
+
+/** Token ids index embedding rows: non-negative 31-bit integers. */
+function isTokenId(x: unknown): x is number {
+  return Number.isInteger(x) && (x as number) >= 0 && (x as number) < 2 ** 31;
+}
+
+/** Runs a constructor whose errors (an unknown token missing, ids that disagree) must name the file. */
+function build<T>(file: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof TokenizerFileError) throw e;
+    return fail(file, (e as Error).message);
+  }
+}
+
 /** Builds a tokenizer from the parsed content of a Hugging Face tokenizer.json. */
 export function tokenizerFromJSON(json: unknown, file = "tokenizer.json"): Tokenizer {
   if (typeof json !== "object" || json === null) fail(file, "not a JSON object");
@@ -198,36 +258,34 @@ export function tokenizerFromJSON(json: unknown, file = "tokenizer.json"): Token
   const model = j.model as J | undefined;
   if (!model || typeof model !== "object") fail(file, "no model");
   if (model.type !== "WordPiece" && model.type !== "BPE" && model.type !== "Unigram" && !(model.type === undefined && model.merges)) {
-    fail(file, `model type "${String(model.type)}" is not supported (supported: WordPiece, BPE, Unigram)`);
+    fail(file, `model type "${show(model.type)}" is not supported (supported: WordPiece, BPE, Unigram)`);
   }
   const pre = parsePreTokenizer(j.pre_tokenizer, file);
   if ((pre.kind === "metaspace") !== (model.type === "Unigram")) {
-    fail(file, `a ${String(model.type)} model with the ${pre.kind} pre-tokenizer is not supported (Metaspace goes with Unigram, and Unigram with Metaspace)`);
+    fail(file, `a ${show(model.type)} model with the ${pre.kind} pre-tokenizer is not supported (Metaspace goes with Unigram, and Unigram with Metaspace)`);
   }
   let m: WordPiece | BPE | Unigram;
+  const text = (key: string, fallback: string | null): string | null => {
+    const v = model[key] ?? fallback;
+    if (v !== null && typeof v !== "string") fail(file, `model.${key} must be a string, got ${JSON.stringify(v)}`);
+    return v as string | null;
+  };
   if (model.type === "WordPiece") {
-    m = new WordPiece({
-      vocab: vocabMap(model.vocab, file),
-      unkToken: String(model.unk_token ?? "[UNK]"),
-      continuingSubwordPrefix: String(model.continuing_subword_prefix ?? "##"),
-      maxInputCharsPerWord: Number(model.max_input_chars_per_word ?? 100),
-    });
+    const maxChars = model.max_input_chars_per_word ?? 100;
+    if (!Number.isSafeInteger(maxChars) || (maxChars as number) < 1) fail(file, `model.max_input_chars_per_word must be a positive integer, got ${JSON.stringify(maxChars)}`);
+    const vocab = vocabMap(model.vocab, file);
+    const config = { vocab, unkToken: text("unk_token", "[UNK]")!, continuingSubwordPrefix: text("continuing_subword_prefix", "##")!, maxInputCharsPerWord: maxChars as number };
+    m = build(file, () => new WordPiece(config));
   } else if (model.type === "Unigram") {
-    m = new Unigram(parseUnigram(model, file));
+    const config = parseUnigram(model, file);
+    m = build(file, () => new Unigram(config));
   } else if (model.type === "BPE" || (model.type === undefined && model.merges)) {
-    m = new BPE({ vocab: vocabMap(model.vocab, file), merges: parseMerges(model.merges, file), unkToken: (model.unk_token as string | null) ?? null });
+    const config = { vocab: vocabMap(model.vocab, file), merges: parseMerges(model.merges, file), unkToken: text("unk_token", null) };
+    m = build(file, () => new BPE(config));
   } else {
-    return fail(file, `model type "${String(model.type)}" is not supported (supported: WordPiece, BPE)`);
+    return fail(file, `model type "${show(model.type)}" is not supported (supported: WordPiece, BPE)`);
   }
-  const added: AddedToken[] = ((j.added_tokens as J[] | undefined) ?? []).map((t) => ({
-    id: Number(t.id),
-    content: String(t.content),
-    special: Boolean(t.special),
-    lstrip: Boolean(t.lstrip),
-    rstrip: Boolean(t.rstrip),
-    singleWord: Boolean(t.single_word),
-    normalized: Boolean(t.normalized),
-  }));
+  const added = parseAddedTokens(j.added_tokens, file);
   const spec: TokenizerSpec = {
     normalizer: parseNormalizer(j.normalizer, file),
     preTokenizer: pre.kind,
@@ -238,7 +296,7 @@ export function tokenizerFromJSON(json: unknown, file = "tokenizer.json"): Token
     postProcessor: parsePostProcessor(j.post_processor, file),
     addedTokens: added,
   };
-  return new Tokenizer(spec);
+  return build(file, () => new Tokenizer(spec));
 }
 
 function templateToJSON(items: TemplateItem[]): J[] {
@@ -311,13 +369,16 @@ export function tokenizerToJSON(tok: Tokenizer): J {
 
 // --- folders ----------------------------------------------------------------------------------
 
-function readJson(path: string): unknown {
-  let text: string;
+function readText(path: string): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (e) {
     return fail(path, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+}
+
+function readJson(path: string): unknown {
+  const text = readText(path);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -327,7 +388,7 @@ function readJson(path: string): unknown {
 
 /** BERT's vocab.txt: one token per line, the id is the line number. */
 export function tokenizerFromVocabTxt(path: string, options: { lowercase?: boolean } = {}): Tokenizer {
-  const lines = readFileSync(path, "utf8").split(/\r?\n/);
+  const lines = readText(path).split(/\r?\n/);
   if (lines[lines.length - 1] === "") lines.pop();
   if (lines.length === 0) fail(path, "empty vocabulary");
   const vocab = new Map<string, number>();
@@ -338,7 +399,7 @@ export function tokenizerFromVocabTxt(path: string, options: { lowercase?: boole
   const added: AddedToken[] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     .filter((t) => vocab.has(t))
     .map((t) => ({ id: vocab.get(t)!, content: t, special: true, lstrip: false, rstrip: false, singleWord: false, normalized: false }));
-  return new Tokenizer({
+  return build(path, () => new Tokenizer({
     normalizer: { cleanText: true, handleChineseChars: true, stripAccents: null, lowercase: options.lowercase ?? true },
     preTokenizer: "bert",
     addPrefixSpace: false,
@@ -346,17 +407,18 @@ export function tokenizerFromVocabTxt(path: string, options: { lowercase?: boole
     model: new WordPiece({ vocab, unkToken: "[UNK]", continuingSubwordPrefix: "##", maxInputCharsPerWord: 100 }),
     postProcessor: bertTemplate("[CLS]", "[SEP]"),
     addedTokens: added,
-  });
+  }));
 }
 
 /** GPT-2's vocab.json and merges.txt (RoBERTa's template when <s> and </s> are present). */
 export function tokenizerFromVocabMerges(vocabPath: string, mergesPath: string): Tokenizer {
   const vocab = vocabMap(readJson(vocabPath), vocabPath);
-  const lines = readFileSync(mergesPath, "utf8").split(/\r?\n/).filter((l) => l.length > 0 && !l.startsWith("#version"));
+  const lines = readText(mergesPath).split(/\r?\n/).filter((l) => l.length > 0 && !l.startsWith("#version"));
   const merges = parseMerges(lines, mergesPath);
   const specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<|endoftext|>"].filter((t) => vocab.has(t));
   const roberta = vocab.has("<s>") && vocab.has("</s>");
-  return new Tokenizer({
+  // the model and the tokenizer check the two files against each other: their errors name both
+  return build(`${vocabPath} + ${mergesPath}`, () => new Tokenizer({
     normalizer: null,
     preTokenizer: "byte-level",
     addPrefixSpace: false,
@@ -364,7 +426,7 @@ export function tokenizerFromVocabMerges(vocabPath: string, mergesPath: string):
     model: new BPE({ vocab, merges, unkToken: vocab.has("<unk>") ? "<unk>" : null }),
     postProcessor: roberta ? robertaTemplate("<s>", "</s>") : { type: "none", single: [], pair: [] },
     addedTokens: specials.map((t) => ({ id: vocab.get(t)!, content: t, special: true, lstrip: t === "<mask>", rstrip: false, singleWord: false, normalized: false })),
-  });
+  }));
 }
 
 /** Loads a tokenizer from a folder (tokenizer.json, or vocab.txt, or vocab.json + merges.txt) or a tokenizer.json file. */

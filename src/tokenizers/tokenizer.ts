@@ -114,6 +114,8 @@ export class Tokenizer {
     this.charsmaps = Array.isArray(spec.normalizer) ? spec.normalizer.map((st) => (st.type === "Precompiled" ? new PrecompiledCharsmap(st.precompiledCharsmap) : null)) : [];
     this.vocab = new Map(spec.model.config.vocab);
     for (const t of spec.addedTokens) {
+      // an empty added token would match everywhere: splitting text on it never advances
+      if (t.content === "") throw new Error(`tokenizer: added token ${t.id} has empty content`);
       const existing = this.vocab.get(t.content);
       if (existing !== undefined && existing !== t.id) {
         throw new Error(`tokenizer: added token "${t.content}" has id ${t.id} but the vocabulary gives it ${existing}`);

@@ -425,6 +425,8 @@ export class Trainer {
       t.epoch = saved[t.name]!.epoch;
       t.position = saved[t.name]!.position;
     }
+    // best.step names a checkpoint folder (checkpoint-<step>) at the end: an integer, nothing else
+    if (state.best && !(Number.isSafeInteger(state.best.step) && state.best.step >= 0)) throw new Error(`${join(ck.dir, "trainer_state.json")}: best.step must be a non-negative integer, got ${JSON.stringify(state.best.step)}`);
     this.best = state.best ?? null;
     this.sinceBest = state.sinceBest ?? 0;
     this.compareSettings(dir, state.settings);
