@@ -1,4 +1,6 @@
-// lmforge's library entry. Everything a user needs is exported from here.
+// lmforge's library entry. Everything a user needs is exported from here, except the two parts that
+// load an HTTP framework (fastify): the server as "lmforge/serve", reports and the dashboard as
+// "lmforge/report" (package.json's exports), so that importing the library stays fast.
 export * as torch from "./torch/index.js";
 export * from "./torch/index.js";
 export * as nn from "./nn/index.js";
