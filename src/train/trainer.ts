@@ -576,7 +576,7 @@ export class Trainer {
       lastLoss = r.loss;
       const lr = this.scheduler.lastLr[0]!;
       const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
-      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
+      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
       o.onStep?.(info);
       const last = this.step === this.maxSteps;
       if (this.evalEvery && (this.step % this.evalEvery === 0 || last)) {
