@@ -172,13 +172,16 @@ test("generate: greedy text equals the library's; the event stream carries the s
 test("dynamic batching: 8 concurrent requests share model calls; with max batch 1 each has its own", async () => {
   const count = async (url: string) => {
     const m = await (await fetch(`${url}/metrics`)).text();
-    return { calls: metric(m, "lmforge_batch_size_count", 'model="clf",endpoint="classify"'), texts: metric(m, "lmforge_batch_size_sum", 'model="clf",endpoint="classify"') };
+    return { calls: metric(m, "lmforge_batch_size_count", 'model="clf",endpoint="classify"'), texts: metric(m, "lmforge_batch_size_sum", 'model="clf",endpoint="classify"'), tokens: metric(m, "lmforge_tokens_total", 'model="clf",endpoint="classify"') };
   };
   const before = await count(main.url);
   const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => post(`${main.url}/v1/models/clf/classify`, { texts: [texts[i]!] })));
   assert.deepEqual(rs.map((r) => r.status), new Array(8).fill(200));
   const after = await count(main.url);
   assert.equal(after.texts - before.texts, 8);
+  // tokens: each text's pieces with [CLS] and [SEP], cut at the folder's max_length of 16 (rate() of the counter is tokens/s)
+  const pieces = texts.slice(0, 8).reduce((n, t) => n + Math.min(wordpiece.encode(t).ids.length, 16), 0);
+  assert.equal(after.tokens - before.tokens, pieces);
   assert.ok(after.calls - before.calls < 8, `${after.calls - before.calls} model calls for 8 requests`);
   const off = await start({ models: { clf: clfDir }, maxBatchSize: 1, maxWaitMs: 50 });
   const b2 = await count(off.url);

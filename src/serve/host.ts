@@ -46,6 +46,8 @@ export interface NativeStats {
 export interface RunOutcome {
   results: unknown[];
   observations: Observation[];
+  /** Tokens the batch processed: its inputs' and the generated ones. */
+  tokens: number;
 }
 
 /** What a run of one request hears beside its items. */
@@ -95,6 +97,8 @@ export class LocalHost implements ModelHost {
   private readonly models = new Map<string, ServedModel>();
   /** The observations of the batch running now (null: not collecting, as during warm-up). */
   private observations: Observation[] | null = null;
+  /** Tokens of the batch running now. */
+  private tokens = 0;
 
   /** threads: libtorch's intra-op threads on this thread (OpenMP's count is per calling thread). */
   constructor(private readonly hosted: readonly HostedModel[], private readonly threads?: number) {}
@@ -102,7 +106,8 @@ export class LocalHost implements ModelHost {
   async load(onLoaded: (info: ModelInfo) => void): Promise<void> {
     if (this.threads !== undefined) torch.setNumThreads(this.threads);
     for (const { name, dir, observe } of this.hosted) {
-      const m = await loadServedModel(name, dir, observe ? { observe: (obs) => this.observations?.push(...obs) } : {});
+      const count = (n: number): void => void (this.tokens += n);
+      const m = await loadServedModel(name, dir, observe ? { observe: (obs) => this.observations?.push(...obs), count } : { count });
       for (const e of m.endpoints) m.run(e, [WARMUP[e]]);
       this.models.set(name, m);
       const { run: _run, ...info } = m;
@@ -121,9 +126,10 @@ export class LocalHost implements ModelHost {
     if (cancelled()) throw new CancelledError();
     const observations: Observation[] = [];
     this.observations = observations;
+    this.tokens = 0;
     try {
       const results = m.run(endpoint, items, { ...(onText ? { onText } : {}), cancelled });
-      return { results, observations };
+      return { results, observations, tokens: this.tokens };
     } finally {
       this.observations = null;
     }

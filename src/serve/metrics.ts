@@ -15,6 +15,7 @@ export interface ServerMetrics {
   batchSeconds: Histogram<"model" | "endpoint">;
   queueDepth: Gauge<"model">;
   loadSeconds: Gauge<"model">;
+  tokens: Counter<"model" | "endpoint">;
 }
 
 /** A fresh registry with every metric the server reports; `native` reads the native counters (default: on this thread). */
@@ -32,6 +33,8 @@ export function createMetrics(native: () => NativeStats = nativeStats): ServerMe
   const batchSize = new Histogram({ name: "lmforge_batch_size", help: "items (texts, questions, prompts) per model call", labelNames: ["model", "endpoint"] as const, buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] });
   const batchSeconds = new Histogram({ name: "lmforge_batch_duration_seconds", help: "time of one model call", labelNames: ["model", "endpoint"] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
   const queueDepth = new Gauge({ name: "lmforge_queue_depth", help: "requests waiting or running, per model", labelNames: ["model"] as const, registers: [registry] });
+  // Prometheus takes rates of counters: rate(lmforge_tokens_total[1m]) is tokens/s
+  const tokens = new Counter({ name: "lmforge_tokens_total", help: "tokens processed: the inputs' (after truncation) and the generated ones", labelNames: ["model", "endpoint"] as const, registers: [registry] });
   const loadSeconds = new Gauge({ name: "lmforge_model_load_seconds", help: "time to load a model folder", labelNames: ["model"] as const, registers: [registry] });
   const cache = (key: "inUse" | "mapped" | "cached") => (): number => native().cpuCache[key];
   for (const [name, help, read] of [
@@ -42,5 +45,5 @@ export function createMetrics(native: () => NativeStats = nativeStats): ServerMe
   ] as const) {
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
   }
-  return { registry, requests, latency, batchSize, batchSeconds, queueDepth, loadSeconds };
+  return { registry, requests, latency, batchSize, batchSeconds, queueDepth, loadSeconds, tokens };
 }

@@ -134,6 +134,8 @@ function positions(dir: string, config: Record<string, unknown>): number | undef
 export interface LoadOptions {
   /** Hears the features of every classified input (src/eval/drift.ts), batch by batch: drift monitoring. */
   observe?: (observations: Observation[]) => void;
+  /** Hears the tokens each batch processed: its inputs' (after truncation) and the generated ones (tokens/s on /metrics). */
+  count?: (tokens: number) => void;
 }
 
 /** Loads a folder and decides how it serves. */
@@ -146,7 +148,7 @@ export async function loadServedModel(name: string, dir: string, options: LoadOp
     const auto = head === "causal-lm" ? AutoModelForCausalLM : AutoModelForSeq2SeqLM;
     const model = await auto.fromPretrained(dir, { verbose: false });
     model.eval();
-    served = generator(name, dir, model, loadTokenizer(dir), head, positions(dir, config) ?? 512);
+    served = generator(name, dir, model, loadTokenizer(dir), head, positions(dir, config) ?? 512, options.count);
   } else if (config.lmforge !== undefined || (head !== undefined && !["base", "masked-lm", "pretraining", "electra-discriminator"].includes(head))) {
     served = finetuned(name, await loadFinetuned(dir), options);
   } else {
@@ -156,7 +158,7 @@ export async function loadServedModel(name: string, dir: string, options: LoadOp
     const maxLength = Math.min(512, positions(dir, config) ?? 512);
     served = {
       name, dir, task: "feature-extraction", labels: [], maxLength, parameters: model.numParameters(), endpoints: ["embed"],
-      run: (_endpoint, items) => embed(model, tok, maxLength, items as EmbedItem[]),
+      run: (_endpoint, items) => embed(model, tok, maxLength, items as EmbedItem[], options.count),
     };
   }
   return { ...served, loadSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
@@ -173,30 +175,33 @@ function finetuned(name: string, f: Finetuned, options: LoadOptions): Omit<Serve
   const base = { name, dir: f.dir, task: f.task.name, labels: f.meta.labels, maxLength: f.meta.max_length, parameters: f.model.numParameters() };
   if (generative) {
     const head = f.model.config.is_encoder_decoder === true ? "seq2seq-lm" : "causal-lm";
-    return { ...generator(name, f.dir, f.model, f.tokenizer, head, f.meta.max_length), ...base };
+    return { ...generator(name, f.dir, f.model, f.tokenizer, head, f.meta.max_length, options.count), ...base };
   }
   return {
     ...base,
     endpoints: [endpoint, "embed"],
     run(ep, items) {
-      if (ep === "embed") return embed(f.model, f.tokenizer, f.meta.max_length, items as EmbedItem[]);
+      if (ep === "embed") return embed(f.model, f.tokenizer, f.meta.max_length, items as EmbedItem[], options.count);
       if (ep === "classify") {
         const xs = items as ClassifyItem[];
         const out = predict(xs.map((x, i) => ({ text: x.text, ...(x.pair !== undefined ? { textPair: x.pair } : {}), label: "", source: `request:${i}` })), xs.length) as { label: string; probabilities: Record<string, number> }[];
         // the objective truncates to max length; the client learns which inputs it cut
         const encodings = xs.map((x) => f.tokenizer.encode(x.text, x.pair ?? null));
+        options.count?.(encodings.reduce((n, e) => n + Math.min(e.ids.length, f.meta.max_length), 0));
         options.observe?.(out.map((p, i) => ({ ...textFeatures(encodings[i]!, unkId), label: p.label, confidence: p.probabilities[p.label] ?? 0 })));
         return out.map((p, i) => ({ label: p.label, probabilities: p.probabilities, truncated: encodings[i]!.ids.length > f.meta.max_length }));
       }
       if (ep === "tokens") {
         // long sentences are cut into overlapping windows by the task: nothing is truncated
         const examples = f.task.predictInput((items as { text: string }[]).map((x) => x.text), f.meta.options) as { tokens: string[] }[];
+        options.count?.((items as { text: string }[]).reduce((n, x) => n + f.tokenizer.encode(x.text).ids.length, 0));
         const nonEmpty = examples.filter((e) => e.tokens.length > 0);
         const predicted = nonEmpty.length ? (predict(nonEmpty, nonEmpty.length) as { entities: unknown[] }[]) : [];
         let k = 0;
         return examples.map((e) => ({ entities: e.tokens.length ? predicted[k++]!.entities : [], truncated: false }));
       }
       const qs = items as AnswerItem[];
+      options.count?.(qs.reduce((n, q) => n + f.tokenizer.encode(q.question, q.context).ids.length, 0));
       const out = predict(qs.map((q, i) => ({ id: String(i), question: q.question, context: q.context, answers: [], impossible: false, source: `request:${i}` })), qs.length) as { text: string; score: number; offsets: [number, number] | null }[];
       return out.map((p) => ({ answer: p.text, score: p.score, offsets: p.offsets, truncated: false }));
     },
@@ -204,10 +209,11 @@ function finetuned(name: string, f: Finetuned, options: LoadOptions): Omit<Serve
 }
 
 /** (B, C) pooled last hidden states: the first token's ([CLS]), or the mean over real tokens. */
-function embed(model: PretrainedModel, tok: Tokenizer, maxLength: number, items: EmbedItem[]): { vector: number[]; truncated: boolean }[] {
+function embed(model: PretrainedModel, tok: Tokenizer, maxLength: number, items: EmbedItem[], count?: (tokens: number) => void): { vector: number[]; truncated: boolean }[] {
   return torch.noGrad(() =>
     torch.scope(() => {
       const rows = items.map((x) => tok.encode(x.text, null, { maxLength, truncation: "longest_first" }).ids);
+      count?.(rows.reduce((n, r) => n + r.length, 0));
       const mask = paddingMask(rows);
       const h: Tensor = model.forward({ inputIds: pad2d(rows, tok.tokenToId(tok.specialTokens.pad ?? "[PAD]") ?? 0), attentionMask: mask }).lastHiddenState; // (B, T, C)
       const m = mask.unsqueeze(-1).to(h.dtype); // (B, T, 1)
@@ -219,7 +225,7 @@ function embed(model: PretrainedModel, tok: Tokenizer, maxLength: number, items:
 }
 
 /** A generating model (causal LM or encoder-decoder): one prompt per run, streamed when asked. */
-function generator(name: string, dir: string, model: PretrainedModel, tok: Tokenizer, head: "causal-lm" | "seq2seq-lm", maxLength: number): Omit<ServedModel, "loadSeconds"> {
+function generator(name: string, dir: string, model: PretrainedModel, tok: Tokenizer, head: "causal-lm" | "seq2seq-lm", maxLength: number, count?: (tokens: number) => void): Omit<ServedModel, "loadSeconds"> {
   const causal = model as unknown as CausalModel;
   const defaults = generationConfig(dir);
   const bos = typeof model.config.bos_token_id === "number" ? model.config.bos_token_id : null;
@@ -257,6 +263,7 @@ function generator(name: string, dir: string, model: PretrainedModel, tok: Token
     );
     // a causal LM's sequence is the prompt then its continuation; an encoder-decoder's starts with the decoder's start token
     const generated = sequence.slice(head === "causal-lm" ? ids.length : 1);
+    count?.(ids.length + generated.length);
     const eos = generated.findIndex((t) => o.eos.includes(t));
     const kept = eos < 0 ? generated : generated.slice(0, eos);
     if (steps === 0) streamer.put(kept); // beam search has no steps to stream: its text comes whole

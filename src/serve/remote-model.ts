@@ -69,7 +69,7 @@ class InferenceThread {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
       this.latest = m.stats;
-      if (m.type === "done") p?.resolve({ results: m.results, observations: m.observations } as never);
+      if (m.type === "done") p?.resolve({ results: m.results, observations: m.observations, tokens: m.tokens } as never);
       else if (m.type === "failed") p?.reject(fromWire(m.error));
       else p?.resolve(m.stats as never);
     }

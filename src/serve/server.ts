@@ -185,6 +185,7 @@ export function createServer(given: ServerOptions): FastifyInstance {
   const runner = (name: string) => async (endpoint: string, items: unknown[], context: RunContext): Promise<unknown[]> => {
     const out = await host.run(name, endpoint as Endpoint, items, { signal: context.signal, ...(context.hooks as RunOptions | undefined) });
     if (out.observations.length > 0) state.drift.get(name)?.observe(out.observations);
+    metrics.tokens.inc({ model: name, endpoint }, out.tokens);
     return out.results;
   };
   const loaded = (m: ModelInfo): void => {

@@ -10,7 +10,7 @@
 //   out: { type: "loaded", host, info }                        a model is loaded and warmed
 //        { type: "ready", host, stats } / { type: "load-failed", host, error }
 //        { type: "text", id, text }                            streamed generation, as it settles
-//        { type: "done", id, results, observations, stats }    a batch's answer
+//        { type: "done", id, results, observations, tokens, stats }    a batch's answer
 //        { type: "failed", id, error, stats }                  a batch's error (a WireError)
 //        { type: "stats", id, stats }
 //
@@ -43,7 +43,7 @@ export type FromWorker =
   | { type: "load-failed"; host: number; error: WireError }
   | { type: "ready"; host: number; stats: NativeStats }
   | { type: "text"; id: number; text: string }
-  | { type: "done"; id: number; results: unknown[]; observations: Observation[]; stats: NativeStats }
+  | { type: "done"; id: number; results: unknown[]; observations: Observation[]; tokens: number; stats: NativeStats }
   | { type: "failed"; id: number; error: WireError; stats: NativeStats }
   | { type: "stats"; id: number; stats: NativeStats };
 
@@ -80,7 +80,7 @@ function main(): void {
       // run's start and at every generation step
       const run = host ? host.runChecked(m.model, m.endpoint, m.items, onText, () => isCancelled(ring, m.id)) : Promise.reject(new Error(`no models are loaded for server ${m.host}`));
       run.then(
-        (out) => send({ type: "done", id: m.id, results: out.results, observations: out.observations, stats: nativeStats() }),
+        (out) => send({ type: "done", id: m.id, results: out.results, observations: out.observations, tokens: out.tokens, stats: nativeStats() }),
         (e: unknown) => send({ type: "failed", id: m.id, error: toWire(e), stats: nativeStats() }),
       );
     }
