@@ -185,9 +185,15 @@ test("errors keep their kind across the thread boundary: a 500 with the worker's
 });
 
 test("the worker sets libtorch's intra-op threads (--threads) on its own thread", async () => {
-  assert.equal(torch.getNumThreads(), 1, "this process starts with OMP_NUM_THREADS=1");
-  const { app } = await start({ threads: 2 });
-  assert.equal((await app.lmforge.host.stats()).threads, 2, "read in the worker");
+  const before = torch.getNumThreads();
+  torch.setNumThreads(1); // this thread's count: the worker's must not follow it
+  try {
+    const { app } = await start({ threads: 2 });
+    assert.equal((await app.lmforge.host.stats()).threads, 2, "read in the worker");
+    assert.equal(torch.getNumThreads(), 1, "the main thread keeps its own");
+  } finally {
+    torch.setNumThreads(before);
+  }
 });
 
 test("a worker that dies: the request in flight and later ones get 503, /readyz and /healthz fail, the log says so", async () => {
