@@ -130,6 +130,8 @@ test("planning: the noise multiplier lands on the target ε; δ defaults below 1
   assert.equal(defaultDelta(60000), 1e-6);
   assert.throws(() => planDp({ noiseMultiplier: 1, delta: 0.01 }, { examples: 1000, expectedBatch: 10, steps: 10 }), /not below 1\/n/);
   assert.throws(() => planDp({}, { examples: 1000, expectedBatch: 10, steps: 10 }), /target epsilon or a noise multiplier/);
+  // both: the noise multiplier is used, the target stops the run
+  assert.deepEqual(planDp({ epsilon: 2, noiseMultiplier: 1.5, delta: 1e-5 }, { examples: 1000, expectedBatch: 10, steps: 10 }), { maxGradNorm: 1, noiseMultiplier: 1.5, sampleRate: 0.01, delta: 1e-5, targetEpsilon: 2 });
   const model = tinyBert();
   (model as unknown as { registerParameter(n: string, t: Tensor): Tensor }).registerParameter("scale", torch.ones([3]));
   assert.throws(() => new PerSampleGradients(model), /other layers: scale \(freeze them/);

@@ -486,6 +486,7 @@ export class Trainer {
     }
     this.best = state.best ?? null;
     this.sinceBest = state.sinceBest ?? 0;
+    this.checkPrivacySettings(dir, state.settings);
     this.compareSettings(dir, state.settings);
     // A new learning rate is applied: the schedule goes on from this step with the new peak.
     const before = state.learningRate ?? state.scheduler.baseLrs[0];
@@ -516,6 +517,19 @@ export class Trainer {
       schedule: schedule ? at.map((s) => Number(schedule(s).toPrecision(6))) : [],
       ...(this.dp ? { dpNoiseMultiplier: this.dp.settings.noiseMultiplier, dpMaxGradNorm: this.dp.settings.maxGradNorm, dpSampleRate: this.dp.settings.sampleRate, dpDelta: this.dp.settings.delta } : {}),
     };
+  }
+
+  /** A private run resumes only with its own DP settings: the accountant adds up steps of one (q, σ). */
+  private checkPrivacySettings(dir: string, saved: TrainerState["settings"]): void {
+    const keys = ["dpNoiseMultiplier", "dpMaxGradNorm", "dpSampleRate", "dpDelta"];
+    const now = this.settings();
+    const changed = keys.filter((k) => saved?.[k] !== now[k]);
+    if (changed.length === 0) return;
+    const show = (s: TrainerState["settings"]): string => keys.map((k) => `${k} ${s?.[k] ?? "none"}`).join(", ");
+    throw new Error(
+      `${dir}: the checkpoint's privacy settings (${show(saved)}) are not this run's (${show(now)}); a DP-SGD run resumes with the same ones ` +
+        "(with a target ε the noise multiplier follows from the steps: keep --epochs/--max-steps, or give --dp-noise-multiplier as before with the target)",
+    );
   }
 
   private compareSettings(dir: string, saved: TrainerState["settings"]): void {

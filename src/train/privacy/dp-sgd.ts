@@ -38,7 +38,7 @@ import { epsilonFor, noiseMultiplierFor } from "./accountant.js";
 /** The DP flags of finetune and pretrain, declared once. */
 export const DP_OPTIONS = defineOptions([
   { flag: "dp-epsilon", key: "dpEpsilon", type: "number", min: 0, exclusiveMin: true, arg: "E", help: "train with DP-SGD to (E, --dp-delta)-differential privacy: the noise multiplier is chosen so that the planned steps end at E" },
-  { flag: "dp-noise-multiplier", key: "dpNoiseMultiplier", type: "number", min: 0, exclusiveMin: true, arg: "SIGMA", help: "DP-SGD with this noise multiplier instead of a target --dp-epsilon (ε is reported as training goes)" },
+  { flag: "dp-noise-multiplier", key: "dpNoiseMultiplier", type: "number", min: 0, exclusiveMin: true, arg: "SIGMA", help: "DP-SGD with this noise multiplier (ε is reported as training goes); with --dp-epsilon too, training stops before ε would pass it" },
   { flag: "dp-delta", key: "dpDelta", type: "number", min: 0, exclusiveMin: true, max: 0.1, arg: "D", help: "DP-SGD's δ (default 1/(10 n) for n training examples, rounded down to a power of ten)" },
   { flag: "dp-max-grad-norm", key: "dpMaxGradNorm", type: "number", min: 0, exclusiveMin: true, default: 1, arg: "C", help: "DP-SGD: every example's gradient is clipped to this norm" },
 ] as const);
@@ -72,10 +72,11 @@ export function defaultDelta(n: number): number {
 /**
  * The settings of a run of `steps` steps over `examples` examples with an expected batch of
  * `expectedBatch`: the given noise multiplier, or the one that ends at the target ε (Opacus's
- * make_private_with_epsilon).
+ * make_private_with_epsilon). Given both, the noise multiplier is used and the run stops before
+ * ε would pass the target.
  */
 export function planDp(r: DpRequest, o: { examples: number; expectedBatch: number; steps: number }): DpSettings {
-  if ((r.epsilon === undefined) === (r.noiseMultiplier === undefined)) throw new Error("DP-SGD: give a target epsilon or a noise multiplier (one of them)");
+  if (r.epsilon === undefined && r.noiseMultiplier === undefined) throw new Error("DP-SGD: give a target epsilon or a noise multiplier");
   const sampleRate = Math.min(1, o.expectedBatch / o.examples);
   const delta = r.delta ?? defaultDelta(o.examples);
   if (delta >= 1 / o.examples) throw new Error(`DP-SGD: delta ${delta} is not below 1/n = ${1 / o.examples}: such a δ allows leaking one example outright`);
