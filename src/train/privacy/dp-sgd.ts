@@ -143,6 +143,10 @@ export class PerSampleGradients {
     let loss: Tensor;
     try {
       loss = lossFn();
+    } catch (e) {
+      torch.dispose(this.records.map((r) => [r.input, r.output]));
+      this.records = [];
+      throw e;
     } finally {
       for (const [, m] of this.layers) delete (m as { forward?: unknown }).forward;
     }
