@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { DEBIAN_DESCRIPTIONS_OPTIONS, SPLIT_NAMES, parseLanguages, parseSplit, writeDebianDescriptions } from "../data/debian-descriptions.js";
-import { PII_TYPES, SCRUB_OPTIONS, formatScrubReport, scrubPath } from "../data/scrub.js";
+import { PII_TYPES, SCRUB_OPTIONS, formatScrubReport, parsePiiTypes, scrubPath } from "../data/scrub.js";
 import type { PiiType } from "../data/scrub.js";
 import { writeTextAtomic } from "../io/atomic.js";
 import { mergeSpecs } from "./args.js";
@@ -21,7 +21,14 @@ function scrubCommand(v: Record<string, unknown>): void {
   if (typeof v.in !== "string") throw new UsageError("--in DIR|FILE is required (lmforge data scrub --in DIR --out DIR)");
   if (!existsSync(v.in)) throw new UsageError(`--in ${v.in}: no such file or folder`);
   const out = v.out as string;
-  const types = (v.types as PiiType[] | undefined) ?? PII_TYPES;
+  let types: readonly PiiType[] = PII_TYPES;
+  if (typeof v.types === "string") {
+    try {
+      types = parsePiiTypes(v.types);
+    } catch (e) {
+      throw new UsageError(`--types: ${(e as Error).message}`);
+    }
+  }
   const report = scrubPath(v.in, out, types);
   const path = typeof v.report === "string" ? v.report : join(out, "scrub-report.json");
   writeTextAtomic(path, JSON.stringify(report, null, 2) + "\n");

@@ -341,7 +341,7 @@ export function scrubText(text: string, types: readonly PiiType[] = PII_TYPES): 
 /** The options of `lmforge data scrub` besides --out (declared by the data command), declared once. */
 export const SCRUB_OPTIONS = defineOptions([
   { flag: "in", key: "in", type: "string", arg: "DIR|FILE", help: "scrub: the file, or the folder whose files (all, recursively) are scrubbed" },
-  { flag: "types", key: "types", type: "string", arg: "email,phone,...", parse: parsePiiTypes, help: `scrub: the types to replace (default all: ${PII_TYPES.join(", ")})` },
+  { flag: "types", key: "types", type: "string", arg: "email,phone,...", help: `scrub: the types to replace (default all: ${PII_TYPES.join(", ")})` },
   { flag: "report", key: "report", type: "string", arg: "FILE", help: "scrub: write the counts per type and per file there as JSON (default OUT/scrub-report.json)" },
 ] as const);
 
