@@ -96,8 +96,8 @@ export const COMMANDS: Command[] = [
   },
   {
     name: "data",
-    summary: "build data sets from this system: Debian's package descriptions → summarisation and en-de / en-zh translation JSONL",
-    usage: "lmforge data debian-descriptions --out DIR [--languages en,de,zh_CN] [--seed S] [--split 0.9,0.05,0.05] [--min-words N]",
+    summary: "build data sets from this system: Debian's package descriptions → summarisation and en-de / en-zh translation JSONL; scrub personal data from a corpus",
+    usage: "lmforge data debian-descriptions --out DIR [--languages en,de,zh_CN] [--seed S] [--split 0.9,0.05,0.05] [--min-words N]\n       lmforge data scrub --in DIR|FILE --out DIR [--types email,phone,ip,credit_card,iban,url_credentials,name] [--report FILE]",
     notes: "Reads apt's Translation indexes; when one is missing, runs `apt-get update -o Acquire::Languages=...` as root, or says to.\nSplits by package family (foo, foo-doc, libfoo1 and python3-foo together). Writes stats.json with the counts and sources.",
     positionals: true,
     specs: async () => (await import("./data.js")).DATA_OPTIONS,

@@ -9,6 +9,7 @@ import { evaluateFinetuned, finetune, loadFinetuned } from "../train/index.js";
 import type { FinetuneOptions } from "../train/index.js";
 import { writeTextAtomic } from "../io/index.js";
 import { defineOptions } from "../io/options.js";
+import { classificationLosses, lossThresholdAttack } from "../eval/membership.js";
 import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
 import { reportAfterRun } from "./report.js";
@@ -35,7 +36,7 @@ export async function finetuneCommand(v: Record<string, unknown>): Promise<void>
 async function finetuneRun(options: Record<string, unknown>, progress: Progress, out: string): Promise<"interrupted" | undefined> {
   const r = await finetune({
     ...(options as unknown as FinetuneOptions),
-    onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}`),
+    onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}${s.epsilon !== undefined ? `, ε ${s.epsilon.toFixed(3)}` : ""}`),
     onEval: (m) => {
       progress.done();
       console.log(`step ${m.step}: ` + Object.entries(m).filter(([k]) => k !== "step").map(([k, x]) => `${k.replace(/^val_/, "")} ${x.toFixed(4)}`).join(", "));
@@ -72,6 +73,7 @@ export async function evaluateCommand(v: Record<string, unknown>): Promise<void>
   const read = f.task.read(String(v.data), { ...f.meta.options, ...v });
   if (read.skipped.length) console.error(`${String(v.data)}: skipped ${read.skipped.length} bad row(s), e.g. ${read.skipped[0]!.source}: ${read.skipped[0]!.reason}`);
   if (read.examples.length === 0) throw new UsageError(`${String(v.data)}: no examples`);
+  if (typeof v.membership === "string") return membershipCommand(f, read.examples, v);
   const r = evaluateFinetuned(f, read.examples, { batchSize: (v.batchSize as number | undefined) ?? 32, precision: (v.precision as "fp32" | "bf16" | undefined) ?? "fp32" });
   const files = typeof v.errors === "string" || typeof v.out === "string" ? (f.task.analysis?.(read.examples, r.predictions, f.meta.labels) ?? {}) : {};
   if (typeof v.errors === "string") writeTextAtomic(v.errors, files["errors.jsonl"] ?? "");
@@ -84,6 +86,30 @@ export async function evaluateCommand(v: Record<string, unknown>): Promise<void>
   }
   if (v.json) console.log(JSON.stringify({ task: f.meta.task, examples: read.examples.length, ...r.metrics, ...(r.report && typeof r.report === "object" ? r.report : {}) }));
   else console.log(`${read.examples.length} examples (${f.meta.task})\n${f.task.formatMetrics(r.metrics, r.report)}`);
+}
+
+/**
+ * `lmforge evaluate --data HELD_OUT --membership TRAIN`: the loss-threshold membership attack
+ * (src/eval/membership.ts) on the model's per-example losses, members against held-out examples.
+ */
+function membershipCommand(f: Awaited<ReturnType<typeof loadFinetuned>>, heldOut: readonly unknown[], v: Record<string, unknown>): void {
+  if (f.meta.task !== "classification") throw new UsageError(`--membership: the loss attack reads per-example losses of classification models; this model's task is ${f.meta.task}`);
+  const path = v.membership as string;
+  const members = f.task.read(path, { ...f.meta.options, ...v }).examples;
+  if (members.length === 0) throw new UsageError(`--membership ${path}: no examples`);
+  const options = { batchSize: (v.batchSize as number | undefined) ?? 32, precision: (v.precision as "fp32" | "bf16" | undefined) ?? "fp32" };
+  const losses = (examples: readonly unknown[]): number[] => {
+    const predictions = f.objective.predict(f.model, examples, options) as { probabilities: Record<string, number> }[];
+    return classificationLosses((examples as { label: string }[]).map((e) => e.label), predictions.map((p) => p.probabilities));
+  };
+  const r = lossThresholdAttack(losses(members), losses(heldOut));
+  if (v.json) console.log(JSON.stringify({ task: f.meta.task, membership: r }));
+  else {
+    console.log(`membership inference (loss threshold): ${r.members} training examples (${path}) against ${r.nonMembers} held out (${String(v.data)})`);
+    console.log(`  attack AUC   ${r.auc.toFixed(4)}   (0.5: the losses do not tell members apart)`);
+    console.log(`  advantage    ${r.advantage.toFixed(4)}   (best threshold's TPR - FPR, at loss ${r.threshold.toPrecision(4)})`);
+    console.log(`  mean loss    members ${r.memberMeanLoss.toFixed(4)}, held out ${r.nonMemberMeanLoss.toFixed(4)}`);
+  }
 }
 
 export async function predictCommand(v: Record<string, unknown>, texts: string[]): Promise<void> {

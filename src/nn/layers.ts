@@ -36,7 +36,8 @@ export class Linear extends Module {
  * weights transposed and concatenated once and kept while they are unchanged (torch.fusedLinear).
  */
 export function linearMany(x: Tensor, layers: readonly Linear[], act: FusedActivation = "none"): Tensor[] {
-  const plain = layers.every((l) => l.constructor === Linear) && (layers.every((l) => l.bias) || layers.every((l) => !l.bias));
+  // a layer with a forward of its own (DP-SGD's recording, src/train/privacy) runs it
+  const plain = layers.every((l) => l.constructor === Linear && !Object.hasOwn(l, "forward")) && (layers.every((l) => l.bias) || layers.every((l) => !l.bias));
   if (!plain) return layers.map((l) => applyActivation(l.forward(x), act));
   const y = torch.fusedLinear(x, layers.map((l) => l.weight), layers.flatMap((l) => (l.bias ? [l.bias] : [])), act);
   if (layers.length === 1) return [y];

@@ -28,6 +28,7 @@ import type { FinetuneTask, Splits } from "../tasks/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainResult } from "./trainer.js";
 import { trainingOptions } from "./options.js";
+import { DP_OPTIONS } from "./privacy/dp-sgd.js";
 import { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
 import type { Strategy } from "./strategy.js";
 import { hyperparameterSearch } from "./search.js";
@@ -65,6 +66,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "lora-rank", key: "loraRank", type: "int", min: 1, default: 8, help: "LoRA's rank r (alpha = 2r)" },
   { flag: "warmup-ratio", key: "warmupRatio", type: "number", min: 0, max: 1, default: 0.1, help: "share of the steps spent warming up, then linear decay to 0" },
   ...trainingOptions({ learningRate: 5e-5, batchSize: 32, patience: 2, everyText: { eval: "the end of every epoch", save: "the end of every epoch" } }),
+  ...DP_OPTIONS,
   { flag: "search", key: "search", type: "string", choices: ["grid", "random"], help: "hyperparameter search over the --search-* lists; the best trial's model is kept" },
   { flag: "search-learning-rate", key: "searchLearningRate", type: "string", arg: "X,Y,...", parse: numberList, help: "learning rates to try" },
   { flag: "search-batch-size", key: "searchBatchSize", type: "string", arg: "N,M,...", parse: numberList, help: "batch sizes to try" },
@@ -111,6 +113,11 @@ export interface FinetuneOptions {
   metric?: string;
   resume?: boolean;
   adversarial?: AdversarialOptions;
+  /** DP-SGD: a target ε or a noise multiplier, δ, the per-example clipping norm (src/train/privacy/dp-sgd.ts). */
+  dpEpsilon?: number;
+  dpNoiseMultiplier?: number;
+  dpDelta?: number;
+  dpMaxGradNorm?: number;
   search?: "grid" | "random";
   searchLearningRate?: number[];
   searchBatchSize?: number[];
@@ -279,6 +286,8 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   // everything checked: the first write
   mkdirSync(o.out, { recursive: true });
   if (splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
+  const privacy = o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined;
+  if (privacy && given.precision === "bf16") throw new Error("--dp-epsilon / --dp-noise-multiplier: DP-SGD runs in fp32; drop --precision bf16");
   const trainer = new Trainer({
     model,
     objective,
@@ -290,10 +299,12 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     learningRate: o.learningRate,
     weightDecay: o.weightDecay,
     scheduleFor: (steps) => schedules.linearWarmupDecay(Math.round(steps * o.warmupRatio), steps),
-    clipNorm: o.clipNorm,
-    precision: o.precision,
+    // DP-SGD clips each example's gradient instead of the batch's
+    clipNorm: privacy ? 0 : o.clipNorm,
+    precision: privacy ? "fp32" : o.precision,
     seed: o.seed,
     out: o.out,
+    ...(privacy ? { privacy: { ...(o.dpEpsilon !== undefined ? { epsilon: o.dpEpsilon } : {}), ...(o.dpNoiseMultiplier !== undefined ? { noiseMultiplier: o.dpNoiseMultiplier } : {}), ...(o.dpDelta !== undefined ? { delta: o.dpDelta } : {}), maxGradNorm: o.dpMaxGradNorm ?? 1 } } : {}),
     evalEvery: o.evalEvery ?? "epoch",
     saveEvery: o.saveEvery ?? "epoch",
     keepLast: o.keepLast,

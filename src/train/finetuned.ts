@@ -101,6 +101,7 @@ export const EVALUATE_OPTIONS = defineOptions([
   { flag: "batch-size", key: "batchSize", type: "int", min: 1, default: 32, help: "examples per forward pass" },
   { flag: "precision", key: "precision", type: "string", choices: ["fp32", "bf16"], default: "fp32", help: "bf16: bfloat16 autocast" },
   { flag: "skip-bad-rows", key: "skipBadRows", type: "boolean", default: false, help: "skip and count bad rows instead of stopping at the first" },
+  { flag: "membership", key: "membership", type: "string", arg: "TRAIN_FILE", help: "membership inference: the model's training data; a loss-threshold attack tells it from --data (held out) and reports its AUC (classification)" },
 ]);
 
 /** `lmforge predict`'s options (beside the tasks' own: a question and its context). */

@@ -6,7 +6,9 @@
 // checkpoints keeping the last K (and the best), exact resume (model, optimizer, schedule,
 // random state, data position, early-stopping state), a stop with a clear message on a NaN
 // loss, and a checkpoint on SIGINT or SIGTERM (trainAsync). Several tasks (objective + data)
-// can be mixed, one task per micro-batch, drawn with T5's mixing rates.
+// can be mixed, one task per micro-batch, drawn with T5's mixing rates. With `privacy`, each step
+// is DP-SGD's (src/train/privacy/dp-sgd.ts): Poisson-sampled examples, per-sample clipping,
+// noise, and ε in the log; the run stops before its target ε would be exceeded.
 //
 // Signals: the loop is synchronous, and Node runs signal listeners only when the event loop
 // turns, so train() cannot see one; trainAsync() yields to the event loop after every step.
@@ -28,6 +30,8 @@ import type { Batch, EvalResult, Objective, PretrainedModel } from "../models/in
 import { epochOrder } from "../data/random.js";
 import { mixingRates, pickTask } from "./mixing.js";
 import type { Mixing } from "./mixing.js";
+import { DpSgd, planDp } from "./privacy/dp-sgd.js";
+import type { DpRequest, DpSettings } from "./privacy/dp-sgd.js";
 import { RunLog, checkpointSteps, lastCheckpoint, removeStaleTemporaries, resumableCheckpoint, rotateCheckpoints } from "./checkpoints.js";
 
 export { lastCheckpoint } from "./checkpoints.js";
@@ -93,6 +97,12 @@ export interface TrainerOptions {
   config?: Record<string, unknown>;
   /** Adversarial training on the word embeddings (FGM or FreeLB). */
   adversarial?: AdversarialOptions;
+  /**
+   * Differentially private training (DP-SGD): a target ε (the noise multiplier chosen so that
+   * the run's steps end there) or a noise multiplier, δ, and the per-sample clipping norm. The
+   * expected batch is batchSize × gradientAccumulation; clipNorm does not apply.
+   */
+  privacy?: DpRequest;
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -105,7 +115,10 @@ export interface StepInfo {
   loss: number;
   lr: number;
   tokensPerSec: number;
+  /** The gradients' norm before clipping (DP-SGD: the mean of the examples' norms before clipping). */
   gradNorm: number;
+  /** DP-SGD: the privacy spent so far, ε at the run's δ. */
+  epsilon?: number;
 }
 
 export interface TrainResult {
@@ -119,6 +132,8 @@ export interface TrainResult {
   evals: Record<string, number>[];
   /** The best evaluation, when best was given. */
   best: { step: number; value: number; metric: string } | null;
+  /** DP-SGD: the settings and the ε spent by the steps run. */
+  privacy?: DpSettings & { epsilon: number; steps: number };
 }
 
 interface TrainerState {
@@ -169,6 +184,8 @@ export class Trainer {
   private best: { step: number; value: number; metric: string } | null = null;
   private sinceBest = 0;
   private evals: Record<string, number>[] = [];
+  /** DP-SGD's step, when the run is private. */
+  readonly dp: DpSgd | null = null;
 
   constructor(readonly o: TrainerOptions) {
     const counts: [string, number][] = [["batch size", o.batchSize], ["gradient accumulation", o.gradientAccumulation ?? 1]];
@@ -200,6 +217,7 @@ export class Trainer {
     this.evalEvery = o.evalEvery === "epoch" ? this.stepsPerEpoch : (o.evalEvery ?? 0);
     this.saveEvery = o.saveEvery === "epoch" ? this.stepsPerEpoch : (o.saveEvery ?? 0);
     if (o.best && !this.evalEvery) throw new Error(`early stopping on ${o.best.metric} needs evaluations: set evalEvery`);
+    if (o.privacy) this.dp = this.makePrivate(o.privacy);
     this.optimizer = AdamW.forModule(o.model, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
     if (this.optimizer.paramGroups.length === 0) throw new Error(`${o.model.constructor.name}: no trainable parameters (every parameter is frozen)`);
     const schedule = o.schedule ?? o.scheduleFor?.(this.maxSteps);
@@ -207,6 +225,62 @@ export class Trainer {
     this.scheduler = new LRScheduler(this.optimizer, schedule);
     mkdirSync(o.out, { recursive: true });
     this.runLog = new RunLog(join(o.out, "metrics.jsonl"));
+  }
+
+  /** Checks that DP-SGD applies to this run and plans it (the noise multiplier for a target ε). */
+  private makePrivate(request: DpRequest): DpSgd {
+    const o = this.o;
+    const task = this.tasks[0]!;
+    if (this.tasks.length > 1) throw new Error("DP-SGD trains one task at a time; this run mixes several");
+    if (o.adversarial) throw new Error("DP-SGD and adversarial training do not combine: choose one");
+    if (o.precision === "bf16") throw new Error("DP-SGD runs in fp32 (per-sample gradients and norms): use --precision fp32");
+    // the privacy unit is the training example: one feature each, or an example could weigh more than its clipped share
+    if (task.features.length !== task.train.length) throw new Error(`DP-SGD needs one training feature per example; task ${task.name} makes ${task.features.length} from ${task.train.length} examples (windows or spans)`);
+    const expectedBatch = o.batchSize * (o.gradientAccumulation ?? 1);
+    const settings = planDp(request, { examples: task.features.length, expectedBatch, steps: this.maxSteps });
+    const dp = new DpSgd(o.model, settings, expectedBatch);
+    o.log?.(
+      `DP-SGD: each of ${task.features.length} examples in a step with probability q = ${settings.sampleRate.toPrecision(4)} (expected batch ${expectedBatch}), ` +
+        `gradients clipped to ${settings.maxGradNorm}, noise multiplier σ = ${settings.noiseMultiplier.toPrecision(5)}; ε = ${dp.epsilonAfter(this.maxSteps).toFixed(3)} at δ = ${settings.delta} after ${this.maxSteps} steps`,
+    );
+    return dp;
+  }
+
+  /** The DP settings of a private run. */
+  get privacySettings(): DpSettings | null {
+    return this.dp?.settings ?? null;
+  }
+
+  /** One DP-SGD step: Poisson-sampled examples in micro-batches of batchSize, clipped per example, noised once. */
+  private privateStep(dp: DpSgd): { loss: number; gradNorm: number; tokens: number; taskLosses: Record<string, number> } {
+    const task = this.tasks[0]!;
+    const model = this.o.model;
+    model.train();
+    const n = task.features.length;
+    const indices = dp.sample(n, this.o.seed, this.step);
+    let lossSum = 0;
+    let tokens = 0;
+    for (let s = 0; s < indices.length; s += this.o.batchSize) {
+      const chunk = indices.slice(s, s + this.o.batchSize);
+      const batch = task.objective.batch(task.features, chunk, task.epoch);
+      try {
+        tokens += batch.inputIds.numel;
+        const value = dp.accumulate(chunk.length, () => task.objective.loss(model, batch).loss);
+        if (!Number.isFinite(value)) throw new NonFiniteLossError(`the loss became ${value} at step ${this.step + 1}; training stopped, nothing was saved for this step. Try a lower --learning-rate.`);
+        lossSum += value * chunk.length;
+      } finally {
+        torch.dispose(batch);
+      }
+    }
+    const r = dp.finish();
+    this.optimizer.step();
+    this.optimizer.zeroGrad();
+    this.scheduler.step();
+    this.step += 1;
+    // no epochs in Poisson sampling: the expected number of passes so far
+    task.epoch = Math.floor((this.step * dp.expectedBatch) / n);
+    const loss = indices.length ? lossSum / indices.length : 0;
+    return { loss, gradNorm: r.meanNorm, tokens, taskLosses: {} };
   }
 
   /** The first task's epoch (the run's, with one task). */
@@ -258,6 +332,7 @@ export class Trainer {
 
   /** One optimizer step over gradientAccumulation micro-batches. */
   private trainStep(): { loss: number; gradNorm: number; tokens: number; taskLosses: Record<string, number> } {
+    if (this.dp) return this.privateStep(this.dp);
     const accum = this.o.gradientAccumulation ?? 1;
     this.o.model.train();
     // Build every micro-batch first: the loss of each is weighted by its share of the targets,
@@ -429,6 +504,7 @@ export class Trainer {
     if (state.best && !(Number.isSafeInteger(state.best.step) && state.best.step >= 0)) throw new Error(`${join(ck.dir, "trainer_state.json")}: best.step must be a non-negative integer, got ${JSON.stringify(state.best.step)}`);
     this.best = state.best ?? null;
     this.sinceBest = state.sinceBest ?? 0;
+    this.checkPrivacySettings(dir, state.settings);
     this.compareSettings(dir, state.settings);
     // A new learning rate is applied: the schedule goes on from this step with the new peak.
     const before = state.learningRate ?? state.scheduler.baseLrs[0];
@@ -457,7 +533,21 @@ export class Trainer {
       precision: o.precision ?? "fp32",
       seed: o.seed,
       schedule: schedule ? at.map((s) => Number(schedule(s).toPrecision(6))) : [],
+      ...(this.dp ? { dpNoiseMultiplier: this.dp.settings.noiseMultiplier, dpMaxGradNorm: this.dp.settings.maxGradNorm, dpSampleRate: this.dp.settings.sampleRate, dpDelta: this.dp.settings.delta } : {}),
     };
+  }
+
+  /** A private run resumes only with its own DP settings: the accountant adds up steps of one (q, σ). */
+  private checkPrivacySettings(dir: string, saved: TrainerState["settings"]): void {
+    const keys = ["dpNoiseMultiplier", "dpMaxGradNorm", "dpSampleRate", "dpDelta"];
+    const now = this.settings();
+    const changed = keys.filter((k) => saved?.[k] !== now[k]);
+    if (changed.length === 0) return;
+    const show = (s: TrainerState["settings"]): string => keys.map((k) => `${k} ${s?.[k] ?? "none"}`).join(", ");
+    throw new Error(
+      `${dir}: the checkpoint's privacy settings (${show(saved)}) are not this run's (${show(now)}); a DP-SGD run resumes with the same ones ` +
+        "(with a target ε the noise multiplier follows from the steps: keep --epochs/--max-steps, or give --dp-noise-multiplier as before with the target)",
+    );
   }
 
   private compareSettings(dir: string, saved: TrainerState["settings"]): void {
@@ -502,6 +592,7 @@ export class Trainer {
       trainExamples: this.tasks.reduce((n, t) => n + t.train.length, 0),
       validationExamples: this.tasks.reduce((n, t) => n + (t.validation?.length ?? 0), 0),
       ...(o.best ? { best: o.best } : {}),
+      ...(this.dp ? { privacy: { ...this.dp.settings, epsilonAtEnd: this.dp.epsilonAfter(this.maxSteps) } } : {}),
       ...(this.tasks.length > 1 ? { tasks: this.tasks.map((t, i) => ({ name: t.name, objective: t.objective.name, trainExamples: t.train.length, validationExamples: t.validation?.length ?? 0, rate: this.rates[i] })) } : {}),
     });
   }
@@ -570,13 +661,21 @@ export class Trainer {
     let lastLoss = NaN;
     let stoppedEarly = false;
     while (this.step < this.maxSteps && !stoppedEarly) {
+      const target = this.dp?.settings.targetEpsilon;
+      if (target !== undefined && this.dp!.epsilonAfter(this.step + 1) > target * (1 + 1e-9)) {
+        // a resumed run with more steps than planned: the budget is spent
+        o.log?.(`stopped at step ${this.step}: one more step would take ε past the target ${target} (δ = ${this.dp!.settings.delta})`);
+        this.runLog.append({ event: "privacy_budget_spent", step: this.step, epsilon: this.dp!.epsilonAfter(this.step), target });
+        break;
+      }
       const t0 = process.hrtime.bigint();
       const r = this.trainStep();
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       lastLoss = r.loss;
       const lr = this.scheduler.lastLr[0]!;
-      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm };
-      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
+      const epsilon = this.dp?.epsilonAfter(this.step);
+      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm, ...(epsilon !== undefined ? { epsilon } : {}) };
+      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), ...(epsilon !== undefined ? { epsilon } : {}), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
       o.onStep?.(info);
       const last = this.step === this.maxSteps;
       if (this.evalEvery && (this.step % this.evalEvery === 0 || last)) {
@@ -605,7 +704,7 @@ export class Trainer {
       o.log?.(`restored the best weights: step ${this.best.step}, ${this.best.metric} ${this.best.value.toFixed(4)}`);
       this.runLog.append({ event: "restore_best", step: this.step, best_step: this.best.step, best_value: this.best.value });
     }
-    const result: TrainResult = { steps: this.step, lastLoss, interrupted: false, stoppedEarly, evals: this.evals, best: this.best };
+    const result: TrainResult = { steps: this.step, lastLoss, interrupted: false, stoppedEarly, evals: this.evals, best: this.best, ...(this.dp ? { privacy: { ...this.dp.settings, epsilon: this.dp.epsilonAfter(this.step), steps: this.step } } : {}) };
     writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify(result, null, 2) + "\n");
     return result;
   }
