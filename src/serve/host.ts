@@ -13,20 +13,9 @@ import type { CpuCacheStats } from "../torch/index.js";
 import type { Observation } from "../eval/drift.js";
 import { TimeoutError } from "./batcher.js";
 import { CancelledError, InputError, loadServedModel } from "./models.js";
-import type { Endpoint, GenerationLimits, ServedModel } from "./models.js";
+import type { Endpoint, ModelInfo, ServedModel } from "./models.js";
 
-/** A model as the server describes it (/v1/models, /metrics): plain data, the same from a worker. */
-export interface ModelInfo {
-  name: string;
-  dir: string;
-  task: string;
-  labels: string[];
-  maxLength: number;
-  parameters: number;
-  endpoints: Endpoint[];
-  loadSeconds: number;
-  generation?: GenerationLimits;
-}
+export type { ModelInfo };
 
 /** A model to host: its folder, and whether its classified inputs are observed (drift monitoring). */
 export interface HostedModel {

@@ -92,8 +92,8 @@ export function checkGenerateOptions(limits: GenerationLimits, options: Generate
   if (limits.head === "causal-lm" && o.maxNewTokens >= limits.maxLength) throw new InputError(`maxNewTokens ${o.maxNewTokens} leaves no room for the prompt in the model's ${limits.maxLength} positions`, "maxNewTokens");
 }
 
-/** A loaded model and how it serves. */
-export interface ServedModel {
+/** A model as the server describes it (/v1/models, /metrics): plain data, the same from a worker thread. */
+export interface ModelInfo {
   name: string;
   dir: string;
   /** The fine-tuning task, or causal-lm, seq2seq-lm, feature-extraction for folders without one. */
@@ -105,6 +105,10 @@ export interface ServedModel {
   loadSeconds: number;
   /** Generating models: what checkGenerateOptions needs. */
   generation?: GenerationLimits;
+}
+
+/** A loaded model and how it serves. */
+export interface ServedModel extends ModelInfo {
   /** Runs a batch of one endpoint's items (already validated, plain data) and returns one result per item. */
   run(endpoint: Endpoint, items: unknown[], hooks?: RunHooks): unknown[];
 }

@@ -135,7 +135,8 @@ class ClassificationObjective implements TaskObjective<LabelledExample, EncodedT
   }
 }
 
-function toPrediction(p: number[], labels: readonly string[]): ClassPrediction {
+/** A row of class probabilities as a prediction: the most probable label, its confidence, every label's probability. */
+export function toPrediction(p: number[], labels: readonly string[]): ClassPrediction {
   let k = 0;
   for (let i = 1; i < p.length; i++) if (p[i]! > p[k]!) k = i;
   return { label: labels[k]!, confidence: p[k]!, probabilities: Object.fromEntries(labels.map((l, i) => [l, p[i]!])) };

@@ -21,7 +21,7 @@ import type { LabelledExample } from "../data/index.js";
 import { formatReport } from "../eval/index.js";
 import type { ClassificationReport } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
-import { scoreClassification } from "./classification.js";
+import { scoreClassification, toPrediction } from "./classification.js";
 import type { ClassPrediction } from "./classification.js";
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
 
@@ -168,12 +168,6 @@ class ImageClassificationObjective implements TaskObjective<LabelledImage, Label
     const { metrics } = scoreImages(shown, predictions, this.ctx.labels);
     return { metrics: { loss: lossSum / Math.max(1, counted), ...metrics }, predictions };
   }
-}
-
-function toPrediction(p: number[], labels: readonly string[]): ClassPrediction {
-  let k = 0;
-  for (let i = 1; i < p.length; i++) if (p[i]! > p[k]!) k = i;
-  return { label: labels[k]!, confidence: p[k]!, probabilities: Object.fromEntries(labels.map((l, i) => [l, p[i]!])) };
 }
 
 function scoreImages(examples: readonly LabelledImage[], predictions: readonly ClassPrediction[], labels: readonly string[]): { metrics: Record<string, number>; report: ClassificationReport } {

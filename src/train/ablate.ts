@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import { writeTextAtomic } from "../io/atomic.js";
 import { COLUMNS, parseDuration, rowDir, runStudy, studyTable, studyTokenizer } from "./study.js";
-import type { StudyRow } from "./study.js";
+import type { StudyJob, StudyRow } from "./study.js";
 
 /** The named switches a variant combines with "+": each sets one or two config keys of the configurable block. */
 export const VARIANT_SWITCHES: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
@@ -115,6 +115,23 @@ export interface StudyOptions {
   log?: (line: string) => void;
 }
 
+/** The settings every model of a study shares, as a job's fields (name, folder and model come from the study). */
+export function sharedJobFields(o: Required<Pick<StudyOptions, "batchSize" | "seqLen" | "learningRate" | "task" | "finetuneEpochs" | "finetuneLearningRate" | "precision">> & StudyOptions, tokenizer: string): Pick<StudyJob, "tokenizer" | "input" | "budgetSeconds" | "steps" | "batchSize" | "seqLen" | "learningRate" | "task" | "finetuneEpochs" | "finetuneLimit" | "finetuneLearningRate" | "precision"> {
+  return {
+    tokenizer,
+    ...(o.input ? { input: o.input } : {}),
+    ...studyBudget(o),
+    batchSize: o.batchSize,
+    seqLen: o.seqLen,
+    learningRate: o.learningRate,
+    task: o.task,
+    finetuneEpochs: o.finetuneEpochs,
+    ...(o.finetuneLimit !== undefined ? { finetuneLimit: o.finetuneLimit } : {}),
+    finetuneLearningRate: o.finetuneLearningRate,
+    precision: o.precision,
+  };
+}
+
 /** The pretraining budget: seconds or steps, one of them. */
 export function studyBudget(o: { budget?: string; steps?: number }): { budgetSeconds: number } | { steps: number } {
   if (o.budget !== undefined && o.steps !== undefined) throw new Error("give --budget (the same time per model) or --steps (the same tokens), not both");
@@ -154,18 +171,8 @@ export async function ablate(given: AblateOptions): Promise<StudyRow[]> {
       model: o.model,
       pretrain: true,
       arch: v.arch,
-      tokenizer,
-      ...(o.input ? { input: o.input } : {}),
       objectives: o.objectives,
-      ...budget,
-      batchSize: o.batchSize,
-      seqLen: o.seqLen,
-      learningRate: o.learningRate,
-      task: o.task,
-      finetuneEpochs: o.finetuneEpochs,
-      ...(o.finetuneLimit !== undefined ? { finetuneLimit: o.finetuneLimit } : {}),
-      finetuneLearningRate: o.finetuneLearningRate,
-      precision: o.precision,
+      ...sharedJobFields(o, tokenizer),
       seeds: [o.seed],
     })),
     log,

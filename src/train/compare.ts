@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { defineOptions, resolveOptions } from "../io/options.js";
 import { writeTextAtomic } from "../io/atomic.js";
 import { PRESETS } from "../models/presets.js";
-import { STUDY_OPTIONS, studyBudget } from "./ablate.js";
+import { STUDY_OPTIONS, sharedJobFields, studyBudget } from "./ablate.js";
 import type { StudyOptions } from "./ablate.js";
 import { COLUMNS, rowDir, runStudy, studyTable, studyTokenizer } from "./study.js";
 import type { StudyJob, StudyRow } from "./study.js";
@@ -76,19 +76,9 @@ export async function compare(given: CompareOptions): Promise<StudyRow[]> {
       dir: rowDir(o.out, name.replace(/\/+$/, "").split("/").pop()!),
       model: name,
       pretrain: e.pretrain,
-      tokenizer,
-      ...(o.input ? { input: o.input } : {}),
       objectives: e.pretrain ? e.objectives : "mlm",
       ...(e.pretrain && e.masking ? { masking: e.masking } : {}),
-      ...budget,
-      batchSize: o.batchSize,
-      seqLen: o.seqLen,
-      learningRate: o.learningRate,
-      task: o.task,
-      finetuneEpochs: o.finetuneEpochs,
-      ...(o.finetuneLimit !== undefined ? { finetuneLimit: o.finetuneLimit } : {}),
-      finetuneLearningRate: o.finetuneLearningRate,
-      precision: o.precision,
+      ...sharedJobFields(o, tokenizer),
       seeds,
     };
   });
