@@ -92,7 +92,38 @@ export interface CpuCacheStats {
   misses: number;
 }
 
-export type NativeAddon = NativeCore & NativeOps;
+/** A rank's process group, as the addon holds it (native/distributed.cc). */
+export type GroupHandle = { readonly __brand: "lmforge.ProcessGroup" };
+/** A launched collective, waited for once or more (native/distributed.cc). */
+export type WorkHandle = { readonly __brand: "lmforge.Work" };
+
+/** What distInit takes, validated in src/torch/distributed.ts first. */
+export interface NativeInitOptions {
+  store: "tcp" | "file";
+  host: string;
+  port: number;
+  isMaster: boolean;
+  path: string;
+  interface: string;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  threads: number;
+}
+
+/** The c10d bindings (native/distributed.cc): gloo collectives, waited for synchronously or through a Promise. */
+export interface NativeDistributed {
+  distInit(options: NativeInitOptions): Promise<GroupHandle>;
+  distDestroy(group: GroupHandle): void;
+  distAllReduce(group: GroupHandle, tensors: Handle[], op: "sum" | "avg" | "max" | "min"): WorkHandle;
+  distBroadcast(group: GroupHandle, tensors: Handle[], root: number): WorkHandle;
+  distAllGather(group: GroupHandle, tensor: Handle): WorkHandle;
+  distBarrier(group: GroupHandle): WorkHandle;
+  distWait(work: WorkHandle): Handle[] | undefined;
+  distWaitAsync(work: WorkHandle): Promise<Handle[] | undefined>;
+}
+
+export type NativeAddon = NativeCore & NativeOps & NativeDistributed;
 
 /** What the loader decided about the BLAS core type, for runtimeInfo(). */
 export const blasChoice: { coreType: string | undefined; reason: string } = { coreType: undefined, reason: "" };
