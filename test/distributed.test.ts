@@ -9,6 +9,15 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import * as torch from "../src/torch/index.js";
 import { initProcessGroup, rendezvousFromEnv } from "../src/torch/distributed.js";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { AutoModelForMaskedLM, presetConfig } from "../src/models/index.js";
+import { MaskedLM } from "../src/objectives/index.js";
+import type { Example } from "../src/data/index.js";
+import { Trainer } from "../src/train/index.js";
+import { joinFromEnv, shardOf, bucketsOf } from "../src/train/data-parallel.js";
+import { schedules } from "../src/optim/index.js";
+import { tempDir } from "./helpers.js";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -97,9 +106,49 @@ async function alone(): Promise<void> {
   }
 }
 
+/** 97 synthetic sequences of 10-25 tokens ([CLS]=1 ... [SEP]=2, words 5-99), the same in every process. */
+function syntheticExamples(): Example[] {
+  let state = 12345;
+  const next = (n: number): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return (state >>> 8) % n;
+  };
+  return Array.from({ length: 97 }, () => {
+    const len = 10 + next(16);
+    const ids = Int32Array.from({ length: len }, (_, i) => (i === 0 ? 1 : i === len - 1 ? 2 : 5 + next(95)));
+    const special = Uint8Array.from(ids, (_, i) => (i === 0 || i === len - 1 ? 1 : 0));
+    return { ids, special, wordStart: new Uint8Array(len).fill(1), typeIds: new Int32Array(len) };
+  });
+}
+
+/**
+ * A masked-LM run of a tiny BERT (no dropout): per-rank batch LMF_BATCH; with a launcher's
+ * variables, data parallel. Prints the step losses and the final parameters.
+ */
+async function train(): Promise<void> {
+  const distributed = await joinFromEnv();
+  torch.manualSeed(7);
+  // each rank starts from other weights: the broadcast from rank 0 must make them equal
+  if (distributed) torch.manualSeed(7 + distributed.group.rank);
+  const model = AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: 100, max_position_embeddings: 64, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
+  const objective = new MaskedLM({ strategy: "token", dynamic: true, probability: 0.15, maskId: 3, vocabSize: 100, specialIds: new Set([0, 1, 2, 3, 4]), seed: 3 }, 0);
+  const losses: number[] = [];
+  const trainer = new Trainer({
+    model, objective, train: syntheticExamples(), batchSize: Number(process.env.LMF_BATCH), maxSteps: Number(process.env.LMF_STEPS),
+    learningRate: 3e-3, schedule: schedules.linearWarmupDecay(5, Number(process.env.LMF_STEPS)), clipNorm: 1, seed: 9,
+    out: process.env.LMF_OUT!, saveEvery: 10, ...(distributed ? { distributed } : {}),
+    onStep: (s) => losses.push(s.loss),
+  });
+  trainer.train();
+  const params = Object.fromEntries([...model.namedParameters()].map(([n, p]) => [n, Array.from(p.data() as Float32Array)]));
+  distributed?.group.destroy();
+  process.stdout.write(JSON.stringify({ losses, params }) + "\n");
+}
+
 const role = process.env.LMF_DIST_ROLE;
 if (role === "collectives") await collectives();
 else if (role === "alone") await alone();
+else if (role === "train") await train();
 else {
   const groupEnv = (rank: number, port: number, worldSize = 2) => ({ RANK: String(rank), WORLD_SIZE: String(worldSize), LOCAL_RANK: String(rank), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) });
 
@@ -170,5 +219,55 @@ else {
     });
     assert.throws(() => rendezvousFromEnv({ RANK: "2", WORLD_SIZE: "2", MASTER_ADDR: "a" }), /rank 2 is not below the world size 2/);
     assert.throws(() => rendezvousFromEnv({ RANK: "0", WORLD_SIZE: "2" }), /rank 0: MASTER_ADDR is not set/);
+  });
+
+  test("data parallel = one process: 2 ranks x batch 4 equal 1 x batch 8 over 50 steps (losses, parameters); rank 0 alone writes", async (t) => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const steps = "50";
+    const common = { LMF_STEPS: steps, LMF_BATCH: "4", LMF_OUT: join(dir, "ddp") };
+    const [r0, r1, single] = await Promise.all([
+      worker("train", { ...groupEnv(0, port), ...common }, 120_000),
+      worker("train", { ...groupEnv(1, port), ...common }, 120_000),
+      worker("train", { LMF_STEPS: steps, LMF_BATCH: "8", LMF_OUT: join(dir, "single") }, 120_000),
+    ]);
+    const parse = (r: Ran, who: string) => {
+      assert.equal(r.code, 0, `${who} failed: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split("\n").pop()!) as { losses: number[]; params: Record<string, number[]> };
+    };
+    const [a, b, one] = [parse(r0, "rank 0"), parse(r1, "rank 1"), parse(single, "the single process")];
+    assert.equal(one.losses.length, 50);
+    // both ranks report the global batch's loss, and hold the same parameters, bit for bit
+    assert.deepEqual(a.losses, b.losses);
+    assert.deepEqual(a.params, b.params);
+    // the global batch's loss equals the single process's (the data of 97 examples ends an
+    // epoch on a tail of 1 example, which rank 1 sits out, at steps 13, 26 and 39)
+    let worstLoss = 0;
+    for (const [i, l] of one.losses.entries()) worstLoss = Math.max(worstLoss, Math.abs(l - a.losses[i]!) / Math.abs(l));
+    assert.ok(worstLoss < 1e-4, `largest relative loss difference ${worstLoss}`);
+    let worstParam = 0;
+    for (const [name, values] of Object.entries(one.params)) {
+      const other = a.params[name]!;
+      for (const [i, v] of values.entries()) worstParam = Math.max(worstParam, Math.abs(v - other[i]!));
+    }
+    assert.ok(worstParam < 1e-4, `largest parameter difference ${worstParam}`);
+    t.diagnostic(`largest relative loss difference ${worstLoss.toExponential(2)}, parameter difference ${worstParam.toExponential(2)}`);
+    // one log, written by rank 0: 50 steps, not 100; its checkpoints
+    const log = readFileSync(join(dir, "ddp", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string });
+    assert.equal(log.filter((r) => r.event === "step").length, 50);
+    assert.ok(existsSync(join(dir, "ddp", "checkpoint-50", "model.safetensors")));
+  });
+
+  test("sharding and buckets", () => {
+    assert.deepEqual(shardOf([10, 11, 12, 13, 14, 15, 16, 17], 1, 2), [14, 15, 16, 17]);
+    assert.deepEqual(shardOf([10, 11, 12], 0, 2), [10, 11]);
+    assert.deepEqual(shardOf([10, 11, 12], 1, 2), [12]);
+    assert.deepEqual(shardOf([10], 1, 2), []);
+    // 3 float32 parameters of 100, 200, 300 elements (400, 800, 1200 bytes), a cap of 1500
+    // bytes: reverse order, [2] alone (1200 + 800 > 1500), then [1, 0] (800 + 400)
+    const p = (numel: number, dtype = "float32") => ({ numel, dtype });
+    assert.deepEqual(bucketsOf([p(100), p(200), p(300)], 1500), [[2], [1, 0]]);
+    // a parameter larger than the cap is a bucket of its own; dtypes never mix
+    assert.deepEqual(bucketsOf([p(100), p(1000), p(10, "bfloat16")], 1500), [[2], [1], [0]]);
   });
 }

@@ -22,6 +22,8 @@ import { epochOrder } from "../data/random.js";
 import { mixingRates, pickTask } from "./mixing.js";
 import type { Mixing } from "./mixing.js";
 import { RunLog, checkpointSteps, lastCheckpoint, rotateCheckpoints } from "./checkpoints.js";
+import { DataParallel, shardOf } from "./data-parallel.js";
+import type { DistributedOptions } from "./data-parallel.js";
 
 export { lastCheckpoint } from "./checkpoints.js";
 
@@ -86,6 +88,11 @@ export interface TrainerOptions {
   config?: Record<string, unknown>;
   /** Adversarial training on the word embeddings (FGM or FreeLB). */
   adversarial?: AdversarialOptions;
+  /**
+   * Data parallelism over a process group (see data-parallel.ts): batchSize is per rank, the
+   * global batch worldSize x batchSize; only rank 0 writes the log and checkpoints.
+   */
+  distributed?: DistributedOptions;
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -159,6 +166,8 @@ export class Trainer {
   private best: { step: number; value: number; metric: string } | null = null;
   private sinceBest = 0;
   private evals: Record<string, number>[] = [];
+  /** Data parallelism, when the run has a process group. */
+  readonly dp: DataParallel | null;
 
   constructor(readonly o: TrainerOptions) {
     const counts: [string, number][] = [["batch size", o.batchSize], ["gradient accumulation", o.gradientAccumulation ?? 1]];
@@ -185,7 +194,8 @@ export class Trainer {
       return { ...t, features, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001 };
     });
     this.rates = mixingRates(this.tasks.map((t) => t.features.length), o.mixing ?? { kind: "proportional" });
-    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(this.tasks[0]!.features.length / o.batchSize) / (o.gradientAccumulation ?? 1)));
+    const worldSize = o.distributed?.group.worldSize ?? 1;
+    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(this.tasks[0]!.features.length / (o.batchSize * worldSize)) / (o.gradientAccumulation ?? 1)));
     this.maxSteps = o.maxSteps ?? o.epochs! * this.stepsPerEpoch;
     this.evalEvery = o.evalEvery === "epoch" ? this.stepsPerEpoch : (o.evalEvery ?? 0);
     this.saveEvery = o.saveEvery === "epoch" ? this.stepsPerEpoch : (o.saveEvery ?? 0);
@@ -195,8 +205,15 @@ export class Trainer {
     const schedule = o.schedule ?? o.scheduleFor?.(this.maxSteps);
     if (!schedule) throw new Error("give a schedule (or scheduleFor)");
     this.scheduler = new LRScheduler(this.optimizer, schedule);
-    mkdirSync(o.out, { recursive: true });
-    this.runLog = new RunLog(join(o.out, "metrics.jsonl"));
+    const trainable = o.model.parameters().filter((p) => p.requiresGrad);
+    this.dp = o.distributed ? new DataParallel(o.distributed.group, trainable, o.distributed.bucketMb) : null;
+    if (this.isMain) mkdirSync(o.out, { recursive: true });
+    this.runLog = new RunLog(join(o.out, "metrics.jsonl"), !this.isMain);
+  }
+
+  /** Rank 0 of a distributed run, or a run of one process: the one that writes. */
+  get isMain(): boolean {
+    return (this.dp?.rank ?? 0) === 0;
   }
 
   /** The first task's epoch (the run's, with one task). */
@@ -208,17 +225,25 @@ export class Trainer {
     return this.o.precision ?? "fp32";
   }
 
-  /** The next micro-batch's example indices in a task, advancing its data position. */
+  /**
+   * The next micro-batch's example indices in a task, advancing its data position. With
+   * several ranks, this rank's slice of the global batch (every rank draws the same one).
+   */
   private nextIndices(task: TaskState): number[] {
+    if (!this.dp) return this.nextGlobalIndices(task, this.o.batchSize);
+    return shardOf(this.nextGlobalIndices(task, this.o.batchSize * this.dp.worldSize), this.dp.rank, this.dp.worldSize);
+  }
+
+  private nextGlobalIndices(task: TaskState, size: number): number[] {
     const n = task.features.length;
     if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: epochOrder(n, task.orderSeed, task.epoch) };
     const order = task.order.indices;
     const out: number[] = [];
-    while (out.length < this.o.batchSize) {
+    while (out.length < size) {
       if (task.position >= n) {
         task.epoch += 1;
         task.position = 0;
-        return out.length ? out : this.nextIndices(task);
+        return out.length ? out : this.nextGlobalIndices(task, size);
       }
       out.push(order[task.position++]!);
     }
@@ -257,11 +282,15 @@ export class Trainer {
       const task = this.tasks[pickTask(this.rates, this.o.seed, this.step, k)]!;
       const epoch = task.epoch;
       const idx = this.nextIndices(task);
-      batches.push({ batch: task.objective.batch(task.features, idx, epoch), task });
+      // a rank whose share of an epoch's tail is empty sits this micro-batch out
+      if (idx.length) batches.push({ batch: task.objective.batch(task.features, idx, epoch), task });
     }
-    const totalTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
+    const localTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
+    // every rank weighs its micro-batches by their share of all ranks' targets
+    const totalTargets = this.dp ? this.dp.sum([localTargets])[0]! : localTargets;
     let lossSum = 0;
     let tokens = 0;
+    let bad: number | null = null;
     const taskSums = new Map<string, [number, number]>(); // loss sum and micro-batches, per task
     try {
       for (const { batch, task } of batches) {
@@ -269,12 +298,9 @@ export class Trainer {
         const share = batch.targets / Math.max(1, totalTargets);
         const value = this.backward(task.objective, batch, share);
         if (!Number.isFinite(value)) {
-          const last = lastCheckpoint(this.o.out);
-          throw new NonFiniteLossError(
-            `the loss became ${value} at step ${this.step + 1}; training stopped, nothing was saved for this step` +
-              (last ? `; the last good checkpoint is ${last} (continue from it with --resume)` : "") +
-              ". Try a lower --learning-rate, --precision fp32 or a smaller --clip-norm.",
-          );
+          bad = value;
+          if (!this.dp) break; // with ranks, all of them learn of it below and stop together
+          continue;
         }
         lossSum += value * share;
         const [sum, n] = taskSums.get(task.name) ?? [0, 0];
@@ -282,6 +308,22 @@ export class Trainer {
       }
     } finally {
       for (const { batch } of batches) torch.dispose(batch);
+    }
+    if (this.dp) {
+      // the loss and tokens of the global batch, and whether any rank saw a non-finite loss or was interrupted
+      const [loss, allTokens, nonFinite, stop] = this.dp.reduceGradients([lossSum, tokens, bad === null ? 0 : 1, this.stopRequested ? 1 : 0]);
+      lossSum = loss!;
+      tokens = allTokens!;
+      if (nonFinite! > 0 && bad === null) bad = NaN;
+      if (stop! > 0) this.stopRequested = true;
+    }
+    if (bad !== null) {
+      const last = lastCheckpoint(this.o.out);
+      throw new NonFiniteLossError(
+        `the loss became ${bad} at step ${this.step + 1}${this.dp ? ` (on rank ${this.dp.rank} or another)` : ""}; training stopped, nothing was saved for this step` +
+          (last ? `; the last good checkpoint is ${last} (continue from it with --resume)` : "") +
+          ". Try a lower --learning-rate, --precision fp32 or a smaller --clip-norm.",
+      );
     }
     const gradNorm = this.o.clipNorm ? clipGradNorm(this.o.model.parameters(), this.o.clipNorm) : 0;
     this.optimizer.step();
@@ -360,6 +402,7 @@ export class Trainer {
   /** Writes checkpoint-<step>/ atomically: weights, optimizer, schedule, random state, data position. */
   saveCheckpoint(): string {
     const dir = join(this.o.out, `checkpoint-${this.step}`);
+    if (!this.isMain) return dir; // rank 0 writes; every rank reads it on resume
     const opt = this.optimizer.stateDict();
     const tensors = new Map<string, Tensor>();
     for (const [k, v] of tensorsToSave(this.o.model)) tensors.set(`model.${k}`, v);
@@ -507,6 +550,11 @@ export class Trainer {
     const o = this.o;
     if (o.resume) this.resume();
     else this.logStart();
+    if (this.dp) {
+      // the same model on every rank, then rank 0's weights everywhere (a resumed run's included)
+      this.dp.group.checkSame("model config", JSON.stringify(o.model.config));
+      this.dp.broadcastFromRank0([...o.model.namedBuffers()].map(([, b]) => b));
+    }
     const onSigint = (): void => this.requestStop();
     process.on("SIGINT", onSigint);
     let lastLoss = NaN;
@@ -549,7 +597,7 @@ export class Trainer {
       this.runLog.append({ event: "restore_best", step: this.step, best_step: this.best.step, best_value: this.best.value });
     }
     const result: TrainResult = { steps: this.step, lastLoss, interrupted: false, stoppedEarly, evals: this.evals, best: this.best };
-    writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify(result, null, 2) + "\n");
+    if (this.isMain) writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify(result, null, 2) + "\n");
     return result;
   }
 }
