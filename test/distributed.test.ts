@@ -14,10 +14,12 @@ import { join } from "node:path";
 import { AutoModelForMaskedLM, presetConfig } from "../src/models/index.js";
 import { MaskedLM } from "../src/objectives/index.js";
 import type { Example } from "../src/data/index.js";
-import { Trainer } from "../src/train/index.js";
+import { Trainer, lastCheckpoint } from "../src/train/index.js";
 import { joinFromEnv, shardOf, bucketsOf } from "../src/train/data-parallel.js";
 import { schedules } from "../src/optim/index.js";
 import { tempDir } from "./helpers.js";
+import { workerCommand, workerEnv } from "../src/cli/launch.js";
+import { mkdirSync } from "node:fs";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -39,10 +41,14 @@ interface Ran {
 
 /** Runs this file as a worker with the given role and environment. */
 function worker(role: string, env: Record<string, string>, timeoutMs = 60_000): Promise<Ran> {
+  return run([self], { LMF_DIST_ROLE: role, ...env }, timeoutMs);
+}
+
+function run(args: string[], env: Record<string, string>, timeoutMs: number): Promise<Ran> {
   const t0 = Date.now();
   return new Promise((done) => {
-    const child = spawn(process.execPath, [self], {
-      env: { ...process.env, OMP_NUM_THREADS: "1", OMP_WAIT_POLICY: "PASSIVE", LMF_DIST_ROLE: role, ...env },
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, OMP_NUM_THREADS: "1", OMP_WAIT_POLICY: "PASSIVE", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -137,12 +143,18 @@ async function train(): Promise<void> {
     model, objective, train: syntheticExamples(), batchSize: Number(process.env.LMF_BATCH), maxSteps: Number(process.env.LMF_STEPS),
     learningRate: 3e-3, schedule: schedules.linearWarmupDecay(5, Number(process.env.LMF_STEPS)), clipNorm: 1, seed: 9,
     out: process.env.LMF_OUT!, saveEvery: 10, ...(distributed ? { distributed } : {}),
-    onStep: (s) => losses.push(s.loss),
+    // a restarted worker resumes itself (torchrun's contract), from rank 0's last checkpoint
+    resume: process.env.LMF_RESUME_IF_ANY === "1" && lastCheckpoint(process.env.LMF_OUT!) !== null,
+    onStep: (s) => {
+      losses.push(s.loss);
+      // the fault: rank 1 dies at a step, on the first attempt only
+      if (s.step === Number(process.env.LMF_DIE_AT_STEP) && process.env.RANK === "1" && process.env.LMFORGE_RESTART_COUNT === "0") process.kill(process.pid, "SIGKILL");
+    },
   });
   trainer.train();
   const params = Object.fromEntries([...model.namedParameters()].map(([n, p]) => [n, Array.from(p.data() as Float32Array)]));
   distributed?.group.destroy();
-  process.stdout.write(JSON.stringify({ losses, params }) + "\n");
+  process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params }) + "\n");
 }
 
 const role = process.env.LMF_DIST_ROLE;
@@ -221,6 +233,8 @@ else {
     assert.throws(() => rendezvousFromEnv({ RANK: "0", WORLD_SIZE: "2" }), /rank 0: MASTER_ADDR is not set/);
   });
 
+  let uninterrupted: Record<string, number[]> | undefined;
+
   test("data parallel = one process: 2 ranks x batch 4 equal 1 x batch 8 over 50 steps (losses, parameters); rank 0 alone writes", async (t) => {
     const dir = await tempDir();
     const port = await freePort();
@@ -236,6 +250,7 @@ else {
       return JSON.parse(r.stdout.trim().split("\n").pop()!) as { losses: number[]; params: Record<string, number[]> };
     };
     const [a, b, one] = [parse(r0, "rank 0"), parse(r1, "rank 1"), parse(single, "the single process")];
+    uninterrupted = a.params;
     assert.equal(one.losses.length, 50);
     // both ranks report the global batch's loss, and hold the same parameters, bit for bit
     assert.deepEqual(a.losses, b.losses);
@@ -256,6 +271,58 @@ else {
     const log = readFileSync(join(dir, "ddp", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string });
     assert.equal(log.filter((r) => r.event === "step").length, 50);
     assert.ok(existsSync(join(dir, "ddp", "checkpoint-50", "model.safetensors")));
+  });
+
+  test("lmforge launch: rank 1 is SIGKILLed at step 23; the launcher stops rank 0, restarts both from checkpoint-20, and the end equals the uninterrupted run", async () => {
+    assert.ok(uninterrupted, "needs the uninterrupted run of the previous test");
+    const dir = await tempDir();
+    const cli = fileURLToPath(new URL("../../bin/lmforge.js", import.meta.url));
+    const launched = await run(
+      [cli, "launch", "--nproc-per-node", "2", "--master-port", String(await freePort()), "--max-restarts", "1", "--stop-timeout", "5", "--", process.execPath, self],
+      { LMF_DIST_ROLE: "train", LMF_STEPS: "50", LMF_BATCH: "4", LMF_OUT: join(dir, "fault"), LMF_DIE_AT_STEP: "23", LMF_RESUME_IF_ANY: "1" },
+      150_000,
+    );
+    assert.equal(launched.code, 0, launched.stderr);
+    assert.match(launched.stderr, /lmforge launch: rank 1 \(pid \d+\) was killed by SIGKILL; stopping the other workers/);
+    assert.match(launched.stderr, /lmforge launch: restart 1 of 1/);
+    const results = launched.stdout.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { rank: number; losses: number[]; params: Record<string, number[]> });
+    // only the second attempt finished: both ranks, 30 steps each (21 to 50)
+    assert.deepEqual(results.map((r) => r.rank).sort(), [0, 1]);
+    for (const r of results) {
+      assert.equal(r.losses.length, 30);
+      assert.deepEqual(r.params, uninterrupted, `rank ${r.rank}'s final parameters differ from the uninterrupted run's`);
+    }
+    const log = readFileSync(join(dir, "fault", "metrics.jsonl"), "utf8");
+    assert.match(log, /"event":"resume","step":20/);
+  });
+
+  test("two launchers on 127.0.0.1 with node ranks 0 and 1 rendezvous through --master-addr", async () => {
+    const cli = fileURLToPath(new URL("../../bin/lmforge.js", import.meta.url));
+    const port = String(await freePort());
+    const node = (rank: number) =>
+      run([cli, "launch", "--nnodes", "2", "--node-rank", String(rank), "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port, "--", process.execPath, self], { LMF_DIST_ROLE: "collectives" }, 60_000);
+    const runs = await Promise.all([node(0), node(1)]);
+    for (const [r, ran] of runs.entries()) {
+      assert.equal(ran.code, 0, `node ${r}: ${ran.stderr}`);
+      assert.deepEqual((JSON.parse(ran.stdout.trim()) as { sum: number[] }).sum, [3, 30]);
+    }
+  });
+
+  test("the launcher's worker environment and the --resume of a restarted lmforge command", async () => {
+    const o = { nprocPerNode: 2, nnodes: 2, nodeRank: 1, masterAddr: "10.1.2.3", masterPort: 4242, maxRestarts: 0, stopTimeout: 1 };
+    const env = workerEnv(o, 1, 3, { PATH: "/bin" }, 8);
+    assert.deepEqual(env, {
+      PATH: "/bin", RANK: "3", LOCAL_RANK: "1", WORLD_SIZE: "4", LOCAL_WORLD_SIZE: "2", GROUP_RANK: "1", MASTER_ADDR: "10.1.2.3", MASTER_PORT: "4242",
+      OMP_NUM_THREADS: "4", TORCHELASTIC_RESTART_COUNT: "3", LMFORGE_RESTART_COUNT: "3",
+    });
+    assert.equal(workerEnv(o, 0, 0, { OMP_NUM_THREADS: "1" }, 8).OMP_NUM_THREADS, "1"); // the user's setting wins
+    const dir = await tempDir();
+    const cmd = ["pretrain", "--model", "bert-tiny", "--out", dir];
+    assert.deepEqual(workerCommand(cmd, 1, "cli.js").args, ["cli.js", ...cmd]); // no checkpoint yet: starts afresh
+    mkdirSync(join(dir, "checkpoint-20"));
+    assert.deepEqual(workerCommand(cmd, 0, "cli.js").args, ["cli.js", ...cmd]); // the first attempt as given
+    assert.deepEqual(workerCommand(cmd, 1, "cli.js").args, ["cli.js", ...cmd, "--resume"]);
+    assert.deepEqual(workerCommand(["python3", "train.py"], 1, "cli.js"), { file: "python3", args: ["train.py"] });
   });
 
   test("sharding and buckets", () => {

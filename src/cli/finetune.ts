@@ -9,6 +9,13 @@ import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
 
 export async function finetuneCommand(v: Record<string, unknown>): Promise<void> {
+  // a launched worker other than rank 0 reports nothing but its own log lines
+  const rank = Number(process.env.RANK ?? 0);
+  if (rank > 0) {
+    const { config: _unused, ...given } = v;
+    await finetune({ ...(given as unknown as FinetuneOptions), log: (line) => console.error(`rank ${rank}: ${line}`) });
+    return;
+  }
   const progress = new Progress("finetune");
   const { config: _config, ...options } = v;
   const r = await finetune({

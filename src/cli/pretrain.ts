@@ -4,6 +4,13 @@ import type { PretrainOptions } from "../train/index.js";
 import { Progress } from "./progress.js";
 
 export async function pretrainCommand(v: Record<string, unknown>): Promise<void> {
+  // a launched worker other than rank 0 reports nothing but its own log lines
+  const rank = Number(process.env.RANK ?? 0);
+  if (rank > 0) {
+    const { config: _unused, ...given } = v;
+    await pretrain({ ...(given as unknown as PretrainOptions), log: (line) => console.error(`rank ${rank}: ${line}`) });
+    return;
+  }
   const progress = new Progress("pretrain");
   const { config: _config, ...options } = v;
   const r = await pretrain({
