@@ -9,87 +9,15 @@
 // Rendezvous blocks until every rank has joined, so distInit always runs on a libuv worker.
 //
 // Every error names the rank, the world size and the operation: "rank 1/2: allreduce: ...".
-#include "lmf.h"
+#include "distributed.h"
 
-// The header hides ProcessGroupGloo unless libtorch was built with gloo, which Debian's
-// libtorch and the pip wheels were (libtorch_cpu exports it); the headers it includes come
-// from libgloo-dev (or the wheel's include/). Defined here, not in binding.gyp, so that
-// the other sources' compile commands stay as they were.
-#define USE_C10D_GLOO 1
-#include <torch/csrc/distributed/c10d/FileStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
-#include <chrono>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <thread>
-
-namespace lmf {
-
-// One rank's membership of a group. JS holds it as an external; destroy() or the garbage
-// collector releases the process group (its threads and sockets) and the store.
-struct Group {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
-  int rank = 0;
-  int size = 1;
-  std::chrono::milliseconds timeout{0};
-  std::string label() const { return "rank " + std::to_string(rank) + "/" + std::to_string(size); }
-};
-
-// A launched collective. done/error are set by the first wait (sync or async); a second wait
-// returns the same outcome. `finish` runs after a successful wait: the average's division,
-// the copy back from a flattened bucket.
-struct Pending {
-  c10::intrusive_ptr<c10d::Work> work;
-  std::string what;   // "allreduce"
-  std::string label;  // "rank 1/2"
-  std::function<void()> finish;
-  std::vector<at::Tensor> result;  // allgather: one tensor per rank
-  std::mutex m;
-  bool done = false;
-  std::string error;
-
-  void wait() {
-    std::lock_guard<std::mutex> lock(m);
-    if (done) return;
-    try {
-      work->wait();
-      if (finish) finish();
-    } catch (const c10::Error& e) {
-      error = e.what_without_backtrace();
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-    if (!error.empty()) error = label + ": " + what + " failed: " + first_lines(error);
-    done = true;
-    finish = nullptr;
-    work.reset();
-  }
-
-  // libtorch messages carry a C++ source location and a backtrace: keep the first 3 lines.
-  static std::string first_lines(const std::string& s) {
-    size_t pos = 0;
-    for (int i = 0; i < 3 && pos != std::string::npos; i++) pos = s.find('\n', pos + 1);
-    std::string out = pos == std::string::npos ? s : s.substr(0, pos);
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-    return out;
-  }
-};
-
-}  // namespace lmf
-
+#ifdef LMF_HAVE_GLOO
 using lmf::ArgError;
 using lmf::Group;
 using lmf::Pending;
+using lmf::group_arg;
 
-namespace {
-
-void finalize_group(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<Group*>(data); }
-void finalize_pending(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<std::shared_ptr<Pending>*>(data); }
-
+namespace lmf {
 Group* group_arg(napi_env env, napi_value v, const char* op) {
   napi_valuetype t;
   napi_typeof(env, v, &t);
@@ -100,6 +28,13 @@ Group* group_arg(napi_env env, napi_value v, const char* op) {
   if (!g->pg) throw ArgError(std::string(op) + ": the process group was destroyed");
   return g;
 }
+}  // namespace lmf
+
+namespace {
+
+void finalize_group(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<Group*>(data); }
+void finalize_pending(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<std::shared_ptr<Pending>*>(data); }
+
 
 std::shared_ptr<Pending> pending_arg(napi_env env, napi_value v, const char* op) {
   napi_valuetype t;
@@ -471,6 +406,26 @@ const Entry kEntries[] = {
 };
 
 }  // namespace
+
+#else  // no gloo headers at build time: every entry point says so
+
+namespace {
+napi_value dist_unavailable(napi_env env, napi_callback_info /*info*/) {
+  napi_throw_error(env, nullptr,
+                   "lmforge was built without gloo's headers, so process groups are unavailable: install libgloo-dev "
+                   "(Debian/Ubuntu) and rebuild the addon (npm run build:native)");
+  return nullptr;
+}
+struct Entry {
+  const char* name;
+  napi_callback fn;
+};
+const Entry kEntries[] = {{"distInit", dist_unavailable},      {"distDestroy", dist_unavailable},
+                          {"distAllReduce", dist_unavailable}, {"distBroadcast", dist_unavailable},
+                          {"distAllGather", dist_unavailable}, {"distBarrier", dist_unavailable},
+                          {"distWait", dist_unavailable},      {"distWaitAsync", dist_unavailable}};
+}  // namespace
+#endif
 
 namespace lmf {
 void register_distributed(napi_env env, napi_value exports) {

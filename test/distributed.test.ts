@@ -141,8 +141,10 @@ async function train(): Promise<void> {
   const losses: number[] = [];
   const trainer = new Trainer({
     model, objective, train: syntheticExamples(), batchSize: Number(process.env.LMF_BATCH), maxSteps: Number(process.env.LMF_STEPS),
+    gradientAccumulation: Number(process.env.LMF_ACCUM ?? 1),
     learningRate: 3e-3, schedule: schedules.linearWarmupDecay(5, Number(process.env.LMF_STEPS)), clipNorm: 1, seed: 9,
-    out: process.env.LMF_OUT!, saveEvery: 10, ...(distributed ? { distributed } : {}),
+    out: process.env.LMF_OUT!, saveEvery: 10,
+    ...(distributed ? { distributed: { ...distributed, overlap: process.env.LMF_OVERLAP !== "0", bucketMb: Number(process.env.LMF_BUCKET_MB ?? 25) } } : {}),
     // a restarted worker resumes itself (torchrun's contract), from rank 0's last checkpoint
     resume: process.env.LMF_RESUME_IF_ANY === "1" && lastCheckpoint(process.env.LMF_OUT!) !== null,
     onStep: (s) => {
@@ -154,7 +156,7 @@ async function train(): Promise<void> {
   trainer.train();
   const params = Object.fromEntries([...model.namedParameters()].map(([n, p]) => [n, Array.from(p.data() as Float32Array)]));
   distributed?.group.destroy();
-  process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params }) + "\n");
+  process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params, overlap: trainer.dp?.lastOverlap }) + "\n");
 }
 
 const role = process.env.LMF_DIST_ROLE;
@@ -323,6 +325,35 @@ else {
     assert.deepEqual(workerCommand(cmd, 0, "cli.js").args, ["cli.js", ...cmd]); // the first attempt as given
     assert.deepEqual(workerCommand(cmd, 1, "cli.js").args, ["cli.js", ...cmd, "--resume"]);
     assert.deepEqual(workerCommand(["python3", "train.py"], 1, "cli.js"), { file: "python3", args: ["train.py"] });
+  });
+
+  test("gradient accumulation (no_sync but the last micro-batch), small buckets sent during the backward, and without overlap: = one process", async (t) => {
+    const dir = await tempDir();
+    const [port1, port2] = [await freePort(), await freePort()];
+    const common = { LMF_STEPS: "20", LMF_BATCH: "2", LMF_ACCUM: "2", LMF_BUCKET_MB: "0.01" };
+    const runs = await Promise.all([
+      worker("train", { ...groupEnv(0, port1), ...common, LMF_OUT: join(dir, "overlap") }, 120_000),
+      worker("train", { ...groupEnv(1, port1), ...common, LMF_OUT: join(dir, "overlap") }, 120_000),
+      worker("train", { ...groupEnv(0, port2), ...common, LMF_OUT: join(dir, "after"), LMF_OVERLAP: "0" }, 120_000),
+      worker("train", { ...groupEnv(1, port2), ...common, LMF_OUT: join(dir, "after"), LMF_OVERLAP: "0" }, 120_000),
+      worker("train", { LMF_STEPS: "20", LMF_BATCH: "4", LMF_ACCUM: "2", LMF_OUT: join(dir, "single") }, 120_000),
+    ]);
+    const results = runs.map((r, i) => {
+      assert.equal(r.code, 0, `run ${i} failed: ${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split("\n").pop()!) as { losses: number[]; params: Record<string, number[]>; overlap?: { during: number; of: number } };
+    });
+    const one = results[4]!;
+    let worst = 0;
+    for (const r of results.slice(0, 4)) {
+      for (const [name, values] of Object.entries(one.params)) for (const [i, v] of values.entries()) worst = Math.max(worst, Math.abs(v - r.params[name]![i]!));
+      for (const [i, l] of one.losses.entries()) assert.ok(Math.abs(l - r.losses[i]!) < 1e-5 * Math.abs(l), `step ${i + 1}: loss ${r.losses[i]} vs ${l}`);
+    }
+    assert.ok(worst < 1e-4, `largest parameter difference ${worst}`);
+    // 10 KB buckets of a 30k-parameter model: most are sent before the backward ends
+    const { during, of } = results[0]!.overlap!;
+    assert.ok(of >= 8 && during >= of / 2, `${during} of ${of} buckets sent during the backward`);
+    assert.deepEqual(results[2]!.overlap, { during: 0, of: 0 });
+    t.diagnostic(`largest parameter difference ${worst.toExponential(2)}; ${during} of ${of} buckets sent during the last backward`);
   });
 
   test("sharding and buckets", () => {

@@ -120,7 +120,8 @@ export class ProcessGroup {
     this.handle = handle;
   }
 
-  private get h(): GroupHandle {
+  /** @internal The native group (the gradient reducer hooks into it). */
+  get h(): GroupHandle {
     if (!this.handle) throw new Error(`rank ${this.rank}/${this.worldSize}: the process group was destroyed`);
     return this.handle;
   }

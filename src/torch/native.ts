@@ -121,7 +121,16 @@ export interface NativeDistributed {
   distBarrier(group: GroupHandle): WorkHandle;
   distWait(work: WorkHandle): Handle[] | undefined;
   distWaitAsync(work: WorkHandle): Promise<Handle[] | undefined>;
+  /** Hooks the parameters' gradient accumulators (native/reducer.cc). */
+  distReducer(group: GroupHandle, params: Handle[]): ReducerHandle;
+  /** Arms the next backward with buckets of parameter indices (sent in this order), or disarms it (null). */
+  distReducerArm(reducer: ReducerHandle, buckets: number[][] | null): void;
+  /** Sends what is left, waits, writes the sums: [which parameters had a gradient of their own, buckets sent during the backward]. */
+  distReducerFinish(reducer: ReducerHandle): [boolean[], number];
 }
+
+/** The gradient reducer of one model's parameters (native/reducer.cc). */
+export type ReducerHandle = { readonly __brand: "lmforge.Reducer" };
 
 export type NativeAddon = NativeCore & NativeOps & NativeDistributed;
 

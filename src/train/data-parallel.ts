@@ -9,13 +9,24 @@
 // summation order). PyTorch DDP averages instead, which equals it only when every rank has as
 // many targets (masked tokens) as the others.
 //
-// The gradients are reduced after the whole backward (one blocking wait per step): the addon
-// has no tensor hooks yet, so the overlap of each bucket's allreduce with the rest of the
-// backward (DDP's Reducer) is not done here.
+// Overlap (the default): hooks on the parameters' gradient accumulators (native/reducer.cc)
+// send each bucket's allreduce as soon as its gradients are final, while the backward goes on;
+// only the step's last micro-batch is reduced (DDP's no_sync for the others). Without overlap
+// (adversarial training, which runs several backwards per micro-batch), the buckets are sent
+// after the whole backward.
+//
+// Unused parameters are always detected, at the cost of one small allreduce per step that
+// also carries the step's metrics: a parameter with a gradient on some rank but not this one
+// contributes zeros; one with a gradient on no rank keeps none, as in one process. After the
+// first step, the buckets leave out the parameters no rank used (DDP's rebuilt buckets, with
+// find_unused_parameters' effect): a bucket waiting for a gradient that never comes would hold
+// back every bucket after it until the end of the backward.
 import { availableParallelism } from "node:os";
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { initProcessGroup, rendezvousFromEnv } from "../torch/distributed.js";
+import { native } from "../torch/native.js";
+import type { ReducerHandle } from "../torch/native.js";
 import type { ProcessGroup, Work } from "../torch/distributed.js";
 
 /** How a run is spread over processes. */
@@ -23,6 +34,8 @@ export interface DistributedOptions {
   group: ProcessGroup;
   /** Gradient bucket size in MiB (default 25, as DDP's bucket_cap_mb). */
   bucketMb?: number;
+  /** Reduce each bucket during the backward, as soon as its gradients are final (default true). */
+  overlap?: boolean;
 }
 
 export const DEFAULT_BUCKET_MB = 25;
@@ -66,18 +79,34 @@ export function bucketsOf(params: readonly { numel: number; dtype: string }[], c
 export class DataParallel {
   readonly rank: number;
   readonly worldSize: number;
-  private readonly buckets: number[][];
+  private readonly capBytes: number;
+  private buckets: number[][];
+  private readonly reducer: ReducerHandle | null;
+  private armed = false;
+  private steps = 0;
+  /** Buckets sent during the last step's backward (overlapped), of how many. */
+  lastOverlap = { during: 0, of: 0 };
 
   constructor(
     readonly group: ProcessGroup,
     /** The trainable parameters, in registration order (the same on every rank). */
     private readonly params: readonly Tensor[],
     bucketMb = DEFAULT_BUCKET_MB,
+    overlap = true,
   ) {
     if (!(bucketMb > 0)) throw new RangeError(`bucketMb must be > 0, got ${bucketMb}`);
     this.rank = group.rank;
     this.worldSize = group.worldSize;
-    this.buckets = bucketsOf(params, bucketMb * 1024 * 1024);
+    this.capBytes = bucketMb * 1024 * 1024;
+    this.buckets = bucketsOf(params, this.capBytes);
+    this.reducer = overlap ? native.distReducer(group.h, params.map((p) => p._h)) : null;
+  }
+
+  /** Before each micro-batch's backward: only the step's last one is reduced (no_sync for the others). */
+  beforeBackward(last: boolean): void {
+    if (!this.reducer) return;
+    native.distReducerArm(this.reducer, last ? this.buckets : null);
+    this.armed = last;
   }
 
   /** Every rank starts from rank 0's parameters and buffers. */
@@ -106,6 +135,7 @@ export class DataParallel {
    * gradient on every rank keeps none, as in a one-process run.
    */
   reduceGradients(metrics: readonly number[]): number[] {
+    if (this.reducer) return this.finishOverlapped(metrics);
     return torch.scope(() => {
       const has = this.params.map((p) => (p.grad === undefined ? 0 : 1));
       const summed = this.sum([...metrics, ...has]);
@@ -128,6 +158,33 @@ export class DataParallel {
       for (const w of works) w.wait();
       return summed.slice(0, metrics.length);
     });
+  }
+
+  /** The overlapped path's end: what the hooks left, then the metrics and the parameters used anywhere. */
+  private finishOverlapped(metrics: readonly number[]): number[] {
+    const reducer = this.reducer!;
+    // a rank that ran no backward this step (its share was empty) still sends every bucket, in order
+    if (!this.armed) native.distReducerArm(reducer, this.buckets);
+    this.armed = false;
+    const [had, during] = native.distReducerFinish(reducer);
+    this.lastOverlap = { during, of: this.buckets.length };
+    const summed = this.sum([...metrics, ...had.map(Number)]);
+    const anyHas = summed.slice(metrics.length);
+    torch.scope(() => {
+      // parameters left out of the buckets (unused everywhere at the first step) that some rank used now
+      const inBuckets = new Set(this.buckets.flat());
+      const late: Tensor[] = [];
+      for (const [i, p] of this.params.entries()) {
+        if (inBuckets.has(i) || !anyHas[i]) continue;
+        if (p.grad === undefined) p.grad = torch.zeros(p.shape, { dtype: p.dtype });
+        late.push(p.grad!);
+      }
+      if (late.length) this.group.allReduce(late, "sum").wait();
+      // used by no rank: no gradient, as in one process (the buckets sent zeros for them)
+      for (const [i, p] of this.params.entries()) if (!anyHas[i] && p.grad !== undefined) p.grad = undefined;
+    });
+    if (++this.steps === 1) this.buckets = bucketsOf(this.params, this.capBytes).map((b) => b.filter((i) => anyHas[i])).filter((b) => b.length);
+    return summed.slice(0, metrics.length);
   }
 }
 

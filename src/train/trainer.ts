@@ -206,7 +206,8 @@ export class Trainer {
     if (!schedule) throw new Error("give a schedule (or scheduleFor)");
     this.scheduler = new LRScheduler(this.optimizer, schedule);
     const trainable = o.model.parameters().filter((p) => p.requiresGrad);
-    this.dp = o.distributed ? new DataParallel(o.distributed.group, trainable, o.distributed.bucketMb) : null;
+    // adversarial training runs several backwards per micro-batch: its buckets go after them
+    this.dp = o.distributed ? new DataParallel(o.distributed.group, trainable, o.distributed.bucketMb, o.distributed.overlap ?? !o.adversarial) : null;
     if (this.isMain) mkdirSync(o.out, { recursive: true });
     this.runLog = new RunLog(join(o.out, "metrics.jsonl"), !this.isMain);
   }
@@ -293,9 +294,13 @@ export class Trainer {
     let bad: number | null = null;
     const taskSums = new Map<string, [number, number]>(); // loss sum and micro-batches, per task
     try {
-      for (const { batch, task } of batches) {
+      for (const [k, { batch, task }] of batches.entries()) {
         tokens += batch.inputIds.numel;
         const share = batch.targets / Math.max(1, totalTargets);
+        this.dp?.beforeBackward(k === batches.length - 1);
+        // a micro-batch without targets (no masked token among a rank's few short sequences)
+        // weighs nothing; its mean loss would be 0/0
+        if (batch.targets === 0) continue;
         const value = this.backward(task.objective, batch, share);
         if (!Number.isFinite(value)) {
           bad = value;
