@@ -1,7 +1,7 @@
 // Data-parallel figures, lmforge beside PyTorch (Debian's python3-torch) on this machine:
 //   1. tokens/s of bert-mini masked-LM pretraining (vocabulary 8192, sequences of 128, a
-//      global batch of 16): 1 process x 2 threads against 2 processes x 1 thread (torchrun
-//      with gloo and DistributedDataParallel on the PyTorch side);
+//      global batch of 16): 1 process x 2 threads against 2 processes x 1 thread (gloo and
+//      DistributedDataParallel on the PyTorch side, its workers started as torchrun would);
 //   2. allreduce bandwidth (float32 sum, 2 ranks on loopback) for 1, 10 and 100 MB buffers,
 //      against torch.distributed's gloo allreduce.
 // Run: node dist/bench/distributed.js [--steps N]   (prints a Markdown table)
@@ -122,13 +122,23 @@ async function lmforge(role: string, world: number, threads: number, extra: Reco
   return outs.join("\n");
 }
 
-/** PyTorch: python3 alone, or torchrun with `world` workers (gloo). */
+/**
+ * PyTorch: python3 alone, or `world` workers with torchrun's variables (gloo, env://). Not
+ * torchrun itself: Debian's torch 1.13 torchrun fails on Python 3.12 before starting a worker
+ * (its --redirects default parses to None: "'NoneType' object has no attribute 'get'").
+ */
 async function pytorch(config: object, world: number, threads: number): Promise<string> {
   const python = findPython();
   const script = join(PEERS_DIR, "distributed_torch.py");
   const env = { ...process.env, OMP_NUM_THREADS: String(threads) };
   if (world === 1) return run(python, [script, JSON.stringify(config)], env);
-  return run(python, ["-m", "torch.distributed.run", "--standalone", `--nproc-per-node=${world}`, script, JSON.stringify(config)], env);
+  const port = String(await freePort());
+  const outs = await Promise.all(
+    Array.from({ length: world }, (_, r) =>
+      run(python, [script, JSON.stringify(config)], { ...env, RANK: String(r), LOCAL_RANK: String(r), WORLD_SIZE: String(world), LOCAL_WORLD_SIZE: String(world), MASTER_ADDR: "127.0.0.1", MASTER_PORT: port }),
+    ),
+  );
+  return outs.join("\n");
 }
 
 async function main(): Promise<void> {
@@ -139,6 +149,7 @@ async function main(): Promise<void> {
     const ours = lastJson<{ tokensPerSec: number }>(await lmforge("train", world, threads, { LMF_STEPS: String(steps) }));
     const theirs = lastJson<{ tokensPerSec: number }>(await pytorch({ mode: "train", steps, vocab: VOCAB, seq: SEQ, batch: GLOBAL_BATCH / world, threads }, world, threads));
     rows.push(`| ${world} process${world > 1 ? "es" : ""} x ${threads} thread${threads > 1 ? "s" : ""} | ${Math.round(ours.tokensPerSec)} | ${Math.round(theirs.tokensPerSec)} |`);
+    console.error(rows[rows.length - 1]);
   }
   rows.push("", "| allreduce (float32 sum, 2 ranks, loopback) | lmforge GB/s | torch.distributed GB/s |", "|---|---:|---:|");
   const ours = lastJson<Record<string, number>>(await lmforge("allreduce", 2, 1, {}));

@@ -159,8 +159,27 @@ async function train(): Promise<void> {
   process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params, overlap: trainer.dp?.lastOverlap }) + "\n");
 }
 
+/** Rank 1 joins and then never reduces: rank 0's allreduce must fail within the timeout. */
+async function stall(): Promise<void> {
+  const pg = await initProcessGroup({ ...rendezvousFromEnv()!, timeoutMs: 2000 });
+  if (pg.rank === 1) {
+    await new Promise((done) => setTimeout(done, 6000));
+    process.stdout.write(JSON.stringify({ slept: true }) + "\n");
+    return;
+  }
+  const t0 = Date.now();
+  try {
+    await pg.allReduce(torch.ones([4]), "sum");
+    process.stdout.write(JSON.stringify({ reduced: true }) + "\n");
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ error: (err as Error).message, ms: Date.now() - t0 }) + "\n");
+  }
+  process.exit(0);
+}
+
 const role = process.env.LMF_DIST_ROLE;
-if (role === "collectives") await collectives();
+if (role === "stall") await stall();
+else if (role === "collectives") await collectives();
 else if (role === "alone") await alone();
 else if (role === "train") await train();
 else {
@@ -221,6 +240,14 @@ else {
     const errors = runs.map((r) => (JSON.parse(r.stdout.trim()) as { error?: string }).error ?? "");
     assert.match(errors[0]!, /^rank 0\/2: comparing world sizes: rank 1 has world size 3, this rank 2/);
     assert.match(errors[1]!, /^rank 1\/3: comparing world sizes: rank 0 has world size 2, this rank 3/);
+  });
+
+  test("a collective whose peer never comes fails within the group's timeout, naming the rank and the operation", async () => {
+    const port = await freePort();
+    const [r0] = await Promise.all([worker("stall", groupEnv(0, port)), worker("stall", groupEnv(1, port))]);
+    const got = JSON.parse(r0.stdout.trim()) as { error?: string; ms?: number };
+    assert.match(got.error ?? "", /^rank 0\/2: allreduce failed: .*[Tt]imed out/);
+    assert.ok(got.ms! < 5000, `failed after ${got.ms} ms`);
   });
 
   test("torchrun's and Slurm's variables", () => {
