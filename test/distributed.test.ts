@@ -17,6 +17,7 @@ import type { Example } from "../src/data/index.js";
 import { Trainer, lastCheckpoint } from "../src/train/index.js";
 import { joinFromEnv, shardOf, bucketsOf } from "../src/train/data-parallel.js";
 import { schedules } from "../src/optim/index.js";
+import { Module } from "../src/nn/index.js";
 import { tempDir } from "./helpers.js";
 import { workerCommand, workerEnv } from "../src/cli/launch.js";
 import { mkdirSync } from "node:fs";
@@ -127,6 +128,14 @@ function syntheticExamples(): Example[] {
   });
 }
 
+class UnusedHead extends Module {
+  readonly w: torch.Tensor;
+  constructor() {
+    super();
+    this.w = this.registerParameter("w", torch.ones([64]));
+  }
+}
+
 /**
  * A masked-LM run of a tiny BERT (no dropout): per-rank batch LMF_BATCH; with a launcher's
  * variables, data parallel. Prints the step losses and the final parameters.
@@ -138,6 +147,8 @@ async function train(): Promise<void> {
   if (distributed) torch.manualSeed(7 + distributed.group.rank);
   const model = AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-tiny"), hidden_size: 32, intermediate_size: 64, vocab_size: 100, max_position_embeddings: 64, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
   const objective = new MaskedLM({ strategy: "token", dynamic: true, probability: 0.15, maskId: 3, vocabSize: 100, specialIds: new Set([0, 1, 2, 3, 4]), seed: 3 }, 0);
+  // a parameter no forward uses, registered last: the first bucket to send (reverse order) waits for it
+  if (process.env.LMF_UNUSED === "1") Object.assign(model, { unusedHead: new UnusedHead() });
   const losses: number[] = [];
   const trainer = new Trainer({
     model, objective, train: syntheticExamples(), batchSize: Number(process.env.LMF_BATCH), maxSteps: Number(process.env.LMF_STEPS),
@@ -354,16 +365,16 @@ else {
     assert.deepEqual(workerCommand(["python3", "train.py"], 1, "cli.js"), { file: "python3", args: ["train.py"] });
   });
 
-  test("gradient accumulation (no_sync but the last micro-batch), small buckets sent during the backward, and without overlap: = one process", async (t) => {
+  test("gradient accumulation (no_sync but the last micro-batch), small buckets sent during the backward, without overlap, a parameter no rank uses: = one process", async (t) => {
     const dir = await tempDir();
     const [port1, port2] = [await freePort(), await freePort()];
-    const common = { LMF_STEPS: "20", LMF_BATCH: "2", LMF_ACCUM: "2", LMF_BUCKET_MB: "0.01" };
+    const common = { LMF_STEPS: "20", LMF_BATCH: "2", LMF_ACCUM: "2", LMF_BUCKET_MB: "0.01", LMF_UNUSED: "1" };
     const runs = await Promise.all([
       worker("train", { ...groupEnv(0, port1), ...common, LMF_OUT: join(dir, "overlap") }, 120_000),
       worker("train", { ...groupEnv(1, port1), ...common, LMF_OUT: join(dir, "overlap") }, 120_000),
       worker("train", { ...groupEnv(0, port2), ...common, LMF_OUT: join(dir, "after"), LMF_OVERLAP: "0" }, 120_000),
       worker("train", { ...groupEnv(1, port2), ...common, LMF_OUT: join(dir, "after"), LMF_OVERLAP: "0" }, 120_000),
-      worker("train", { LMF_STEPS: "20", LMF_BATCH: "4", LMF_ACCUM: "2", LMF_OUT: join(dir, "single") }, 120_000),
+      worker("train", { LMF_STEPS: "20", LMF_BATCH: "4", LMF_ACCUM: "2", LMF_UNUSED: "1", LMF_OUT: join(dir, "single") }, 120_000),
     ]);
     const results = runs.map((r, i) => {
       assert.equal(r.code, 0, `run ${i} failed: ${r.stderr}`);
@@ -376,6 +387,8 @@ else {
       for (const [i, l] of one.losses.entries()) assert.ok(Math.abs(l - r.losses[i]!) < 1e-5 * Math.abs(l), `step ${i + 1}: loss ${r.losses[i]} vs ${l}`);
     }
     assert.ok(worst < 1e-4, `largest parameter difference ${worst}`);
+    // the parameter no rank used keeps no gradient, so AdamW leaves it alone (its weight decay would move it)
+    for (const r of results) assert.deepEqual(r.params["unusedHead.w"], new Array(64).fill(1));
     // 10 KB buckets of a 30k-parameter model: most are sent before the backward ends
     const { during, of } = results[0]!.overlap!;
     assert.ok(of >= 8 && during >= of / 2, `${during} of ${of} buckets sent during the backward`);
