@@ -167,7 +167,7 @@ async function train(): Promise<void> {
   trainer.train();
   const params = Object.fromEntries([...model.namedParameters()].map(([n, p]) => [n, Array.from(p.data() as Float32Array)]));
   distributed?.group.destroy();
-  process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params, overlap: trainer.dp?.lastOverlap }) + "\n");
+  process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params, overlap: trainer.parallel?.lastOverlap }) + "\n");
 }
 
 /** Rank 1 joins and then never reduces: rank 0's allreduce must fail within the timeout. */

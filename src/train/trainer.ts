@@ -167,7 +167,7 @@ export class Trainer {
   private sinceBest = 0;
   private evals: Record<string, number>[] = [];
   /** Data parallelism, when the run has a process group. */
-  readonly dp: DataParallel | null;
+  readonly parallel: DataParallel | null;
 
   constructor(readonly o: TrainerOptions) {
     const counts: [string, number][] = [["batch size", o.batchSize], ["gradient accumulation", o.gradientAccumulation ?? 1]];
@@ -207,14 +207,14 @@ export class Trainer {
     this.scheduler = new LRScheduler(this.optimizer, schedule);
     const trainable = o.model.parameters().filter((p) => p.requiresGrad);
     // adversarial training runs several backwards per micro-batch: its buckets go after them
-    this.dp = o.distributed ? new DataParallel(o.distributed.group, trainable, o.distributed.bucketMb, o.distributed.overlap ?? !o.adversarial) : null;
+    this.parallel = o.distributed ? new DataParallel(o.distributed.group, trainable, o.distributed.bucketMb, o.distributed.overlap ?? !o.adversarial) : null;
     if (this.isMain) mkdirSync(o.out, { recursive: true });
     this.runLog = new RunLog(join(o.out, "metrics.jsonl"), !this.isMain);
   }
 
   /** Rank 0 of a distributed run, or a run of one process: the one that writes. */
   get isMain(): boolean {
-    return (this.dp?.rank ?? 0) === 0;
+    return (this.parallel?.rank ?? 0) === 0;
   }
 
   /** The first task's epoch (the run's, with one task). */
@@ -231,8 +231,8 @@ export class Trainer {
    * several ranks, this rank's slice of the global batch (every rank draws the same one).
    */
   private nextIndices(task: TaskState): number[] {
-    if (!this.dp) return this.nextGlobalIndices(task, this.o.batchSize);
-    return shardOf(this.nextGlobalIndices(task, this.o.batchSize * this.dp.worldSize), this.dp.rank, this.dp.worldSize);
+    if (!this.parallel) return this.nextGlobalIndices(task, this.o.batchSize);
+    return shardOf(this.nextGlobalIndices(task, this.o.batchSize * this.parallel.worldSize), this.parallel.rank, this.parallel.worldSize);
   }
 
   private nextGlobalIndices(task: TaskState, size: number): number[] {
@@ -288,7 +288,7 @@ export class Trainer {
     }
     const localTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
     // every rank weighs its micro-batches by their share of all ranks' targets
-    const totalTargets = this.dp ? this.dp.sum([localTargets])[0]! : localTargets;
+    const totalTargets = this.parallel ? this.parallel.sum([localTargets])[0]! : localTargets;
     let lossSum = 0;
     let tokens = 0;
     let bad: number | null = null;
@@ -297,14 +297,14 @@ export class Trainer {
       for (const [k, { batch, task }] of batches.entries()) {
         tokens += batch.inputIds.numel;
         const share = batch.targets / Math.max(1, totalTargets);
-        this.dp?.beforeBackward(k === batches.length - 1);
+        this.parallel?.beforeBackward(k === batches.length - 1);
         // a micro-batch without targets (no masked token among a rank's few short sequences)
         // weighs nothing; its mean loss would be 0/0
         if (batch.targets === 0) continue;
         const value = this.backward(task.objective, batch, share);
         if (!Number.isFinite(value)) {
           bad = value;
-          if (!this.dp) break; // with ranks, all of them learn of it below and stop together
+          if (!this.parallel) break; // with ranks, all of them learn of it below and stop together
           continue;
         }
         lossSum += value * share;
@@ -314,9 +314,9 @@ export class Trainer {
     } finally {
       for (const { batch } of batches) torch.dispose(batch);
     }
-    if (this.dp) {
+    if (this.parallel) {
       // the loss and tokens of the global batch, and whether any rank saw a non-finite loss or was interrupted
-      const [loss, allTokens, nonFinite, stop] = this.dp.reduceGradients([lossSum, tokens, bad === null ? 0 : 1, this.stopRequested ? 1 : 0]);
+      const [loss, allTokens, nonFinite, stop] = this.parallel.reduceGradients([lossSum, tokens, bad === null ? 0 : 1, this.stopRequested ? 1 : 0]);
       lossSum = loss!;
       tokens = allTokens!;
       if (nonFinite! > 0 && bad === null) bad = NaN;
@@ -325,7 +325,7 @@ export class Trainer {
     if (bad !== null) {
       const last = lastCheckpoint(this.o.out);
       throw new NonFiniteLossError(
-        `the loss became ${bad} at step ${this.step + 1}${this.dp ? ` (on rank ${this.dp.rank} or another)` : ""}; training stopped, nothing was saved for this step` +
+        `the loss became ${bad} at step ${this.step + 1}${this.parallel ? ` (on rank ${this.parallel.rank} or another)` : ""}; training stopped, nothing was saved for this step` +
           (last ? `; the last good checkpoint is ${last} (continue from it with --resume)` : "") +
           ". Try a lower --learning-rate, --precision fp32 or a smaller --clip-norm.",
       );
@@ -555,10 +555,10 @@ export class Trainer {
     const o = this.o;
     if (o.resume) this.resume();
     else this.logStart();
-    if (this.dp) {
+    if (this.parallel) {
       // the same model on every rank, then rank 0's weights everywhere (a resumed run's included)
-      this.dp.group.checkSame("model config", JSON.stringify(o.model.config));
-      this.dp.broadcastFromRank0([...o.model.namedBuffers()].map(([, b]) => b));
+      this.parallel.group.checkSame("model config", JSON.stringify(o.model.config));
+      this.parallel.broadcastFromRank0([...o.model.namedBuffers()].map(([, b]) => b));
     }
     const onSigint = (): void => this.requestStop();
     process.on("SIGINT", onSigint);
