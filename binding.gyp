@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "lmforge",
-      "sources": ["native/lmf.cc", "native/ops.cc", "native/addon.cc", "native/optim.cc", "native/allocator.cc", "native/linear.cc", "native/attention.cc", "native/dropout.cc"],
+      "sources": ["native/lmf.cc", "native/ops.cc", "native/addon.cc", "native/optim.cc", "native/allocator.cc", "native/linear.cc", "native/attention.cc", "native/dropout.cc", "native/distributed.cc", "native/reducer.cc"],
       "include_dirs": ["<!@(node scripts/find-libtorch.mjs --include)"],
       "libraries": ["<!@(node scripts/find-libtorch.mjs --libs)"],
       "cflags!": ["-fno-exceptions"],

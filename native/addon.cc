@@ -17,6 +17,8 @@
 namespace lmf {
 void register_ops(napi_env env, napi_value exports);
 void register_optim(napi_env env, napi_value exports);
+void register_distributed(napi_env env, napi_value exports);
+void register_reducer(napi_env env, napi_value exports);
 }
 
 using lmf::ArgError;
@@ -607,6 +609,8 @@ napi_value init(napi_env env, napi_value exports) {
     }
     lmf::register_ops(env, exports);
     lmf::register_optim(env, exports);
+    lmf::register_distributed(env, exports);
+    lmf::register_reducer(env, exports);
     napi_value version;
     napi_create_string_utf8(env, TORCH_VERSION, NAPI_AUTO_LENGTH, &version);
     napi_set_named_property(env, exports, "torchVersion", version);

@@ -2,6 +2,7 @@
 # Installs what lmforge needs and is missing on a Debian or Ubuntu machine, then builds it:
 #   - libtorch (Debian's libtorch-dev) unless one is already found ($LIBTORCH, system, python torch)
 #   - a fast BLAS for libtorch (OpenBLAS; without it Debian links the slow reference BLAS)
+#   - gloo's headers (libgloo-dev), for data-parallel training's process groups
 #   - the C++ toolchain for the addon
 #   - chromium, for the browser tests of the reports and dashboard
 #   - the npm dependencies (npm ci), the generated bindings, the addon and the TypeScript
@@ -16,6 +17,9 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 if ! node scripts/find-libtorch.mjs --json >/dev/null 2>&1; then missing+=(libtorch-dev); fi
 if command -v dpkg-query >/dev/null; then
   have_pkg libopenblas0-openmp || have_pkg libopenblas0-pthread || have_pkg libopenblas0 || missing+=(libopenblas0-openmp)
+  # gloo's headers, for the process groups of data-parallel training (libtorch_cpu has gloo
+  # built in, but Debian's libtorch-dev does not bring the headers its c10d headers include)
+  [ -e /usr/include/gloo/algorithm.h ] || have_pkg libgloo-dev || missing+=(libgloo-dev)
 fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)

@@ -38,6 +38,15 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./finetune.js")).finetuneCommand(v),
   },
   {
+    name: "launch",
+    summary: "run a command on several worker processes, data parallel (torchrun's contract: RANK, WORLD_SIZE, MASTER_ADDR, ...)",
+    usage: "lmforge launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P] [--max-restarts K] -- pretrain|finetune ...",
+    notes: "A worker that dies stops the others; with --max-restarts the group restarts from the last checkpoint (--resume is added).",
+    positionals: true,
+    specs: async () => (await import("./launch.js")).LAUNCH_OPTIONS,
+    run: async (v, p) => (await import("./launch.js")).launchCommand(v, p),
+  },
+  {
     name: "ablate",
     summary: "compare Transformer variants (norm placement, positions, feed-forward, attention, convolution) on equal terms: pretrain, fine-tune, one table",
     usage: "lmforge ablate --variants post-ln,pre-ln,rmsnorm+rotary+swiglu,performer,conv-hybrid [--budget 20m | --steps N] --out DIR [options]",

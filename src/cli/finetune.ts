@@ -20,6 +20,13 @@ export const EVALUATE_OUT_OPTIONS = defineOptions([
 ]);
 
 export async function finetuneCommand(v: Record<string, unknown>): Promise<void> {
+  // a launched worker other than rank 0 reports nothing but its own log lines
+  const rank = Number(process.env.RANK ?? 0);
+  if (rank > 0) {
+    const { config: _unused, progressEvery: _every, ...given } = v;
+    await finetune({ ...(given as unknown as FinetuneOptions), log: (line) => console.error(`rank ${rank}: ${line}`) });
+    return;
+  }
   const { config: _config, progressEvery, ...options } = v;
   const progress = new Progress("finetune", "steps", { every: progressEvery as number | undefined });
   const out = String(v.out);

@@ -9,6 +9,13 @@ import { Progress } from "./progress.js";
 import { reportAfterRun } from "./report.js";
 
 export async function pretrainCommand(v: Record<string, unknown>): Promise<void> {
+  // a launched worker other than rank 0 reports nothing but its own log lines
+  const rank = Number(process.env.RANK ?? 0);
+  if (rank > 0) {
+    const { config: _unused, progressEvery: _every, ...given } = v;
+    await pretrain({ ...(given as unknown as PretrainOptions), log: (line) => console.error(`rank ${rank}: ${line}`) });
+    return;
+  }
   const { config: _config, progressEvery, ...options } = v;
   const progress = new Progress("pretrain", "steps", { every: progressEvery as number | undefined });
   const started = Date.now();

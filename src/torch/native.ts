@@ -92,7 +92,47 @@ export interface CpuCacheStats {
   misses: number;
 }
 
-export type NativeAddon = NativeCore & NativeOps;
+/** A rank's process group, as the addon holds it (native/distributed.cc). */
+export type GroupHandle = { readonly __brand: "lmforge.ProcessGroup" };
+/** A launched collective, waited for once or more (native/distributed.cc). */
+export type WorkHandle = { readonly __brand: "lmforge.Work" };
+
+/** What distInit takes, validated in src/torch/distributed.ts first. */
+export interface NativeInitOptions {
+  store: "tcp" | "file";
+  host: string;
+  port: number;
+  isMaster: boolean;
+  path: string;
+  interface: string;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  threads: number;
+}
+
+/** The c10d bindings (native/distributed.cc): gloo collectives, waited for synchronously or through a Promise. */
+export interface NativeDistributed {
+  distInit(options: NativeInitOptions): Promise<GroupHandle>;
+  distDestroy(group: GroupHandle): void;
+  distAllReduce(group: GroupHandle, tensors: Handle[], op: "sum" | "avg" | "max" | "min"): WorkHandle;
+  distBroadcast(group: GroupHandle, tensors: Handle[], root: number): WorkHandle;
+  distAllGather(group: GroupHandle, tensor: Handle): WorkHandle;
+  distBarrier(group: GroupHandle): WorkHandle;
+  distWait(work: WorkHandle): Handle[] | undefined;
+  distWaitAsync(work: WorkHandle): Promise<Handle[] | undefined>;
+  /** Hooks the parameters' gradient accumulators (native/reducer.cc). */
+  distReducer(group: GroupHandle, params: Handle[]): ReducerHandle;
+  /** Arms the next backward with buckets of parameter indices (sent in this order), or disarms it (null). */
+  distReducerArm(reducer: ReducerHandle, buckets: number[][] | null): void;
+  /** Sends what is left, waits, writes the sums: [which parameters had a gradient of their own, buckets sent during the backward]. */
+  distReducerFinish(reducer: ReducerHandle): [boolean[], number];
+}
+
+/** The gradient reducer of one model's parameters (native/reducer.cc). */
+export type ReducerHandle = { readonly __brand: "lmforge.Reducer" };
+
+export type NativeAddon = NativeCore & NativeOps & NativeDistributed;
 
 /** What the loader decided about the BLAS core type, for runtimeInfo(). */
 export const blasChoice: { coreType: string | undefined; reason: string } = { coreType: undefined, reason: "" };

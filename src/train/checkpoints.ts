@@ -76,9 +76,14 @@ export function rotateCheckpoints(out: string, keep: number, protect: ReadonlySe
 
 /** The run's JSONL log: one record per line, each with the time. */
 export class RunLog {
-  constructor(readonly path: string) {}
+  /** readOnly: a log other ranks of a distributed run read but only rank 0 writes. */
+  constructor(
+    readonly path: string,
+    readonly readOnly = false,
+  ) {}
 
   append(record: Record<string, unknown>): void {
+    if (this.readOnly) return;
     try {
       appendFileSync(this.path, JSON.stringify({ time: new Date().toISOString(), ...record }) + "\n");
     } catch (e) {
@@ -103,6 +108,7 @@ export class RunLog {
 
   /** Keeps the records up to a step (steps, evaluations and checkpoints after it are dropped), atomically. */
   truncateAfter(step: number): void {
+    if (this.readOnly) return;
     const kept = this.read().filter((r) => typeof r.step !== "number" || r.step <= step || r.event === "start");
     writeTextAtomic(this.path, kept.map((r) => JSON.stringify(r)).join("\n") + (kept.length ? "\n" : ""));
   }

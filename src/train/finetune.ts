@@ -27,6 +27,8 @@ import "../generate/index.js";
 import type { FinetuneTask, Splits } from "../tasks/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainResult } from "./trainer.js";
+import { joinFromEnv } from "./data-parallel.js";
+import type { DistributedOptions } from "./data-parallel.js";
 import { trainingOptions } from "./options.js";
 import { DP_OPTIONS } from "./privacy/dp-sgd.js";
 import { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
@@ -126,6 +128,8 @@ export interface FinetuneOptions {
   searchWeightDecay?: number[];
   trials?: number;
   out: string;
+  /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
+  distributed?: DistributedOptions;
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   onTrial?: (t: SearchTrial, index: number, count: number) => void;
@@ -283,9 +287,13 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     options: Object.fromEntries(task.options.filter((s) => o[s.key] !== undefined).map((s) => [s.key, o[s.key]])),
   };
   const objective = task.objective({ tokenizer: tok, labels, maxLength: o.maxLength, options: o, modelHead, ...(head ? { head } : {}) });
+  // a launcher's worker joins its group; only rank 0 writes
+  const joined = o.distributed ? undefined : await joinFromEnv(o.log);
+  const distributed = (o.distributed as DistributedOptions | undefined) ?? joined;
+  const main = (distributed?.group.rank ?? 0) === 0;
   // everything checked: the first write
-  mkdirSync(o.out, { recursive: true });
-  if (splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
+  if (main) mkdirSync(o.out, { recursive: true });
+  if (main && splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
   const privacy = o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined;
   if (privacy && given.precision === "bf16") throw new Error("--dp-epsilon / --dp-noise-multiplier: DP-SGD runs in fp32; drop --precision bf16");
   const trainer = new Trainer({
@@ -313,6 +321,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     resume: o.resume,
     copy: tokenizerFiles(tokDir),
     config: { lmforge: meta },
+    ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...(o.onEval ? { onEval: o.onEval } : {}),
@@ -322,7 +331,8 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   trainer.optimizer.dispose();
   model.eval();
   const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };
-  if (r.interrupted) return result;
+  joined?.group.destroy();
+  if (r.interrupted || !main) return result;
   saveFinetuned(model, o.out, meta, tokDir);
   if (task.name === "classification") {
     // the drift reference `lmforge serve` compares live inputs with

@@ -19,6 +19,8 @@ import { writeTextAtomic } from "../io/index.js";
 import { schedules } from "../optim/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainTask } from "./trainer.js";
+import { joinFromEnv } from "./data-parallel.js";
+import type { DistributedOptions } from "./data-parallel.js";
 import type { Mixing } from "./mixing.js";
 import { PRETRAIN_OPTIONS } from "./pretrain-options.js";
 
@@ -76,6 +78,8 @@ export interface PretrainOptions {
   adversarial?: AdversarialOptions;
   /** Auxiliary tasks beside the masked LM, by name ("word-boundary") with their loss weight. */
   auxiliary?: { name: string; weight: number }[];
+  /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
+  distributed?: DistributedOptions;
   onStep?: (info: StepInfo) => void;
   onEval?: (m: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -225,6 +229,10 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     if (o.adversarial && !e.supports.adversarial) throw new Error(`--adversarial does not apply to ${e.name}`);
     if (o.auxiliary?.length && !e.supports.auxiliary) throw new Error(`auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp), not ${e.name}`);
   }
+  // a launcher's worker joins its group first: a rendezvous error comes before any work
+  const joined = o.distributed ? undefined : await joinFromEnv(o.log);
+  const distributed = o.distributed ?? joined;
+  const main = (distributed?.group.rank ?? 0) === 0;
   // image objectives read --images, not text; nothing else takes it
   const imageEntry = entries.find((e) => e.images);
   if (imageEntry && specs.length > 1) throw new Error(`${imageEntry.name} learns from images and is not mixed with other tasks`);
@@ -305,6 +313,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     ...(o.patience > 0 ? { best: { metric: o.metric ?? "loss", patience: o.patience } } : {}),
     resume: o.resume,
     copy,
+    ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...(o.onEval ? { onEval: o.onEval } : {}),
@@ -320,15 +329,16 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   // ELECTRA keeps its discriminator, as the paper does; the generator is discarded
   const keep = pairing ? pairing.keep(model) : model;
   detachAuxiliaryHeads(keep, auxiliary); // the checkpoint holds Hugging Face's tensors only
-  savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
+  if (main) savePretrained(keep, o.out, { copy, mode: "files" }); // beside metrics.jsonl and the checkpoints
   // image objectives: the folder's test images, scored once at the end (zero-shot accuracy for clip)
   let test: Record<string, number> | undefined;
   const objective0 = tasks[0]!.objective;
   if (imageData && imageData.test.length && objective0.evaluate && !r.interrupted) {
     test = objective0.evaluate(keep, imageData.test as Example[], { batchSize: o.batchSize, precision: o.precision }).metrics;
-    writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: imageData.test.length, ...test }, null, 2) + "\n");
+    if (main) writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: imageData.test.length, ...test }, null, 2) + "\n");
     o.log?.(`test (${imageData.test.length} images): ${Object.entries(test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
   }
+  joined?.group.destroy();
   return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, ...(r.signal ? { signal: r.signal } : {}), trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity, ...(test ? { test } : {}) };
 }
 

@@ -33,6 +33,8 @@ import type { Mixing } from "./mixing.js";
 import { DpSgd, planDp } from "./privacy/dp-sgd.js";
 import type { DpRequest, DpSettings } from "./privacy/dp-sgd.js";
 import { RunLog, checkpointSteps, lastCheckpoint, removeStaleTemporaries, resumableCheckpoint, rotateCheckpoints } from "./checkpoints.js";
+import { DataParallel, shardOf } from "./data-parallel.js";
+import type { DistributedOptions } from "./data-parallel.js";
 
 export { lastCheckpoint } from "./checkpoints.js";
 
@@ -103,6 +105,11 @@ export interface TrainerOptions {
    * expected batch is batchSize × gradientAccumulation; clipNorm does not apply.
    */
   privacy?: DpRequest;
+  /**
+   * Data parallelism over a process group (see data-parallel.ts): batchSize is per rank, the
+   * global batch worldSize x batchSize; only rank 0 writes the log and checkpoints.
+   */
+  distributed?: DistributedOptions;
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -186,6 +193,8 @@ export class Trainer {
   private evals: Record<string, number>[] = [];
   /** DP-SGD's step, when the run is private. */
   readonly dp: DpSgd | null = null;
+  /** Data parallelism, when the run has a process group. */
+  readonly parallel: DataParallel | null;
 
   constructor(readonly o: TrainerOptions) {
     const counts: [string, number][] = [["batch size", o.batchSize], ["gradient accumulation", o.gradientAccumulation ?? 1]];
@@ -212,19 +221,30 @@ export class Trainer {
       return { ...t, features, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001 };
     });
     this.rates = mixingRates(this.tasks.map((t) => t.features.length), o.mixing ?? { kind: "proportional" });
-    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(this.tasks[0]!.features.length / o.batchSize) / (o.gradientAccumulation ?? 1)));
+    const worldSize = o.distributed?.group.worldSize ?? 1;
+    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(this.tasks[0]!.features.length / (o.batchSize * worldSize)) / (o.gradientAccumulation ?? 1)));
     this.maxSteps = o.maxSteps ?? o.epochs! * this.stepsPerEpoch;
     this.evalEvery = o.evalEvery === "epoch" ? this.stepsPerEpoch : (o.evalEvery ?? 0);
     this.saveEvery = o.saveEvery === "epoch" ? this.stepsPerEpoch : (o.saveEvery ?? 0);
     if (o.best && !this.evalEvery) throw new Error(`early stopping on ${o.best.metric} needs evaluations: set evalEvery`);
+    // DP-SGD's per-sample clipping and noise would need to be applied across ranks: not built
+    if (o.privacy && o.distributed) throw new Error("differentially private training (--dp-*) runs in one process; it does not go with a launcher's process group");
     if (o.privacy) this.dp = this.makePrivate(o.privacy);
     this.optimizer = AdamW.forModule(o.model, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
     if (this.optimizer.paramGroups.length === 0) throw new Error(`${o.model.constructor.name}: no trainable parameters (every parameter is frozen)`);
     const schedule = o.schedule ?? o.scheduleFor?.(this.maxSteps);
     if (!schedule) throw new Error("give a schedule (or scheduleFor)");
     this.scheduler = new LRScheduler(this.optimizer, schedule);
-    mkdirSync(o.out, { recursive: true });
-    this.runLog = new RunLog(join(o.out, "metrics.jsonl"));
+    const trainable = o.model.parameters().filter((p) => p.requiresGrad);
+    // adversarial training runs several backwards per micro-batch: its buckets go after them
+    this.parallel = o.distributed ? new DataParallel(o.distributed.group, trainable, o.distributed.bucketMb, o.distributed.overlap ?? !o.adversarial) : null;
+    if (this.isMain) mkdirSync(o.out, { recursive: true });
+    this.runLog = new RunLog(join(o.out, "metrics.jsonl"), !this.isMain);
+  }
+
+  /** Rank 0 of a distributed run, or a run of one process: the one that writes. */
+  get isMain(): boolean {
+    return (this.parallel?.rank ?? 0) === 0;
   }
 
   /** Checks that DP-SGD applies to this run and plans it (the noise multiplier for a target ε). */
@@ -292,17 +312,25 @@ export class Trainer {
     return this.o.precision ?? "fp32";
   }
 
-  /** The next micro-batch's example indices in a task, advancing its data position. */
+  /**
+   * The next micro-batch's example indices in a task, advancing its data position. With
+   * several ranks, this rank's slice of the global batch (every rank draws the same one).
+   */
   private nextIndices(task: TaskState): number[] {
+    if (!this.parallel) return this.nextGlobalIndices(task, this.o.batchSize);
+    return shardOf(this.nextGlobalIndices(task, this.o.batchSize * this.parallel.worldSize), this.parallel.rank, this.parallel.worldSize);
+  }
+
+  private nextGlobalIndices(task: TaskState, size: number): number[] {
     const n = task.features.length;
     if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: epochOrder(n, task.orderSeed, task.epoch) };
     const order = task.order.indices;
     const out: number[] = [];
-    while (out.length < this.o.batchSize) {
+    while (out.length < size) {
       if (task.position >= n) {
         task.epoch += 1;
         task.position = 0;
-        return out.length ? out : this.nextIndices(task);
+        return out.length ? out : this.nextGlobalIndices(task, size);
       }
       out.push(order[task.position++]!);
     }
@@ -342,24 +370,29 @@ export class Trainer {
       const task = this.tasks[pickTask(this.rates, this.o.seed, this.step, k)]!;
       const epoch = task.epoch;
       const idx = this.nextIndices(task);
-      batches.push({ batch: task.objective.batch(task.features, idx, epoch), task });
+      // a rank whose share of an epoch's tail is empty sits this micro-batch out
+      if (idx.length) batches.push({ batch: task.objective.batch(task.features, idx, epoch), task });
     }
-    const totalTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
+    const localTargets = batches.reduce((n, b) => n + b.batch.targets, 0);
+    // every rank weighs its micro-batches by their share of all ranks' targets
+    const totalTargets = this.parallel ? this.parallel.sum([localTargets])[0]! : localTargets;
     let lossSum = 0;
     let tokens = 0;
+    let bad: number | null = null;
     const taskSums = new Map<string, [number, number]>(); // loss sum and micro-batches, per task
     try {
-      for (const { batch, task } of batches) {
+      for (const [k, { batch, task }] of batches.entries()) {
         tokens += batch.inputIds.numel;
         const share = batch.targets / Math.max(1, totalTargets);
+        this.parallel?.beforeBackward(k === batches.length - 1);
+        // a micro-batch without targets (no masked token among a rank's few short sequences)
+        // weighs nothing; its mean loss would be 0/0
+        if (batch.targets === 0) continue;
         const value = this.backward(task.objective, batch, share);
         if (!Number.isFinite(value)) {
-          const last = lastCheckpoint(this.o.out);
-          throw new NonFiniteLossError(
-            `the loss became ${value} at step ${this.step + 1}; training stopped, nothing was saved for this step` +
-              (last ? `; the last good checkpoint is ${last} (continue from it with --resume)` : "") +
-              ". Try a lower --learning-rate, --precision fp32 or a smaller --clip-norm.",
-          );
+          bad = value;
+          if (!this.parallel) break; // with ranks, all of them learn of it below and stop together
+          continue;
         }
         lossSum += value * share;
         const [sum, n] = taskSums.get(task.name) ?? [0, 0];
@@ -367,6 +400,22 @@ export class Trainer {
       }
     } finally {
       for (const { batch } of batches) torch.dispose(batch);
+    }
+    if (this.parallel) {
+      // the loss and tokens of the global batch, and whether any rank saw a non-finite loss or was interrupted
+      const [loss, allTokens, nonFinite, stop] = this.parallel.reduceGradients([lossSum, tokens, bad === null ? 0 : 1, this.stopRequested ? 1 : 0]);
+      lossSum = loss!;
+      tokens = allTokens!;
+      if (nonFinite! > 0 && bad === null) bad = NaN;
+      if (stop! > 0) this.stopRequested = true;
+    }
+    if (bad !== null) {
+      const last = lastCheckpoint(this.o.out);
+      throw new NonFiniteLossError(
+        `the loss became ${bad} at step ${this.step + 1}${this.parallel ? ` (on rank ${this.parallel.rank} or another)` : ""}; training stopped, nothing was saved for this step` +
+          (last ? `; the last good checkpoint is ${last} (continue from it with --resume)` : "") +
+          ". Try a lower --learning-rate, --precision fp32 or a smaller --clip-norm.",
+      );
     }
     const gradNorm = this.o.clipNorm ? clipGradNorm(this.o.model.parameters(), this.o.clipNorm) : 0;
     this.optimizer.step();
@@ -445,6 +494,7 @@ export class Trainer {
   /** Writes checkpoint-<step>/ atomically: weights, optimizer, schedule, random state, data position. */
   saveCheckpoint(): string {
     const dir = join(this.o.out, `checkpoint-${this.step}`);
+    if (!this.isMain) return dir; // rank 0 writes; every rank reads it on resume
     const opt = this.optimizer.stateDict();
     const tensors = new Map<string, Tensor>();
     for (const [k, v] of tensorsToSave(this.o.model)) tensors.set(`model.${k}`, v);
@@ -655,8 +705,13 @@ export class Trainer {
     const o = this.o;
     if (o.resume) this.resume();
     else {
-      removeStaleTemporaries(o.out);
+      if (this.isMain) removeStaleTemporaries(o.out);
       this.logStart();
+    }
+    if (this.parallel) {
+      // the same model on every rank, then rank 0's weights everywhere (a resumed run's included)
+      this.parallel.group.checkSame("model config", JSON.stringify(o.model.config));
+      this.parallel.broadcastFromRank0([...o.model.namedBuffers()].map(([, b]) => b));
     }
     let lastLoss = NaN;
     let stoppedEarly = false;
@@ -705,7 +760,7 @@ export class Trainer {
       this.runLog.append({ event: "restore_best", step: this.step, best_step: this.best.step, best_value: this.best.value });
     }
     const result: TrainResult = { steps: this.step, lastLoss, interrupted: false, stoppedEarly, evals: this.evals, best: this.best, ...(this.dp ? { privacy: { ...this.dp.settings, epsilon: this.dp.epsilonAfter(this.step), steps: this.step } } : {}) };
-    writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify(result, null, 2) + "\n");
+    if (this.isMain) writeTextAtomic(join(o.out, "train_summary.json"), JSON.stringify(result, null, 2) + "\n");
     return result;
   }
 }

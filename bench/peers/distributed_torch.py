@@ -1,0 +1,96 @@
+# The PyTorch side of bench/distributed.ts, alone or under torchrun (gloo):
+#   mode "train": bert-mini masked-LM steps (Hugging Face's eager BERT: separate q/k/v,
+#     matmul-softmax attention, exact GELU, post-LayerNorm, the MLM head tied to the word
+#     embeddings, dropout 0.1), AdamW, DistributedDataParallel when launched with WORLD_SIZE > 1;
+#     prints rank 0's median step time and the global tokens/s.
+#   mode "allreduce": torch.distributed.all_reduce of 1-100 MB float32 buffers; prints the
+#     median seconds per allreduce by size in MB.
+import json, math, os, sys, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.distributed as dist
+
+cfg = json.loads(sys.argv[1])
+world = int(os.environ.get("WORLD_SIZE", "1"))
+if world > 1:
+    dist.init_process_group("gloo")
+rank = dist.get_rank() if world > 1 else 0
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+
+class Layer(nn.Module):
+    def __init__(s, H, I, heads):
+        super().__init__()
+        s.h = heads
+        s.query, s.key, s.value = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H)
+        s.attn_out, s.ln1 = nn.Linear(H, H), nn.LayerNorm(H, eps=1e-12)
+        s.inter, s.out, s.ln2 = nn.Linear(H, I), nn.Linear(I, H), nn.LayerNorm(H, eps=1e-12)
+        s.drop = nn.Dropout(0.1)
+    def split(s, x):
+        B, T, C = x.shape
+        return x.view(B, T, s.h, C // s.h).permute(0, 2, 1, 3)
+    def forward(s, x, mask):
+        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
+        p = s.drop(F.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1]) + mask, dim=-1))
+        ctx = torch.matmul(p, v).permute(0, 2, 1, 3).reshape(x.shape)
+        a = s.ln1(s.drop(s.attn_out(ctx)) + x)
+        return s.ln2(s.drop(s.out(F.gelu(s.inter(a)))) + a)
+
+class BertMLM(nn.Module):
+    def __init__(s, V, H=256, L=4, heads=4, I=1024):
+        super().__init__()
+        s.word, s.pos, s.tok_type = nn.Embedding(V, H, padding_idx=0), nn.Embedding(512, H), nn.Embedding(2, H)
+        s.ln, s.drop = nn.LayerNorm(H, eps=1e-12), nn.Dropout(0.1)
+        s.layers = nn.ModuleList([Layer(H, I, heads) for _ in range(L)])
+        s.transform, s.tln = nn.Linear(H, H), nn.LayerNorm(H, eps=1e-12)
+        s.bias = nn.Parameter(torch.zeros(V))
+    def forward(s, ids, labels):
+        B, T = ids.shape
+        x = s.drop(s.ln(s.word(ids) + s.tok_type(torch.zeros_like(ids)) + s.pos(torch.arange(T).unsqueeze(0))))
+        m = torch.zeros(B, 1, 1, T)
+        for l in s.layers:
+            x = l(x, m)
+        h = s.tln(F.gelu(s.transform(x)))
+        logits = h @ s.word.weight.t() + s.bias
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
+
+if cfg["mode"] == "train":
+    torch.manual_seed(0)
+    V, T, B = cfg["vocab"], cfg["seq"], cfg["batch"]
+    model = BertMLM(V)
+    ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    ids = torch.randint(5, V, (B, T))
+    labels = torch.where(torch.rand(B, T) < 0.15, ids, torch.full_like(ids, -100))
+    times = []
+    for step in range(cfg["steps"] + 2):
+        t = time.perf_counter()
+        loss = ddp(ids, labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if step >= 2:
+            times.append(time.perf_counter() - t)
+    times.sort()
+    step = times[len(times) // 2]
+    if rank == 0:
+        print(json.dumps({"step": step, "tokensPerSec": B * world * T / step}))
+else:
+    out = {}
+    for mb in cfg["sizes"]:
+        t = torch.zeros(int(mb * 1e6 / 4))
+        reps = 5 if mb >= 100 else 10 if mb >= 10 else 30
+        times = []
+        for i in range(reps + 2):
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(t)
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        times.sort()
+        out[str(mb)] = times[len(times) // 2]
+    if rank == 0:
+        print(json.dumps(out))
+if world > 1:
+    dist.destroy_process_group()
