@@ -24,3 +24,5 @@ export { readIdx, parseIdx, IdxFormatError } from "./idx.js";
 export type { IdxArray, IdxDType } from "./idx.js";
 export { loadImageSet, readIdxImages, readPng, decodePng, encodeGreyPng, pixelTensor, imageExamples, splitImages, classesFor, classText, FASHION_MNIST_CLASSES, TEXT_TEMPLATES, PIXEL_MEAN, PIXEL_STD } from "./images.js";
 export type { ImageSet, ImageExample, ImageClass } from "./images.js";
+export { scrubText, scrubPath, findPii, formatScrubReport, parsePiiTypes, luhnValid, ibanValid, ipv6Valid, cardNetwork, PII_TYPES, PLACEHOLDERS, SCRUB_OPTIONS } from "./scrub.js";
+export type { PiiType, Finding, PiiCounts, ScrubReport } from "./scrub.js";

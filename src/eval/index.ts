@@ -13,3 +13,7 @@ export type { RougeType, RougeScore, RougeOptions } from "./rouge.js";
 export { porterStem } from "./porter.js";
 export { psi, psiLevel, histogram, binIndex, binCount, textFeatures, referenceStats, parseReferenceStats, DriftWindow, PSI_THRESHOLDS, PSI_EPSILON, NUMERIC_BINS } from "./drift.js";
 export type { Bins, InputFeatures, PredictionFeatures, Observation, DriftFeature, ReferenceStats, FeatureReference } from "./drift.js";
+export { lossThresholdAttack, classificationLosses } from "./membership.js";
+export type { MembershipResult } from "./membership.js";
+export { fitLogistic, predictLogistic } from "./logistic.js";
+export type { LogisticOptions, LogisticModel } from "./logistic.js";

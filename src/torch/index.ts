@@ -14,3 +14,4 @@ export type { CpuCacheStats } from "./native.js";
 export type { RuntimeInfo, AutocastOptions } from "./runtime.js";
 export { scaledDotProductAttention, hasFusedAttention, attentionKernels } from "./attention.js";
 export type { AttentionOptions } from "./attention.js";
+export * as distributed from "./distributed.js";

@@ -20,3 +20,6 @@ export { compare, compareEntry, FAMILY_RECIPES, COMPARE_OPTIONS, COMPARE_COLUMNS
 export type { CompareOptions } from "./compare.js";
 export { runStudy, studyTable, meanStd, parseDuration, COLUMNS } from "./study.js";
 export type { StudyJob, StudyRow, StudyColumn } from "./study.js";
+export { RdpAccountant, computeRdp, rdpToEpsilon, epsilonFor, noiseMultiplierFor } from "./privacy/accountant.js";
+export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters, DP_OPTIONS } from "./privacy/dp-sgd.js";
+export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
