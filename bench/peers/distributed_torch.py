@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
+from bert_torch import BertLayer
 
 cfg = json.loads(sys.argv[1])
 world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -18,30 +19,12 @@ if world > 1:
 rank = dist.get_rank() if world > 1 else 0
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
-class Layer(nn.Module):
-    def __init__(s, H, I, heads):
-        super().__init__()
-        s.h = heads
-        s.query, s.key, s.value = nn.Linear(H, H), nn.Linear(H, H), nn.Linear(H, H)
-        s.attn_out, s.ln1 = nn.Linear(H, H), nn.LayerNorm(H, eps=1e-12)
-        s.inter, s.out, s.ln2 = nn.Linear(H, I), nn.Linear(I, H), nn.LayerNorm(H, eps=1e-12)
-        s.drop = nn.Dropout(0.1)
-    def split(s, x):
-        B, T, C = x.shape
-        return x.view(B, T, s.h, C // s.h).permute(0, 2, 1, 3)
-    def forward(s, x, mask):
-        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
-        p = s.drop(F.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1]) + mask, dim=-1))
-        ctx = torch.matmul(p, v).permute(0, 2, 1, 3).reshape(x.shape)
-        a = s.ln1(s.drop(s.attn_out(ctx)) + x)
-        return s.ln2(s.drop(s.out(F.gelu(s.inter(a)))) + a)
-
 class BertMLM(nn.Module):
     def __init__(s, V, H=256, L=4, heads=4, I=1024):
         super().__init__()
         s.word, s.pos, s.tok_type = nn.Embedding(V, H, padding_idx=0), nn.Embedding(512, H), nn.Embedding(2, H)
         s.ln, s.drop = nn.LayerNorm(H, eps=1e-12), nn.Dropout(0.1)
-        s.layers = nn.ModuleList([Layer(H, I, heads) for _ in range(L)])
+        s.layers = nn.ModuleList([BertLayer(H, I, heads) for _ in range(L)])
         s.transform, s.tln = nn.Linear(H, H), nn.LayerNorm(H, eps=1e-12)
         s.bias = nn.Parameter(torch.zeros(V))
     def forward(s, ids, labels):
