@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import * as torch from "../src/torch/index.js";
 import { initProcessGroup, rendezvousFromEnv } from "../src/torch/distributed.js";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AutoModelForMaskedLM, presetConfig } from "../src/models/index.js";
 import { MaskedLM } from "../src/objectives/index.js";
@@ -167,7 +167,10 @@ async function train(): Promise<void> {
   trainer.train();
   const params = Object.fromEntries([...model.namedParameters()].map(([n, p]) => [n, Array.from(p.data() as Float32Array)]));
   distributed?.group.destroy();
-  process.stdout.write(JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params, overlap: trainer.parallel?.lastOverlap }) + "\n");
+  const result = JSON.stringify({ rank: distributed?.group.rank ?? 0, losses, params, overlap: trainer.parallel?.lastOverlap });
+  // also in a file: under a launcher the ranks share one stdout, where lines this long can interleave
+  writeFileSync(`${process.env.LMF_OUT!}.rank${distributed?.group.rank ?? 0}.json`, result);
+  process.stdout.write(result + "\n");
 }
 
 /** Rank 1 joins and then never reduces: rank 0's allreduce must fail within the timeout. */
@@ -325,7 +328,7 @@ else {
     assert.equal(launched.code, 0, launched.stderr);
     assert.match(launched.stderr, /lmforge launch: rank 1 \(pid \d+\) was killed by SIGKILL; stopping the other workers/);
     assert.match(launched.stderr, /lmforge launch: restart 1 of 1/);
-    const results = launched.stdout.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { rank: number; losses: number[]; params: Record<string, number[]> });
+    const results = [0, 1].map((rank) => JSON.parse(readFileSync(`${join(dir, "fault")}.rank${rank}.json`, "utf8")) as { rank: number; losses: number[]; params: Record<string, number[]> });
     // only the second attempt finished: both ranks, 30 steps each (21 to 50)
     assert.deepEqual(results.map((r) => r.rank).sort(), [0, 1]);
     for (const r of results) {
