@@ -142,5 +142,8 @@ test("resume: a trainer_state.json whose best.step is no integer is refused (it 
   const statePath = join(out, "checkpoint-1", "trainer_state.json");
   const state = JSON.parse(readFileSync(statePath, "utf8")) as Record<string, unknown>;
   writeFileSync(statePath, JSON.stringify({ ...state, best: { step: "1/../../../elsewhere", value: 0, metric: "loss" } }));
+  // a hostile checkpoint that is whole: its manifest says so, so the check of its contents is what refuses it
+  const { writeManifest } = await import("../src/io/manifest.js");
+  writeManifest(join(out, "checkpoint-1"));
   await assert.rejects(pretrain({ ...opts, maxSteps: 2, resume: true }), new RegExp(`${statePath}: best\\.step must be a non-negative integer, got "1/\\.\\./\\.\\./\\.\\./elsewhere"`));
 });
