@@ -99,6 +99,8 @@ test("compare pretrains a preset with its recipe, takes a folder as it is, and f
     const dir = join(out, "albert-tiny", "pretrained");
     const [folder] = (await compare({ ...settings, seeds: 1, models: dir, out: join(out, "again") })) as [StudyRow];
     assert.deepEqual([folder.name, folder.error, folder.steps], [dir, undefined, 0]);
+    // a folder's row is named by its whole path: run-a/pretrained and run-b/pretrained keep apart
+    assert.equal(folder.dir, join(out, "again", dir.replace(/[^A-Za-z0-9._+=-]/g, "_")));
     assert.ok(Number.isNaN(folder.valPerplexity) && folder.accuracy >= 0 && folder.accuracy <= 1 && folder.parameters > 0, JSON.stringify(folder));
   } finally {
     rmSync(out, { recursive: true, force: true });

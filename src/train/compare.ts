@@ -73,7 +73,8 @@ export async function compare(given: CompareOptions): Promise<StudyRow[]> {
     const e = entries[i]!;
     return {
       name,
-      dir: rowDir(o.out, name.replace(/\/+$/, "").split("/").pop()!),
+      // the whole path, so that two folders named alike (run-a/pretrained, run-b/pretrained) keep apart
+      dir: rowDir(o.out, name.replace(/\/+$/, "")),
       model: name,
       pretrain: e.pretrain,
       objectives: e.pretrain ? e.objectives : "mlm",
