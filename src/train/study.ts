@@ -136,7 +136,7 @@ export async function runStudy(jobs: readonly StudyJob[], log: (line: string) =>
   for (const [i, job] of jobs.entries()) {
     const done = join(job.dir, RESULT_FILE);
     if (existsSync(done)) {
-      const row = readRow(done);
+      const row = { ...readRow(done), dir: job.dir }; // rows of older lmforge versions did not record it
       if (!row.error) {
         log(`[${i + 1}/${jobs.length}] ${job.name}: done before (${done}), kept`);
         rows.push(row);
