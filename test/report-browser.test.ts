@@ -61,6 +61,20 @@ async function openPage(t: TestContext): Promise<{ page: Page; errors: string[] 
 
 const count = (run: string, event: string): number => readFileSync(join(fixtures, run, "metrics.jsonl"), "utf8").split("\n").filter((l) => l.includes(`"event":"${event}"`)).length;
 
+/**
+ * Waits until `predicate` (run in the page) is true, asking from here every 50 ms: page.evaluate
+ * goes through the DevTools protocol, which the pages' Content-Security-Policy does not govern,
+ * while waitForFunction's in-page poller compiles its predicate with eval, which the policy forbids.
+ */
+async function until(page: Page, predicate: string | (() => unknown), timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await page.evaluate(predicate as () => unknown)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${String(predicate)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Each chart's id -> [x points, series, non-null values per series, has a canvas]. */
 function chartState(page: Page): Promise<Record<string, { points: number; series: string[]; values: number[]; canvas: boolean }>> {
   return page.evaluate(() => {
@@ -103,7 +117,7 @@ test("a run's report: every chart drawn with every logged point, no console erro
   const values = page.locator(".chart-loss .u-legend .u-value");
   assert.equal(await values.nth(1).textContent(), "--");
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.waitForFunction(`document.querySelectorAll(".chart-loss .u-legend .u-value")[1]?.textContent !== "--"`);
+  await until(page, `document.querySelectorAll(".chart-loss .u-legend .u-value")[1]?.textContent !== "--"`);
   const step = Number(await values.nth(0).textContent());
   assert.ok(step > 20 && step < 52, `the middle of 72 steps, got ${step}`);
   assert.match((await values.nth(1).textContent())!, /^0\.\d+$/);
@@ -192,15 +206,15 @@ test("the dashboard lists runs, and a run's page grows when lines are appended t
     assert.deepEqual(await page.locator("table.runs tbody td:first-child a").allTextContents(), ["running", "ft-scratch"]);
     assert.equal(await page.locator("table.runs .badge.running").count(), 1);
     await page.click('table.runs a[href="/run/running"]');
-    await page.waitForFunction(`document.getElementById("live-status")?.textContent?.startsWith("live: following")`);
+    await until(page, `document.getElementById("live-status")?.textContent?.startsWith("live: following")`);
     const before = await chartState(page);
     assert.equal(before.loss!.points, 30);
     // the run goes on: three steps and an evaluation, appended as the Trainer does
     const next = all.slice(cut + 1).filter((l) => /"event":"(step|eval)"/.test(l)).slice(0, 4);
     assert.deepEqual(next.map((l) => (JSON.parse(l) as { event: string }).event), ["step", "step", "eval", "step"]);
     for (const line of next) appendFileSync(join(running, "metrics.jsonl"), line + "\n");
-    await page.waitForFunction(() => (globalThis as unknown as { lmforgeCharts: Record<string, { data: unknown[][] }> }).lmforgeCharts.loss!.data[0]!.length === 33);
-    await page.waitForFunction(`document.getElementById("live-status").textContent.startsWith("live: ${shown + 4} records")`);
+    await until(page, () => (globalThis as unknown as { lmforgeCharts: Record<string, { data: unknown[][] }> }).lmforgeCharts.loss!.data[0]!.length === 33);
+    await until(page, `document.getElementById("live-status").textContent.startsWith("live: ${shown + 4} records")`);
     const after = await chartState(page);
     assert.equal(after.val_loss!.points, before.val_loss!.points + 1);
     assert.equal(after.lr!.points, 33);
