@@ -26,10 +26,13 @@ test("every command's --help lists every flag it accepts, and it accepts nothing
     const help = await helpOf(c.name);
     for (const s of specs) assert.match(help, new RegExp(`--${s.flag}\\b`), `${c.name} --help lacks --${s.flag}`);
     // each declared flag parses (booleans alone, the rest with a value the declaration takes)
+    const value = (s: (typeof specs)[number]): string[] =>
+      s.type === "boolean" ? [] : [s.choices?.[0] ?? (s.type === "int" || s.type === "number" ? String(s.max ?? Math.max(1, s.min ?? 1)) : s.flag === "strategy" ? "full" : s.flag === "mixing" ? "equal" : s.flag === "task" && c.name === "pretrain" ? "mlm=moby-dick" : s.flag === "adversarial" ? "fgm:1" : s.flag === "perturb" ? "deletion=0.1" : s.flag === "arch" ? "norm=pre" : s.flag === "auxiliary" ? "word-boundary:0.1" : s.flag.startsWith("search-") ? "1,2" : "x")];
+    // with the command's required flags given (the parser refuses a command without them)
+    const required = specs.filter((s) => s.required).flatMap((s) => [`--${s.flag}`, ...value(s)]);
     for (const s of specs) {
-      const value = s.type === "boolean" ? [] : [s.choices?.[0] ?? (s.type === "int" || s.type === "number" ? String(s.max ?? Math.max(1, s.min ?? 1)) : s.flag === "strategy" ? "full" : s.flag === "mixing" ? "equal" : s.flag === "task" && c.name === "pretrain" ? "mlm=moby-dick" : s.flag === "adversarial" ? "fgm:1" : s.flag === "perturb" ? "deletion=0.1" : s.flag === "arch" ? "norm=pre" : s.flag === "auxiliary" ? "word-boundary:0.1" : s.flag.startsWith("search-") ? "1,2" : "x")];
       if (s.flag === "config") continue;
-      assert.doesNotThrow(() => parseCommand([`--${s.flag}`, ...value], specs, { positionals: true }), `${c.name} --${s.flag}`);
+      assert.doesNotThrow(() => parseCommand([...required, `--${s.flag}`, ...value(s)], specs, { positionals: true }), `${c.name} --${s.flag}`);
     }
     assert.throws(() => parseCommand(["--no-such-flag", "1"], specs), /unknown option --no-such-flag; see --help/);
   }
@@ -72,6 +75,20 @@ const data = join(dir, "data.tsv");
   saveTokenizer(tok, modelDir);
   writeFileSync(data, "sentence\tlabel\n" + texts.map((t, i) => `${t}\t${i % 2 ? "whale" : "nation"}`).join("\n") + "\n");
 }
+
+test("a required flag missing is refused by the parser for every command, before any work", () => {
+  // explain has no library call that checks its options: it used to explain the text "undefined"
+  for (const [args, flag] of [
+    [["explain", "--model", "m"], "--text"],
+    [["export", "onnx", "m"], "--out"],
+    [["generate", "--model", "m"], "--prompt"],
+    [["tokenizer", "train", "--kind", "bpe", "--out", "o"], "--vocab-size"],
+  ] as const) {
+    const r = run([...args]);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`: ${flag} is required`), args.join(" "));
+  }
+});
 
 test("a JSON --config holds any flag (as flag, camelCase or snake_case); flags win; an unknown key names the file", () => {
   const cfg = join(dir, "config.json");

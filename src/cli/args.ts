@@ -86,6 +86,9 @@ export function parseCommand(argv: readonly string[], specs: readonly OptionSpec
       throw e instanceof OptionError ? new UsageError(e.message) : e;
     }
   }
+  // every command's required flags, here once (a command that does not hand its values to the
+  // library's resolveOptions would otherwise run with "undefined")
+  for (const s of specs) if (s.required && values[s.key] === undefined) throw new UsageError(`--${s.flag} is required`);
   return { values, positionals: parsed.positionals };
 }
 

@@ -21,9 +21,8 @@ export const GENERATE_COMMAND_OPTIONS = defineOptions([
 
 /** Runs `lmforge generate`: one prompt streams its text; a batch, beams or samples print once complete. */
 export async function generateCommand(v: Record<string, unknown>): Promise<void> {
-  const { model: dir, prompt, ...flags } = v as { model?: string; prompt?: string[] } & GenerateOptions;
-  if (!dir) throw new UsageError("--model DIR is required");
-  if (!prompt?.length) throw new UsageError("--prompt TEXT is required");
+  // --model and --prompt are required flags: the parser refuses a command without them
+  const { model: dir, prompt, ...flags } = v as unknown as { model: string; prompt: string[] } & GenerateOptions;
   if (!existsSync(join(dir, "config.json"))) throw new UsageError(`--model ${dir}: no config.json there`);
   const options: GenerateOptions = { ...generationConfig(dir), ...flags };
   const config = await configFromPretrained(dir);

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { TOKENIZER_TRAIN_DEFAULTS, saveTokenizer, trainTokenizer } from "../tokenizers/index.js";
 import { embeddedCorpus } from "../data/corpora.js";
 import { defineOptions } from "../io/options.js";
-import type { OptionSpec } from "../io/options.js";
 import { UsageError } from "./errors.js";
 import { Progress } from "./progress.js";
 
@@ -27,7 +26,6 @@ export const TOKENIZER_TRAIN_OPTIONS = defineOptions([
 export async function tokenizerTrain(v: Record<string, unknown>, positionals: string[]): Promise<void> {
   const [verb, ...files] = positionals;
   if (verb !== "train") throw new UsageError(`tokenizer: unknown action "${verb ?? ""}"; usage: lmforge tokenizer train --kind wordpiece|bpe|unigram --vocab-size N --out DIR`);
-  for (const s of TOKENIZER_TRAIN_OPTIONS as readonly OptionSpec[]) if (s.required && v[s.key] === undefined) throw new UsageError(`--${s.flag} is required`);
   let inputs = [...((v.input as string[] | undefined) ?? []), ...files];
   for (const f of inputs) if (!existsSync(f)) throw new UsageError(`${f}: no such file`);
   let tmp: string | null = null;
