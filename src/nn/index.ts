@@ -17,3 +17,4 @@ export { adversarialBackward } from "./adversarial.js";
 export type { AdversarialOptions } from "./adversarial.js";
 export { PerformerAttention, orthogonalRandomFeatures, softmaxKernelFeatures } from "./performer.js";
 export { ConvModule } from "./conv.js";
+export { meanPool, cosineSimilarity, cosineSimilarityLoss } from "./sentence.js";

@@ -5,5 +5,7 @@ import { tokenClassification } from "./token-classification.js";
 import { questionAnswering } from "./question-answering.js";
 import { summarization, translation } from "./seq2seq.js";
 import { imageClassification } from "./image-classification.js";
+import { setfit } from "./setfit.js";
 
 for (const task of [classification, tokenClassification, questionAnswering, translation, summarization, imageClassification]) registerTask(task as never);
+registerTask(setfit as never);

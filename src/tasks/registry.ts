@@ -26,6 +26,8 @@ export interface TaskContext {
 export interface TaskObjective<X, F = unknown> extends Objective<F, Batch, X> {
   /** Predictions for raw examples, in order, in the task's own form (label and probabilities, entities, answers). */
   predict(model: PretrainedModel, examples: readonly X[], options?: { batchSize?: number; precision?: "fp32" | "bf16" }): unknown[];
+  /** Work after the Trainer's last step (best weights restored), before the model is saved: SetFit fits its head on the trained encoder. */
+  afterTraining?(model: PretrainedModel, train: readonly X[], options: { batchSize?: number; precision?: "fp32" | "bf16" }): void;
 }
 
 export interface Splits<X> {
@@ -40,6 +42,8 @@ export interface FinetuneTask<X = unknown> {
   readonly summary: string;
   /** The model head it needs (the architecture registry's task). */
   readonly head: Task;
+  /** A head of the task's own that every run attaches (attachHead), kept as the folder's meta.head so loading attaches it too. */
+  readonly ownHead?: string;
   /** Every head it can train, preferred first (default [head]): translation takes an encoder-decoder or a decoder-only model. */
   readonly heads?: readonly Task[];
   /** Its own options (declared once): flags of finetune and evaluate (and kept with the model for predict). */

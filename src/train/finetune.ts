@@ -268,7 +268,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   torch.manualSeed(o.seed);
   const labelConfig = labels.length ? { id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) } : {};
   const dropout = o.dropout === undefined ? {} : Object.fromEntries(entry.dropoutKeys.map((k) => [k, o.dropout]));
-  const head = strategyHead(o.strategy);
+  const head = strategyHead(o.strategy) ?? task.ownHead;
   const [, cls] = classFor(entry, modelHead);
   const model = o.fromScratch
     ? new cls(entry.parseConfig({ ...config, ...labelConfig, ...dropout, architectures: undefined }, join(o.model, "config.json")) as never)
@@ -333,6 +333,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };
   joined?.group.destroy();
   if (r.interrupted || !main) return result;
+  objective.afterTraining?.(model, splits.train, { batchSize: o.batchSize, precision: o.precision });
   saveFinetuned(model, o.out, meta, tokDir);
   if (task.name === "classification") {
     // the drift reference `lmforge serve` compares live inputs with
