@@ -47,7 +47,7 @@ test("negative numbers parse, then are refused by range naming the flag; other b
     [["pretrain", "--model", "bert-tiny", "--tokenizer", "t", "--out", "o", "--max-steps", "-5"], /--max-steps must be >= 1, got "-5"/],
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--batch-size", "2.5"], /--batch-size must be an integer, got "2.5"/],
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--precision", "fp16"], /--precision must be fp32 or bf16, got "fp16"/],
-    [["finetune", "--model", "m", "--train", "t", "--out", "o", "--task", "parsing"], /--task must be classification, token-classification, question-answering, translation, summarization or image-classification, got "parsing"/],
+    [["finetune", "--model", "m", "--train", "t", "--out", "o", "--task", "parsing"], /--task must be classification, token-classification, question-answering, translation, summarization, image-classification or setfit, got "parsing"/],
     [["pretrain", "--model", "bert-tiny", "--tokenizer", "t", "--out", "o", "--max-steps", "3", "--mixing", "temperature:0.5"], /--mixing: temperature:0\.5: the temperature must be >= 1/],
     [["tokenizer", "train", "--kind", "bpe", "--vocab-size", "0", "--out", "o"], /--vocab-size must be >= 1, got "0"/],
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--eval-every", "often"], /--eval-every must be an integer or epoch, got "often"/],
