@@ -155,8 +155,7 @@ class SetFitObjective implements TaskObjective<LabelledExample, PairFeature> {
         head.weight.copy_(m.weight.t()); // (K, C) from (C, K)
         head.bias!.copy_(m.bias);
       });
-      torch.dispose([m.weight, m.bias]);
-    });
+    }); // the embeddings and the fitted tensors are freed here
   }
 
   /** (N, K) class probabilities of the head on the examples' embeddings. */
