@@ -335,7 +335,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (r.interrupted || !main) return result;
   objective.afterTraining?.(model, splits.train, { batchSize: o.batchSize, precision: o.precision });
   saveFinetuned(model, o.out, meta, tokDir);
-  if (task.name === "classification") {
+  if (task.name === "classification" || task.name === "setfit") {
     // the drift reference `lmforge serve` compares live inputs with
     const predictions = objective.predict(model, splits.validation, { batchSize: o.batchSize, precision: o.precision }) as PredictionFeatures[];
     saveInputStats(o.out, tok, splits.train as { text: string; textPair?: string }[], predictions, labels);
