@@ -30,6 +30,7 @@ import { initProcessGroup, rendezvousFromEnv } from "../torch/distributed.js";
 import { native } from "../torch/native.js";
 import type { ReducerHandle } from "../torch/native.js";
 import type { ProcessGroup, Work } from "../torch/distributed.js";
+import type { DdpTail } from "./sampler.js";
 
 /** How a run is spread over processes. */
 export interface DistributedOptions {
@@ -39,7 +40,7 @@ export interface DistributedOptions {
   /** Reduce each bucket during the backward, as soon as its gradients are final (default true). */
   overlap?: boolean;
   /** What the ranks do at an epoch's tail (sampler.ts): uneven (the default), pad or drop. */
-  tail?: "uneven" | "pad" | "drop";
+  tail?: DdpTail;
 }
 
 export const DEFAULT_BUCKET_MB = 25;
