@@ -12,7 +12,8 @@
       "cflags_cc": ["-std=c++17", "-fopenmp", "-O2", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
                     "<!@(node scripts/find-libtorch.mjs --cflags)"],
       "ldflags": ["-fopenmp"],
-      "defines": ["NAPI_VERSION=8"]
+      # LMFORGE_NCCL=1 where a CUDA libtorch with NCCL was found (native/distributed.h); else nothing
+      "defines": ["NAPI_VERSION=8", "<!@(node scripts/find-libtorch.mjs --defines)"]
     }
   ]
 }

@@ -3,7 +3,10 @@
 //      global batch of 16): 1 process x 2 threads against 2 processes x 1 thread (gloo and
 //      DistributedDataParallel on the PyTorch side, its workers started as torchrun would);
 //   2. allreduce bandwidth (float32 sum, 2 ranks on loopback) for 1, 10 and 100 MB buffers,
-//      against torch.distributed's gloo allreduce.
+//      against torch.distributed's gloo allreduce;
+//   3. of the 2-process run, the share of the gradient communication hidden behind the
+//      backward (comm_hidden: the time an allreduce was in flight before the backward ended
+//      over the time any was in flight; the median over the steps), and the gradients' size.
 // Run: node dist/bench/distributed.js [--steps N]   (prints a Markdown table)
 // The workers are this file again, started with LMF_BENCH_ROLE.
 import { spawn } from "node:child_process";
@@ -49,20 +52,24 @@ async function trainWorker(): Promise<void> {
   const model = AutoModelForMaskedLM.fromConfig({ ...presetConfig("bert-mini"), vocab_size: VOCAB, max_position_embeddings: 512 });
   const objective = new MaskedLM({ strategy: "token", dynamic: true, probability: 0.15, maskId: 3, vocabSize: VOCAB, specialIds: new Set([0, 1, 2, 3, 4]), seed: 1 }, 0);
   const times: number[] = [];
+  const hidden: number[] = [];
   let t = process.hrtime.bigint();
   const trainer = new Trainer({
     model, objective, train: examples(GLOBAL_BATCH * (steps + 2)), batchSize: GLOBAL_BATCH / world, maxSteps: steps + 2,
     learningRate: 1e-4, clipNorm: 1, schedule: schedules.constant(), seed: 1, out: mkdtempSync(join(tmpdir(), "lmf-bench-")), precision: "fp32",
-    ...(distributed ? { distributed } : {}),
+    ...(distributed ? { distributed: { ...distributed, bucketMb: Number(process.env.LMF_BUCKET_MB ?? 25) } } : {}),
     onStep: (s) => {
       const now = process.hrtime.bigint();
       if (s.step > 2) times.push(Number(now - t) / 1e9); // 2 warmup steps
+      if (s.step > 2 && s.commHidden !== undefined) hidden.push(s.commHidden);
       t = now;
     },
   });
   trainer.train();
   const step = median(times);
-  if ((distributed?.group.rank ?? 0) === 0) process.stdout.write(JSON.stringify({ step, tokensPerSec: (GLOBAL_BATCH * SEQ) / step, threads: torch.getNumThreads() }) + "\n");
+  const gradientMb = model.parameters().reduce((n, p) => n + p.numel * 4, 0) / 1e6;
+  const commHidden = hidden.length ? median(hidden) : null;
+  if ((distributed?.group.rank ?? 0) === 0) process.stdout.write(JSON.stringify({ step, tokensPerSec: (GLOBAL_BATCH * SEQ) / step, threads: torch.getNumThreads(), commHidden, gradientMb }) + "\n");
   distributed?.group.destroy();
 }
 
@@ -145,8 +152,16 @@ async function main(): Promise<void> {
   const stepsAt = process.argv.indexOf("--steps");
   const steps = stepsAt > 0 ? Number(process.argv[stepsAt + 1]) : 8;
   const rows: string[] = ["| bert-mini MLM, global batch 16 x 128 | lmforge tokens/s | PyTorch tokens/s |", "|---|---:|---:|"];
+  const notes: string[] = [];
   for (const [world, threads] of [[1, 2], [2, 1]] as const) {
-    const ours = lastJson<{ tokensPerSec: number }>(await lmforge("train", world, threads, { LMF_STEPS: String(steps) }));
+    const ours = lastJson<{ tokensPerSec: number; commHidden: number | null; gradientMb: number }>(await lmforge("train", world, threads, { LMF_STEPS: String(steps) }));
+    if (world > 1) {
+      // the hidden share depends on the buckets: DDP's 25 MB default, and smaller ones sent earlier in the backward
+      for (const bucketMb of [25, 4]) {
+        const run = bucketMb === 25 ? ours : lastJson<typeof ours>(await lmforge("train", world, threads, { LMF_STEPS: String(steps), LMF_BUCKET_MB: String(bucketMb) }));
+        notes.push(`lmforge, ${world} processes x ${threads} thread, ${bucketMb} MB buckets: ${(run.commHidden! * 100).toFixed(1)}% of the gradient communication hidden behind the backward (comm_hidden, median of ${steps} steps; ${run.gradientMb.toFixed(1)} MB of float32 gradients a step), ${Math.round(run.tokensPerSec)} tokens/s`);
+      }
+    }
     const theirs = lastJson<{ tokensPerSec: number }>(await pytorch({ mode: "train", steps, vocab: VOCAB, seq: SEQ, batch: GLOBAL_BATCH / world, threads }, world, threads));
     rows.push(`| ${world} process${world > 1 ? "es" : ""} x ${threads} thread${threads > 1 ? "s" : ""} | ${Math.round(ours.tokensPerSec)} | ${Math.round(theirs.tokensPerSec)} |`);
     console.error(rows[rows.length - 1]);
@@ -155,7 +170,7 @@ async function main(): Promise<void> {
   const ours = lastJson<Record<string, number>>(await lmforge("allreduce", 2, 1, {}));
   const theirs = lastJson<Record<string, number>>(await pytorch({ mode: "allreduce", sizes: SIZES_MB }, 2, 1));
   for (const mb of SIZES_MB) rows.push(`| ${mb} MB | ${(mb / 1e3 / ours[mb]!).toFixed(2)} | ${(mb / 1e3 / theirs[mb]!).toFixed(2)} |`);
-  console.log(rows.join("\n"));
+  console.log([...rows, "", ...notes].join("\n"));
 }
 
 const role = process.env.LMF_BENCH_ROLE;

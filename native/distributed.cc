@@ -1,5 +1,7 @@
 // Process groups through libtorch's c10d: a TCPStore or FileStore rendezvous, a
-// ProcessGroupGloo, and its collectives (allreduce, broadcast, allgather, barrier).
+// ProcessGroupGloo (CPU tensors) or, in a build with a CUDA libtorch, a ProcessGroupNCCL (CUDA
+// tensors), and their collectives (allreduce, broadcast, allgather, barrier), written once
+// against what the two have in common (lmf::Backend).
 //
 // A collective is launched on the JS thread and runs on the process group's own threads
 // (gloo's work queue), so that the caller goes on computing while it runs. It comes back as a
@@ -64,6 +66,7 @@ napi_value prop(napi_env env, napi_value obj, const char* name) {
 struct InitJob {
   // options, read on the JS thread
   std::string store_kind;  // "tcp" | "file"
+  std::string backend;     // "gloo" | "nccl"
   std::string host;        // TCPStore's address
   int port = 0;
   bool is_master = false;
@@ -83,6 +86,7 @@ void init_execute(napi_env /*env*/, void* data) {
   auto group = std::make_unique<Group>();
   group->rank = job->rank;
   group->size = job->size;
+  group->backend = job->backend;
   group->timeout = std::chrono::milliseconds(job->timeout_ms);
   const std::string label = group->label();
   std::string stage;
@@ -131,11 +135,22 @@ void init_execute(napi_env /*env*/, void* data) {
       }
       group->store->add("lmforge/world_size_read", 1);
     }
-    stage = "creating the gloo process group on " + job->interface;
-    auto options = c10d::ProcessGroupGloo::Options::create(group->timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(job->interface));
-    options->threads = job->threads;
-    group->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, job->rank, job->size, options);
+    if (job->backend == "nccl") {
+#ifdef LMFORGE_NCCL
+      // NCCL finds its peers through the store (rank 0 publishes its unique id there) and
+      // its devices from the tensors: each rank uses the GPU its tensors are on.
+      stage = "creating the NCCL process group";
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = group->timeout;
+      group->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(group->store, job->rank, job->size, options);
+#endif
+    } else {
+      stage = "creating the gloo process group on " + job->interface;
+      auto options = c10d::ProcessGroupGloo::Options::create(group->timeout);
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(job->interface));
+      options->threads = job->threads;
+      group->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(group->store, job->rank, job->size, options);
+    }
     job->group = group.release();
   } catch (const c10::Error& e) {
     job->error = label + ": " + stage + ": " + Pending::first_lines(e.what_without_backtrace());
@@ -168,6 +183,12 @@ napi_value dist_init(napi_env env, napi_callback_info info) {
     auto job = std::make_unique<InitJob>();
     napi_value o = argv[0];
     job->store_kind = lmf::choice_arg(env, prop(env, o, "store"), "distInit", "store", {"tcp", "file"});
+    job->backend = lmf::choice_arg(env, prop(env, o, "backend"), "distInit", "backend", {"gloo", "nccl"});
+#ifndef LMFORGE_NCCL
+    if (job->backend == "nccl")
+      throw ArgError("distInit: backend nccl is not in this build of the addon: it was compiled without a CUDA libtorch "
+                     "(libtorch_cuda, c10_cuda and ProcessGroupNCCL.hpp were not found); use gloo, or rebuild against a CUDA libtorch");
+#endif
     job->rank = static_cast<int>(lmf::int_arg_at_least(env, prop(env, o, "rank"), "distInit", "rank", 0));
     job->size = static_cast<int>(lmf::int_arg_at_least(env, prop(env, o, "worldSize"), "distInit", "worldSize", 1));
     if (job->rank >= job->size)
@@ -216,10 +237,17 @@ struct Flat {
   at::Tensor buffer;
   std::vector<at::Tensor> parts;  // empty when buffer is the caller's own tensor
 };
-Flat flatten(const std::vector<at::Tensor>& ts, const char* op) {
+// Gloo reduces CPU tensors, NCCL CUDA ones.
+void check_device(const Group* g, const at::Tensor& t, const char* op) {
+  const bool nccl = g->backend == "nccl";
+  if (nccl != t.device().is_cuda())
+    throw ArgError(std::string(op) + ": " + g->backend + " takes " + (nccl ? "CUDA" : "CPU") + " tensors, got " + lmf::describe_tensor(t));
+}
+
+Flat flatten(const Group* g, const std::vector<at::Tensor>& ts, const char* op) {
   if (ts.empty()) throw ArgError(std::string(op) + ": no tensors given");
   for (const auto& t : ts) {
-    if (!t.device().is_cpu()) throw ArgError(std::string(op) + ": gloo takes CPU tensors, got " + lmf::describe_tensor(t));
+    check_device(g, t, op);
     if (t.scalar_type() != ts[0].scalar_type())
       throw ArgError(std::string(op) + ": every tensor must have one dtype, got " + lmf::describe_tensor(ts[0]) + " and " + lmf::describe_tensor(t));
   }
@@ -259,7 +287,7 @@ napi_value dist_all_reduce(napi_env env, napi_callback_info info) {
     std::string op = lmf::choice_arg(env, argv[2], "distAllReduce", "op", {"sum", "avg", "max", "min"});
     if (op == "avg" && !at::isFloatingType(ts.empty() ? at::kFloat : ts[0].scalar_type()))
       throw ArgError("distAllReduce: avg needs floating-point tensors, got " + lmf::describe_tensor(ts[0]));
-    auto flat = std::make_shared<Flat>(flatten(ts, "distAllReduce"));
+    auto flat = std::make_shared<Flat>(flatten(g, ts, "distAllReduce"));
     c10d::AllreduceOptions o;
     o.reduceOp = op == "max" ? c10d::ReduceOp::MAX : op == "min" ? c10d::ReduceOp::MIN : c10d::ReduceOp::SUM;
     auto p = make_pending(g, "allreduce");
@@ -285,7 +313,7 @@ napi_value dist_broadcast(napi_env env, napi_callback_info info) {
     auto ts = lmf::tensor_list_arg(env, argv[1], "distBroadcast", "tensors");
     int64_t root = lmf::int_arg_at_least(env, argv[2], "distBroadcast", "root", 0);
     if (root >= g->size) throw ArgError("distBroadcast: root " + std::to_string(root) + " is not a rank of a group of " + std::to_string(g->size));
-    auto flat = std::make_shared<Flat>(flatten(ts, "distBroadcast"));
+    auto flat = std::make_shared<Flat>(flatten(g, ts, "distBroadcast"));
     c10d::BroadcastOptions o;
     o.rootRank = root;
     auto p = make_pending(g, "broadcast");
@@ -306,7 +334,7 @@ napi_value dist_all_gather(napi_env env, napi_callback_info info) {
   LMF_TRY {
     Group* g = group_arg(env, argv[0], "distAllGather");
     at::Tensor t = lmf::tensor_arg(env, argv[1], "distAllGather", "tensor");
-    if (!t.device().is_cpu()) throw ArgError("distAllGather: gloo takes CPU tensors, got " + lmf::describe_tensor(t));
+    check_device(g, t, "distAllGather");
     std::vector<at::Tensor> in{t.detach().contiguous()};
     std::vector<std::vector<at::Tensor>> out(1);
     for (int r = 0; r < g->size; r++) out[0].push_back(at::empty_like(in[0]));
@@ -318,6 +346,7 @@ napi_value dist_all_gather(napi_env env, napi_callback_info info) {
   LMF_CATCH("distAllGather", argv, 2, "vt")
 }
 
+// distBarrier(group) -> work: done when every rank has reached it.
 napi_value dist_barrier(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY {
@@ -434,5 +463,20 @@ void register_distributed(napi_env env, napi_value exports) {
     check(env, napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn), e.name);
     check(env, napi_set_named_property(env, exports, e.name, fn), e.name);
   }
+  // distBackends: the process groups this build can make
+  std::vector<const char*> backends;
+#ifdef LMF_HAVE_GLOO
+  backends.push_back("gloo");
+#endif
+#ifdef LMFORGE_NCCL
+  backends.push_back("nccl");
+#endif
+  napi_value list, name;
+  check(env, napi_create_array_with_length(env, backends.size(), &list), "distBackends");
+  for (size_t i = 0; i < backends.size(); i++) {
+    napi_create_string_utf8(env, backends[i], NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, list, static_cast<uint32_t>(i), name);
+  }
+  check(env, napi_set_named_property(env, exports, "distBackends", list), "distBackends");
 }
 }  // namespace lmf

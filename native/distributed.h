@@ -16,6 +16,14 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
+// NCCL (CUDA tensors) beside gloo: binding.gyp defines LMFORGE_NCCL only where it found a
+// CUDA libtorch (libtorch_cuda, c10_cuda) with ProcessGroupNCCL.hpp, nccl.h and CUDA's headers
+// (scripts/find-libtorch.mjs --defines); the CPU build never sees this header.
+#if defined(LMF_HAVE_GLOO) && defined(LMFORGE_NCCL)
+#define USE_C10D_NCCL 1
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,13 +31,23 @@
 #include <thread>
 
 #ifdef LMF_HAVE_GLOO
+#include <torch/version.h>
 namespace lmf {
+
+// What gloo and NCCL groups have in common, so that every collective is written once:
+// c10d::ProcessGroup up to libtorch 1.13, c10d::Backend from 2.0 on.
+#if TORCH_VERSION_MAJOR >= 2
+using Backend = c10d::Backend;
+#else
+using Backend = c10d::ProcessGroup;
+#endif
 
 // One rank's membership of a group. JS holds it as an external; destroy() or the garbage
 // collector releases the process group (its threads and sockets) and the store.
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<Backend> pg;
+  std::string backend;  // "gloo" | "nccl"
   int rank = 0;
   int size = 1;
   std::chrono::milliseconds timeout{0};

@@ -10,19 +10,47 @@
 //
 // Gradient accumulation: only the last micro-batch's backward is armed (DDP's no_sync for the
 // others); the hooks of a disarmed backward do nothing.
+//
+// Timing (steady clock): each bucket's allreduce is stamped when it is launched and when it
+// completes (its future's callback, on gloo's thread), and the backward's end by a callback
+// the autograd engine runs when the graph is done (queued by the armed backward's first hook,
+// as DDP finalizes). finish() reports the communication time (the union of the buckets'
+// [launched, completed] intervals: buckets queued behind one another count once) and how
+// much of it lay before the backward's end: what the backward hid. With NCCL the future
+// completes when the work is enqueued on its stream, so there the figure is not meaningful.
 #include "distributed.h"
 
 #ifdef LMF_HAVE_GLOO
+#include <torch/csrc/autograd/engine.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
+#include <atomic>
+
 namespace {
 
 using lmf::ArgError;
+using Clock = std::chrono::steady_clock;
+
+int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+
+// Of intervals [start, end] (ns): the length of their union, and of its part before `until`.
+std::pair<int64_t, int64_t> union_before(std::vector<std::pair<int64_t, int64_t>> spans, int64_t until) {
+  std::sort(spans.begin(), spans.end());
+  int64_t total = 0, before = 0;
+  for (size_t i = 0; i < spans.size();) {
+    int64_t start = spans[i].first, end = spans[i].second;
+    for (i++; i < spans.size() && spans[i].first <= end; i++) end = std::max(end, spans[i].second);
+    total += end - start;
+    before += std::max<int64_t>(0, std::min(end, until) - start);
+  }
+  return {total, before};
+}
 
 struct Reducer {
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<lmf::Backend> pg;
   std::string label;
   std::vector<at::Tensor> params;
   // kept alive here: a parameter holds its accumulator weakly, and the hooks live on it
@@ -36,10 +64,15 @@ struct Reducer {
     int64_t bucket;
     at::Tensor flat;
     c10::intrusive_ptr<c10d::Work> work;
+    int64_t launched_ns;
+    std::shared_ptr<std::atomic<int64_t>> completed_ns;  // 0 until the future's callback ran
   };
   std::vector<Sent> sent;
   int64_t sent_in_backward = 0;
   bool armed = false;
+  bool end_queued = false;       // the backward-end callback of this armed backward
+  int64_t backward_end_ns = 0;   // 0: no armed backward ran (this rank had no examples)
+  std::weak_ptr<Reducer> self;
   std::string error;
   std::mutex m;
 
@@ -57,7 +90,11 @@ struct Reducer {
       flat.push_back(p.grad().reshape({-1}));
     }
     std::vector<at::Tensor> bufs{at::cat(flat)};
-    sent.push_back({static_cast<int64_t>(b), bufs[0], pg->allreduce(bufs)});
+    const int64_t launched = now_ns();
+    auto work = pg->allreduce(bufs);
+    auto completed = std::make_shared<std::atomic<int64_t>>(0);
+    work->getFuture()->addCallback([completed](c10::ivalue::Future&) { completed->store(now_ns()); });
+    sent.push_back({static_cast<int64_t>(b), bufs[0], std::move(work), launched, std::move(completed)});
   }
 
   void on_gradient(int64_t i) {
@@ -68,6 +105,16 @@ struct Reducer {
       return;
     }
     ready[i] = 1;
+    if (!end_queued) {
+      end_queued = true;
+      std::weak_ptr<Reducer> weak = self;
+      torch::autograd::Engine::get_default_engine().queue_callback([weak]() {
+        if (auto r = weak.lock()) {
+          std::lock_guard<std::mutex> lock(r->m);
+          r->backward_end_ns = now_ns();
+        }
+      });
+    }
     const int64_t b = bucket_of[i];
     if (b < 0) return;
     if (--left[b] == 0) {
@@ -95,6 +142,7 @@ napi_value dist_reducer(napi_env env, napi_callback_info info) {
   LMF_TRY {
     lmf::Group* g = lmf::group_arg(env, argv[0], "distReducer");
     auto r = std::make_shared<Reducer>();
+    r->self = r;
     r->pg = g->pg;
     r->label = g->label();
     r->params = lmf::tensor_list_arg(env, argv[1], "distReducer", "params");
@@ -154,6 +202,8 @@ napi_value dist_reducer_arm(napi_env env, napi_callback_info info) {
     r->ready.assign(r->params.size(), 0);
     r->next = 0;
     r->sent_in_backward = 0;
+    r->end_queued = false;
+    r->backward_end_ns = 0;
     r->error.clear();
     r->armed = true;
     return nullptr;
@@ -161,9 +211,10 @@ napi_value dist_reducer_arm(napi_env env, napi_callback_info info) {
   LMF_CATCH("distReducerArm", argv, 2, "vv")
 }
 
-// distReducerFinish(reducer) -> [hadGradient: boolean[], sentInBackward]: sends the buckets
-// the backward left, waits for every bucket and writes the sums into the gradients.
-// hadGradient says which parameters had a gradient of their own (before any zero filling).
+// distReducerFinish(reducer) -> [hadGradient: boolean[], sentInBackward, commMs, hiddenMs]:
+// sends the buckets the backward left, waits for every bucket and writes the sums into the
+// gradients. hadGradient says which parameters had a gradient of their own (before any zero
+// filling); commMs is the buckets' communication time, hiddenMs its part before the backward's end.
 napi_value dist_reducer_finish(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY {
@@ -171,6 +222,7 @@ napi_value dist_reducer_finish(napi_env env, napi_callback_info info) {
     std::vector<char> had(r->params.size());
     std::vector<Reducer::Sent> sent;
     int64_t in_backward = 0;
+    int64_t backward_end = 0;
     {
       std::lock_guard<std::mutex> lock(r->m);
       if (!r->armed) throw std::runtime_error(r->label + ": distReducerFinish: no armed backward");
@@ -182,12 +234,14 @@ napi_value dist_reducer_finish(napi_env env, napi_callback_info info) {
       sent = std::move(r->sent);
       r->sent.clear();
       in_backward = r->sent_in_backward;
+      backward_end = r->backward_end_ns;
       if (!r->error.empty()) {
         for (auto& s : sent) s.work->wait();  // the other ranks' collectives must still complete
         throw std::runtime_error(r->label + ": " + r->error);
       }
     }
     at::NoGradGuard no_grad;
+    std::vector<std::pair<int64_t, int64_t>> spans;
     for (auto& s : sent) {
       try {
         s.work->wait();
@@ -195,6 +249,9 @@ napi_value dist_reducer_finish(napi_env env, napi_callback_info info) {
         throw std::runtime_error(r->label + ": gradient allreduce (bucket " + std::to_string(s.bucket) + ") failed: " +
                                  lmf::Pending::first_lines(e.what()));
       }
+      // the future's callback runs before wait() returns; a backend whose does not: now
+      const int64_t completed = s.completed_ns->load();
+      spans.emplace_back(s.launched_ns, completed > 0 ? completed : now_ns());
       int64_t offset = 0;
       for (int64_t i : r->buckets[s.bucket]) {
         at::Tensor g = r->params[i].grad();
@@ -202,13 +259,18 @@ napi_value dist_reducer_finish(napi_env env, napi_callback_info info) {
         offset += g.numel();
       }
     }
+    const auto [comm, hidden] = union_before(std::move(spans), backward_end);
     napi_value out, mask, v;
-    napi_create_array_with_length(env, 2, &out);
+    napi_create_array_with_length(env, 4, &out);
     napi_create_array_with_length(env, had.size(), &mask);
     for (size_t i = 0; i < had.size(); i++) napi_set_element(env, mask, i, lmf::ret_bool(env, had[i] != 0));
     napi_set_element(env, out, 0, mask);
     napi_create_int64(env, in_backward, &v);
     napi_set_element(env, out, 1, v);
+    napi_create_double(env, static_cast<double>(comm) / 1e6, &v);
+    napi_set_element(env, out, 2, v);
+    napi_create_double(env, static_cast<double>(hidden) / 1e6, &v);
+    napi_set_element(env, out, 3, v);
     return out;
   }
   LMF_CATCH("distReducerFinish", argv, 1, "v")

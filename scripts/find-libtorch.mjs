@@ -3,7 +3,9 @@
 //   1. $LIBTORCH: an unpacked libtorch, or any folder with include/ and lib/
 //   2. a system install: Debian and Ubuntu's libtorch-dev
 //   3. the libtorch inside an installed `torch` Python package (how a user gets CUDA)
-// Prints what binding.gyp asks for (--include, --libs, --cflags) or, with --json, everything.
+// Prints what binding.gyp asks for (--include, --libs, --cflags, --defines) or, with --json,
+// everything. --defines says LMFORGE_NCCL=1 where the libtorch is a CUDA one that can make
+// NCCL process groups (ncclFor below); nothing for a CPU libtorch, whose build stays as it was.
 // Refuses a libtorch major version that lmforge is not tested with, unless
 // LMFORGE_ALLOW_UNTESTED_LIBTORCH=1.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
@@ -29,7 +31,31 @@ function candidate(source, includeDir, libDir, extraCflags = []) {
   if (!version || !hasLib) return null;
   const libs = readdirSync(libDir);
   const cuda = libs.some((f) => f.startsWith("libtorch_cuda."));
-  return { source, version, includeDir, libDir, cuda, extraCflags };
+  return { source, version, includeDir, libDir, cuda, extraCflags, nccl: cuda ? ncclFor(includeDir, libDir, libs) : null };
+}
+
+/**
+ * What an NCCL process group needs at build time, or null: libtorch_cuda and c10_cuda,
+ * c10d's ProcessGroupNCCL.hpp, and the headers it includes, nccl.h and CUDA's runtime API
+ * (from $CUDA_HOME, /usr/local/cuda, the system, or the pip wheels' nvidia/ packages beside
+ * torch). Gives the extra include folders.
+ */
+function ncclFor(includeDir, libDir, libs) {
+  const site = join(libDir, "../..");  // .../site-packages for a pip torch
+  const roots = [process.env.CUDA_HOME, "/usr/local/cuda", "/usr", includeDir && join(includeDir, "..")].filter(Boolean);
+  const find = (header, wheel) => {
+    for (const dir of [...roots.map((r) => join(r, "include")), join(site, "nvidia", wheel, "include")]) if (existsSync(join(dir, header))) return dir;
+    return null;
+  };
+  const needs = {
+    "libc10_cuda": libs.some((f) => f.startsWith("libc10_cuda.")),
+    "ProcessGroupNCCL.hpp": existsSync(join(includeDir, "torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")),
+  };
+  const nccl = find("nccl.h", "nccl");
+  const cudart = find("cuda_runtime_api.h", "cuda_runtime");
+  const missing = [...Object.entries(needs).filter(([, ok]) => !ok).map(([k]) => k), ...(nccl ? [] : ["nccl.h"]), ...(cudart ? [] : ["cuda_runtime_api.h"])];
+  tried.push(`NCCL: ${missing.length ? `not built (missing ${missing.join(", ")})` : "found"}`);
+  return missing.length ? null : { includes: [...new Set([nccl, cudart])] };
 }
 
 function fromEnv() {
@@ -94,10 +120,11 @@ function find() {
 
 const lt = find();
 const arg = process.argv[2] ?? "--json";
-const includes = [lt.includeDir, join(lt.includeDir, "torch/csrc/api/include")];
+const includes = [lt.includeDir, join(lt.includeDir, "torch/csrc/api/include"), ...(lt.nccl?.includes ?? [])];
 const libNames = ["torch", "torch_cpu", "c10", ...(lt.cuda ? ["torch_cuda", "c10_cuda"] : [])];
 if (arg === "--include") console.log(includes.join(" "));
 else if (arg === "--libs") {
   console.log([`-L${lt.libDir}`, `-Wl,-rpath,${lt.libDir}`, "-Wl,--no-as-needed", ...libNames.map((l) => `-l${l}`), "-Wl,--as-needed"].join(" "));
 } else if (arg === "--cflags") console.log(lt.extraCflags.join(" "));
+else if (arg === "--defines") console.log(lt.nccl ? "LMFORGE_NCCL=1" : "");
 else console.log(JSON.stringify({ ...lt, includes, libNames, tried }, null, 2));

@@ -17,4 +17,4 @@ export { setGenerateEngine } from "./generation.js";
 export type { GenerateEngine } from "./generation.js";
 export { PRESETS, presetConfig } from "./presets.js";
 export type { Objective, Batch, EvalContext, EvalResult } from "./objective.js";
-export { summariseSums, evaluateByLoss } from "./objective.js";
+export { summariseSums, evaluateByLoss, batchLossSums, addSums } from "./objective.js";

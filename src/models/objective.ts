@@ -52,6 +52,13 @@ export interface Objective<E = unknown, B extends Batch = Batch, X = E> {
   loss(model: PretrainedModel, batch: B): { loss: Tensor; metrics: Record<string, number> };
   /** Scores the model on given examples. Without it, evaluateByLoss runs the loss over their features. */
   evaluate?(model: PretrainedModel, examples: readonly X[], ctx: EvalContext): EvalResult;
+  /**
+   * What evaluate() reports, from its parts: the examples, their predictions (in order) and the
+   * sums of the parts' `sums`. Data-parallel evaluation (src/train/divided-eval.ts) evaluates
+   * shares of the examples on each rank, gathers the predictions and calls this; an objective
+   * with evaluate() but no score() is evaluated whole on every rank.
+   */
+  score?(examples: readonly X[], predictions: readonly unknown[], sums: Record<string, number>): Record<string, number>;
   /** Turns summed batch metrics into reported ones (default summariseSums). */
   summarise?(sums: Record<string, number>): Record<string, number>;
   /** Which way each reported metric improves (early stopping); loss is "min" unless said. */
@@ -80,18 +87,30 @@ export function evaluateByLoss<E, B extends Batch, X>(objective: Objective<E, B,
   const sums: Record<string, number> = { loss_sum: 0, targets: 0, batches: 0 };
   const maxBatches = ctx.maxBatches ?? Infinity;
   model.eval();
-  torch.noGrad(() => {
-    for (let s = 0, nb = 0; s < examples.length && nb < maxBatches; s += ctx.batchSize, nb++) {
-      const idx = Array.from({ length: Math.min(ctx.batchSize, examples.length - s) }, (_, i) => s + i);
-      torch.scope(() => {
-        const batch = objective.batch(examples, idx, -1);
-        const r = torch.autocast(() => objective.loss(model, batch), { enabled: ctx.precision === "bf16" });
-        sums.loss_sum! += r.loss.item() * batch.targets;
-        sums.targets! += batch.targets;
-        sums.batches! += 1;
-        for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
-      });
-    }
-  });
+  for (let s = 0, nb = 0; s < examples.length && nb < maxBatches; s += ctx.batchSize, nb++) {
+    const idx = Array.from({ length: Math.min(ctx.batchSize, examples.length - s) }, (_, i) => s + i);
+    addSums(sums, batchLossSums(objective, model, examples, idx, ctx));
+  }
   return { metrics: (objective.summarise ?? summariseSums)(sums), sums };
+}
+
+/**
+ * One evaluation batch's sums (evaluateByLoss's unit): loss x targets, targets, batches (1)
+ * and the objective's metrics, for examples[idx] (epoch -1: fixed masks), without gradients.
+ */
+export function batchLossSums<E, B extends Batch, X>(objective: Objective<E, B, X>, model: PretrainedModel, examples: readonly E[], idx: number[], ctx: EvalContext): Record<string, number> {
+  return torch.noGrad(() =>
+    torch.scope(() => {
+      const batch = objective.batch(examples, idx, -1);
+      const r = torch.autocast(() => objective.loss(model, batch), { enabled: ctx.precision === "bf16" });
+      // a batch without targets (no masked token) weighs nothing: its mean loss would be 0/0
+      return { loss_sum: batch.targets ? r.loss.item() * batch.targets : 0, targets: batch.targets, batches: 1, ...r.metrics };
+    }),
+  );
+}
+
+/** Adds `from`'s sums into `into`, key by key (a key new to `into` starts at 0). */
+export function addSums(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
 }

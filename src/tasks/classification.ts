@@ -130,8 +130,14 @@ class ClassificationObjective implements TaskObjective<LabelledExample, EncodedT
   evaluate(model: PretrainedModel, examples: readonly LabelledExample[], ctx: EvalContext): EvalResult {
     const { probs, lossSum, counted } = this.run(model, examples, ctx);
     const predictions = probs.map((p) => toPrediction(p, this.ctx.labels));
-    const { metrics } = scoreClassification(examples, predictions, this.ctx.labels);
-    return { metrics: { loss: lossSum / Math.max(1, counted), ...metrics }, predictions };
+    const sums = { loss_sum: lossSum, loss_count: counted };
+    return { metrics: this.score(examples, predictions, sums), sums, predictions };
+  }
+
+  /** evaluate()'s metrics from the predictions and the loss sums (data-parallel evaluation puts parts together with it). */
+  score(examples: readonly LabelledExample[], predictions: readonly unknown[], sums: Record<string, number>): Record<string, number> {
+    const { metrics } = scoreClassification(examples, predictions as ClassPrediction[], this.ctx.labels);
+    return { loss: (sums.loss_sum ?? 0) / Math.max(1, sums.loss_count ?? 0), ...metrics };
   }
 }
 

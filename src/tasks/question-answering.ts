@@ -68,7 +68,7 @@ class QuestionAnsweringObjective implements TaskObjective<QAExample, QAFeature> 
   }
 
   /** Answers with their scores, and the mean span loss over the windows, from one pass. */
-  private run(model: PretrainedModel, examples: readonly QAExample[], o: { batchSize?: number; precision?: "fp32" | "bf16" }): { predictions: QaPrediction[]; loss: number } {
+  private run(model: PretrainedModel, examples: readonly QAExample[], o: { batchSize?: number; precision?: "fp32" | "bf16" }): { predictions: QaPrediction[]; lossSum: number; features: number } {
     const features = this.features(examples, false);
     const starts: number[][] = [];
     const ends: number[][] = [];
@@ -93,7 +93,7 @@ class QuestionAnsweringObjective implements TaskObjective<QAExample, QAFeature> 
       versionTwo: this.versionTwo(examples),
       nullThreshold: (this.ctx.options.nullThreshold as number | undefined) ?? 0,
     });
-    return { predictions, loss: lossSum / Math.max(1, features.length) };
+    return { predictions, lossSum, features: features.length };
   }
 
   predict(model: PretrainedModel, examples: readonly QAExample[], o: { batchSize?: number; precision?: "fp32" | "bf16" } = {}): QaPrediction[] {
@@ -101,8 +101,14 @@ class QuestionAnsweringObjective implements TaskObjective<QAExample, QAFeature> 
   }
 
   evaluate(model: PretrainedModel, examples: readonly QAExample[], ctx: EvalContext): EvalResult {
-    const { predictions, loss } = this.run(model, examples, ctx);
-    return { metrics: { loss, ...scoreQa(examples, predictions).metrics }, predictions };
+    const { predictions, lossSum, features } = this.run(model, examples, ctx);
+    const sums = { loss_sum: lossSum, features };
+    return { metrics: this.score(examples, predictions, sums), sums, predictions };
+  }
+
+  /** evaluate()'s metrics from the predictions and the loss sums (data-parallel evaluation puts parts together with it). */
+  score(examples: readonly QAExample[], predictions: readonly unknown[], sums: Record<string, number>): Record<string, number> {
+    return { loss: (sums.loss_sum ?? 0) / Math.max(1, sums.features ?? 0), ...scoreQa(examples, predictions as QaPrediction[]).metrics };
   }
 }
 

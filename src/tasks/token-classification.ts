@@ -255,8 +255,14 @@ class TokenClassificationObjective implements TaskObjective<NerExample, NerWindo
 
   evaluate(model: PretrainedModel, sentences: readonly NerExample[], ctx: EvalContext): EvalResult {
     const { predictions, lossSum, targets } = this.run(model, sentences, ctx);
-    const { metrics } = scoreNer(sentences, predictions, (this.ctx.options.seqevalMode as SeqevalMode | undefined) ?? "default");
-    return { metrics: { loss: lossSum / Math.max(1, targets), ...metrics }, predictions };
+    const sums = { loss_sum: lossSum, targets };
+    return { metrics: this.score(sentences, predictions, sums), sums, predictions };
+  }
+
+  /** evaluate()'s metrics from the predictions and the loss sums (data-parallel evaluation puts parts together with it). */
+  score(sentences: readonly NerExample[], predictions: readonly unknown[], sums: Record<string, number>): Record<string, number> {
+    const { metrics } = scoreNer(sentences, predictions as NerPrediction[], (this.ctx.options.seqevalMode as SeqevalMode | undefined) ?? "default");
+    return { loss: (sums.loss_sum ?? 0) / Math.max(1, sums.targets ?? 0), ...metrics };
   }
 }
 

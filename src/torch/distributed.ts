@@ -1,5 +1,6 @@
-// Process groups and collectives through libtorch's c10d (gloo on the CPU), with
-// torch.distributed's names: initProcessGroup, allReduce, broadcast, allGather, barrier.
+// Process groups and collectives through libtorch's c10d (gloo on the CPU; NCCL on CUDA
+// devices in a build made against a CUDA libtorch), with torch.distributed's names:
+// initProcessGroup, allReduce, broadcast, allGather, allGatherObject, barrier.
 //
 // A collective returns a Work at once: the communication runs on the process group's own
 // threads while the caller goes on. A Work is waited for either with `await` (the wait runs
@@ -14,11 +15,17 @@ import { hostname } from "node:os";
 import { native } from "./native.js";
 import type { GroupHandle, Handle, WorkHandle } from "./native.js";
 import { Tensor, wrap } from "./tensor.js";
+import type { DeviceLike } from "./dtype.js";
 
 /** How a rank joins its group. */
 export interface InitOptions {
-  /** Only gloo (CPU tensors) is built; NCCL needs a CUDA libtorch. */
-  backend?: "gloo";
+  /**
+   * gloo (CPU tensors, the default) or nccl (CUDA tensors), which only an addon built against a
+   * CUDA libtorch has (distBackends() says which this one has).
+   */
+  backend?: "gloo" | "nccl";
+  /** NCCL: this rank's GPU (default cuda:LOCAL_RANK); gloo ignores it (CPU). */
+  device?: DeviceLike;
   rank: number;
   worldSize: number;
   /** The TCPStore's host (rank 0's address) and port... */
@@ -44,6 +51,11 @@ export interface RendezvousEnv {
   localWorldSize: number;
   masterAddr: string;
   masterPort: number;
+}
+
+/** The process groups this build of the addon can make: ["gloo"], or ["gloo", "nccl"] where a CUDA libtorch was found at build time. */
+export function distBackends(): readonly string[] {
+  return native.distBackends;
 }
 
 /** The default timeout of rendezvous and collectives. */
@@ -106,6 +118,18 @@ export class Work<T> implements PromiseLike<T> {
 
 const none = (): void => undefined;
 
+// JSON has no NaN or Infinity (they would come back null): they travel as {"$number": "NaN"}.
+function keepNonFinite(_key: string, v: unknown): unknown {
+  return typeof v === "number" && !Number.isFinite(v) ? { $number: String(v) } : v;
+}
+function restoreNonFinite(_key: string, v: unknown): unknown {
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === "$number") return Number((v as { $number: string }).$number);
+  }
+  return v;
+}
+
 /** One rank's membership of a group (torch.distributed's ProcessGroup). */
 export class ProcessGroup {
   private handle: GroupHandle | null;
@@ -116,6 +140,8 @@ export class ProcessGroup {
     readonly rank: number,
     readonly worldSize: number,
     readonly timeoutMs: number,
+    /** Where this group's tensors live: cpu (gloo) or this rank's GPU (nccl). */
+    readonly device: DeviceLike = "cpu",
   ) {
     this.handle = handle;
   }
@@ -146,6 +172,24 @@ export class ProcessGroup {
     return new Work(native.distAllGather(this.h, tensor._h), (hs) => (hs ?? []).map(wrap));
   }
 
+  /**
+   * Every rank's `value` (anything JSON can carry, and NaN and ±Infinity), in rank order:
+   * torch's all_gather_object. Blocking. Two allgathers: the byte lengths, then the UTF-8 JSON
+   * padded to the longest. Numbers come back exactly (JSON writes a double's shortest exact form).
+   */
+  allGatherObject<T>(value: T): T[] {
+    const bytes = Buffer.from(JSON.stringify(value, keepNonFinite) ?? "null", "utf8");
+    const lengths = this.allGather(this.toDevice(new Float64Array([bytes.length]), "float64")).wait();
+    const sizes = lengths.map((t) => new Float64Array(this.toHost(t))[0]!);
+    const longest = Math.max(...sizes);
+    const padded = new Uint8Array(longest);
+    padded.set(bytes);
+    const parts = this.allGather(this.toDevice(padded, "uint8")).wait();
+    const out = parts.map((t, r) => JSON.parse(Buffer.from(this.toHost(t)).subarray(0, sizes[r]!).toString("utf8"), restoreNonFinite) as T);
+    for (const t of [...lengths, ...parts]) t.dispose();
+    return out;
+  }
+
   /** Done when every rank has reached it. */
   barrier(): Work<void> {
     return new Work(native.distBarrier(this.h), none);
@@ -159,13 +203,31 @@ export class ProcessGroup {
     const digest = createHash("sha256").update(value).digest();
     // 8 bytes of the digest as two int32 words (exact in any dtype gloo carries)
     const mine = new Int32Array([digest.readInt32LE(0), digest.readInt32LE(4)]);
-    const all = this.allGather(new Tensor(native.fromBuffer(mine, "int32", [2]))).wait();
-    const words = all.map((t) => Array.from(new Int32Array(t.toBuffer())).join(":"));
+    const all = this.allGather(this.toDevice(mine, "int32")).wait();
+    const words = all.map((t) => Array.from(new Int32Array(this.toHost(t))).join(":"));
     for (const t of all) t.dispose();
     const differ = words.map((w, r) => (w === words[0] ? -1 : r)).filter((r) => r >= 0);
     if (differ.length) {
       throw new Error(`rank ${this.rank}/${this.worldSize}: ${what} differs across ranks: rank${differ.length > 1 ? "s" : ""} ${differ.join(", ")} ${differ.length > 1 ? "have" : "has"} another than rank 0's; start every rank with the same ${what}`);
     }
+  }
+
+  /** A 1-D tensor of these values on the group's device (NCCL reduces GPU tensors only). */
+  private toDevice(values: Float64Array | Int32Array | Uint8Array, dtype: "float64" | "int32" | "uint8"): Tensor {
+    const t = new Tensor(native.fromBuffer(values, dtype, [values.length]));
+    if (this.device === "cpu") return t;
+    const moved = t.to(this.device);
+    t.dispose();
+    return moved;
+  }
+
+  /** A tensor's bytes, copied to the host first when it is on a GPU. */
+  private toHost(t: Tensor): ArrayBuffer {
+    if (this.device === "cpu") return t.toBuffer();
+    const host = t.to("cpu");
+    const out = host.toBuffer();
+    host.dispose();
+    return out;
   }
 
   /** Releases the group's threads and sockets; the group cannot be used afterwards. */
@@ -191,7 +253,15 @@ export async function initProcessGroup(options?: InitOptions): Promise<ProcessGr
     if (!env) throw new Error("initProcessGroup: no options and no RANK/WORLD_SIZE (or SLURM_PROCID/SLURM_NTASKS) in the environment");
     o = { rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort };
   }
-  if ((o.backend ?? "gloo") !== "gloo") throw new Error(`initProcessGroup: backend "${String(o.backend)}" is not built; only "gloo" is`);
+  const backend = o.backend ?? "gloo";
+  if (backend !== "gloo" && backend !== "nccl") throw new Error(`initProcessGroup: unknown backend "${String(backend)}"; use gloo (CPU tensors) or nccl (CUDA tensors)`);
+  if (!native.distBackends.includes(backend)) {
+    throw new Error(
+      `rank ${o.rank}/${o.worldSize}: backend nccl is not in this build of lmforge's addon: it was compiled without a CUDA libtorch ` +
+        "(NCCL needs libtorch_cuda, c10_cuda, ProcessGroupNCCL.hpp, nccl.h and CUDA's headers at build time: `node scripts/find-libtorch.mjs --json` says what was missing); " +
+        "use backend gloo, or rebuild the addon (npm run build:native) against a CUDA libtorch",
+    );
+  }
   for (const [name, v, min] of [["rank", o.rank, 0], ["worldSize", o.worldSize, 1]] as const) {
     if (!Number.isInteger(v) || v < min) throw new RangeError(`initProcessGroup: ${name} must be an integer >= ${min}, got ${v}`);
   }
@@ -207,6 +277,7 @@ export async function initProcessGroup(options?: InitOptions): Promise<ProcessGr
   const masterAddr = o.masterAddr ?? "127.0.0.1";
   const handle = await native.distInit({
     store: o.storePath === undefined ? "tcp" : "file",
+    backend,
     host: masterAddr,
     port,
     isMaster: o.isMaster ?? o.rank === 0,
@@ -217,7 +288,8 @@ export async function initProcessGroup(options?: InitOptions): Promise<ProcessGr
     timeoutMs,
     threads: o.threads ?? 2,
   });
-  const group = new ProcessGroup(handle, o.rank, o.worldSize, timeoutMs);
+  const device: DeviceLike = backend === "nccl" ? (o.device ?? `cuda:${rendezvousFromEnv()?.localRank ?? 0}`) : "cpu";
+  const group = new ProcessGroup(handle, o.rank, o.worldSize, timeoutMs, device);
   defaultGroup = group;
   return group;
 }

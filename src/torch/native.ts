@@ -100,6 +100,7 @@ export type WorkHandle = { readonly __brand: "lmforge.Work" };
 /** What distInit takes, validated in src/torch/distributed.ts first. */
 export interface NativeInitOptions {
   store: "tcp" | "file";
+  backend: "gloo" | "nccl";
   host: string;
   port: number;
   isMaster: boolean;
@@ -113,6 +114,8 @@ export interface NativeInitOptions {
 
 /** The c10d bindings (native/distributed.cc): gloo collectives, waited for synchronously or through a Promise. */
 export interface NativeDistributed {
+  /** The process groups this build can make: gloo, and nccl where a CUDA libtorch was found at build time. */
+  readonly distBackends: readonly string[];
   distInit(options: NativeInitOptions): Promise<GroupHandle>;
   distDestroy(group: GroupHandle): void;
   distAllReduce(group: GroupHandle, tensors: Handle[], op: "sum" | "avg" | "max" | "min"): WorkHandle;
@@ -125,8 +128,12 @@ export interface NativeDistributed {
   distReducer(group: GroupHandle, params: Handle[]): ReducerHandle;
   /** Arms the next backward with buckets of parameter indices (sent in this order), or disarms it (null). */
   distReducerArm(reducer: ReducerHandle, buckets: number[][] | null): void;
-  /** Sends what is left, waits, writes the sums: [which parameters had a gradient of their own, buckets sent during the backward]. */
-  distReducerFinish(reducer: ReducerHandle): [boolean[], number];
+  /**
+   * Sends what is left, waits, writes the sums: [which parameters had a gradient of their own,
+   * buckets sent during the backward, communication ms (the union of the buckets' launch-to-completion
+   * spans), the part of it before the backward ended].
+   */
+  distReducerFinish(reducer: ReducerHandle): [boolean[], number, number, number];
 }
 
 /** The gradient reducer of one model's parameters (native/reducer.cc). */

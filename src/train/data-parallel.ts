@@ -21,6 +21,8 @@
 // first step, the buckets leave out the parameters no rank used (DDP's rebuilt buckets, with
 // find_unused_parameters' effect): a bucket waiting for a gradient that never comes would hold
 // back every bucket after it until the end of the backward.
+import { createHash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
@@ -28,6 +30,7 @@ import { initProcessGroup, rendezvousFromEnv } from "../torch/distributed.js";
 import { native } from "../torch/native.js";
 import type { ReducerHandle } from "../torch/native.js";
 import type { ProcessGroup, Work } from "../torch/distributed.js";
+import type { DdpTail } from "./sampler.js";
 
 /** How a run is spread over processes. */
 export interface DistributedOptions {
@@ -36,6 +39,8 @@ export interface DistributedOptions {
   bucketMb?: number;
   /** Reduce each bucket during the backward, as soon as its gradients are final (default true). */
   overlap?: boolean;
+  /** What the ranks do at an epoch's tail (sampler.ts): uneven (the default), pad or drop. */
+  tail?: DdpTail;
 }
 
 export const DEFAULT_BUCKET_MB = 25;
@@ -86,6 +91,11 @@ export class DataParallel {
   private steps = 0;
   /** Buckets sent during the last step's backward (overlapped), of how many. */
   lastOverlap = { during: 0, of: 0 };
+  /**
+   * The last step's gradient communication (overlapped path): its time in ms (the union of the
+   * buckets' launch-to-completion spans) and the part of it the backward hid (before its end).
+   */
+  lastComm = { ms: 0, hiddenMs: 0 };
 
   constructor(
     readonly group: ProcessGroup,
@@ -122,9 +132,10 @@ export class DataParallel {
   /** The sums over the ranks of a few numbers (float64). */
   sum(values: readonly number[]): number[] {
     return torch.scope(() => {
-      const t = torch.tensor([...values], { dtype: "float64" });
+      const host = torch.tensor([...values], { dtype: "float64" });
+      const t = this.group.device === "cpu" ? host : host.to(this.group.device);
       this.group.allReduce(t, "sum").wait();
-      return Array.from(t.data() as Float64Array);
+      return Array.from((t === host ? t : t.to("cpu")).data() as Float64Array);
     });
   }
 
@@ -166,8 +177,9 @@ export class DataParallel {
     // a rank that ran no backward this step (its share was empty) still sends every bucket, in order
     if (!this.armed) native.distReducerArm(reducer, this.buckets);
     this.armed = false;
-    const [had, during] = native.distReducerFinish(reducer);
+    const [had, during, commMs, hiddenMs] = native.distReducerFinish(reducer);
     this.lastOverlap = { during, of: this.buckets.length };
+    this.lastComm = { ms: commMs, hiddenMs };
     const summed = this.sum([...metrics, ...had.map(Number)]);
     const anyHas = summed.slice(metrics.length);
     torch.scope(() => {
@@ -189,16 +201,58 @@ export class DataParallel {
 }
 
 /**
+ * The share of the last step's gradient communication that the backward hid: the time an
+ * allreduce was in flight before the backward ended over the time any was in flight (0 to 1);
+ * undefined without overlap or communication.
+ */
+export function commHidden(parallel: DataParallel): number | undefined {
+  const { ms, hiddenMs } = parallel.lastComm;
+  return ms > 0 ? hiddenMs / ms : undefined;
+}
+
+/**
+ * A SHA-256 of a value made of typed arrays, arrays, plain objects and primitives (training
+ * features, examples): what ranks compare (checkSame) to learn that they were given the same
+ * data. Typed arrays enter as their bytes, so a corpus of token ids is hashed quickly.
+ */
+export function fingerprint(value: unknown): string {
+  const hash = createHash("sha256");
+  feed(hash, value);
+  return hash.digest("hex");
+}
+
+function feed(hash: Hash, v: unknown): void {
+  if (ArrayBuffer.isView(v)) {
+    hash.update(`${v.constructor.name}:${v.byteLength}:`);
+    hash.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  } else if (Array.isArray(v)) {
+    hash.update(`[${v.length}:`);
+    for (const x of v) feed(hash, x);
+    hash.update("]");
+  } else if (v !== null && typeof v === "object") {
+    const keys = Object.keys(v).sort();
+    hash.update(`{${keys.length}:`);
+    for (const k of keys) {
+      hash.update(JSON.stringify(k));
+      feed(hash, (v as Record<string, unknown>)[k]);
+    }
+    hash.update("}");
+  } else {
+    hash.update(`${typeof v}:${String(v)};`);
+  }
+}
+
+/**
  * Joins the group a launcher (lmforge launch, torchrun, Slurm) started this process in, from
  * RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT (or SLURM_*); undefined when there is none or the
  * world is one process. Intra-op threads default to the cores over the local workers, unless
  * OMP_NUM_THREADS says otherwise.
  */
-export async function joinFromEnv(log?: (line: string) => void): Promise<DistributedOptions | undefined> {
+export async function joinFromEnv(log?: (line: string) => void, options: Omit<DistributedOptions, "group"> = {}): Promise<DistributedOptions | undefined> {
   const env = rendezvousFromEnv();
   if (!env || env.worldSize === 1) return undefined;
   if (!process.env.OMP_NUM_THREADS) torch.setNumThreads(Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)));
   const group = await initProcessGroup({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort });
   log?.(`rank ${env.rank} of ${env.worldSize} (local ${env.localRank}), ${torch.getNumThreads()} threads: joined the group at ${env.masterAddr}:${env.masterPort}`);
-  return { group };
+  return { group, ...options };
 }

@@ -130,6 +130,8 @@ export interface FinetuneOptions {
   out: string;
   /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
   distributed?: DistributedOptions;
+  /** Data parallelism: the epoch's tail over the ranks (src/train/sampler.ts; default uneven). */
+  ddpTail?: "uneven" | "pad" | "drop";
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   onTrial?: (t: SearchTrial, index: number, count: number) => void;
@@ -288,7 +290,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   };
   const objective = task.objective({ tokenizer: tok, labels, maxLength: o.maxLength, options: o, modelHead, ...(head ? { head } : {}) });
   // a launcher's worker joins its group; only rank 0 writes
-  const joined = o.distributed ? undefined : await joinFromEnv(o.log);
+  const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail ?? "uneven" });
   const distributed = (o.distributed as DistributedOptions | undefined) ?? joined;
   const main = (distributed?.group.rank ?? 0) === 0;
   // everything checked: the first write

@@ -23,3 +23,5 @@ export type { StudyJob, StudyRow, StudyColumn } from "./study.js";
 export { RdpAccountant, computeRdp, rdpToEpsilon, epsilonFor, noiseMultiplierFor } from "./privacy/accountant.js";
 export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters, DP_OPTIONS } from "./privacy/dp-sgd.js";
 export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
+export { evaluateDivided } from "./divided-eval.js";
+export { fitToRanks, rankShare, epochLength, DDP_TAILS } from "./sampler.js";

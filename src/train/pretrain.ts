@@ -80,6 +80,8 @@ export interface PretrainOptions {
   auxiliary?: { name: string; weight: number }[];
   /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
   distributed?: DistributedOptions;
+  /** Data parallelism: the epoch's tail over the ranks (src/train/sampler.ts; default uneven). */
+  ddpTail?: "uneven" | "pad" | "drop";
   onStep?: (info: StepInfo) => void;
   onEval?: (m: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -230,7 +232,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     if (o.auxiliary?.length && !e.supports.auxiliary) throw new Error(`auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp), not ${e.name}`);
   }
   // a launcher's worker joins its group first: a rendezvous error comes before any work
-  const joined = o.distributed ? undefined : await joinFromEnv(o.log);
+  const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail });
   const distributed = o.distributed ?? joined;
   const main = (distributed?.group.rank ?? 0) === 0;
   // image objectives read --images, not text; nothing else takes it

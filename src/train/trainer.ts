@@ -33,7 +33,9 @@ import type { Mixing } from "./mixing.js";
 import { DpSgd, planDp } from "./privacy/dp-sgd.js";
 import type { DpRequest, DpSettings } from "./privacy/dp-sgd.js";
 import { RunLog, checkpointSteps, lastCheckpoint, removeStaleTemporaries, resumableCheckpoint, rotateCheckpoints } from "./checkpoints.js";
-import { DataParallel, shardOf } from "./data-parallel.js";
+import { DataParallel, commHidden, fingerprint } from "./data-parallel.js";
+import { epochLength, fitToRanks, rankShare } from "./sampler.js";
+import { evaluateDivided } from "./divided-eval.js";
 import type { DistributedOptions } from "./data-parallel.js";
 
 export { lastCheckpoint } from "./checkpoints.js";
@@ -126,6 +128,8 @@ export interface StepInfo {
   gradNorm: number;
   /** DP-SGD: the privacy spent so far, ε at the run's δ. */
   epsilon?: number;
+  /** Data parallelism with overlap: the share of the step's gradient communication hidden behind its backward (0 to 1). */
+  commHidden?: number;
 }
 
 export interface TrainResult {
@@ -222,7 +226,9 @@ export class Trainer {
     });
     this.rates = mixingRates(this.tasks.map((t) => t.features.length), o.mixing ?? { kind: "proportional" });
     const worldSize = o.distributed?.group.worldSize ?? 1;
-    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(this.tasks[0]!.features.length / (o.batchSize * worldSize)) / (o.gradientAccumulation ?? 1)));
+    const tail = o.distributed?.tail ?? "uneven";
+    for (const t of this.tasks) if (epochLength(t.features.length, worldSize, tail) === 0) throw new Error(`task ${t.name}: ${t.features.length} training features for ${worldSize} ranks: --ddp-tail drop leaves no example; use pad or uneven`);
+    this.stepsPerEpoch = Math.max(1, Math.ceil(Math.ceil(epochLength(this.tasks[0]!.features.length, worldSize, tail) / (o.batchSize * worldSize)) / (o.gradientAccumulation ?? 1)));
     this.maxSteps = o.maxSteps ?? o.epochs! * this.stepsPerEpoch;
     this.evalEvery = o.evalEvery === "epoch" ? this.stepsPerEpoch : (o.evalEvery ?? 0);
     this.saveEvery = o.saveEvery === "epoch" ? this.stepsPerEpoch : (o.saveEvery ?? 0);
@@ -318,16 +324,17 @@ export class Trainer {
    */
   private nextIndices(task: TaskState): number[] {
     if (!this.parallel) return this.nextGlobalIndices(task, this.o.batchSize);
-    return shardOf(this.nextGlobalIndices(task, this.o.batchSize * this.parallel.worldSize), this.parallel.rank, this.parallel.worldSize);
+    return rankShare(this.nextGlobalIndices(task, this.o.batchSize * this.parallel.worldSize), this.parallel.rank, this.parallel.worldSize, this.o.distributed?.tail ?? "uneven");
   }
 
   private nextGlobalIndices(task: TaskState, size: number): number[] {
     const n = task.features.length;
-    if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: epochOrder(n, task.orderSeed, task.epoch) };
+    // with ranks, the order is fitted to them (padded or cut at its tail: sampler.ts)
+    if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: fitToRanks(epochOrder(n, task.orderSeed, task.epoch), this.parallel?.worldSize ?? 1, this.o.distributed?.tail ?? "uneven") };
     const order = task.order.indices;
     const out: number[] = [];
     while (out.length < size) {
-      if (task.position >= n) {
+      if (task.position >= order.length) {
         task.epoch += 1;
         task.position = 0;
         return out.length ? out : this.nextGlobalIndices(task, size);
@@ -432,6 +439,8 @@ export class Trainer {
     const ctx = { batchSize: this.o.batchSize, precision: this.precision, ...(this.o.evalBatches ? { maxBatches: this.o.evalBatches } : {}) };
     const model = this.o.model;
     model.eval();
+    // with ranks, each evaluates a share of the batches and they combine to the one-process values
+    if (this.parallel) return evaluateDivided(task.objective, model, examples, ctx, this.parallel.group);
     return task.objective.evaluate ? task.objective.evaluate(model, examples, ctx) : evaluateByLoss(task.objective, model, examples, ctx);
   }
 
@@ -711,6 +720,8 @@ export class Trainer {
     if (this.parallel) {
       // the same model on every rank, then rank 0's weights everywhere (a resumed run's included)
       this.parallel.group.checkSame("model config", JSON.stringify(o.model.config));
+      this.parallel.group.checkSame("training data", fingerprint(this.tasks.map((t) => [t.name, t.features, t.validation ?? []])));
+      this.parallel.group.checkSame("training settings (batch size, steps, seed, schedule, ...)", JSON.stringify({ ...this.settings(), tail: o.distributed?.tail ?? "uneven" }));
       this.parallel.broadcastFromRank0([...o.model.namedBuffers()].map(([, b]) => b));
     }
     let lastLoss = NaN;
@@ -729,8 +740,9 @@ export class Trainer {
       lastLoss = r.loss;
       const lr = this.scheduler.lastLr[0]!;
       const epsilon = this.dp?.epsilonAfter(this.step);
-      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm, ...(epsilon !== undefined ? { epsilon } : {}) };
-      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), ...(epsilon !== undefined ? { epsilon } : {}), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
+      const hidden = this.parallel ? commHidden(this.parallel) : undefined;
+      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm, ...(epsilon !== undefined ? { epsilon } : {}), ...(hidden !== undefined ? { commHidden: hidden } : {}) };
+      this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), ...(epsilon !== undefined ? { epsilon } : {}), ...(hidden !== undefined ? { comm_hidden: Number(hidden.toFixed(4)) } : {}), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
       o.onStep?.(info);
       const last = this.step === this.maxSteps;
       if (this.evalEvery && (this.step % this.evalEvery === 0 || last)) {
