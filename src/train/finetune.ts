@@ -27,7 +27,7 @@ import "../generate/index.js";
 import type { FinetuneTask, Splits } from "../tasks/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainResult } from "./trainer.js";
-import { joinFromEnv } from "./data-parallel.js";
+import { DEFAULT_BUCKET_MB, joinFromEnv } from "./data-parallel.js";
 import type { DistributedOptions } from "./data-parallel.js";
 import { trainingOptions } from "./options.js";
 import { DP_OPTIONS } from "./privacy/dp-sgd.js";
@@ -132,6 +132,8 @@ export interface FinetuneOptions {
   distributed?: DistributedOptions;
   /** Data parallelism: the epoch's tail over the ranks (src/train/sampler.ts; default uneven). */
   ddpTail?: "uneven" | "pad" | "drop";
+  /** Data parallel: gradient bucket size in MB (default 25, as DDP). */
+  bucketMb?: number;
   onStep?: (info: StepInfo) => void;
   onEval?: (metrics: Record<string, number>) => void;
   onTrial?: (t: SearchTrial, index: number, count: number) => void;
@@ -290,7 +292,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   };
   const objective = task.objective({ tokenizer: tok, labels, maxLength: o.maxLength, options: o, modelHead, ...(head ? { head } : {}) });
   // a launcher's worker joins its group; only rank 0 writes
-  const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail ?? "uneven" });
+  const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail ?? "uneven", bucketMb: o.bucketMb ?? DEFAULT_BUCKET_MB });
   const distributed = (o.distributed as DistributedOptions | undefined) ?? joined;
   const main = (distributed?.group.rank ?? 0) === 0;
   // everything checked: the first write

@@ -6,6 +6,7 @@ import * as torch from "../torch/index.js";
 import { defineOptions } from "../io/options.js";
 import type { OptionSpec } from "../io/options.js";
 import type { AdversarialOptions } from "../nn/index.js";
+import { DEFAULT_BUCKET_MB } from "./data-parallel.js";
 
 /** --adversarial fgm:EPSILON or freelb:EPSILON[:STEPS] */
 export function parseAdversarial(text: string): AdversarialOptions {
@@ -56,6 +57,7 @@ export function trainingOptions(d: TrainingDefaults): readonly OptionSpec[] {
     { flag: "patience", key: "patience", type: "int", min: 0, default: d.patience, help: "early stopping: evaluations without improvement of --metric before stopping (0: never); the best weights are restored" },
     { flag: "metric", key: "metric", type: "string", arg: "NAME", help: "the validation metric early stopping and the best weights follow (default: the task's main metric)" },
     { flag: "resume", key: "resume", type: "boolean", default: false, help: "continue from the last checkpoint in --out exactly (a new --learning-rate applies from there on)" },
+    { flag: "bucket-mb", key: "bucketMb", type: "number", min: 0, exclusiveMin: true, default: DEFAULT_BUCKET_MB, help: "data parallel: gradient bucket size in MB (smaller buckets start their allreduce earlier in the backward; comm_hidden in metrics.jsonl says how much is hidden)" },
     { flag: "ddp-tail", key: "ddpTail", type: "string", choices: ["uneven", "pad", "drop"], default: "uneven", help: "data parallel: the epoch's tail over the ranks (uneven: the last ranks get fewer, each step is the one-process step; pad: repeat the first examples, as torch's DistributedSampler; drop: drop the tail)" },
     { flag: "adversarial", key: "adversarial", type: "string", arg: "fgm:EPS|freelb:EPS:STEPS", parse: parseAdversarial, help: "adversarial training on the word embeddings (FGM, or FreeLB with K ascent steps)" },
   ]);

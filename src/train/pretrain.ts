@@ -19,7 +19,7 @@ import { writeTextAtomic } from "../io/index.js";
 import { schedules } from "../optim/index.js";
 import { Trainer } from "./trainer.js";
 import type { StepInfo, TrainTask } from "./trainer.js";
-import { joinFromEnv } from "./data-parallel.js";
+import { DEFAULT_BUCKET_MB, joinFromEnv } from "./data-parallel.js";
 import type { DistributedOptions } from "./data-parallel.js";
 import type { Mixing } from "./mixing.js";
 import { PRETRAIN_OPTIONS } from "./pretrain-options.js";
@@ -82,6 +82,8 @@ export interface PretrainOptions {
   distributed?: DistributedOptions;
   /** Data parallelism: the epoch's tail over the ranks (src/train/sampler.ts; default uneven). */
   ddpTail?: "uneven" | "pad" | "drop";
+  /** Data parallel: gradient bucket size in MB (default 25, as DDP). */
+  bucketMb?: number;
   onStep?: (info: StepInfo) => void;
   onEval?: (m: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -232,7 +234,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     if (o.auxiliary?.length && !e.supports.auxiliary) throw new Error(`auxiliary tasks go beside a masked-LM objective (mlm, mlm,sop, mlm,nsp), not ${e.name}`);
   }
   // a launcher's worker joins its group first: a rendezvous error comes before any work
-  const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail });
+  const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail, bucketMb: o.bucketMb ?? DEFAULT_BUCKET_MB });
   const distributed = o.distributed ?? joined;
   const main = (distributed?.group.rank ?? 0) === 0;
   // image objectives read --images, not text; nothing else takes it
