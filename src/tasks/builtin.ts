@@ -5,5 +5,6 @@ import { tokenClassification } from "./token-classification.js";
 import { questionAnswering } from "./question-answering.js";
 import { summarization, translation } from "./seq2seq.js";
 import { imageClassification } from "./image-classification.js";
+import { promptClassification } from "./prompt-classification.js";
 
-for (const task of [classification, tokenClassification, questionAnswering, translation, summarization, imageClassification]) registerTask(task as never);
+for (const task of [classification, tokenClassification, questionAnswering, translation, summarization, imageClassification, promptClassification]) registerTask(task as never);
