@@ -6,16 +6,18 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
 import { spamAssassin } from "../src/data/index.js";
 import type { LabelledExample } from "../src/data/index.js";
 import { finetune, loadFinetuned, evaluateFinetuned } from "../src/train/index.js";
 import { drawKShot, summariseMetrics } from "../src/train/few-shot.js";
+import { fewShotCells, fewShotTable, parseMethods } from "../src/train/few-shot-study.js";
+import type { FewShotRun } from "../src/train/few-shot-study.js";
 import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
 import type { PretrainedModel } from "../src/models/index.js";
 import { loadTokenizer, saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
-import { taskEntry } from "../src/tasks/index.js";
+import { knownTasks, taskEntry } from "../src/tasks/index.js";
 import { encodePrompt, parsePattern, parseVerbalizer, truncateLongestFirst, verbalizerIds } from "../src/tasks/prompts.js";
 import { tempDir } from "./helpers.js";
 
@@ -210,4 +212,55 @@ test("--shots K --seeds 2: a draw per seed in its own folder, the summary's mean
   }
   await assert.rejects(finetune({ ...base, train, validation, shots: 3, out: join(dir, "bad") }), /--shots draws its validation set/);
   await assert.rejects(finetune({ ...base, train, seeds: 2, out: join(dir, "bad") }), /seeds repeats a few-shot run/);
+});
+
+// --- the few-shot table -----------------------------------------------------------------------------
+test("fewShotTable and parseMethods: mean ± std per (method, K), per-seed values; setfit only when registered", () => {
+  const runs: FewShotRun[] = [
+    { method: "standard", shots: 2, seed: 1, dir: "a", metrics: { accuracy: 0.5, macro_f1: 0.4 }, seconds: 1 },
+    { method: "standard", shots: 2, seed: 2, dir: "b", metrics: { accuracy: 0.7, macro_f1: 0.6 }, seconds: 1 },
+    { method: "standard", shots: 2, seed: 3, dir: "c", metrics: {}, seconds: NaN, error: "exit 1: out of memory" },
+  ];
+  const [cell] = fewShotCells(runs, ["standard"], [2]);
+  // mean 0.6, sample std sqrt((0.01 + 0.01) / 1) = 0.1414...
+  assert.deepEqual(cell!.seeds, [1, 2]);
+  assert.ok(Math.abs(cell!.metrics.accuracy!.mean - 0.6) < 1e-12 && Math.abs(cell!.metrics.accuracy!.std - Math.sqrt(0.02)) < 1e-12);
+  assert.deepEqual(cell!.failed, [{ seed: 3, error: "exit 1: out of memory" }]);
+  const table = fewShotTable([cell!]).split("\n");
+  assert.match(table[2]!, /^\| standard \| 2 \| +2 \| 0\.6000 ± 0\.1414 \| 0\.5000 ± 0\.1414 \| +0\.5000, 0\.7000 \| +0\.4000, 0\.6000 \|$/);
+  assert.equal(table[4], "standard K=2 seed 3 failed: exit 1: out of memory");
+  assert.deepEqual(parseMethods("standard,prompt"), ["standard", "prompt"]);
+  assert.throws(() => parseMethods("standard,lora"), /unknown method "lora"; the methods are standard, prompt, setfit/);
+  if (!knownTasks().includes("setfit")) assert.throws(() => parseMethods("setfit"), /--methods setfit: needs the fine-tuning task "setfit", which this lmforge does not register/);
+  else assert.deepEqual(parseMethods("setfit"), ["setfit"]);
+});
+
+test("lmforge fewshot: a process per (method, K, seed), fewshot.md and fewshot.json, a rerun keeps the runs done", async () => {
+  const data = join(dir, "fewshot-train.jsonl");
+  writeFileSync(data, [...train, ...validation].map((e) => JSON.stringify({ text: e.text, label: e.label })).join("\n") + "\n");
+  const testFile = join(dir, "fewshot-test.jsonl");
+  writeFileSync(testFile, testSet.map((e) => JSON.stringify({ text: e.text, label: e.label })).join("\n") + "\n");
+  const out = join(dir, "table");
+  const args = ["fewshot", "--model", modelDir, "--train", data, "--test", testFile, "--shots", "2,3", "--seeds", "2", "--methods", "standard,prompt", "--seed", "1", "--out", out, "--epochs", "1", "--batch-size", "4", "--max-length", "32", "--precision", "fp32", "--verbalizer", "spam=junk,ham=fine"];
+  const env = { ...process.env, OMP_NUM_THREADS: "1", OMP_WAIT_POLICY: "PASSIVE" };
+  const first = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", env });
+  assert.equal(first.status, 0, first.stderr);
+  const json = JSON.parse(readFileSync(join(out, "fewshot.json"), "utf8")) as { cells: { method: string; shots: number; seeds: number[]; metrics: Record<string, { mean: number; values: number[] }> }[] };
+  assert.deepEqual(json.cells.map((c) => `${c.method}/${c.shots}/${c.seeds.join("+")}`), ["standard/2/1+2", "standard/3/1+2", "prompt/2/1+2", "prompt/3/1+2"]);
+  for (const c of json.cells) {
+    const task = c.method === "standard" ? "classification" : "prompt-classification";
+    const accs = c.seeds.map((s) => {
+      const run = join(out, c.method, `k${c.shots}`, `seed-${s}`);
+      const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8")) as { lmforge: { task: string } };
+      assert.equal(config.lmforge.task, task);
+      const draw = JSON.parse(readFileSync(join(run, "shots.json"), "utf8")) as { train: number[] };
+      assert.equal(draw.train.length, 2 * c.shots);
+      return (JSON.parse(readFileSync(join(run, "test_metrics.json"), "utf8")) as { accuracy: number; examples: number }).accuracy;
+    });
+    assert.deepEqual(c.metrics.accuracy!.values, accs);
+  }
+  assert.match(readFileSync(join(out, "fewshot.md"), "utf8"), /\| prompt +\| 3 \| +2 \| \d\.\d{4} ± \d\.\d{4} \|/);
+  const again = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", env });
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.stderr.match(/done before/g)?.length, 8, again.stderr);
 });

@@ -1,8 +1,8 @@
 // The standard k-shot protocol (LM-BFF: Gao, Fisch & Chen, ACL 2021): K training examples per
 // class drawn from the training data, stratified and seeded; a development set of the same
 // size (K per class) drawn from the rest, not a large one; the full held-out test set. The
-// whole run repeats over N draws (seeds seed..seed+N-1), each in out/seed-S, and every test
-// metric is reported as mean ± sample standard deviation (few_shot.json).
+// whole run repeats over N draws (seeds seed..seed+N-1), each in out/seed-S (one draw: in out
+// itself), and every test metric is reported as mean ± sample standard deviation (few_shot.json).
 import { join } from "node:path";
 import { Rng } from "../data/random.js";
 import { writeTextAtomic } from "../io/atomic.js";
@@ -14,8 +14,11 @@ import type { FinetuneOptions, FinetuneResult } from "./finetune.js";
 /** finetune()'s few-shot options (and so `lmforge finetune`'s). */
 export const FEW_SHOT_OPTIONS = defineOptions([
   { flag: "shots", key: "shots", type: "int", min: 1, arg: "K", help: "few-shot: train on K examples per class and validate on K others per class (stratified, seeded by --seed); test on the whole test data" },
-  { flag: "seeds", key: "seeds", type: "int", min: 1, help: "with --shots: repeat over N draws (seeds seed..seed+N-1), each in OUT/seed-S; test metrics as mean ± std in OUT/few_shot.json (default 1)" },
+  { flag: "seeds", key: "seeds", type: "int", min: 1, help: "with --shots: repeat over N draws (seeds seed..seed+N-1), each in OUT/seed-S; test metrics as mean ± std in OUT/few_shot.json (default 1: the model in OUT)" },
 ] as const);
+
+/** The seed of the test split when no test data is given: fixed, whatever --seed says. */
+export const TEST_SPLIT_SEED = 0;
 
 /** The file of the summary in the run's folder. */
 export const FEW_SHOT_FILE = "few_shot.json";
@@ -87,7 +90,7 @@ export function formatFewShot(s: FewShotSummary): string {
 }
 
 /** The training pool and the test set of a few-shot run, read once for every draw. */
-function poolAndTest(task: FinetuneTask, o: FinetuneOptions & { seed: number; testFraction: number }): { pool: unknown[]; test: unknown[] } {
+function poolAndTest(task: FinetuneTask, o: FinetuneOptions & { testFraction: number }): { pool: unknown[]; test: unknown[] } {
   const read = (arg: string | unknown[]): unknown[] => {
     if (Array.isArray(arg)) return arg;
     const r = task.read(arg, o);
@@ -99,14 +102,16 @@ function poolAndTest(task: FinetuneTask, o: FinetuneOptions & { seed: number; te
   if (builtin) return { pool: builtin.train, test: o.test === undefined ? builtin.test : read(o.test) };
   const all = read(o.train!);
   if (o.test !== undefined) return { pool: all, test: read(o.test) };
-  // no test data given: one seeded split of the training data, the same test set for every draw
-  const s = task.split(all, { validation: 0, test: o.testFraction }, o.seed);
-  o.log?.(`--shots: ${s.test.length} of ${all.length} examples held out for testing (seed ${o.seed}), the same for every draw`);
+  // no test data given: one split of the training data by a fixed seed, so that every draw and
+  // every --seed (each run of a few-shot table) is scored on the same test set
+  const s = task.split(all, { validation: 0, test: o.testFraction }, TEST_SPLIT_SEED);
+  o.log?.(`--shots: ${s.test.length} of ${all.length} examples held out for testing (--test-fraction ${o.testFraction}, split seed ${TEST_SPLIT_SEED}), the same for every draw`);
   return { pool: s.train, test: s.test };
 }
 
 /**
- * Runs the k-shot protocol (see the file comment): one finetune() per draw in out/seed-S, the
+ * Runs the k-shot protocol (see the file comment): one finetune() per draw in out/seed-S (one
+ * draw: out), the
  * draw saved there as shots.json; writes out/few_shot.json. `finetune` is finetune.ts's own,
  * passed in so that the two files do not import each other. Returns the last draw's run.
  */
@@ -121,7 +126,7 @@ export async function fewShotFinetune(task: FinetuneTask, o: FinetuneOptions & {
   let last: FinetuneResult | undefined;
   for (const seed of seeds) {
     const draw = drawKShot(pool as { label: string }[], o.shots, seed);
-    const out = join(o.out, `seed-${seed}`);
+    const out = seeds.length > 1 ? join(o.out, `seed-${seed}`) : o.out;
     o.log?.(`--shots ${o.shots}, seed ${seed}: ${draw.train.length} training and ${draw.validation.length} validation examples drawn from ${pool.length}; ${test.length} test examples -> ${out}`);
     last?.model.dispose();
     last = await finetune({ ...o, shots: undefined, seeds: undefined, train: draw.train, validation: draw.validation, test, seed, out });
