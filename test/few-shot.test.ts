@@ -19,6 +19,7 @@ import type { PretrainedModel } from "../src/models/index.js";
 import { loadTokenizer, saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { knownTasks, taskEntry } from "../src/tasks/index.js";
 import { encodePrompt, parsePattern, parseVerbalizer, truncateLongestFirst, verbalizerIds } from "../src/tasks/prompts.js";
+import { loadServedModel } from "../src/serve/models.js";
 import { tempDir } from "./helpers.js";
 
 const dir = await tempDir();
@@ -192,6 +193,10 @@ test("two patterns: one model each, the saved ensemble averages their probabilit
   assert.equal(written.accuracy, evaluateFinetuned(both!, testSet).metrics.accuracy);
   assert.equal(written.patterns.length, 2);
   for (const f of [one, two, both]) f!.model.dispose();
+  // lmforge serve's classify endpoint answers as predict does
+  const served = await loadServedModel("spam", out);
+  const answer = served.run("classify", [{ text: testSet[0]!.text }]) as { probabilities: Record<string, number> }[];
+  assert.ok(Math.abs(answer[0]!.probabilities.spam! - pe[0]!) < 1e-5);
 });
 
 test("--shots K --seeds 2: a draw per seed in its own folder, the summary's mean ± std of their test metrics", async () => {

@@ -136,6 +136,5 @@ export async function fewShotFinetune(task: FinetuneTask, o: FinetuneOptions & {
   }
   const summary: FewShotSummary = { task: task.name, shots: o.shots, seeds, testExamples: test.length, metrics: summariseMetrics(runs.map((r) => r.metrics)), runs };
   writeTextAtomic(join(o.out, FEW_SHOT_FILE), JSON.stringify(summary, null, 2) + "\n");
-  o.log?.(formatFewShot(summary));
   return { ...last!, fewShot: summary };
 }
