@@ -158,7 +158,8 @@ class PromptObjective implements TaskObjective<LabelledExample, PromptRow> {
 const OPTIONS = defineOptions([
   { flag: "pattern", key: "pattern", type: "strings", arg: "TEXT", help: `prompt-classification: the cloze pattern, {text} (or {text_a} and {text_b}) and one [MASK] (default "${DEFAULT_PATTERN}", pairs "${DEFAULT_PAIR_PATTERN}"); several: one model each, predictions averaged` },
   { flag: "verbalizer", key: "verbalizer", type: "string", arg: "LABEL=WORD,...", parse: parseVerbalizer, help: "prompt-classification: one vocabulary word per label (default: the label names)" },
-  { flag: "prompts", key: "prompts", type: "string", arg: "FILE.json", parse: readPrompts, help: 'prompt-classification: a JSON list of {"pattern": ..., "verbalizer": "a=x,b=y"}, one model each, predictions averaged' },
+  // read when the objective is made (promptList), not when the flag is parsed: the saved folder keeps the list itself
+  { flag: "prompts", key: "prompts", type: "string", arg: "FILE.json", help: 'prompt-classification: a JSON list of {"pattern": ..., "verbalizer": "a=x,b=y"}, one model each, predictions averaged' },
 ]);
 
 export const promptClassification: FinetuneTask<LabelledExample> = {
