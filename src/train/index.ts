@@ -23,3 +23,7 @@ export type { StudyJob, StudyRow, StudyColumn } from "./study.js";
 export { RdpAccountant, computeRdp, rdpToEpsilon, epsilonFor, noiseMultiplierFor } from "./privacy/accountant.js";
 export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters, DP_OPTIONS } from "./privacy/dp-sgd.js";
 export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
+export { fewShotFinetune, drawKShot, summariseMetrics, formatFewShot, FEW_SHOT_OPTIONS, FEW_SHOT_FILE } from "./few-shot.js";
+export type { FewShotSummary, MetricSummary, KShotDraw } from "./few-shot.js";
+export { fewShotStudy, fewShotCells, fewShotTable, parseMethods, FEW_SHOT_METHODS, FEW_SHOT_STUDY_OPTIONS } from "./few-shot-study.js";
+export type { FewShotStudyOptions, FewShotCell, FewShotRun } from "./few-shot-study.js";
