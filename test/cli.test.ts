@@ -27,7 +27,7 @@ test("every command's --help lists every flag it accepts, and it accepts nothing
     for (const s of specs) assert.match(help, new RegExp(`--${s.flag}\\b`), `${c.name} --help lacks --${s.flag}`);
     // each declared flag parses (booleans alone, the rest with a value the declaration takes)
     const value = (s: (typeof specs)[number]): string[] =>
-      s.type === "boolean" ? [] : [s.choices?.[0] ?? (s.type === "int" || s.type === "number" ? String(s.max ?? Math.max(1, s.min ?? 1)) : s.flag === "strategy" ? "full" : s.flag === "mixing" ? "equal" : s.flag === "task" && c.name === "pretrain" ? "mlm=moby-dick" : s.flag === "adversarial" ? "fgm:1" : s.flag === "perturb" ? "deletion=0.1" : s.flag === "arch" ? "norm=pre" : s.flag === "auxiliary" ? "word-boundary:0.1" : s.flag.startsWith("search-") ? "1,2" : "x")];
+      s.type === "boolean" ? [] : [s.choices?.[0] ?? (s.type === "int" || s.type === "number" ? String(s.max ?? Math.max(1, s.min ?? 1)) : s.flag === "strategy" ? "full" : s.flag === "mixing" ? "equal" : s.flag === "task" && c.name === "pretrain" ? "mlm=moby-dick" : s.flag === "adversarial" ? "fgm:1" : s.flag === "perturb" ? "deletion=0.1" : s.flag === "arch" ? "norm=pre" : s.flag === "auxiliary" ? "word-boundary:0.1" : s.flag.startsWith("search-") ? "1,2" : s.flag === "shots" ? "8,16" : s.flag === "verbalizer" ? "a=b" : "x")];
     // with the command's required flags given (the parser refuses a command without them)
     const required = specs.filter((s) => s.required).flatMap((s) => [`--${s.flag}`, ...value(s)]);
     for (const s of specs) {
@@ -47,7 +47,7 @@ test("negative numbers parse, then are refused by range naming the flag; other b
     [["pretrain", "--model", "bert-tiny", "--tokenizer", "t", "--out", "o", "--max-steps", "-5"], /--max-steps must be >= 1, got "-5"/],
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--batch-size", "2.5"], /--batch-size must be an integer, got "2.5"/],
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--precision", "fp16"], /--precision must be fp32 or bf16, got "fp16"/],
-    [["finetune", "--model", "m", "--train", "t", "--out", "o", "--task", "parsing"], /--task must be classification, token-classification, question-answering, translation, summarization, image-classification or setfit, got "parsing"/],
+    [["finetune", "--model", "m", "--train", "t", "--out", "o", "--task", "parsing"], /--task must be classification, token-classification, question-answering, translation, summarization, image-classification, prompt-classification or setfit, got "parsing"/],
     [["pretrain", "--model", "bert-tiny", "--tokenizer", "t", "--out", "o", "--max-steps", "3", "--mixing", "temperature:0.5"], /--mixing: temperature:0\.5: the temperature must be >= 1/],
     [["tokenizer", "train", "--kind", "bpe", "--vocab-size", "0", "--out", "o"], /--vocab-size must be >= 1, got "0"/],
     [["finetune", "--model", "m", "--train", "t", "--out", "o", "--eval-every", "often"], /--eval-every must be an integer or epoch, got "often"/],

@@ -60,7 +60,7 @@ const wordModelDir = join(dir, "base-qa");
 }
 
 test("the task registry knows every task and names them on an unknown one", () => {
-  assert.deepEqual(knownTasks(), ["classification", "token-classification", "question-answering", "translation", "summarization", "image-classification", "setfit"]);
+  assert.deepEqual(knownTasks(), ["classification", "token-classification", "question-answering", "translation", "summarization", "image-classification", "prompt-classification", "setfit"]);
   assert.throws(() => taskEntry("summarisation"), /unknown task "summarisation"; lmforge knows classification, token-classification, question-answering, translation, summarization/);
 });
 

@@ -63,6 +63,14 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./ablate.js")).compareCommand(v),
   },
   {
+    name: "fewshot",
+    summary: "the few-shot table: every method (standard head, prompt-based, SetFit) at K examples per class over seeds, mean ± std",
+    usage: "lmforge fewshot --model DIR --train DATA [--test DATA] --shots 8,16,32,64 --seeds 5 --methods standard,prompt,setfit --out DIR [finetune options]",
+    notes: "Each (method, K, seed) is `lmforge finetune --shots K --seed S` in its own process (a rerun keeps the runs done); OUT/fewshot.md and\nOUT/fewshot.json hold the test metrics as mean ± std per (method, K) with the per-seed values. The finetune options below go to every run.",
+    specs: async () => mergeSpecs((await import("../train/few-shot-study.js")).FEW_SHOT_STUDY_OPTIONS, await taskSpecs(), [CONFIG_OPTION]),
+    run: async (v) => (await import("./fewshot.js")).fewShotCommand(v),
+  },
+  {
     name: "evaluate",
     summary: "score a fine-tuned model on labelled data with its task's metrics (--json: one JSON object)",
     usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [--out DIR] [options]",

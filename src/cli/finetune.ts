@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { evaluateFinetuned, finetune, loadFinetuned } from "../train/index.js";
 import type { FinetuneOptions } from "../train/index.js";
+import { FEW_SHOT_FILE, formatFewShot } from "../train/few-shot.js";
 import { writeTextAtomic } from "../io/index.js";
 import { defineOptions } from "../io/options.js";
 import { classificationLosses, lossThresholdAttack } from "../eval/membership.js";
@@ -63,6 +64,10 @@ async function finetuneRun(options: Record<string, unknown>, progress: Progress,
     if (r.train.signal) process.exitCode = 128 + constants.signals[r.train.signal];
     console.log(`interrupted${r.train.signal ? ` by ${r.train.signal}` : ""} at step ${r.train.steps}; continue with --resume`);
     return "interrupted";
+  }
+  if (r.fewShot) {
+    console.log(`\n${formatFewShot(r.fewShot)}\n\nper draw: ${r.fewShot.runs.map((x) => x.out).join(", ")}; summary: ${join(out, FEW_SHOT_FILE)}`);
+    return undefined;
   }
   const b = r.train.best;
   console.log(`${b ? `best validation ${b.metric} ${b.value.toFixed(4)} at step ${b.step}` : "done"}${r.train.stoppedEarly ? " (stopped early)" : ""}; ${r.trainable.toLocaleString("en-US")} trainable parameters`);

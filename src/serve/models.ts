@@ -30,7 +30,7 @@ export class InputError extends Error {
 export type Endpoint = "classify" | "tokens" | "answer" | "generate" | "embed";
 
 /** Each fine-tuning task's endpoint. */
-const TASK_ENDPOINT: Record<string, Endpoint> = { classification: "classify", setfit: "classify", "token-classification": "tokens", "question-answering": "answer", translation: "generate", summarization: "generate" };
+const TASK_ENDPOINT: Record<string, Endpoint> = { classification: "classify", setfit: "classify", "prompt-classification": "classify", "token-classification": "tokens", "question-answering": "answer", translation: "generate", summarization: "generate" };
 
 export interface ClassifyItem {
   text: string;

@@ -6,6 +6,6 @@ import { questionAnswering } from "./question-answering.js";
 import { summarization, translation } from "./seq2seq.js";
 import { imageClassification } from "./image-classification.js";
 import { setfit } from "./setfit.js";
+import { promptClassification } from "./prompt-classification.js";
 
-for (const task of [classification, tokenClassification, questionAnswering, translation, summarization, imageClassification]) registerTask(task as never);
-registerTask(setfit as never);
+for (const task of [classification, tokenClassification, questionAnswering, translation, summarization, imageClassification, promptClassification, setfit]) registerTask(task as never);

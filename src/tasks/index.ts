@@ -8,3 +8,4 @@ export type { NerExample, NerPrediction, NerWindow } from "./token-classificatio
 export { questionAnswering, scoreQa } from "./question-answering.js";
 export { imageClassification, DEFAULT_TEXT_PROMPT } from "./image-classification.js";
 export type { LabelledImage } from "./image-classification.js";
+export { promptClassification, promptList, ensembleSize, PROMPT_ENSEMBLE } from "./prompt-classification.js";

@@ -37,6 +37,9 @@ import { hyperparameterSearch } from "./search.js";
 import type { SearchTrial } from "./search.js";
 import { TOKENIZER_FILES } from "./finetuned.js";
 import type { FinetunedMeta } from "./finetuned.js";
+import { FEW_SHOT_OPTIONS, fewShotFinetune } from "./few-shot.js";
+import type { FewShotSummary } from "./few-shot.js";
+import { isPromptEnsemble, promptEnsembleFinetune } from "./prompt-ensemble.js";
 
 const numberList = (text: string): number[] => {
   const xs = text.split(",").map((x) => Number(x.trim()));
@@ -76,6 +79,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "search-epochs", key: "searchEpochs", type: "string", arg: "N,M,...", parse: numberList, help: "epoch counts to try" },
   { flag: "search-weight-decay", key: "searchWeightDecay", type: "string", arg: "X,Y,...", parse: numberList, help: "weight decays to try" },
   { flag: "trials", key: "trials", type: "int", min: 1, default: 4, help: "random search: how many combinations to try" },
+  ...FEW_SHOT_OPTIONS,
 ] as const satisfies readonly OptionSpec[]);
 
 export interface FinetuneOptions {
@@ -127,6 +131,9 @@ export interface FinetuneOptions {
   searchEpochs?: number[];
   searchWeightDecay?: number[];
   trials?: number;
+  /** Few-shot: K examples per class, over `seeds` draws (src/train/few-shot.ts). */
+  shots?: number;
+  seeds?: number;
   out: string;
   /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
   distributed?: DistributedOptions;
@@ -149,9 +156,11 @@ export interface FinetuneResult {
   meta: FinetunedMeta;
   train: TrainResult;
   trainable: number;
-  /** The test set's metrics and report, when there was one. */
-  test?: { metrics: Record<string, number>; report: unknown; predictions: unknown[] };
+  /** The test set's examples, metrics and report, when there was one. */
+  test?: { metrics: Record<string, number>; report: unknown; predictions: unknown[]; examples: unknown[] };
   search?: { trials: SearchTrial[]; best: SearchTrial };
+  /** With shots: every draw's test metrics and their mean ± std. */
+  fewShot?: FewShotSummary;
 }
 
 type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
@@ -249,7 +258,10 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   // image tasks name their data --images (a folder with its train and test parts)
   if (o.train === undefined && typeof o.images === "string") o.train = o.images;
   if (o.train === undefined) throw new OptionError(`train is required${task.options.some((s) => s.key === "images") ? " (or images)" : ""}`);
+  if (o.shots !== undefined) return fewShotFinetune(task, o as Resolved & { shots: number }, finetune);
+  if (o.seeds !== undefined) throw new OptionError("seeds repeats a few-shot run over draws; give shots too");
   if (o.search) return searchFinetune(o);
+  if (isPromptEnsemble(o)) return promptEnsembleFinetune(o, finetune, saveFinetuned);
   if (o.metric !== undefined && !task.metrics.includes(o.metric)) throw new Error(`--metric ${o.metric}: ${task.name} reports ${task.metrics.join(", ")}`);
   // the model folder, its architecture and head, the tokenizer and the length: checked first
   if (!existsSync(join(o.model, "config.json"))) throw new Error(`--model ${o.model}: no config.json there (a checkpoint folder is expected)`);
@@ -349,7 +361,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     const scored = task.score(splits.test, predictions, labels, o);
     writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: splits.test.length, ...scored.metrics, report: scored.report }, null, 2) + "\n");
     for (const [name, text] of Object.entries(task.analysis?.(splits.test, predictions, labels) ?? {})) writeTextAtomic(join(o.out, name), text);
-    result.test = { ...scored, predictions };
+    result.test = { ...scored, predictions, examples: splits.test };
   }
   return result;
 }
@@ -393,7 +405,7 @@ async function searchFinetune(o: Resolved): Promise<FinetuneResult> {
     const predictions = objective.predict(chosen.model, splits.test, { batchSize: o.batchSize, precision: o.precision });
     const scored = task.score(splits.test, predictions, chosen.labels, o);
     writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: splits.test.length, ...scored.metrics, report: scored.report }, null, 2) + "\n");
-    chosen.test = { ...scored, predictions };
+    chosen.test = { ...scored, predictions, examples: splits.test };
   }
   return chosen;
 }

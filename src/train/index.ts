@@ -25,3 +25,7 @@ export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters,
 export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
 export { evaluateDivided } from "./divided-eval.js";
 export { fitToRanks, rankShare, epochLength, DDP_TAILS } from "./sampler.js";
+export { fewShotFinetune, drawKShot, summariseMetrics, formatFewShot, FEW_SHOT_OPTIONS, FEW_SHOT_FILE } from "./few-shot.js";
+export type { FewShotSummary, MetricSummary, KShotDraw } from "./few-shot.js";
+export { fewShotStudy, fewShotCells, fewShotTable, parseMethods, FEW_SHOT_METHODS, FEW_SHOT_STUDY_OPTIONS } from "./few-shot-study.js";
+export type { FewShotStudyOptions, FewShotCell, FewShotRun } from "./few-shot-study.js";

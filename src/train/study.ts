@@ -156,9 +156,9 @@ export async function runStudy(jobs: readonly StudyJob[], log: (line: string) =>
   return rows;
 }
 
-/** Runs one job in a child process, relaying its lines; null when it succeeded, else why not. */
-function runWorker(job: StudyJob, relay: (line: string) => void): Promise<string | null> {
-  const worker = fileURLToPath(new URL("./study-worker.js", import.meta.url));
+/** Runs one job in a child process (study-worker.js, or the worker named), relaying its lines; null when it succeeded, else why not. */
+export function runWorker(job: object, relay: (line: string) => void, workerFile = "./study-worker.js"): Promise<string | null> {
+  const worker = fileURLToPath(new URL(workerFile, import.meta.url));
   return new Promise((done) => {
     const child = spawn(process.execPath, [worker, JSON.stringify(job)], { stdio: ["ignore", "pipe", "pipe"] });
     let tail = "";
