@@ -17,3 +17,5 @@ export { adversarialBackward } from "./adversarial.js";
 export type { AdversarialOptions } from "./adversarial.js";
 export { PerformerAttention, orthogonalRandomFeatures, softmaxKernelFeatures } from "./performer.js";
 export { ConvModule } from "./conv.js";
+export { applyMixout, mixoutWeight, mixoutWithMask } from "./mixout.js";
+export { rdropLoss, smoothedCrossEntropy, symmetricKl } from "./rdrop.js";

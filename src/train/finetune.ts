@@ -34,6 +34,8 @@ import { DP_OPTIONS } from "./privacy/dp-sgd.js";
 import { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
 import type { Strategy } from "./strategy.js";
 import { hyperparameterSearch } from "./search.js";
+import { RECIPE_OPTIONS, prepareRecipes } from "./recipes/index.js";
+import type { RecipeOptions } from "./recipes/index.js";
 import type { SearchTrial } from "./search.js";
 import { TOKENIZER_FILES } from "./finetuned.js";
 import type { FinetunedMeta } from "./finetuned.js";
@@ -69,6 +71,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "warmup-ratio", key: "warmupRatio", type: "number", min: 0, max: 1, default: 0.1, help: "share of the steps spent warming up, then linear decay to 0" },
   ...trainingOptions({ learningRate: 5e-5, batchSize: 32, patience: 2, everyText: { eval: "the end of every epoch", save: "the end of every epoch" } }),
   ...DP_OPTIONS,
+  ...RECIPE_OPTIONS,
   { flag: "search", key: "search", type: "string", choices: ["grid", "random"], help: "hyperparameter search over the --search-* lists; the best trial's model is kept" },
   { flag: "search-learning-rate", key: "searchLearningRate", type: "string", arg: "X,Y,...", parse: numberList, help: "learning rates to try" },
   { flag: "search-batch-size", key: "searchBatchSize", type: "string", arg: "N,M,...", parse: numberList, help: "batch sizes to try" },
@@ -78,7 +81,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "trials", key: "trials", type: "int", min: 1, default: 4, help: "random search: how many combinations to try" },
 ] as const satisfies readonly OptionSpec[]);
 
-export interface FinetuneOptions {
+export interface FinetuneOptions extends RecipeOptions {
   model: string;
   tokenizer?: string;
   task?: string;
@@ -296,6 +299,8 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (main && splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
   const privacy = o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined;
   if (privacy && given.precision === "bf16") throw new Error("--dp-epsilon / --dp-noise-multiplier: DP-SGD runs in fp32; drop --precision bf16");
+  if (privacy && o.mixout) throw new Error("--mixout and DP-SGD (--dp-*) both take over the Linear layers' forward: choose one");
+  const recipes = prepareRecipes(model, { ...o, main, ...(o.log ? { log: o.log } : {}) });
   const trainer = new Trainer({
     model,
     objective,
@@ -324,10 +329,16 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
-    ...(o.onEval ? { onEval: o.onEval } : {}),
+    ...recipes.trainer,
+    onEval: (m) => {
+      recipes.onEval(m);
+      o.onEval?.(m);
+    },
     ...(o.log ? { log: o.log } : {}),
   });
   const r = await trainer.trainAsync(); // SIGINT/SIGTERM: a checkpoint, then r.interrupted
+  const metric = o.metric ?? task.metric;
+  recipes.finish(r, () => trainer.evaluate(), { name: metric, mode: objective.metricDirections?.[metric] ?? (metric.endsWith("loss") ? "min" : "max") });
   trainer.optimizer.dispose();
   model.eval();
   const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };
