@@ -294,13 +294,14 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const joined = o.distributed ? undefined : await joinFromEnv(o.log);
   const distributed = (o.distributed as DistributedOptions | undefined) ?? joined;
   const main = (distributed?.group.rank ?? 0) === 0;
+  // the recipes that change the model, checked before the first write (src/train/recipes)
+  if (o.mixout && (o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined)) throw new Error("--mixout and DP-SGD (--dp-*) both take over the Linear layers' forward: choose one");
+  const recipes = prepareRecipes(model, { ...o, main, ...(o.log ? { log: o.log } : {}) });
   // everything checked: the first write
   if (main) mkdirSync(o.out, { recursive: true });
   if (main && splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
   const privacy = o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined;
   if (privacy && given.precision === "bf16") throw new Error("--dp-epsilon / --dp-noise-multiplier: DP-SGD runs in fp32; drop --precision bf16");
-  if (privacy && o.mixout) throw new Error("--mixout and DP-SGD (--dp-*) both take over the Linear layers' forward: choose one");
-  const recipes = prepareRecipes(model, { ...o, main, ...(o.log ? { log: o.log } : {}) });
   const trainer = new Trainer({
     model,
     objective,
