@@ -299,6 +299,14 @@ test("finetune with every recipe: LLRD's rates in the log, SWA's decision in swa
   assert.ok([...r.model.namedModules()].every(([, m]) => !Object.hasOwn(m, "forward")));
   assert.ok(existsSync(join(out, "model.safetensors")));
   r.model.dispose();
+  // a resumed run given a new peak rate scales every group's alike: the layer-wise ratios stay
+  const resumed = join(dir, "resumed");
+  const base = { model: modelDir, train, validation, out: resumed, evalEvery: 2, saveEvery: 2, batchSize: 16, maxLength: 12, patience: 0, precision: "fp32", seed: 1, layerLrDecay: 0.5 } as const;
+  (await finetune({ ...base, maxSteps: 2, learningRate: 1e-3 })).model.dispose();
+  (await finetune({ ...base, maxSteps: 4, learningRate: 2e-3, resume: true })).model.dispose();
+  const state = (step: number): { scheduler: { baseLrs: number[] } } => JSON.parse(readFileSync(join(resumed, `checkpoint-${step}`, "trainer_state.json"), "utf8"));
+  assert.deepEqual([...new Set(state(2).scheduler.baseLrs)], [1e-3, 5e-4, 2.5e-4, 1.25e-4]);
+  assert.deepEqual([...new Set(state(4).scheduler.baseLrs)], [2e-3, 1e-3, 5e-4, 2.5e-4]);
   await assert.rejects(finetune({ model: modelDir, train, validation, out: join(dir, "bad"), maxSteps: 1, layerLrDecay: 1.5 }), /layerLrDecay must be > 0 and <= 1, got 1.5/);
   await assert.rejects(finetune({ model: modelDir, train, validation, out: join(dir, "bad"), maxSteps: 1, maxLength: 12, reinitLayers: 3 }), /--reinit-layers 3: BertForSequenceClassification has only 2 layers/);
 });
