@@ -587,7 +587,8 @@ export class Trainer {
       weightDecay: o.weightDecay ?? 0.01,
       clipNorm: o.clipNorm ?? 0,
       ...(o.biasCorrection === false ? { biasCorrection: false } : {}),
-      ...(o.optimizerGroups ? { groupLearningRates: o.optimizerGroups.map((g) => g.lr ?? o.learningRate) } : {}),
+      // each group's rate as a share of the peak (a new --learning-rate on resume keeps them)
+      ...(o.optimizerGroups ? { groupLearningRateShares: o.optimizerGroups.map((g) => Number(((g.lr ?? o.learningRate) / o.learningRate).toPrecision(6))) } : {}),
       precision: o.precision ?? "fp32",
       seed: o.seed,
       schedule: schedule ? at.map((s) => Number(schedule(s).toPrecision(6))) : [],
