@@ -23,3 +23,4 @@ export type { StudyJob, StudyRow, StudyColumn } from "./study.js";
 export { RdpAccountant, computeRdp, rdpToEpsilon, epsilonFor, noiseMultiplierFor } from "./privacy/accountant.js";
 export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters, DP_OPTIONS } from "./privacy/dp-sgd.js";
 export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
+export { RECIPE_OPTIONS, prepareRecipes, layerwiseGroups, layerIndexOf, reinitTopLayers, WeightAverager, averageWeights, finishAveraging } from "./recipes/index.js";
