@@ -4,7 +4,7 @@
 // AUC for two classes; the errors are listed most confident first.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Linear } from "../nn/index.js";
+import { Linear, rdropLoss, smoothedCrossEntropy } from "../nn/index.js";
 import { bodyPath } from "../models/index.js";
 import type { Batch, EvalContext, EvalResult, PretrainedModel } from "../models/index.js";
 import { pad2d, paddingMask, readLabelled, splitIndices, stratifiedSplit } from "../data/index.js";
@@ -93,7 +93,11 @@ class ClassificationObjective implements TaskObjective<LabelledExample, EncodedT
   }
 
   loss(model: PretrainedModel, b: ClassBatch): { loss: Tensor; metrics: Record<string, number> } {
-    return { loss: torch.crossEntropy(this.logits(model, b).float(), b.labels), metrics: {} };
+    const smoothing = (this.ctx.options.labelSmoothing as number | undefined) ?? 0;
+    const alpha = (this.ctx.options.rdrop as number | undefined) ?? 0;
+    // R-Drop: a second pass draws other dropout masks (src/nn/rdrop.ts)
+    if (alpha > 0 && model.training) return { loss: rdropLoss(this.logits(model, b).float(), this.logits(model, b).float(), b.labels, alpha, smoothing), metrics: {} };
+    return { loss: smoothedCrossEntropy(this.logits(model, b).float(), b.labels, smoothing), metrics: {} };
   }
 
   /** Probabilities (B, classes) and the mean loss of examples with a known label, in one pass. */
@@ -167,6 +171,8 @@ const OPTIONS = defineOptions([
   { flag: "text-column", key: "textColumn", type: "string", arg: "NAME", help: "CSV/JSONL: the text column (default text, sentence, sentence1, review, ...)" },
   { flag: "text-pair-column", key: "textPairColumn", type: "string", arg: "NAME", help: "CSV/JSONL: the second text of a pair (default sentence2, question2)" },
   { flag: "label-column", key: "labelColumn", type: "string", arg: "NAME", help: "CSV/JSONL: the label column (default label, labels, class, sentiment)" },
+  { flag: "label-smoothing", key: "labelSmoothing", type: "number", min: 0, max: 1, arg: "E", help: "train on smoothed targets (1 - E)·onehot + E/classes, as torch's CrossEntropyLoss(label_smoothing=E) (default 0)" },
+  { flag: "rdrop", key: "rdrop", type: "number", min: 0, arg: "ALPHA", help: "R-Drop: two dropout passes per batch, their mean cross-entropy + ALPHA × their symmetric KL (batch mean; default 0: off)" },
 ]);
 
 export const classification: FinetuneTask<LabelledExample> = {

@@ -34,6 +34,8 @@ import { DP_OPTIONS } from "./privacy/dp-sgd.js";
 import { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
 import type { Strategy } from "./strategy.js";
 import { hyperparameterSearch } from "./search.js";
+import { RECIPE_OPTIONS, prepareRecipes } from "./recipes/index.js";
+import type { RecipeOptions } from "./recipes/index.js";
 import type { SearchTrial } from "./search.js";
 import { TOKENIZER_FILES } from "./finetuned.js";
 import type { FinetunedMeta } from "./finetuned.js";
@@ -72,6 +74,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "warmup-ratio", key: "warmupRatio", type: "number", min: 0, max: 1, default: 0.1, help: "share of the steps spent warming up, then linear decay to 0" },
   ...trainingOptions({ learningRate: 5e-5, batchSize: 32, patience: 2, everyText: { eval: "the end of every epoch", save: "the end of every epoch" } }),
   ...DP_OPTIONS,
+  ...RECIPE_OPTIONS,
   { flag: "search", key: "search", type: "string", choices: ["grid", "random"], help: "hyperparameter search over the --search-* lists; the best trial's model is kept" },
   { flag: "search-learning-rate", key: "searchLearningRate", type: "string", arg: "X,Y,...", parse: numberList, help: "learning rates to try" },
   { flag: "search-batch-size", key: "searchBatchSize", type: "string", arg: "N,M,...", parse: numberList, help: "batch sizes to try" },
@@ -82,7 +85,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   ...FEW_SHOT_OPTIONS,
 ] as const satisfies readonly OptionSpec[]);
 
-export interface FinetuneOptions {
+export interface FinetuneOptions extends RecipeOptions {
   model: string;
   tokenizer?: string;
   task?: string;
@@ -307,6 +310,9 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const joined = o.distributed ? undefined : await joinFromEnv(o.log, { tail: o.ddpTail ?? "uneven", bucketMb: o.bucketMb ?? DEFAULT_BUCKET_MB });
   const distributed = (o.distributed as DistributedOptions | undefined) ?? joined;
   const main = (distributed?.group.rank ?? 0) === 0;
+  // the recipes that change the model, checked before the first write (src/train/recipes)
+  if (o.mixout && (o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined)) throw new Error("--mixout and DP-SGD (--dp-*) both take over the Linear layers' forward: choose one");
+  const recipes = prepareRecipes(model, { ...o, main, ...(o.log ? { log: o.log } : {}) });
   // everything checked: the first write
   if (main) mkdirSync(o.out, { recursive: true });
   if (main && splits.saved && !o.resume) writeTextAtomic(join(o.out, "split.json"), JSON.stringify(splits.saved) + "\n");
@@ -340,10 +346,16 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
-    ...(o.onEval ? { onEval: o.onEval } : {}),
+    ...recipes.trainer,
+    onEval: (m) => {
+      recipes.onEval(m);
+      o.onEval?.(m);
+    },
     ...(o.log ? { log: o.log } : {}),
   });
   const r = await trainer.trainAsync(); // SIGINT/SIGTERM: a checkpoint, then r.interrupted
+  const metric = o.metric ?? task.metric;
+  recipes.finish(r, () => trainer.evaluate(), { name: metric, mode: objective.metricDirections?.[metric] ?? (metric.endsWith("loss") ? "min" : "max") });
   trainer.optimizer.dispose();
   model.eval();
   const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };

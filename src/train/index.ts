@@ -29,3 +29,4 @@ export { fewShotFinetune, drawKShot, summariseMetrics, formatFewShot, FEW_SHOT_O
 export type { FewShotSummary, MetricSummary, KShotDraw } from "./few-shot.js";
 export { fewShotStudy, fewShotCells, fewShotTable, parseMethods, FEW_SHOT_METHODS, FEW_SHOT_STUDY_OPTIONS } from "./few-shot-study.js";
 export type { FewShotStudyOptions, FewShotCell, FewShotRun } from "./few-shot-study.js";
+export { RECIPE_OPTIONS, prepareRecipes, layerwiseGroups, layerIndexOf, reinitTopLayers, WeightAverager, averageWeights, finishAveraging } from "./recipes/index.js";

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { AdamW, LRScheduler, clipGradNorm } from "../optim/index.js";
-import type { Schedule } from "../optim/index.js";
+import type { AdamWOptions, ParamGroupInput, Schedule } from "../optim/index.js";
 import { readCheckpoint, saveCheckpoint, writeTextAtomic } from "../io/index.js";
 import { tensorsToSave, adversarialBackward } from "../nn/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
@@ -76,6 +76,10 @@ export interface TrainerOptions {
   epochs?: number;
   learningRate: number;
   weightDecay?: number;
+  /** AdamW's parameter groups with their own peak rates (layer-wise decay); default: decayGroups at learningRate. */
+  optimizerGroups?: ParamGroupInput<AdamWOptions>[];
+  /** Adam's bias correction (default true; false: BERTAdam's update). */
+  biasCorrection?: boolean;
   /** The learning-rate schedule; or scheduleFor, which makes it from the run's total steps (a warmup share of them). */
   schedule?: Schedule;
   scheduleFor?: (maxSteps: number) => Schedule;
@@ -236,7 +240,8 @@ export class Trainer {
     // DP-SGD's per-sample clipping and noise would need to be applied across ranks: not built
     if (o.privacy && o.distributed) throw new Error("differentially private training (--dp-*) runs in one process; it does not go with a launcher's process group");
     if (o.privacy) this.dp = this.makePrivate(o.privacy);
-    this.optimizer = AdamW.forModule(o.model, { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01 });
+    const adam = { lr: o.learningRate, weightDecay: o.weightDecay ?? 0.01, ...(o.biasCorrection === false ? { biasCorrection: false } : {}) };
+    this.optimizer = o.optimizerGroups ? new AdamW(o.optimizerGroups, adam) : AdamW.forModule(o.model, adam);
     if (this.optimizer.paramGroups.length === 0) throw new Error(`${o.model.constructor.name}: no trainable parameters (every parameter is frozen)`);
     const schedule = o.schedule ?? o.scheduleFor?.(this.maxSteps);
     if (!schedule) throw new Error("give a schedule (or scheduleFor)");
@@ -568,7 +573,8 @@ export class Trainer {
     // A new learning rate is applied: the schedule goes on from this step with the new peak.
     const before = state.learningRate ?? state.scheduler.baseLrs[0];
     if (before !== undefined && before !== this.o.learningRate) {
-      this.scheduler.rebase(this.scheduler.baseLearningRates.map(() => this.o.learningRate));
+      // every group scaled alike: layer-wise rates keep their ratios
+      this.scheduler.rebase(this.scheduler.baseLearningRates.map((lr) => (lr * this.o.learningRate) / before));
       this.o.log?.(`the learning rate is now ${this.o.learningRate} (the checkpoint's run had ${before}): the schedule continues from step ${this.step} with the new peak`);
       this.runLog.append({ event: "learning_rate_changed", step: this.step, from: before, to: this.o.learningRate });
     }
@@ -589,6 +595,9 @@ export class Trainer {
       maxSteps: this.maxSteps,
       weightDecay: o.weightDecay ?? 0.01,
       clipNorm: o.clipNorm ?? 0,
+      ...(o.biasCorrection === false ? { biasCorrection: false } : {}),
+      // each group's rate as a share of the peak (a new --learning-rate on resume keeps them)
+      ...(o.optimizerGroups ? { groupLearningRateShares: o.optimizerGroups.map((g) => Number(((g.lr ?? o.learningRate) / o.learningRate).toPrecision(6))) } : {}),
       precision: o.precision ?? "fp32",
       seed: o.seed,
       schedule: schedule ? at.map((s) => Number(schedule(s).toPrecision(6))) : [],
