@@ -8,3 +8,5 @@ export type { NerExample, NerPrediction, NerWindow } from "./token-classificatio
 export { questionAnswering, scoreQa } from "./question-answering.js";
 export { imageClassification, DEFAULT_TEXT_PROMPT } from "./image-classification.js";
 export type { LabelledImage } from "./image-classification.js";
+export { DistillationObjective, DISTILL_DEFAULTS, HiddenProjections, distillationLoss, hiddenStateLoss, layerMapping, softTargets } from "./distillation.js";
+export type { DistillBatch, DistillFeature, DistillationSettings, HiddenMatching } from "./distillation.js";

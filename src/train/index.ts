@@ -23,3 +23,5 @@ export type { StudyJob, StudyRow, StudyColumn } from "./study.js";
 export { RdpAccountant, computeRdp, rdpToEpsilon, epsilonFor, noiseMultiplierFor } from "./privacy/accountant.js";
 export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters, DP_OPTIONS } from "./privacy/dp-sgd.js";
 export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
+export { distill, DISTILL_OPTIONS } from "./distill.js";
+export type { DistillOptions, DistillResult, ModelScore } from "./distill.js";
