@@ -14,7 +14,8 @@ import type { LabelledExample } from "../src/data/index.js";
 import { AutoModelForMaskedLM, presetConfig, savePretrained } from "../src/models/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { HiddenProjections, distillationLoss, hiddenStateLoss, layerMapping, softTargets } from "../src/tasks/index.js";
-import { distill, evaluateFinetuned, finetune, loadFinetuned } from "../src/train/index.js";
+import { DISTILL_OPTIONS, distill, evaluateFinetuned, finetune, loadFinetuned } from "../src/train/index.js";
+import { resolveOptions } from "../src/io/options.js";
 import type { DistillOptions } from "../src/train/index.js";
 import { assertClose, tempDir } from "./helpers.js";
 
@@ -129,6 +130,17 @@ test("TinyBERT's uniform layer mapping and the masked hidden-state MSE, through 
     const l = hiddenStateLoss([torch.tensor([[[1, 2]]]), torch.tensor([[[1, 2]]])], [torch.tensor([[[1, 2]]]), torch.tensor([[[1, 1, 1]]])], torch.tensor([[1]], { dtype: "int64" }), proj);
     assert.ok(Math.abs(l.item() - 10 / 3 / 2) < 1e-6, `loss ${l.item()}`);
   });
+});
+
+test("the defaults: T 2, alpha 0.5, no hidden loss; a random student's learning rate is 1e-3, a pretrained one's 1e-4", () => {
+  const given = { teacher: "t1,t2", train: "x", out: "o" };
+  const resolve = (o: Record<string, unknown>): Record<string, unknown> => resolveOptions(DISTILL_OPTIONS, o);
+  const preset = resolve({ ...given, student: "bert-tiny" });
+  assert.deepEqual([preset.teacher, preset.temperature, preset.alpha, preset.hiddenLoss, preset.learningRate], [["t1", "t2"], 2, 0.5, 0, 1e-3]);
+  assert.equal(resolve({ ...given, student: "runs/pretrained" }).learningRate, 1e-4);
+  assert.equal(resolve({ ...given, student: "bert-tiny", learningRate: 3e-4 }).learningRate, 3e-4);
+  assert.throws(() => resolve({ ...given, student: "bert-tiny", alpha: 1.5 }), /alpha must be >= 0 and <= 1, got 1.5/);
+  assert.throws(() => resolve({ ...given, teacher: "a,,b", student: "bert-tiny" }), /teacher: must be a comma-separated list of folders/);
 });
 
 // --- end to end: a bert-tiny teacher fine-tuned on a handful of SpamAssassin mails ---------------------
