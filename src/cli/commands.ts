@@ -38,6 +38,14 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./finetune.js")).finetuneCommand(v),
   },
   {
+    name: "distill",
+    summary: "distil fine-tuned classifier(s) into a smaller student (soft targets at a temperature, optional hidden-state matching); scores and speeds side by side",
+    usage: "lmforge distill --teacher DIR[,DIR...] --student PRESET|DIR --train FILE --out DIR [--temperature 2 --alpha 0.5] [--hidden-loss W] [--compare] [options]",
+    notes: "The teachers' logits are computed once per training example (each on its own tokenizer) and cached; several teachers are an ensemble.\nThe output is a fine-tuned classification folder; --compare also trains the student alone into OUT/compare on the same budget.",
+    specs: async () => mergeSpecs((await import("../train/index.js")).DISTILL_OPTIONS, (await import("../tasks/index.js")).classification.options, [CONFIG_OPTION, (await import("./progress.js")).PROGRESS_OPTION]),
+    run: async (v) => (await import("./distill.js")).distillCommand(v),
+  },
+  {
     name: "launch",
     summary: "run a command on several worker processes, data parallel (torchrun's contract: RANK, WORLD_SIZE, MASTER_ADDR, ...)",
     usage: "lmforge launch --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P] [--max-restarts K] -- pretrain|finetune ...",

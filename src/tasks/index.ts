@@ -9,3 +9,5 @@ export { questionAnswering, scoreQa } from "./question-answering.js";
 export { imageClassification, DEFAULT_TEXT_PROMPT } from "./image-classification.js";
 export type { LabelledImage } from "./image-classification.js";
 export { promptClassification, promptList, ensembleSize, PROMPT_ENSEMBLE } from "./prompt-classification.js";
+export { DistillationObjective, DISTILL_DEFAULTS, HiddenProjections, distillationLoss, hiddenStateLoss, layerMapping, softTargets } from "./distillation.js";
+export type { DistillBatch, DistillFeature, DistillationSettings, HiddenMatching } from "./distillation.js";

@@ -179,8 +179,8 @@ function readData(task: FinetuneTask, arg: string | unknown[], o: Record<string,
   return r.examples;
 }
 
-/** Train, validation and test examples; split from the training data when not given (the split saved). */
-function loadSplits(task: FinetuneTask, o: Resolved): Splits<unknown> & { saved?: Record<string, unknown> } {
+/** Train, validation and test examples; split from the training data when not given (the split saved). Distillation reads its data so too. */
+export function loadSplits(task: FinetuneTask, o: Resolved): Splits<unknown> & { saved?: Record<string, unknown> } {
   const builtin = typeof o.train === "string" ? task.builtin?.(o.train, o) : null;
   if (builtin) {
     o.log?.(`${o.train}: the built-in dataset's own split: ${builtin.train.length} train, ${builtin.validation.length} validation, ${builtin.test.length} test`);

@@ -30,3 +30,5 @@ export type { FewShotSummary, MetricSummary, KShotDraw } from "./few-shot.js";
 export { fewShotStudy, fewShotCells, fewShotTable, parseMethods, FEW_SHOT_METHODS, FEW_SHOT_STUDY_OPTIONS } from "./few-shot-study.js";
 export type { FewShotStudyOptions, FewShotCell, FewShotRun } from "./few-shot-study.js";
 export { RECIPE_OPTIONS, prepareRecipes, layerwiseGroups, layerIndexOf, reinitTopLayers, WeightAverager, averageWeights, finishAveraging } from "./recipes/index.js";
+export { distill, DISTILL_OPTIONS } from "./distill.js";
+export type { DistillOptions, DistillResult, ModelScore } from "./distill.js";
