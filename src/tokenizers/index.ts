@@ -10,3 +10,5 @@ export { Unigram } from "./unigram.js";
 export type { UnigramConfig } from "./unigram.js";
 export { learnUnigram } from "./unigram-trainer.js";
 export type { UnigramTrainOptions } from "./unigram-trainer.js";
+export { tokenizationStats, splitWords, extendVocabulary } from "./extend.js";
+export type { TokenizationStats, SplitWord, AddedWord } from "./extend.js";

@@ -299,6 +299,16 @@ export class Tokenizer {
   }
 
 
+  /**
+   * The words of a text as the subword model sees them: normalised and pre-tokenised (and the
+   * classic options applied); added tokens are not split out first. Vocabulary analysis reads
+   * these (src/tokenizers/extend.ts): `tokenize(word)` gives a word's pieces.
+   */
+  words(text: string): string[] {
+    const words = this.preTokenize(this.normalize(text, 0).text, true);
+    return (this.spec.classic ? applyClassicOptions(words, this.spec.classic) : words).map((w) => w.text);
+  }
+
   /** The subword tokens of a text, without special tokens. */
   tokenize(text: string): string[] {
     return this.encodeRaw(text).tokens;

@@ -42,6 +42,8 @@ import type { FinetunedMeta } from "./finetuned.js";
 import { FEW_SHOT_OPTIONS, fewShotFinetune } from "./few-shot.js";
 import type { FewShotSummary } from "./few-shot.js";
 import { isPromptEnsemble, promptEnsembleFinetune } from "./prompt-ensemble.js";
+import { ADAPT_OPTIONS, prepareBase } from "./adapt.js";
+import type { TokenizationReport } from "./adapt.js";
 
 const numberList = (text: string): number[] => {
   const xs = text.split(",").map((x) => Number(x.trim()));
@@ -75,6 +77,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   ...trainingOptions({ learningRate: 5e-5, batchSize: 32, patience: 2, everyText: { eval: "the end of every epoch", save: "the end of every epoch" } }),
   ...DP_OPTIONS,
   ...RECIPE_OPTIONS,
+  ...ADAPT_OPTIONS,
   { flag: "search", key: "search", type: "string", choices: ["grid", "random"], help: "hyperparameter search over the --search-* lists; the best trial's model is kept" },
   { flag: "search-learning-rate", key: "searchLearningRate", type: "string", arg: "X,Y,...", parse: numberList, help: "learning rates to try" },
   { flag: "search-batch-size", key: "searchBatchSize", type: "string", arg: "N,M,...", parse: numberList, help: "batch sizes to try" },
@@ -137,6 +140,11 @@ export interface FinetuneOptions extends RecipeOptions {
   /** Few-shot: K examples per class, over `seeds` draws (src/train/few-shot.ts). */
   shots?: number;
   seeds?: number;
+  /** Task-adaptive pretraining steps, their learning rate and batch size; words to add to the vocabulary (src/train/adapt.ts). */
+  adapt?: number;
+  adaptLearningRate?: number;
+  adaptBatchSize?: number;
+  extendVocab?: number;
   out: string;
   /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
   distributed?: DistributedOptions;
@@ -164,6 +172,8 @@ export interface FinetuneResult {
   search?: { trials: SearchTrial[]; best: SearchTrial };
   /** With shots: every draw's test metrics and their mean ± std. */
   fewShot?: FewShotSummary;
+  /** The tokenizer's unknown-token rate and pieces per word on each split (and before --extend-vocab). */
+  tokenization?: TokenizationReport;
 }
 
 type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
@@ -272,9 +282,9 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const entry = architecture(config.model_type, join(o.model, "config.json"));
   const modelHead = taskHead(task, entry);
   classFor(entry, modelHead);
-  const tokDir = o.tokenizer ?? o.model;
+  let tokDir = o.tokenizer ?? o.model;
   if (!existsSync(tokDir)) throw new Error(`--tokenizer ${tokDir}: no such folder`);
-  const tok = loadTokenizer(tokDir);
+  let tok = loadTokenizer(tokDir);
   const vocab = config.vocab_size as number;
   if (tok.vocabSize > vocab) throw new Error(`the tokenizer in ${tokDir} has ${tok.vocabSize} tokens, more than the model's vocabulary (vocab_size ${vocab} in ${join(o.model, "config.json")}): use the tokenizer the model was trained with`);
   checkPositions(config, o.maxLength, "--max-length");
@@ -284,6 +294,10 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const labels = o.labels ?? task.labels(splits.train, o);
   task.check?.(splits.validation, labels, "validation");
   task.check?.(splits.test, labels, "test");
+  if (o.fromScratch && (o.adapt !== undefined || o.extendVocab !== undefined)) throw new Error("--from-scratch starts from random weights: --adapt and --extend-vocab change a pretrained model");
+  // the tokenizer's fit; --extend-vocab and --adapt write OUT/extended and OUT/adapted (src/train/adapt.ts)
+  const base = await prepareBase({ ...o, adaptLearningRate: o.adaptLearningRate!, tokenizer: tok, tokenizerDir: tokDir, splits, ...(o.onStep ? { onStep: o.onStep } : {}), ...(o.log ? { log: o.log } : {}) });
+  ({ tokenizer: tok, tokenizerDir: tokDir } = base);
   torch.manualSeed(o.seed);
   const labelConfig = labels.length ? { id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) } : {};
   const dropout = o.dropout === undefined ? {} : Object.fromEntries(entry.dropoutKeys.map((k) => [k, o.dropout]));
@@ -291,7 +305,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   const [, cls] = classFor(entry, modelHead);
   const model = o.fromScratch
     ? new cls(entry.parseConfig({ ...config, ...labelConfig, ...dropout, architectures: undefined }, join(o.model, "config.json")) as never)
-    : await modelFromPretrained(o.model, modelHead, { config: { ...labelConfig, ...dropout }, verbose: false });
+    : await modelFromPretrained(base.model, modelHead, { config: { ...labelConfig, ...dropout }, verbose: false });
   const counts = applyStrategy(model, o.strategy, { loraRank: o.loraRank });
   if (head) task.attachHead?.(model, head, labels);
   const trainable = [...model.namedParameters()].reduce((n, [, p]) => n + (p.requiresGrad ? p.numel : 0), 0);
@@ -358,11 +372,12 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   recipes.finish(r, () => trainer.evaluate(), { name: metric, mode: objective.metricDirections?.[metric] ?? (metric.endsWith("loss") ? "min" : "max") });
   trainer.optimizer.dispose();
   model.eval();
-  const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable };
+  const result: FinetuneResult = { model, tokenizer: tok, labels, meta, train: r, trainable, tokenization: base.tokenization };
   joined?.group.destroy();
   if (r.interrupted || !main) return result;
   objective.afterTraining?.(model, splits.train, { batchSize: o.batchSize, precision: o.precision });
   saveFinetuned(model, o.out, meta, tokDir);
+  writeTextAtomic(join(o.out, "tokenization.json"), JSON.stringify(base.tokenization, null, 2) + "\n");
   if (task.name === "classification" || task.name === "setfit") {
     // the drift reference `lmforge serve` compares live inputs with
     const predictions = objective.predict(model, splits.validation, { batchSize: o.batchSize, precision: o.precision }) as PredictionFeatures[];
@@ -371,7 +386,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (splits.test.length) {
     const predictions = objective.predict(model, splits.test, { batchSize: o.batchSize, precision: o.precision });
     const scored = task.score(splits.test, predictions, labels, o);
-    writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: splits.test.length, ...scored.metrics, report: scored.report }, null, 2) + "\n");
+    writeTextAtomic(join(o.out, "test_metrics.json"), JSON.stringify({ examples: splits.test.length, ...scored.metrics, report: scored.report, tokenization: base.tokenization }, null, 2) + "\n");
     for (const [name, text] of Object.entries(task.analysis?.(splits.test, predictions, labels) ?? {})) writeTextAtomic(join(o.out, name), text);
     result.test = { ...scored, predictions, examples: splits.test };
   }
