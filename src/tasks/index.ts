@@ -8,3 +8,4 @@ export type { NerExample, NerPrediction, NerWindow } from "./token-classificatio
 export { questionAnswering, scoreQa } from "./question-answering.js";
 export { imageClassification, DEFAULT_TEXT_PROMPT } from "./image-classification.js";
 export type { LabelledImage } from "./image-classification.js";
+export { poolWindowLogits, textWindows, windowStarts, windowSettings, WindowAttention, WINDOW_ATTENTION_HEAD, WINDOW_DEFAULTS } from "./windows.js";
