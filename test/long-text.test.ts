@@ -5,16 +5,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
 import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { classification, poolWindowLogits, textWindows, windowSettings, windowStarts, WindowAttention } from "../src/tasks/index.js";
 import type { LabelledExample } from "../src/data/index.js";
+import { resolveOptions } from "../src/io/options.js";
 import { evaluateFinetuned, finetune, loadFinetuned } from "../src/train/index.js";
 import type { FinetuneOptions } from "../src/train/index.js";
 import { assertClose, tempDir } from "./helpers.js";
 
 const dir = await tempDir();
+const cli = new URL("../../bin/lmforge.js", import.meta.url).pathname;
 
 test("window starts: stride shared, the last window flush with the end, at most maxWindows (the first)", () => {
   // body 126, stride 31: step 95; 300 tokens need 1 + ceil(174 / 95) = 3 windows, the last at 300 - 126
@@ -75,9 +78,13 @@ test("attention pooling: softmax of the scorer over a document's windows weighs 
   assertClose(logits, [[0.75 * Math.log(3), 0.25], [2, 5]]);
 });
 
-test("windowSettings: a folder saved without the options (before windows) reads truncated", () => {
+test("settings: a folder saved without them (before windows) reads truncated; DP-SGD truncates by default and refuses windows", () => {
   assert.deepEqual(windowSettings({}, 128), { longText: "truncate", pool: "mean", maxLength: 128, stride: 32, maxWindows: 8 });
   assert.equal(windowSettings({ longText: "windows", stride: 5 }, 64).stride, 5);
+  assert.equal(resolveOptions<Record<string, unknown>>(classification.options, {}).longText, "windows");
+  assert.equal(resolveOptions<Record<string, unknown>>(classification.options, { dpEpsilon: 8 }).longText, "truncate");
+  assert.throws(() => classification.settle!([], { dpEpsilon: 8, longText: "windows", maxLength: 16 }), /--long-text windows: DP-SGD clips each row's gradient/);
+  assert.deepEqual(classification.settle!([], { longText: "windows", maxLength: 128 }), { stride: 32 });
 });
 
 // --- a tiny model -----------------------------------------------------------------------------------
@@ -159,6 +166,12 @@ test("end to end: windows learn what sits past the first window, truncation cann
   const pWhale = 1 / (1 + Math.exp(mean[0]! - mean[1]!));
   const predicted = (f.objective.predict(f.model, [doc]) as { probabilities: Record<string, number> }[])[0]!;
   assert.ok(Math.abs(predicted.probabilities.whale! - pWhale) < 1e-5, `${predicted.probabilities.whale} vs ${pWhale}`);
+  // lmforge predict reads each folder with its own mode: the same document, the windowed and the truncated answer
+  for (const [name, expected] of [["windows", pWhale], ["truncate", (truncated.test!.predictions[1] as { probabilities: Record<string, number> }).probabilities.whale!]] as const) {
+    const out = execFileSync(process.execPath, [cli, "predict", "--model", join(dir, name), "--json", doc.text], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const p = JSON.parse(out.trim()) as { probabilities: Record<string, number> };
+    assert.ok(Math.abs(p.probabilities.whale! - expected) < 1e-5, `predict ${name}: ${p.probabilities.whale} vs ${expected}`);
+  }
 });
 
 test("attention pooling trains its scorer, is saved with the model and reloads to the same predictions", async () => {

@@ -230,7 +230,7 @@ export const classification: FinetuneTask<LabelledExample> = {
   settle(_train, o) {
     // windows are documents of several rows: DP-SGD's per-example gradients would be per window
     const dp = o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined;
-    if (dp && o.longText === "windows") throw new Error("--long-text windows: DP-SGD clips per row, and a windowed text is several rows; give --long-text truncate");
+    if (dp && o.longText === "windows") throw new Error("--long-text windows: DP-SGD clips each row's gradient and a windowed text is several rows; use --long-text truncate (DP-SGD's default)");
     return { stride: (o.stride as number | undefined) ?? defaultStride(o.maxLength as number) };
   },
   optionHead: (o) => (o.windowPool === "attention" ? WINDOW_ATTENTION : undefined),

@@ -42,7 +42,16 @@ export const WINDOW_DEFAULTS = { longText: "windows", pool: "mean", maxWindows: 
 export const defaultStride = (maxLength: number): number => Math.floor(maxLength / 4);
 
 export const WINDOW_OPTIONS = defineOptions([
-  { flag: "long-text", key: "longText", type: "string", choices: ["truncate", "windows"], default: WINDOW_DEFAULTS.longText, help: "classification: a text longer than --max-length is cut to its first tokens, or read as overlapping windows whose outputs are pooled; saved with the model" },
+  {
+    flag: "long-text",
+    key: "longText",
+    type: "string",
+    choices: ["truncate", "windows"],
+    // DP-SGD clips each row's gradient, and a windowed text is several rows
+    default: (o: Record<string, unknown>) => (o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined ? "truncate" : WINDOW_DEFAULTS.longText),
+    defaultText: "windows; truncate with DP-SGD",
+    help: "classification: a text longer than --max-length is cut to its first tokens, or read as overlapping windows whose outputs are pooled; saved with the model",
+  },
   { flag: "window-pool", key: "windowPool", type: "string", choices: ["mean", "max", "attention"], default: WINDOW_DEFAULTS.pool, help: "classification windows: the mean or max of the windows' logits, or attention over their [CLS] vectors (a trained scorer)" },
   { flag: "max-windows", key: "maxWindows", type: "int", min: 1, default: WINDOW_DEFAULTS.maxWindows, help: "classification: at most N windows per text, the first N (a training batch runs up to --batch-size x N windows)" },
 ]);
