@@ -89,6 +89,8 @@ export async function quickstartCommand(v: Record<string, unknown>): Promise<voi
     validation: split.validation,
     test: split.test,
     labels: ["ham", "spam"],
+    // the plan's budget is sized for one window per mail (windows cost ~4x at 128 tokens)
+    longText: "truncate",
     strategy: "full",
     epochs: plan.epochs,
     batchSize: plan.ftBatch,

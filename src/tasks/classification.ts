@@ -1,10 +1,13 @@
 // Text classification (single texts or pairs): the model's sequence head on [CLS], or, with
-// the features:N strategy, a linear head on the mean [CLS] vector of the last N layers.
+// the features:N strategy, a linear head on the mean [CLS] vector of the last N layers. A text
+// longer than --max-length is truncated, or read as windows whose outputs are pooled into one
+// prediction (windows.ts); a batch is then documents, each with its windows.
 // Metrics: accuracy, precision / recall / F1 per class and averaged, the confusion matrix, ROC
 // AUC for two classes; the errors are listed most confident first.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
 import { Linear, rdropLoss, smoothedCrossEntropy } from "../nn/index.js";
+import type { Module } from "../nn/index.js";
 import { bodyPath } from "../models/index.js";
 import type { Batch, EvalContext, EvalResult, PretrainedModel } from "../models/index.js";
 import { pad2d, paddingMask, readLabelled, splitIndices, stratifiedSplit } from "../data/index.js";
@@ -15,19 +18,23 @@ import { defineOptions } from "../io/options.js";
 import type { Tokenizer } from "../tokenizers/index.js";
 import { pickSplits } from "./registry.js";
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
+import { STRIDE_OPTION, WINDOW_ATTENTION_HEAD, WINDOW_OPTIONS, WindowAttention, defaultStride, poolWindowLogits, textWindows, windowSettings } from "./windows.js";
+import type { TextWindow, WindowSettings } from "./windows.js";
 
-/** One encoded example: its ids (with special tokens), type ids and class index. */
+/** One encoded example: its windows (ids with special tokens, type ids; one unless a long text is windowed) and class index. */
 export interface EncodedText {
-  ids: number[];
-  typeIds: number[];
+  windows: TextWindow[];
   label: number;
 }
 
+/** A batch of D documents and their W windows (the rows of inputIds, document by document). */
 export interface ClassBatch extends Batch {
   attentionMask: Tensor;
   tokenTypeIds: Tensor;
-  /** (B) class indices. */
+  /** (D) class indices. */
   labels: Tensor;
+  /** Per document, how many consecutive rows (windows) it owns. */
+  windowCounts: number[];
 }
 
 /** A prediction: the label, its probability, and every label's. */
@@ -40,17 +47,23 @@ export interface ClassPrediction {
 /** The pooled head of features:N: the attribute it lives under on the model. */
 export const LAYER_POOL_HEAD = "layer_pool_classifier";
 
+/** The head --window-pool attention attaches (its module lives under WINDOW_ATTENTION_HEAD). */
+export const WINDOW_ATTENTION = "window-attention";
+
 /** "layer-pool:4" -> 4 (how many last layers' [CLS] vectors the head averages); null for the model's own head. */
 function layerPoolSize(head: string | undefined): number | null {
   const m = /^layer-pool:(\d+)$/.exec(head ?? "");
   return m ? Number(m[1]) : null;
 }
 
-function encode(tok: Tokenizer, examples: readonly LabelledExample[], labelIndex: ReadonlyMap<string, number>, maxLength: number): EncodedText[] {
+function encode(tok: Tokenizer, examples: readonly LabelledExample[], labelIndex: ReadonlyMap<string, number>, s: WindowSettings): EncodedText[] {
   return examples.map((e) => {
     // an unknown label encodes as -1: prediction ignores it, training data was checked before
-    const enc = tok.encode(e.text, e.textPair ?? null, { maxLength, truncation: "longest_first" });
-    return { ids: enc.ids, typeIds: enc.typeIds, label: labelIndex.get(e.label) ?? -1 };
+    const label = labelIndex.get(e.label) ?? -1;
+    // pairs stay truncated (longest first): which of two texts to window is the task's own question
+    if (s.longText === "windows" && e.textPair === undefined) return { windows: textWindows(tok.encode(e.text, null), s), label };
+    const enc = tok.encode(e.text, e.textPair ?? null, { maxLength: s.maxLength, truncation: "longest_first" });
+    return { windows: [{ ids: enc.ids, typeIds: enc.typeIds }], label };
   });
 }
 
@@ -60,34 +73,49 @@ class ClassificationObjective implements TaskObjective<LabelledExample, EncodedT
   private readonly labelIndex: Map<string, number>;
   private readonly padId: number;
   private readonly pool: number | null;
+  private readonly windows: WindowSettings;
 
   constructor(private readonly ctx: TaskContext) {
     this.labelIndex = new Map(ctx.labels.map((l, i) => [l, i]));
     this.padId = ctx.tokenizer.tokenToId(ctx.tokenizer.specialTokens.pad ?? "[PAD]") ?? 0;
     this.pool = layerPoolSize(ctx.head);
+    this.windows = windowSettings(ctx.options, ctx.maxLength);
+    if ((this.windows.pool === "attention") !== (ctx.head === WINDOW_ATTENTION)) throw new Error(`--window-pool ${this.windows.pool} needs the head ${WINDOW_ATTENTION} attached, and only it (head: ${ctx.head ?? "none"})`);
   }
 
   prepare(examples: readonly LabelledExample[]): EncodedText[] {
-    return encode(this.ctx.tokenizer, examples, this.labelIndex, this.ctx.maxLength);
+    return encode(this.ctx.tokenizer, examples, this.labelIndex, this.windows);
   }
 
   batch(rows: readonly EncodedText[], indices: number[]): ClassBatch {
     const picked = indices.map((i) => rows[i]!);
+    const windows = picked.flatMap((r) => r.windows);
     return {
-      inputIds: pad2d(picked.map((r) => r.ids), this.padId),
-      attentionMask: paddingMask(picked.map((r) => r.ids)),
-      tokenTypeIds: pad2d(picked.map((r) => r.typeIds), 0),
+      inputIds: pad2d(windows.map((w) => w.ids), this.padId),
+      attentionMask: paddingMask(windows.map((w) => w.ids)),
+      tokenTypeIds: pad2d(windows.map((w) => w.typeIds), 0),
       labels: torch.tensor(picked.map((r) => r.label), { dtype: "int64" }),
+      windowCounts: picked.map((r) => r.windows.length),
       targets: picked.length,
     };
   }
 
-  /** (B, classes) logits: the model's head, or the pooled head over the last N layers' [CLS]. */
+  /** (D, classes) logits of the batch's documents: their windows' logits pooled, or attention over their windows. */
   private logits(model: PretrainedModel, b: ClassBatch): Tensor {
     const inputs = { inputIds: b.inputIds, ...(b.inputsEmbeds ? { inputsEmbeds: b.inputsEmbeds } : {}), attentionMask: b.attentionMask, tokenTypeIds: b.tokenTypeIds };
+    if (this.windows.pool === "attention") {
+      const cls = model.forward(inputs).lastHiddenState.select(1, 0).float(); // (W, C): each window's last-layer [CLS]
+      const head = (model as unknown as Record<string, WindowAttention>)[WINDOW_ATTENTION_HEAD]!;
+      return head.forward(cls, b.windowCounts).logits;
+    }
+    return poolWindowLogits(this.windowLogits(model, inputs).float(), b.windowCounts, this.windows.pool);
+  }
+
+  /** (W, classes) logits per window: the model's head, or the pooled head over the last N layers' [CLS]. */
+  private windowLogits(model: PretrainedModel, inputs: { inputIds: Tensor; inputsEmbeds?: Tensor; attentionMask: Tensor; tokenTypeIds: Tensor }): Tensor {
     if (this.pool === null) return model.forward(inputs).logits;
     const hs = model.forward({ ...inputs, outputHiddenStates: true }).hiddenStates!;
-    const cls = hs.slice(-this.pool).map((h) => h.select(1, 0)); // N x (B, C)
+    const cls = hs.slice(-this.pool).map((h) => h.select(1, 0)); // N x (W, C)
     const head = (model as unknown as Record<string, Linear>)[LAYER_POOL_HEAD]!;
     return head.forward(torch.stack(cls, 0).mean(0));
   }
@@ -168,6 +196,8 @@ export function scoreClassification(examples: readonly LabelledExample[], predic
 }
 
 const OPTIONS = defineOptions([
+  ...WINDOW_OPTIONS,
+  STRIDE_OPTION,
   { flag: "text-column", key: "textColumn", type: "string", arg: "NAME", help: "CSV/JSONL: the text column (default text, sentence, sentence1, review, ...)" },
   { flag: "text-pair-column", key: "textPairColumn", type: "string", arg: "NAME", help: "CSV/JSONL: the second text of a pair (default sentence2, question2)" },
   { flag: "label-column", key: "labelColumn", type: "string", arg: "NAME", help: "CSV/JSONL: the label column (default label, labels, class, sentiment)" },
@@ -209,16 +239,24 @@ export const classification: FinetuneTask<LabelledExample> = {
     const known = new Set(labels);
     for (const e of examples) if (!known.has(e.label)) throw new Error(`${e.source}: unknown label "${e.label}" in the ${where}; the model knows ${labels.join(", ")}`);
   },
+  settle(_train, o) {
+    // windows are documents of several rows: DP-SGD's per-example gradients would be per window
+    const dp = o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined;
+    if (dp && o.longText === "windows") throw new Error("--long-text windows: DP-SGD clips each row's gradient and a windowed text is several rows; use --long-text truncate (DP-SGD's default)");
+    return { stride: (o.stride as number | undefined) ?? defaultStride(o.maxLength as number) };
+  },
+  optionHead: (o) => (o.windowPool === "attention" ? WINDOW_ATTENTION : undefined),
   objective: (ctx) => new ClassificationObjective(ctx),
   attachHead(model, head, labels) {
     const n = layerPoolSize(head);
-    if (n === null) return;
+    if (n === null && head !== WINDOW_ATTENTION) return;
     const hidden = (model.config.hidden_size ?? model.config.n_embd) as number;
     const layers = (model.config.num_hidden_layers ?? model.config.n_layer) as number;
-    if (n > layers + 1) throw new Error(`features:${n}: the model has ${layers} layers (and the embeddings), fewer than ${n} to pool`);
-    (model as unknown as Record<string, Linear>)[LAYER_POOL_HEAD] = new Linear(hidden, labels.length);
+    if (n !== null && n > layers + 1) throw new Error(`features:${n}: the model has ${layers} layers (and the embeddings), fewer than ${n} to pool`);
+    const name = n === null ? WINDOW_ATTENTION_HEAD : LAYER_POOL_HEAD;
+    (model as unknown as Record<string, Module>)[name] = n === null ? new WindowAttention(hidden, labels.length) : new Linear(hidden, labels.length);
     // the architecture's own head (pooler and classifier) goes unused: it stays frozen
-    for (const [name, p] of model.namedParameters()) if (!bodyPath(model, name).inBody && !name.startsWith(`${LAYER_POOL_HEAD}.`)) p.requiresGrad = false;
+    for (const [param, p] of model.namedParameters()) if (!bodyPath(model, param).inBody && !param.startsWith(`${name}.`)) p.requiresGrad = false;
   },
   score: (examples, predictions, labels) => scoreClassification(examples, predictions as ClassPrediction[], labels),
   formatMetrics(metrics, report) {

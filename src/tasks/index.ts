@@ -11,3 +11,4 @@ export type { LabelledImage } from "./image-classification.js";
 export { promptClassification, promptList, ensembleSize, PROMPT_ENSEMBLE } from "./prompt-classification.js";
 export { DistillationObjective, DISTILL_DEFAULTS, HiddenProjections, distillationLoss, hiddenStateLoss, layerMapping, softTargets } from "./distillation.js";
 export type { DistillBatch, DistillFeature, DistillationSettings, HiddenMatching } from "./distillation.js";
+export { poolWindowLogits, textWindows, windowStarts, windowSettings, WindowAttention, WINDOW_ATTENTION_HEAD, WINDOW_DEFAULTS } from "./windows.js";

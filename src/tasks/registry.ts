@@ -73,6 +73,8 @@ export interface FinetuneTask<X = unknown> {
   settle?(train: readonly X[], options: Record<string, unknown>): Record<string, unknown>;
   /** Checks examples against the label space (a label the model does not know), naming the example. */
   check?(examples: readonly X[], labels: readonly string[], where: string): void;
+  /** A head of the task's own that its options ask for (classification's --window-pool attention); attached as attachHead's, saved as meta.head. */
+  optionHead?(options: Record<string, unknown>): string | undefined;
   objective(ctx: TaskContext): TaskObjective<X>;
   /**
    * Model parts of the task's own beyond the architecture's head (a pooled classifier for

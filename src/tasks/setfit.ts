@@ -22,7 +22,14 @@ import { contrastivePairs } from "../data/contrastive-pairs.js";
 import { fitLogistic } from "../eval/logistic.js";
 import { defineOptions } from "../io/options.js";
 import { classification, scoreClassification, toPrediction } from "./classification.js";
-import type { ClassPrediction, EncodedText } from "./classification.js";
+import type { ClassPrediction } from "./classification.js";
+
+/** A text cut to --max-length (SetFit embeds the first window only). */
+interface EncodedText {
+  ids: number[];
+  typeIds: number[];
+  label: number;
+}
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
 
 /** The task's head (meta.head) and the attribute the fitted Linear lives under on the model. */

@@ -301,7 +301,9 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   torch.manualSeed(o.seed);
   const labelConfig = labels.length ? { id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])), label2id: Object.fromEntries(labels.map((l, i) => [l, i])) } : {};
   const dropout = o.dropout === undefined ? {} : Object.fromEntries(entry.dropoutKeys.map((k) => [k, o.dropout]));
-  const head = strategyHead(o.strategy) ?? task.ownHead;
+  const optionHead = task.optionHead?.(o);
+  if (optionHead && strategyHead(o.strategy)) throw new Error(`--strategy ${String(o.strategy)} attaches a head of its own; ${optionHead} needs another: choose one`);
+  const head = strategyHead(o.strategy) ?? optionHead ?? task.ownHead;
   const [, cls] = classFor(entry, modelHead);
   const model = o.fromScratch
     ? new cls(entry.parseConfig({ ...config, ...labelConfig, ...dropout, architectures: undefined }, join(o.model, "config.json")) as never)

@@ -115,6 +115,8 @@ async function run(job: StudyJob): Promise<StudyRow> {
       epochs: job.finetuneEpochs,
       batchSize: 32,
       maxLength: job.seqLen,
+      // the study's fixed recipe (and its published figures) reads one window per text
+      longText: "truncate",
       learningRate: job.finetuneLearningRate,
       patience: 0,
       precision: job.precision,
