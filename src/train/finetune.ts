@@ -31,6 +31,8 @@ import { joinFromEnv } from "./data-parallel.js";
 import type { DistributedOptions } from "./data-parallel.js";
 import { trainingOptions } from "./options.js";
 import { DP_OPTIONS } from "./privacy/dp-sgd.js";
+import { BASELINE_FINETUNE_OPTIONS, baselineAfterFinetune } from "./baseline.js";
+import type { BaselineResult } from "./baseline.js";
 import { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
 import type { Strategy } from "./strategy.js";
 import { hyperparameterSearch } from "./search.js";
@@ -69,6 +71,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   { flag: "warmup-ratio", key: "warmupRatio", type: "number", min: 0, max: 1, default: 0.1, help: "share of the steps spent warming up, then linear decay to 0" },
   ...trainingOptions({ learningRate: 5e-5, batchSize: 32, patience: 2, everyText: { eval: "the end of every epoch", save: "the end of every epoch" } }),
   ...DP_OPTIONS,
+  ...BASELINE_FINETUNE_OPTIONS,
   { flag: "search", key: "search", type: "string", choices: ["grid", "random"], help: "hyperparameter search over the --search-* lists; the best trial's model is kept" },
   { flag: "search-learning-rate", key: "searchLearningRate", type: "string", arg: "X,Y,...", parse: numberList, help: "learning rates to try" },
   { flag: "search-batch-size", key: "searchBatchSize", type: "string", arg: "N,M,...", parse: numberList, help: "batch sizes to try" },
@@ -148,9 +151,11 @@ export interface FinetuneResult {
   /** The test set's metrics and report, when there was one. */
   test?: { metrics: Record<string, number>; report: unknown; predictions: unknown[] };
   search?: { trials: SearchTrial[]; best: SearchTrial };
+  /** --baseline: TF-IDF + logistic regression on the same splits (src/train/baseline.ts). */
+  baseline?: BaselineResult;
 }
 
-type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
+export type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
 
 const DATA_KEYS = ["train", "validation", "test"] as const;
 
@@ -164,7 +169,7 @@ function readData(task: FinetuneTask, arg: string | unknown[], o: Record<string,
 }
 
 /** Train, validation and test examples; split from the training data when not given (the split saved). */
-function loadSplits(task: FinetuneTask, o: Resolved): Splits<unknown> & { saved?: Record<string, unknown> } {
+export function loadSplits(task: FinetuneTask, o: Resolved): Splits<unknown> & { saved?: Record<string, unknown> } {
   const builtin = typeof o.train === "string" ? task.builtin?.(o.train, o) : null;
   if (builtin) {
     o.log?.(`${o.train}: the built-in dataset's own split: ${builtin.train.length} train, ${builtin.validation.length} validation, ${builtin.test.length} test`);
@@ -247,6 +252,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (o.train === undefined) throw new OptionError(`train is required${task.options.some((s) => s.key === "images") ? " (or images)" : ""}`);
   if (o.search) return searchFinetune(o);
   if (o.metric !== undefined && !task.metrics.includes(o.metric)) throw new Error(`--metric ${o.metric}: ${task.name} reports ${task.metrics.join(", ")}`);
+  if (o.baseline && task.name !== "classification") throw new OptionError(`--baseline: the TF-IDF baseline classifies texts; the task is ${task.name}`);
   // the model folder, its architecture and head, the tokenizer and the length: checked first
   if (!existsSync(join(o.model, "config.json"))) throw new Error(`--model ${o.model}: no config.json there (a checkpoint folder is expected)`);
   const config = await configFromPretrained(o.model);
@@ -346,6 +352,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     for (const [name, text] of Object.entries(task.analysis?.(splits.test, predictions, labels) ?? {})) writeTextAtomic(join(o.out, name), text);
     result.test = { ...scored, predictions };
   }
+  if (o.baseline) result.baseline = baselineAfterFinetune(splits, labels, o);
   return result;
 }
 

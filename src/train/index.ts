@@ -23,3 +23,6 @@ export type { StudyJob, StudyRow, StudyColumn } from "./study.js";
 export { RdpAccountant, computeRdp, rdpToEpsilon, epsilonFor, noiseMultiplierFor } from "./privacy/accountant.js";
 export { DpSgd, PerSampleGradients, planDp, defaultDelta, unsupportedParameters, DP_OPTIONS } from "./privacy/dp-sgd.js";
 export type { DpSettings, DpRequest } from "./privacy/dp-sgd.js";
+export { loadSplits } from "./finetune.js";
+export { runBaseline, saveBaseline, baselineAfterFinetune, formatBeside, BASELINE_OPTIONS, BASELINE_FINETUNE_OPTIONS } from "./baseline.js";
+export type { BaselineOptions, BaselineResult } from "./baseline.js";
