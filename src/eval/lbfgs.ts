@@ -46,6 +46,7 @@ export function minimiseLbfgs(evaluate: Objective, size: number, options: LbfgsO
   let p = x0 ? Float64Array.from(x0) : new Float64Array(size);
   let { f, g } = evaluate(p);
   const pairs: { s: Float64Array; y: Float64Array; rho: number }[] = [];
+  let scratch: { s: Float64Array; y: Float64Array } = { s: new Float64Array(size), y: new Float64Array(size) };
   let iterations = 0;
   while (iterations < (options.maxIterations ?? 200) && maxAbs(g) > tolerance) {
     iterations++;
@@ -66,7 +67,8 @@ export function minimiseLbfgs(evaluate: Objective, size: number, options: LbfgsO
       const beta = rho * dot(yy, q);
       for (let j = 0; j < size; j++) q[j]! += s[j]! * (alphas[i]! - beta);
     }
-    const d = q.map((v) => -v);
+    const d = q; // the direction, in place of q
+    for (let j = 0; j < size; j++) d[j] = -d[j]!;
     let slope = dot(g, d);
     if (slope >= 0) {
       // not a descent direction (numerical trouble): restart from steepest descent
@@ -76,19 +78,28 @@ export function minimiseLbfgs(evaluate: Objective, size: number, options: LbfgsO
     }
     // backtracking line search, Armijo condition
     let step = 1;
-    let next = p.map((v, j) => v + step * d[j]!);
+    const next = new Float64Array(size);
+    const moveTo = (t: number): void => {
+      for (let j = 0; j < size; j++) next[j] = p[j]! + t * d[j]!;
+    };
+    moveTo(step);
     let r = evaluate(next);
     while (r.f > f + 1e-4 * step * slope && step > 1e-10) {
       step /= 2;
-      next = p.map((v, j) => v + step * d[j]!);
+      moveTo(step);
       r = evaluate(next);
     }
-    const s = next.map((v, j) => v - p[j]!);
-    const yv = r.g.map((v, j) => v - g[j]!);
+    const s = scratch.s;
+    const yv = scratch.y;
+    for (let j = 0; j < size; j++) {
+      s[j] = next[j]! - p[j]!;
+      yv[j] = r.g[j]! - g[j]!;
+    }
     const sy = dot(s, yv);
     if (sy > 1e-12) {
       pairs.push({ s, y: yv, rho: 1 / sy });
-      if (pairs.length > memory) pairs.shift();
+      // the dropped pair's arrays hold the next one (no garbage per iteration)
+      scratch = pairs.length > memory ? pairs.shift()! : { s: new Float64Array(size), y: new Float64Array(size) };
     }
     const progress = f - r.f;
     p = next;

@@ -5,8 +5,9 @@
 //
 // in float64 and plain TypeScript: the logits X W + b and the gradient X^T (P - Y) + W / C cost
 // O(nnz K) each, where a dense (N, D) copy of a TF-IDF matrix would not fit. Solved by the same
-// L-BFGS (lbfgs.ts) from zeros, so the biases keep summing to zero, as scikit-learn's do (every
-// gradient of b sums to zero over the classes), and two classes give b0 = -b1, W0 = -W1.
+// L-BFGS (lbfgs.ts) from zeros (or from a fit at another C, whose biases sum to zero too), so
+// the biases keep summing to zero, as scikit-learn's do (every gradient of b sums to zero over
+// the classes), and two classes give b0 = -b1, W0 = -W1.
 import { minimiseLbfgs } from "./lbfgs.js";
 import type { LbfgsOptions } from "./lbfgs.js";
 import { csrAddTransposeMatmul, csrMatmul } from "./sparse.js";
@@ -15,6 +16,8 @@ import type { CsrMatrix } from "./sparse.js";
 export interface SparseLogisticOptions extends LbfgsOptions {
   /** Inverse regularisation strength, scikit-learn's C (default 1). */
   C?: number;
+  /** Start from this model (a fit at a nearby C: a regularisation path) instead of zeros. */
+  start?: Pick<SparseLogisticModel, "weight" | "bias">;
 }
 
 export interface SparseLogisticModel {
@@ -74,7 +77,14 @@ export function fitSparseLogistic(x: CsrMatrix, y: readonly number[], classes: n
     for (let o = 0; o < z.length; o += K) for (let c = 0; c < K; c++) g[D * K + c]! += z[o + c]!;
     return { f: ce + penalty / (2 * C), g };
   };
-  const r = minimiseLbfgs(evaluate, D * K + K, options);
+  let x0: Float64Array | undefined;
+  if (options.start) {
+    if (options.start.weight.length !== D * K || options.start.bias.length !== K) throw new RangeError(`fitSparseLogistic: the start model has ${options.start.weight.length} weights and ${options.start.bias.length} biases, not ${D} x ${K} and ${K}`);
+    x0 = new Float64Array(D * K + K);
+    x0.set(options.start.weight);
+    x0.set(options.start.bias, D * K);
+  }
+  const r = minimiseLbfgs(evaluate, D * K + K, options, x0);
   return { weight: r.x.slice(0, D * K), bias: r.x.slice(D * K), classes: K, loss: r.f, gradientMax: r.gradientMax, iterations: r.iterations };
 }
 
