@@ -16,26 +16,26 @@ import { tempDir } from "./helpers.js";
 const dir = await tempDir("lmforge-baseline-");
 const cli = new URL("../../bin/lmforge.js", import.meta.url).pathname;
 
-// Two topics, each text 8 words drawn 80% from its own topic's words and 20% from the other's.
+// Two topics, each text 8 words drawn from its own topic's words (a share `purity`) or the other's.
 const topics = { whale: "whale ship sea harpoon captain ocean voyage sail", nation: "nation congress president law people union tax" };
-function synth(n: number, seed: number): LabelledExample[] {
+function synth(n: number, seed: number, purity = 0.8): LabelledExample[] {
   let x = seed;
   const rnd = (): number => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
   return Array.from({ length: n }, (_, i) => {
     const label = i % 2 ? "whale" : "nation";
     const own = topics[label].split(" ");
     const other = topics[label === "whale" ? "nation" : "whale"].split(" ");
-    return { text: Array.from({ length: 8 }, () => (rnd() < 0.8 ? own : other)[Math.floor(rnd() * 7)]).join(" "), label, source: `synth:${seed}:${i}` };
+    return { text: Array.from({ length: 8 }, () => (rnd() < purity ? own : other)[Math.floor(rnd() * 7)]).join(" "), label, source: `synth:${seed}:${i}` };
   });
 }
 
 test("lmforge baseline: finetune's split of a TSV (seed 42), the report, metrics.json and predictions.jsonl", () => {
   const data = join(dir, "topics.tsv");
-  writeFileSync(data, "sentence\tlabel\n" + synth(200, 1).map((e) => `${e.text}\t${e.label}`).join("\n") + "\n");
+  writeFileSync(data, "sentence\tlabel\n" + synth(200, 1, 1).map((e) => `${e.text}\t${e.label}`).join("\n") + "\n");
   const out = join(dir, "baseline-out");
   const printed = execFileSync(process.execPath, [cli, "baseline", "--train", data, "--out", out, "--c-grid", "0.1,1,10"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   assert.match(printed, /C (0\.1|1|10) chosen on 20 validation examples, fitted on 160 training examples/);
-  assert.match(printed, /accuracy 1\.0000 {3}macro F1 1\.0000/); // 8 words at 80% from one topic: the words decide
+  assert.match(printed, /accuracy 1\.0000 {3}macro F1 1\.0000/); // no word is in both topics: any weight on them separates the classes
   const metrics = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as { C: number; grid: { C: number }[]; examples: Record<string, number>; accuracy: number; refit: string; report: { confusion_matrix: number[][] } };
   assert.deepEqual(metrics.grid.map((g) => g.C), [0.1, 1, 10]);
   assert.deepEqual(metrics.examples, { train: 160, validation: 20, test: 20 });

@@ -10,7 +10,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { analyze, fitTfidf, transformTfidf, fitSparseLogistic, sparseLogisticProba, csrFromRows, csrRow, minimiseLbfgs } from "../src/eval/index.js";
+import { analyze, classificationReport, csrFromRows, csrRow, fitSparseLogistic, fitTfidf, formatReport, minimiseLbfgs, sparseLogisticProba, transformTfidf } from "../src/eval/index.js";
 import { runBaseline } from "../src/train/baseline.js";
 import type { LabelledExample } from "../src/data/index.js";
 
@@ -119,4 +119,12 @@ test("L-BFGS finds the minimum of a convex quadratic", () => {
   const r = minimiseLbfgs((x) => ({ f: (x[0]! - 3) ** 2 + 10 * (x[1]! + 1) ** 2 + x[0]! * x[1]!, g: Float64Array.of(2 * (x[0]! - 3) + x[1]!, 20 * (x[1]! + 1) + x[0]!) }), 2, { tolerance: 1e-10 });
   // x1 = -(20 + x0) / 20 -> 2 x0 - 6 - 1 - x0 / 20 = 0 -> x0 = 7 / 1.95
   assert.ok(Math.abs(r.x[0]! - 7 / 1.95) < 1e-8 && Math.abs(r.x[1]! + (20 + 7 / 1.95) / 20) < 1e-8, `x = ${[...r.x]}`);
+});
+
+test("the report's confusion matrix keeps long labels apart (sotu-party's Democratic and Republican ran together)", () => {
+  const text = formatReport(classificationReport([0, 0, 1], [0, 1, 1], ["Democratic", "Republican"]));
+  const lines = text.split("\n");
+  const header = lines[lines.indexOf("confusion matrix (rows: true, columns: predicted)") + 1]!;
+  assert.equal(header, `${" ".repeat(12)} Democratic Republican`);
+  assert.ok(lines.includes("Democratic            1          1"), text);
 });
