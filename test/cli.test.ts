@@ -27,7 +27,7 @@ test("every command's --help lists every flag it accepts, and it accepts nothing
     for (const s of specs) assert.match(help, new RegExp(`--${s.flag}\\b`), `${c.name} --help lacks --${s.flag}`);
     // each declared flag parses (booleans alone, the rest with a value the declaration takes)
     const value = (s: (typeof specs)[number]): string[] =>
-      s.type === "boolean" ? [] : [s.choices?.[0] ?? (s.type === "int" || s.type === "number" ? String(s.max ?? Math.max(1, s.min ?? 1)) : s.flag === "strategy" ? "full" : s.flag === "mixing" ? "equal" : s.flag === "task" && c.name === "pretrain" ? "mlm=moby-dick" : s.flag === "adversarial" ? "fgm:1" : s.flag === "perturb" ? "deletion=0.1" : s.flag === "arch" ? "norm=pre" : s.flag === "auxiliary" ? "word-boundary:0.1" : s.flag.startsWith("search-") ? "1,2" : s.flag === "shots" ? "8,16" : s.flag === "verbalizer" ? "a=b" : "x")];
+      s.type === "boolean" ? [] : [s.choices?.[0] ?? (s.type === "int" || s.type === "number" ? String(s.max ?? Math.max(1, s.min ?? 1)) : s.flag === "strategy" ? "full" : s.flag === "mixing" ? "equal" : s.flag === "task" && c.name === "pretrain" ? "mlm=moby-dick" : s.flag === "adversarial" ? "fgm:1" : s.flag === "perturb" ? "deletion=0.1" : s.flag === "arch" ? "norm=pre" : s.flag === "auxiliary" ? "word-boundary:0.1" : s.flag.startsWith("search-") || s.flag === "c-grid" ? "1,2" : s.flag === "shots" ? "8,16" : s.flag === "verbalizer" ? "a=b" : "x")];
     // with the command's required flags given (the parser refuses a command without them)
     const required = specs.filter((s) => s.required).flatMap((s) => [`--${s.flag}`, ...value(s)]);
     for (const s of specs) {

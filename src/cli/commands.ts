@@ -79,6 +79,14 @@ export const COMMANDS: Command[] = [
     run: async (v) => (await import("./fewshot.js")).fewShotCommand(v),
   },
   {
+    name: "baseline",
+    summary: "the classical text classifier to beat: TF-IDF words and word pairs + logistic regression (scikit-learn's), C chosen on validation; seconds",
+    usage: "lmforge baseline --train FILE|spam-assassin|sotu-party [--validation FILE] [--test FILE] [--out DIR] [--min-df N] [--c-grid C,C,...]",
+    notes: "Reads and splits the data as `lmforge finetune --task classification` does (same seed, same parts) and reports as `lmforge evaluate`.\nThe model scored is the one fitted on the training part with the C of the best validation macro-F1. `finetune --baseline` runs it after fine-tuning.",
+    specs: async () => (await import("./baseline.js")).baselineSpecs(),
+    run: async (v) => (await import("./baseline.js")).baselineCommand(v),
+  },
+  {
     name: "evaluate",
     summary: "score a fine-tuned model on labelled data with its task's metrics (--json: one JSON object)",
     usage: "lmforge evaluate --model DIR --data FILE [--json] [--errors FILE.jsonl] [--out DIR] [options]",

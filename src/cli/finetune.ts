@@ -5,7 +5,7 @@
 import { constants } from "node:os";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { evaluateFinetuned, finetune, loadFinetuned } from "../train/index.js";
+import { evaluateFinetuned, finetune, formatBeside, loadFinetuned } from "../train/index.js";
 import type { FinetuneOptions } from "../train/index.js";
 import { FEW_SHOT_FILE, formatFewShot } from "../train/few-shot.js";
 import { writeTextAtomic } from "../io/index.js";
@@ -77,6 +77,7 @@ async function finetuneRun(options: Record<string, unknown>, progress: Progress,
     console.log(`\ntest set (${r.test.predictions.length} examples):\n${taskEntry(r.meta.task).formatMetrics(r.test.metrics, r.test.report)}`);
     console.log(`\ntest metrics: ${join(out, "test_metrics.json")}`);
   }
+  if (r.baseline) console.log(`\n${formatBeside(r.test?.metrics, r.baseline)}\nbaseline metrics: ${join(out, "baseline_metrics.json")}`);
   return undefined;
 }
 

@@ -26,3 +26,5 @@ export { loadImageSet, readIdxImages, readPng, decodePng, encodeGreyPng, pixelTe
 export type { ImageSet, ImageExample, ImageClass } from "./images.js";
 export { scrubText, scrubPath, findPii, formatScrubReport, parsePiiTypes, luhnValid, ibanValid, ipv6Valid, cardNetwork, PII_TYPES, PLACEHOLDERS, SCRUB_OPTIONS } from "./scrub.js";
 export type { PiiType, Finding, PiiCounts, ScrubReport } from "./scrub.js";
+export { sotuParty, passages, limitParts, SOTU_PARTIES, PASSAGE_WORDS, MIN_PASSAGE_WORDS } from "./sotu-party.js";
+export type { SotuParty } from "./sotu-party.js";

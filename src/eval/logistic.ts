@@ -5,10 +5,11 @@
 //   sum_i CE(softmax(x_i W + b), y_i) + ||W||^2 / (2 C)
 //
 // convex, so it is solved, not trained: L-BFGS (Nocedal & Wright, algorithm 7.4, memory m) on
-// the exact gradient X^T (P - Y) + W / C, with a backtracking Armijo line search. No learning
+// the exact gradient X^T (P - Y) + W / C, with a backtracking Armijo line search (lbfgs.ts). No learning
 // rate, no autograd, the same answer on every run.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
+import { minimiseLbfgs } from "./lbfgs.js";
 
 export interface LogisticOptions {
   /** Inverse regularisation strength, scikit-learn's C (default 1). */
@@ -69,73 +70,14 @@ export function fitLogistic(x: Tensor, y: readonly number[], classes: number, op
       return { f: ce + penalty / (2 * C), g };
     });
 
-  const dot = (a: Float64Array, b: Float64Array): number => {
-    let s = 0;
-    for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-    return s;
-  };
-  const maxAbs = (a: Float64Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-
   try {
-    let p = new Float64Array(size);
-    let { f, g } = evaluate(p);
-    const pairs: { s: Float64Array; y: Float64Array; rho: number }[] = [];
-    let iterations = 0;
-    while (iterations < (options.maxIterations ?? 200) && maxAbs(g) > tolerance) {
-      iterations++;
-      // two-loop recursion: d = -H g
-      const q = Float64Array.from(g);
-      const alphas: number[] = [];
-      for (let i = pairs.length - 1; i >= 0; i--) {
-        const { s, y: yy, rho } = pairs[i]!;
-        const a = rho * dot(s, q);
-        alphas[i] = a;
-        for (let j = 0; j < size; j++) q[j]! -= a * yy[j]!;
-      }
-      const last = pairs[pairs.length - 1];
-      const gamma = last ? dot(last.s, last.y) / dot(last.y, last.y) : 1 / Math.max(1, maxAbs(g));
-      for (let j = 0; j < size; j++) q[j]! *= gamma;
-      for (let i = 0; i < pairs.length; i++) {
-        const { s, y: yy, rho } = pairs[i]!;
-        const beta = rho * dot(yy, q);
-        for (let j = 0; j < size; j++) q[j]! += s[j]! * (alphas[i]! - beta);
-      }
-      const d = q.map((v) => -v);
-      let slope = dot(g, d);
-      if (slope >= 0) {
-        // not a descent direction (numerical trouble): restart from steepest descent
-        pairs.length = 0;
-        for (let j = 0; j < size; j++) d[j] = -g[j]!;
-        slope = dot(g, d);
-      }
-      // backtracking line search, Armijo condition
-      let step = 1;
-      let next = p.map((v, j) => v + step * d[j]!);
-      let r = evaluate(next);
-      while (r.f > f + 1e-4 * step * slope && step > 1e-10) {
-        step /= 2;
-        next = p.map((v, j) => v + step * d[j]!);
-        r = evaluate(next);
-      }
-      const s = next.map((v, j) => v - p[j]!);
-      const yv = r.g.map((v, j) => v - g[j]!);
-      const sy = dot(s, yv);
-      if (sy > 1e-12) {
-        pairs.push({ s, y: yv, rho: 1 / sy });
-        if (pairs.length > memory) pairs.shift();
-      }
-      const progress = f - r.f;
-      p = next;
-      f = r.f;
-      g = r.g;
-      if (step <= 1e-10 || Math.abs(progress) <= 1e-12 * Math.max(1, Math.abs(f))) break;
-    }
+    const r = minimiseLbfgs(evaluate, size, { maxIterations: options.maxIterations ?? 200, tolerance, memory });
     return {
-      weight: torch.tensor(Float32Array.from(p.subarray(0, D * K)), { shape: [D, K] }),
-      bias: torch.tensor(Float32Array.from(p.subarray(D * K)), { shape: [K] }),
-      loss: f,
-      gradientMax: maxAbs(g),
-      iterations,
+      weight: torch.tensor(Float32Array.from(r.x.subarray(0, D * K)), { shape: [D, K] }),
+      bias: torch.tensor(Float32Array.from(r.x.subarray(D * K)), { shape: [K] }),
+      loss: r.f,
+      gradientMax: r.gradientMax,
+      iterations: r.iterations,
     };
   } finally {
     torch.dispose([onehot, xs]);

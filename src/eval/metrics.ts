@@ -100,6 +100,7 @@ export function rocAuc(truth: number[], scores: number[]): number {
 /** The per-class table and confusion matrix as text. */
 export function formatReport(r: ClassificationReport): string {
   const w = Math.max(8, ...r.labels.map((l) => l.length));
+  const cell = Math.max(8, ...r.labels.map((l) => l.length + 1));
   const lines = [
     `${"class".padEnd(w)}  precision  recall     f1  support`,
     ...r.labels.map((l) => {
@@ -110,8 +111,9 @@ export function formatReport(r: ClassificationReport): string {
     `accuracy ${r.accuracy.toFixed(4)}   macro F1 ${r.macro_f1.toFixed(4)}   micro F1 ${r.micro_f1.toFixed(4)}   weighted F1 ${r.weighted_f1.toFixed(4)}${r.roc_auc !== undefined ? `   ROC AUC ${r.roc_auc.toFixed(4)}` : ""}`,
     "",
     `confusion matrix (rows: true, columns: predicted)`,
-    `${"".padEnd(w)}  ${r.labels.map((l) => l.padStart(8)).join("")}`,
-    ...r.confusion_matrix.map((row, i) => `${r.labels[i]!.padEnd(w)}  ${row.map((x) => String(x).padStart(8)).join("")}`),
+    // columns as wide as the longest label and a space ("Democratic" and "Republican" ran together at 8)
+    `${"".padEnd(w)}  ${r.labels.map((l) => l.padStart(cell)).join("")}`,
+    ...r.confusion_matrix.map((row, i) => `${r.labels[i]!.padEnd(w)}  ${row.map((x) => String(x).padStart(cell)).join("")}`),
   ];
   return lines.join("\n");
 }

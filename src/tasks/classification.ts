@@ -10,7 +10,7 @@ import { Linear, rdropLoss, smoothedCrossEntropy } from "../nn/index.js";
 import type { Module } from "../nn/index.js";
 import { bodyPath } from "../models/index.js";
 import type { Batch, EvalContext, EvalResult, PretrainedModel } from "../models/index.js";
-import { pad2d, paddingMask, readLabelled, splitIndices, stratifiedSplit } from "../data/index.js";
+import { limitParts, pad2d, paddingMask, readLabelled, sotuParty, splitIndices, stratifiedSplit } from "../data/index.js";
 import type { LabelledExample } from "../data/index.js";
 import { classificationReport, formatReport } from "../eval/index.js";
 import type { ClassificationReport } from "../eval/index.js";
@@ -213,7 +213,7 @@ export const classification: FinetuneTask<LabelledExample> = {
   metric: "macro_f1",
   needsLabels: true,
   metrics: ["macro_f1", "accuracy", "micro_f1", "weighted_f1", "loss"],
-  formats: ".tsv (text<TAB>label, or two texts and a label), .csv with a header, .jsonl, a folder of label sub-folders (IMDB), or spam-assassin",
+  formats: ".tsv (text<TAB>label, or two texts and a label), .csv with a header, .jsonl, a folder of label sub-folders (IMDB), or spam-assassin; built in with its own split: sotu-party",
   read(path, o) {
     return readLabelled(path, {
       ...(typeof o.textColumn === "string" ? { textColumn: o.textColumn } : {}),
@@ -221,6 +221,12 @@ export const classification: FinetuneTask<LabelledExample> = {
       ...(typeof o.labelColumn === "string" ? { labelColumn: o.labelColumn } : {}),
       skipBadRows: Boolean(o.skipBadRows),
     });
+  },
+  builtin(name, o) {
+    if (name !== "sotu-party") return null;
+    // State of the Union passages labelled with the party, split by address (src/data/sotu-party.ts)
+    const d = sotuParty();
+    return o.limit === undefined ? { train: d.train, validation: d.validation, test: d.test } : limitParts(d, o.limit as number, (o.seed as number | undefined) ?? 42);
   },
   split(examples, fractions, seed) {
     // stratified when every class can give each part a member, else a plain seeded split

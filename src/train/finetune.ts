@@ -31,6 +31,8 @@ import { DEFAULT_BUCKET_MB, joinFromEnv } from "./data-parallel.js";
 import type { DistributedOptions } from "./data-parallel.js";
 import { trainingOptions } from "./options.js";
 import { DP_OPTIONS } from "./privacy/dp-sgd.js";
+import { BASELINE_FINETUNE_OPTIONS, baselineAfterFinetune } from "./baseline.js";
+import type { BaselineResult } from "./baseline.js";
 import { applyStrategy, parseStrategy, strategyHead } from "./strategy.js";
 import type { Strategy } from "./strategy.js";
 import { hyperparameterSearch } from "./search.js";
@@ -78,6 +80,7 @@ export const FINETUNE_OPTIONS = defineOptions([
   ...DP_OPTIONS,
   ...RECIPE_OPTIONS,
   ...ADAPT_OPTIONS,
+  ...BASELINE_FINETUNE_OPTIONS,
   { flag: "search", key: "search", type: "string", choices: ["grid", "random"], help: "hyperparameter search over the --search-* lists; the best trial's model is kept" },
   { flag: "search-learning-rate", key: "searchLearningRate", type: "string", arg: "X,Y,...", parse: numberList, help: "learning rates to try" },
   { flag: "search-batch-size", key: "searchBatchSize", type: "string", arg: "N,M,...", parse: numberList, help: "batch sizes to try" },
@@ -174,9 +177,11 @@ export interface FinetuneResult {
   fewShot?: FewShotSummary;
   /** The tokenizer's unknown-token rate and pieces per word on each split (and before --extend-vocab). */
   tokenization?: TokenizationReport;
+  /** --baseline: TF-IDF + logistic regression on the same splits (src/train/baseline.ts). */
+  baseline?: BaselineResult;
 }
 
-type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
+export type Resolved = Required<Pick<FinetuneOptions, "model" | "train" | "task" | "validationFraction" | "testFraction" | "skipBadRows" | "strategy" | "fromScratch" | "epochs" | "maxLength" | "loraRank" | "warmupRatio" | "batchSize" | "gradientAccumulation" | "learningRate" | "weightDecay" | "clipNorm" | "precision" | "seed" | "keepLast" | "patience" | "resume" | "trials" | "out">> & FinetuneOptions;
 
 const DATA_KEYS = ["train", "validation", "test"] as const;
 
@@ -276,6 +281,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (o.search) return searchFinetune(o);
   if (isPromptEnsemble(o)) return promptEnsembleFinetune(o, finetune, saveFinetuned);
   if (o.metric !== undefined && !task.metrics.includes(o.metric)) throw new Error(`--metric ${o.metric}: ${task.name} reports ${task.metrics.join(", ")}`);
+  if (o.baseline && task.name !== "classification") throw new OptionError(`--baseline: the TF-IDF baseline classifies texts; the task is ${task.name}`);
   // the model folder, its architecture and head, the tokenizer and the length: checked first
   if (!existsSync(join(o.model, "config.json"))) throw new Error(`--model ${o.model}: no config.json there (a checkpoint folder is expected)`);
   const config = await configFromPretrained(o.model);
@@ -392,6 +398,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     for (const [name, text] of Object.entries(task.analysis?.(splits.test, predictions, labels) ?? {})) writeTextAtomic(join(o.out, name), text);
     result.test = { ...scored, predictions, examples: splits.test };
   }
+  if (o.baseline) result.baseline = baselineAfterFinetune(splits, labels, o);
   return result;
 }
 

@@ -32,3 +32,6 @@ export type { FewShotStudyOptions, FewShotCell, FewShotRun } from "./few-shot-st
 export { RECIPE_OPTIONS, prepareRecipes, layerwiseGroups, layerIndexOf, reinitTopLayers, WeightAverager, averageWeights, finishAveraging } from "./recipes/index.js";
 export { distill, DISTILL_OPTIONS } from "./distill.js";
 export type { DistillOptions, DistillResult, ModelScore } from "./distill.js";
+export { loadSplits } from "./finetune.js";
+export { runBaseline, saveBaseline, baselineAfterFinetune, formatBeside, BASELINE_OPTIONS, BASELINE_FINETUNE_OPTIONS } from "./baseline.js";
+export type { BaselineOptions, BaselineResult } from "./baseline.js";
