@@ -37,7 +37,9 @@ class Bert(nn.Module):
         for l in s.layers:
             x = l(x, m)
         if s.head == "mlm":
-            logits = F.linear(s.transform_ln(F.gelu(s.transform(x))), s.word.weight, s.decoder_bias)  # (B, T, V)
+            # torch 1.13's CPU layer_norm refuses a bf16 input with float32 weights (autocast): cast as later versions do inside
+            h = F.gelu(s.transform(x))
+            logits = F.linear(s.transform_ln(h.to(s.transform_ln.weight.dtype)), s.word.weight, s.decoder_bias)  # (B, T, V)
             return logits if labels is None else F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
         logits = s.cls(s.drop(torch.tanh(s.pooler(x[:, 0]))))
         return logits if labels is None else F.cross_entropy(logits.float(), labels)
