@@ -30,9 +30,9 @@ export function markdownTable(r: BenchResult): string {
 
 /** The rows for a terminal, then the notes. */
 export function textTable(r: BenchResult): string {
-  const head = `${"case".padEnd(72)} ${"work".padEnd(6)} ${"lmforge".padStart(9)} ${"peer".padStart(9)} ${"faster".padStart(7)}  ${"MFU ours/peer".padEnd(15)} ${"RSS MiB".padEnd(11)} unit, peer variant`;
+  const head = `${"case".padEnd(80)} ${"work".padEnd(6)} ${"lmforge".padStart(9)} ${"peer".padStart(9)} ${"faster".padStart(7)}  ${"MFU ours/peer".padEnd(15)} ${"RSS MiB".padEnd(11)} unit, peer variant`;
   const rows = r.rows.map(
-    (x) => `${x.name.padEnd(72)} ${x.work.padEnd(6)} ${fmt(x.lmforge).padStart(9)} ${fmt(x.pytorch).padStart(9)} ${`${x.speedup.toFixed(2)}x`.padStart(7)}  ${mfu(x).padEnd(15)} ${rss(x).padEnd(11)} ${x.unit}, ${x.peer}`,
+    (x) => `${x.name.padEnd(80)} ${x.work.padEnd(6)} ${fmt(x.lmforge).padStart(9)} ${fmt(x.pytorch).padStart(9)} ${`${x.speedup.toFixed(2)}x`.padStart(7)}  ${mfu(x).padEnd(15)} ${rss(x).padEnd(11)} ${x.unit}, ${x.peer}`,
   );
   return [`benchmarks: ${conditions(r)}`, head, ...rows, ...r.notes].join("\n");
 }
