@@ -23,4 +23,4 @@ if (!Array.isArray(result.rows)) {
   process.exit(1);
 }
 console.log(markdownTable(result));
-for (const note of result.notes ?? []) console.log(`\n${note}`);
+if (result.notes?.length) console.log(`\n${result.notes.join("\n")}`);

@@ -50,7 +50,7 @@ test("MFU's FLOPs per token and the MLM labels, by hand", () => {
   assert.deepEqual(labels[0], [100, 101, 102, ...Array(17).fill(-100), 120, 121]);
 });
 
-test("lmforge bench --quick: every bench but serve, every row with both sides, finite", () => {
+test("lmforge bench --quick: every bench but serve, every row with both sides, finite", async () => {
   const r = spawnSync(process.execPath, [join(root, "bin/lmforge.js"), "bench", "--quick", "--json"], { encoding: "utf8", env, cwd: root, maxBuffer: 1 << 26 });
   assert.equal(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout.trim().split("\n").pop()!) as BenchResult;
@@ -79,7 +79,7 @@ test("lmforge bench --quick: every bench but serve, every row with both sides, f
   assert.equal(models.filter((x) => /MLM pretrain/.test(x.name)).length, 4);
 
   // the README's table from the JSON: a header, a rule, one line per row
-  const file = join(root, "dist", "bench-quick-last.json");
+  const file = join(await tempDir("lmforge-bench-"), "LAST.json");
   writeFileSync(file, JSON.stringify(result));
   const t = spawnSync(process.execPath, [join(root, "scripts/bench-table.mjs"), file], { encoding: "utf8" });
   assert.equal(t.status, 0, t.stderr);
