@@ -98,6 +98,7 @@ export function raceEngine(cases: EngineCase[], repeats: number): ReturnType<typ
   return race(cases, repeats, runOurs, (cs) => runPeer<PeerResults>("engine_torch.py", { threads: info.threads, cases: cs }, info.openblasCoreType));
 }
 
+/** The engine rows: tiny-op overhead and a 2-layer MLP training step, both sides (quick: 10,000 ops, a 64-128-10 MLP). */
 export function runEngineBench(options: { repeats?: number; quick?: boolean } = {}): { rows: BenchRow[]; torch: string } {
   const quick = options.quick ?? false;
   const ops = quick ? 10_000 : 100_000;

@@ -57,6 +57,7 @@ const SIZES = {
   },
 } as const;
 
+/** The model cases, each shortcut case twice (as run, equal work), in fp32 and bf16; quick: the tiny test configs. */
 export function modelCases(quick = false): ModelCase[] {
   const s = quick ? SIZES.quick : SIZES.full;
   const base = bert.bertConfig(s.base) as unknown as Record<string, unknown>;

@@ -40,6 +40,7 @@ function lmforgeStep(c: OptimCase): number {
   return times.sort((a, b) => a - b)[Math.floor(c.steps / 2)]!;
 }
 
+/** The optimizer row: one AdamW step over bert-base's shapes (quick: hidden 128, 2 layers, 1,000 tokens), both sides. */
 export function runOptimBench(options: { repeats?: number; quick?: boolean } = {}): { rows: BenchRow[]; torch: string } {
   const quick = options.quick ?? false;
   const c: OptimCase = { shapes: quick ? bertBaseShapes(128, 2, 1000) : bertBaseShapes(), steps: 5 };

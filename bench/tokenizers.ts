@@ -25,6 +25,7 @@ function timeEncode(batches: string[][], encodeBatch: (b: string[]) => number, c
   return { value: tokens / secs / 1e3, rssMB: peakRssMB() };
 }
 
+/** The tokenizer rows: WordPiece and BPE encoding against @huggingface/tokenizers, with the training times as notes. */
 export function runTokenizerBench(options: { repeats?: number; quick?: boolean } = {}): { rows: BenchRow[]; notes: string[] } {
   const quick = options.quick ?? false;
   const all = embeddedCorpus("moby-dick");
