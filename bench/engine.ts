@@ -1,14 +1,27 @@
-// Engine benchmark, side by side with PyTorch in one run: the per-op overhead of a tiny op
-// called 100,000 times, and one training step of a 2-layer MLP (forward, backward, SGD).
+// Engine benchmark, side by side with PyTorch (bench/peers/engine_torch.py): the per-op
+// overhead of a tiny op called 100,000 times, one training step of a 2-layer MLP (forward,
+// backward, SGD), and (bench/gemm.ts) large square matmuls.
 import * as torch from "../src/torch/index.js";
 import type { Tensor } from "../src/torch/index.js";
-import { median, runPeer } from "./peer.js";
+import { runPeer } from "./peer.js";
+import { makeRow, measureOurs, race } from "./row.js";
+import type { BenchRow, Measured, PeerResults } from "./row.js";
 
-export interface EngineBenchOptions {
-  ops?: number;
-  mlp?: { batch: number; dIn: number; dHidden: number; dOut: number; steps: number; warmup: number; precision: "fp32" | "bf16" };
-  repeats?: number;
+export type { BenchRow };
+/** The row type's former name, kept for code that imports it. */
+export type EngineBenchRow = BenchRow;
+
+export interface MlpCase {
+  kind: "mlp";
+  batch: number;
+  dIn: number;
+  dHidden: number;
+  dOut: number;
+  steps: number;
+  warmup: number;
+  precision: "fp32" | "bf16";
 }
+export type EngineCase = { kind: "op"; n: number } | MlpCase | { kind: "gemm"; n: number; precision: "fp32" | "bf16"; steps: number; warmup: number };
 
 function opOverhead(n: number): number {
   const x = torch.keep(torch.ones([1]));
@@ -19,7 +32,7 @@ function opOverhead(n: number): number {
       for (let j = 0; j < chunk; j++) x.add(y);
     });
   };
-  run(2000);
+  run(1000); // the peer's warm-up: 1,000 calls
   const t = process.hrtime.bigint();
   run(n);
   const us = Number(process.hrtime.bigint() - t) / 1e3 / n;
@@ -27,7 +40,7 @@ function opOverhead(n: number): number {
   return us;
 }
 
-function mlpStep(m: NonNullable<EngineBenchOptions["mlp"]>): number {
+function mlpStep(m: MlpCase): number {
   torch.manualSeed(0);
   const params = torch.keep([
     torch.randn([m.dHidden, m.dIn]).mul(0.02).requiresGrad_(),
@@ -57,48 +70,52 @@ function mlpStep(m: NonNullable<EngineBenchOptions["mlp"]>): number {
   return ms;
 }
 
-export interface EngineBenchRow {
-  name: string;
-  unit: string;
-  lmforge: number;
-  pytorch: number;
-  /** PyTorch's time over lmforge's: above 1 means lmforge is faster. */
-  speedup: number;
+/** GFLOP/s of an n x n by n x n matmul (2n^3 FLOPs) in the precision: the median of `steps` after `warmup`. */
+function gemm(n: number, precision: "fp32" | "bf16", steps: number, warmup: number): number {
+  torch.manualSeed(0);
+  const dtype = precision === "bf16" ? "bfloat16" : "float32";
+  const a = torch.keep(torch.randn([n, n]).to(dtype));
+  const b = torch.keep(torch.randn([n, n]).to(dtype));
+  const once = (): number => {
+    const t = process.hrtime.bigint();
+    torch.scope(() => torch.matmul(a, b));
+    return Number(process.hrtime.bigint() - t) / 1e9;
+  };
+  for (let i = 0; i < warmup; i++) once();
+  const times = Array.from({ length: steps }, once).sort((x, y) => x - y);
+  torch.dispose([a, b]);
+  return (2 * n ** 3) / times[Math.floor(steps / 2)]! / 1e9;
 }
 
-export function runEngineBench(options: EngineBenchOptions = {}): { rows: EngineBenchRow[]; torch: string } {
-  const ops = options.ops ?? 100_000;
-  const mlp = options.mlp ?? { batch: 128, dIn: 784, dHidden: 1024, dOut: 10, steps: 50, warmup: 5, precision: "fp32" as const };
-  const repeats = options.repeats ?? 3;
+/** Runs one engine case on lmforge's side. */
+export function runOurs(c: EngineCase): Measured {
+  return measureOurs(() => (c.kind === "op" ? opOverhead(c.n) : c.kind === "mlp" ? mlpStep(c) : gemm(c.n, c.precision, c.steps, c.warmup)));
+}
+
+/** Races engine cases against engine_torch.py. */
+export function raceEngine(cases: EngineCase[], repeats: number): ReturnType<typeof race<EngineCase>> {
   const info = torch.runtimeInfo();
-  const ours = { op: [] as number[], mlp: [] as number[] };
-  const theirs = { op: [] as number[], mlp: [] as number[] };
-  let version = "";
-  for (let r = 0; r < repeats; r++) {
-    // Interleaved, so that machine noise hits both sides alike.
-    ours.op.push(opOverhead(ops));
-    ours.mlp.push(mlpStep(mlp));
-    const peer = runPeer<{ opOverheadUs: number; mlpStepMs: number; torch: string }>(
-      "engine_torch.py",
-      { threads: info.threads, opOverhead: ops, mlp },
-      info.openblasCoreType,
-    );
-    theirs.op.push(peer.opOverheadUs);
-    theirs.mlp.push(peer.mlpStepMs);
-    version = peer.torch;
-  }
-  const row = (name: string, unit: string, a: number[], b: number[]): EngineBenchRow => ({
-    name,
-    unit,
-    lmforge: median(a),
-    pytorch: median(b),
-    speedup: median(b) / median(a),
-  });
+  return race(cases, repeats, runOurs, (cs) => runPeer<PeerResults>("engine_torch.py", { threads: info.threads, cases: cs }, info.openblasCoreType));
+}
+
+/** The engine rows: tiny-op overhead and a 2-layer MLP training step, both sides (quick: 10,000 ops, a 64-128-10 MLP). */
+export function runEngineBench(options: { repeats?: number; quick?: boolean } = {}): { rows: BenchRow[]; torch: string } {
+  const quick = options.quick ?? false;
+  const ops = quick ? 10_000 : 100_000;
+  const mlp: MlpCase = quick
+    ? { kind: "mlp", batch: 32, dIn: 64, dHidden: 128, dOut: 10, steps: 10, warmup: 2, precision: "fp32" }
+    : { kind: "mlp", batch: 128, dIn: 784, dHidden: 1024, dOut: 10, steps: 50, warmup: 5, precision: "fp32" };
+  const { torch: version, sides } = raceEngine([{ kind: "op", n: ops }, mlp], options.repeats ?? 3);
+  const [op, step] = sides as [(typeof sides)[0], (typeof sides)[0]];
   return {
     torch: version,
     rows: [
-      row(`tiny op overhead (add of 1-element tensors, ${ops} calls)`, "us/op", ours.op, theirs.op),
-      row(`2-layer MLP train step ${mlp.precision} (batch ${mlp.batch}, ${mlp.dIn}-${mlp.dHidden}-${mlp.dOut})`, "ms/step", ours.mlp, theirs.mlp),
+      makeRow({ bench: "engine", name: `tiny op overhead (add of 1-element tensors, ${ops} calls)`, work: "equal", unit: "us/op", higherIsBetter: false }, op.ours, op.theirs),
+      makeRow(
+        { bench: "engine", name: `2-layer MLP train step ${mlp.precision} (batch ${mlp.batch}, ${mlp.dIn}-${mlp.dHidden}-${mlp.dOut}, SGD)`, work: "equal", unit: "ms/step", higherIsBetter: false },
+        step.ours,
+        step.theirs,
+      ),
     ],
   };
 }

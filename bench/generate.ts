@@ -14,7 +14,8 @@ import { saveSafetensors } from "../src/io/safetensors.js";
 import { gpt2, llama, t5 } from "../src/models/index.js";
 import { generateOutput } from "../src/generate/index.js";
 import { median, runPeer } from "./peer.js";
-import type { EngineBenchRow } from "./engine.js";
+import { makeRow, peakRssMB, resetPeakRss, race } from "./row.js";
+import type { BenchRow, Measured } from "./row.js";
 
 export interface GenerateCase {
   name: string;
@@ -134,17 +135,12 @@ function compareIds(a: number[][], b: number[][]): string {
   return a.length === b.length ? "equal" : `differ (${a.length} rows vs ${b.length})`;
 }
 
-interface PeerOutput {
-  torch: string;
-  results: { name: string; seconds: number; generated: number[][] }[];
-}
-
 /**
- * Runs every case (or those whose name matches `filter`), lmforge and PyTorch interleaved
- * repeat by repeat, and returns one row per case (new tokens/s, speedup = lmforge / PyTorch)
- * with notes saying what both sides computed and whether their tokens agreed.
+ * Runs every case (or those whose name matches `filter`), both sides alternating which goes
+ * first per repeat, and returns one row per case (new tokens/s) with notes saying what both
+ * sides computed and whether their tokens agreed.
  */
-export function runGenerateBench(options: { quick?: boolean; filter?: RegExp; repeats?: number } = {}): { rows: EngineBenchRow[]; torch: string; notes: string[] } {
+export function runGenerateBench(options: { quick?: boolean; filter?: RegExp; repeats?: number } = {}): { rows: BenchRow[]; torch: string; notes: string[] } {
   const cases = generateCases(options.quick).filter((c) => !options.filter || options.filter.test(c.name));
   const info = torch.runtimeInfo();
   const repeats = options.repeats ?? (options.quick ? 1 : 2);
@@ -154,40 +150,50 @@ export function runGenerateBench(options: { quick?: boolean; filter?: RegExp; re
     "  on the same prompt ids and make exactly N new tokens per row (no eos): 1 prompt forward + N-1 one-token forwards with a key/value",
     "  cache; tokens/s = B*N / the wall time of one generate call; fp32 rows compare the new token ids of both sides.",
     "  greedy: argmax of the last logits. beam: prompt run once and expanded to the beams on both sides (HF would run it once per beam),",
-    "  log_softmax + beam scores, topk 2*beams over beams*vocab, cache reordered by row index. bf16: weights cast to bfloat16 on both sides.",
+    "  log_softmax + beam scores, topk 2*beams over beams*vocab, cache reordered by row index. bf16: lmforge casts the weights to bfloat16;",
+    "  the peer runs bf16 weights and fp32 weights under autocast, the faster shown.",
     "  lmforge: block KV cache written in place; PyTorch: Hugging Face eager (tuple cache concatenated each step, mask and positions rebuilt).",
   ];
   if (!cpuHasBf16()) notes.push("generate: bf16 rows left out: this CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16)");
-  let version = "";
   try {
-    const rows = cases.map((c) => {
+    // each case's weights and prompt, written once: both sides read them every repeat
+    const prepared = cases.map((c, i) => {
       const { model, config } = build(c);
-      const weights = join(dir, "weights.safetensors");
+      const weights = join(dir, `weights-${i}.safetensors`);
       saveSafetensors(weights, model.stateDict()); // float32: each side casts for bf16 itself
-      if (c.precision === "bf16") model.to("bfloat16"); // as Hugging Face's from_pretrained(torch_dtype=torch.bfloat16)
+      model.dispose();
       torch.manualSeed(1);
       const prompt = torch.scope(() => torch.randint(0, config.vocab_size as number, [c.batch, c.prompt]).toArray() as number[][]);
-      const ours: number[] = [];
-      const theirs: number[] = [];
-      let agreement = "";
-      for (let r = 0; r < repeats; r++) {
-        // interleaved, so that the shared machine's drift hits both sides alike
-        const a = lmforgeCase(model, prompt, c);
-        ours.push(a.seconds);
-        const peer = runPeer<PeerOutput>("generate_torch.py", { threads: info.threads, cases: [{ ...c, config, weights, prompt }] }, info.openblasCoreType);
-        const b = peer.results[0]!;
-        theirs.push(b.seconds);
-        version = peer.torch;
-        agreement = compareIds(a.generated, b.generated);
-      }
-      model.dispose();
+      return { ...c, fullConfig: config, weights, ids: prompt };
+    });
+    const ours = new Map<string, number[][]>();
+    const theirs = new Map<string, number[][]>();
+    const { torch: version, sides } = race(
+      prepared,
+      repeats,
+      (c) => {
+        resetPeakRss();
+        const { model } = build(c); // the same seed: the weights the file holds
+        if (c.precision === "bf16") model.to("bfloat16"); // as Hugging Face's from_pretrained(torch_dtype=torch.bfloat16)
+        const a = lmforgeCase(model, c.ids, c);
+        model.dispose();
+        ours.set(c.name, a.generated);
+        return { value: (c.batch * c.newTokens) / a.seconds, rssMB: peakRssMB() };
+      },
+      (cs) => {
+        // the peer's case: Hugging Face's config with every default, the weights file, the prompt ids
+        const peerCases = cs.map(({ fullConfig, ids, ...c }) => ({ ...c, config: fullConfig, prompt: ids }));
+        const peer = runPeer<{ torch: string; results: (Measured & { generated: number[][] })[] }>("generate_torch.py", { threads: info.threads, cases: peerCases }, info.openblasCoreType);
+        peer.results.forEach((r, i) => theirs.set(cs[i]!.name, r.generated));
+        return peer;
+      },
+    );
+    const rows = prepared.map((c, i) => {
+      const agreement = compareIds(ours.get(c.name)!, theirs.get(c.name)!);
       // bf16 rounds differently along each side's kernels: near-ties may flip, so only fp32 tokens must agree
       const ids = c.precision === "fp32" ? `ids ${agreement === "equal" ? "equal" : "DIFFER"}` : "ids not compared";
       if (c.precision === "fp32" && agreement !== "equal") notes.push(`generate: ${c.name}: the new tokens ${agreement}`);
-      const tokens = c.batch * c.newTokens;
-      const ourRate = tokens / median(ours);
-      const theirRate = tokens / median(theirs);
-      return { name: `${c.name}, ${ids}`, unit: "new tokens/s", lmforge: ourRate, pytorch: theirRate, speedup: ourRate / theirRate };
+      return makeRow({ bench: "generate", name: `${c.name}, ${ids}`, work: "equal", unit: "new tokens/s", higherIsBetter: true }, sides[i]!.ours, sides[i]!.theirs);
     });
     return { rows, torch: version, notes };
   } finally {

@@ -1,78 +1,139 @@
 // Model benchmark, side by side with PyTorch (the same architectures written as Hugging
-// Face's eager code, bench/peers/models_torch.py) in one run: a bert-base forward pass for
-// sequence classification, and full training steps (forward, backward, AdamW) of bert-mini,
-// GPT-2 small and a Llama-style model of the same size, in float32 and bfloat16 autocast.
-// Reports tokens per second.
+// Face's eager code, bench/peers/models_torch.py): bert-base forward passes for sequence
+// classification, and full training steps (forward, backward, AdamW) of bert-mini (sequence
+// classification and masked-LM pretraining), GPT-2 small and a Llama-style model of the same
+// size, in float32 and bfloat16 autocast. Reports tokens per second (B*T over a step's median
+// wall time) and, for training rows, model FLOPs utilisation (flopsPerToken below).
+//
+// Where lmforge skips work nobody sees (firstTokenOnly: a sequence head reads token 0 only, so
+// the last layer computes that row; maskedOnly + lastLayerAtLabels: the MLM head and the last
+// layer compute the labelled positions only), a case runs twice: "as-run" (the shortcut on, as
+// the CLI and the Trainer run it) and "equal" (off: the same work and output shapes as the peer).
+// The peer is Hugging Face's code both times, at its best: inference under inference_mode with
+// fp32 weights, or for bf16 the faster of autocast and bf16 weights (model.bfloat16()); training
+// under one autocast context, with the faster of AdamW() and AdamW(foreach=True).
 import * as torch from "../src/torch/index.js";
 import { AdamW } from "../src/optim/index.js";
 import { bert, gpt2, llama } from "../src/models/index.js";
 import type { PretrainedModel } from "../src/models/index.js";
-import { median, runPeer } from "./peer.js";
-import type { EngineBenchRow } from "./engine.js";
+import { runPeer } from "./peer.js";
+import { makeRow, measureOurs, race } from "./row.js";
+import type { BenchRow, PeerResults, Work } from "./row.js";
+import { runGemmBench } from "./gemm.js";
+import type { GemmCeiling } from "./gemm.js";
 
-interface Case {
+export interface ModelCase {
   name: string;
   model: "bert" | "gpt2" | "llama";
-  /** Hugging Face's config.json keys, every default filled in (Llama: the peer builds from these). */
-  config?: Record<string, unknown>;
+  /** bert: sequence classification (2 labels) or masked-LM pretraining; gpt2, llama: causal LM. */
+  head: "cls" | "mlm" | "clm";
+  /** Hugging Face's config.json keys, every default filled in: both sides build from these. */
+  config: Record<string, unknown>;
   train: boolean;
   precision: "fp32" | "bf16";
+  work: Work;
   batch: number;
   seq: number;
-  hidden?: number;
-  layers?: number;
-  heads?: number;
-  intermediate?: number;
   warmup: number;
   steps: number;
 }
 
 /** A Llama-style model the size of GPT-2 small (12 layers, hidden 768, GQA 12/4 heads, SwiGLU 2048, 32,000 tokens, untied head). */
-const LLAMA_124M = llama.llamaConfig({ vocab_size: 32000, hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 12, num_key_value_heads: 4, max_position_embeddings: 2048 }) as unknown as Record<string, unknown>;
+const LLAMA_124M = { vocab_size: 32000, hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 12, num_key_value_heads: 4, max_position_embeddings: 2048 };
 
-export function modelCases(quick = false): Case[] {
-  const base = { model: "bert" as const, hidden: 768, layers: 12, heads: 12, intermediate: 3072 };
-  const mini = { model: "bert" as const, hidden: 256, layers: 4, heads: 4, intermediate: 1024 };
-  const cases: Case[] = [];
+const SIZES = {
+  full: {
+    base: { hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072 },
+    mini: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 },
+    gpt2: {},
+    llama: LLAMA_124M,
+  },
+  // the tiny test configs: hidden 64, 2 layers, 4 heads, 1,000 tokens
+  quick: {
+    base: { vocab_size: 1000, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 },
+    mini: { vocab_size: 1000, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 },
+    gpt2: { vocab_size: 1000, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4 },
+    llama: { vocab_size: 1000, hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128 },
+  },
+} as const;
+
+/** The model cases, each shortcut case twice (as run, equal work), in fp32 and bf16; quick: the tiny test configs. */
+export function modelCases(quick = false): ModelCase[] {
+  const s = quick ? SIZES.quick : SIZES.full;
+  const base = bert.bertConfig(s.base) as unknown as Record<string, unknown>;
+  const mini = bert.bertConfig(s.mini) as unknown as Record<string, unknown>;
+  const label = quick ? { base: "bert tiny", mini: "bert tiny", gpt2: "gpt2 tiny", llama: "llama-style tiny" } : { base: "bert-base", mini: "bert-mini", gpt2: "gpt2", llama: "llama-style 124M" };
+  const [b1, b32, bt, tt] = quick ? [{ batch: 1, seq: 32 }, { batch: 4, seq: 32 }, { batch: 4, seq: 32 }, { batch: 2, seq: 32 }] : [{ batch: 1, seq: 128 }, { batch: 32, seq: 128 }, { batch: 16, seq: 128 }, { batch: 4, seq: 256 }];
+  const steps = (full: number): { warmup: number; steps: number } => ({ warmup: quick ? 1 : Math.min(2, full), steps: quick ? 3 : full });
+  const cases: ModelCase[] = [];
+  const both = (c: Omit<ModelCase, "work" | "name">, name: string): void => {
+    cases.push({ ...c, name: `${name}, as run`, work: "as-run" }, { ...c, name: `${name}, equal work`, work: "equal" });
+  };
   for (const precision of ["fp32", "bf16"] as const) {
-    cases.push({ name: `bert-base forward, batch 1, seq 128, ${precision}`, ...base, train: false, precision, batch: 1, seq: 128, warmup: 2, steps: quick ? 3 : 10 });
-    cases.push({ name: `bert-base forward, batch 32, seq 128, ${precision}`, ...base, train: false, precision, batch: 32, seq: 128, warmup: 1, steps: quick ? 2 : 3 });
-    cases.push({ name: `bert-mini train step, batch 16, seq 128, ${precision}`, ...mini, train: true, precision, batch: 16, seq: 128, warmup: 2, steps: quick ? 3 : 8 });
-    cases.push({ name: `gpt2 train step, batch 4, seq 256, ${precision}`, model: "gpt2", train: true, precision, batch: 4, seq: 256, warmup: 1, steps: quick ? 2 : 3 });
-    cases.push({ name: `llama-style 124M train step, batch 4, seq 256, ${precision}`, model: "llama", config: LLAMA_124M, train: true, precision, batch: 4, seq: 256, warmup: 1, steps: quick ? 2 : 3 });
+    const shape = (x: { batch: number; seq: number }): string => `batch ${x.batch}, seq ${x.seq}, ${precision}`;
+    both({ model: "bert", head: "cls", config: base, train: false, precision, ...b1, ...steps(10) }, `${label.base} classify forward, ${shape(b1)}`);
+    both({ model: "bert", head: "cls", config: base, train: false, precision, ...b32, ...steps(3) }, `${label.base} classify forward, ${shape(b32)}`);
+    both({ model: "bert", head: "cls", config: mini, train: true, precision, ...bt, ...steps(8) }, `${label.mini} classify train step, ${shape(bt)}`);
+    both({ model: "bert", head: "mlm", config: mini, train: true, precision, ...bt, ...steps(8) }, `${label.mini} MLM pretrain step (15% labelled), ${shape(bt)}`);
+    const gpt = gpt2.gpt2Config(s.gpt2) as unknown as Record<string, unknown>;
+    cases.push({ name: `${label.gpt2} train step, ${shape(tt)}`, model: "gpt2", head: "clm", config: gpt, train: true, precision, work: "equal", ...tt, ...steps(3) });
+    const ll = llama.llamaConfig(s.llama) as unknown as Record<string, unknown>;
+    cases.push({ name: `${label.llama} train step, ${shape(tt)}`, model: "llama", head: "clm", config: ll, train: true, precision, work: "equal", ...tt, ...steps(3) });
   }
   return cases;
 }
 
-function build(c: Case): PretrainedModel {
-  if (c.model === "gpt2") return new gpt2.GPT2LMHeadModel(gpt2.gpt2Config({})) as unknown as PretrainedModel;
+function build(c: ModelCase): PretrainedModel {
+  if (c.model === "gpt2") return new gpt2.GPT2LMHeadModel(gpt2.gpt2Config(c.config)) as unknown as PretrainedModel;
   if (c.model === "llama") return new llama.LlamaForCausalLM(llama.llamaConfig(c.config)) as unknown as PretrainedModel;
-  return new bert.BertForSequenceClassification(
-    bert.bertConfig({ hidden_size: c.hidden, num_hidden_layers: c.layers, num_attention_heads: c.heads, intermediate_size: c.intermediate }),
-  ) as unknown as PretrainedModel;
+  const config = bert.bertConfig(c.config);
+  return (c.head === "mlm" ? new bert.BertForMaskedLM(config) : new bert.BertForSequenceClassification(config)) as unknown as PretrainedModel;
 }
 
-function lmforgeCase(c: Case): number {
+/** MLM labels, the same on both sides: position t of each row is labelled when t % 20 < 3 (15%), else -100. */
+export function mlmLabels(ids: number[][]): number[][] {
+  return ids.map((row) => row.map((id, t) => (t % 20 < 3 ? id : -100)));
+}
+
+/**
+ * Model FLOPs per trained token (forward + backward): 6·N for the N parameters (each a
+ * multiply-add forward, two backward) plus attention's 12·L·d·T (scores and weighted sum, PaLM's
+ * appendix B, no causal halving), whatever shortcut a side takes.
+ */
+export function flopsPerToken(c: ModelCase, parameters: number): number {
+  const g = (k: string): number => c.config[k] as number;
+  const [L, d] = c.model === "gpt2" ? [g("n_layer"), g("n_embd")] : [g("num_hidden_layers"), g("hidden_size")];
+  return 6 * parameters + 12 * L * d * c.seq;
+}
+
+/** lmforge's tokens per second on one case. */
+function lmforgeCase(c: ModelCase): number {
   torch.manualSeed(0);
   const m = build(c);
-  const ids = torch.keep(torch.randint(1, 1000, [c.batch, c.seq]));
+  const ids = torch.keep(torch.randint(1, Math.min(1000, c.config.vocab_size as number), [c.batch, c.seq]));
   const mask = torch.keep(torch.ones([c.batch, c.seq], { dtype: "int64" }));
-  const causal = c.model === "gpt2" || c.model === "llama";
-  const labels = torch.keep(causal ? ids.clone() : torch.randint(0, 2, [c.batch]));
+  const labels = torch.keep(
+    c.head === "clm" ? ids.clone() : c.head === "mlm" ? torch.tensor(mlmLabels(ids.toArray() as number[][]).flat(), { dtype: "int64", shape: [c.batch, c.seq] }) : torch.randint(0, 2, [c.batch]),
+  );
   const opt = c.train ? new AdamW(m.parameters(), { lr: 1e-4 }) : null;
   const bf16 = c.precision === "bf16";
+  const asRun = c.work === "as-run";
+  // the shortcuts: on as users run them (the Trainer's MLM objective, the sequence heads' default), off for equal work
+  const inputs =
+    c.head === "clm"
+      ? { inputIds: ids, labels }
+      : c.head === "mlm"
+        ? { inputIds: ids, attentionMask: mask, labels, maskedOnly: asRun, lastLayerAtLabels: asRun }
+        : { inputIds: ids, attentionMask: mask, firstTokenOnly: asRun, ...(c.train ? { labels } : {}) };
   if (c.train) m.train();
   else m.eval();
   const step = (): void => {
     if (opt) {
-      torch.scope(() => {
-        const loss = torch.autocast(() => (causal ? m.forward({ inputIds: ids, labels }) : m.forward({ inputIds: ids, attentionMask: mask, labels })).loss!, { enabled: bf16 });
-        loss.backward();
-      });
+      torch.scope(() => torch.autocast(() => m.forward(inputs).loss!, { enabled: bf16 }).backward());
       opt.step();
       opt.zeroGrad();
     } else {
-      torch.noGrad(() => torch.scope(() => torch.autocast(() => m.forward({ inputIds: ids, attentionMask: mask }).logits, { enabled: bf16 })));
+      torch.noGrad(() => torch.scope(() => torch.autocast(() => m.forward(inputs).logits, { enabled: bf16 })));
     }
   };
   for (let i = 0; i < c.warmup; i++) step();
@@ -85,27 +146,37 @@ function lmforgeCase(c: Case): number {
   opt?.dispose();
   m.dispose();
   torch.dispose([ids, mask, labels]);
-  return (c.batch * c.seq) / median(times);
+  return (c.batch * c.seq) / times.sort((a, b) => a - b)[Math.floor(c.steps / 2)]!;
 }
 
-export function runModelBench(options: { quick?: boolean; filter?: RegExp; repeats?: number } = {}): { rows: EngineBenchRow[]; torch: string } {
+function parameterCount(c: ModelCase): number {
+  torch.manualSeed(0);
+  const m = build(c);
+  const n = m.parameters().reduce((a, p) => a + p.numel, 0);
+  m.dispose();
+  return n;
+}
+
+/**
+ * Runs every case (or those whose name matches `filter`), both sides alternating per repeat.
+ * Training rows get MFU against `ceiling` (measured here by the GEMM bench when not given).
+ */
+export function runModelBench(options: { quick?: boolean; filter?: RegExp; repeats?: number; ceiling?: GemmCeiling } = {}): { rows: BenchRow[]; torch: string; ceiling?: GemmCeiling } {
   const cases = modelCases(options.quick).filter((c) => !options.filter || options.filter.test(c.name));
   const info = torch.runtimeInfo();
-  const repeats = options.repeats ?? (options.quick ? 1 : 2);
-  let version = "";
-  const rows = cases.map((c) => {
-    // Interleaved case by case, so that the shared machine's drift hits both sides alike.
-    const ours: number[] = [];
-    const theirs: number[] = [];
-    for (let r = 0; r < repeats; r++) {
-      ours.push(lmforgeCase(c));
-      const peer = runPeer<{ torch: string; results: { name: string; tokensPerSec: number }[] }>("models_torch.py", { threads: info.threads, cases: [c] }, info.openblasCoreType);
-      theirs.push(peer.results[0]!.tokensPerSec);
-      version = peer.torch;
+  const ceiling = options.ceiling ?? (cases.some((c) => c.train) ? runGemmBench({ quick: options.quick ?? false, repeats: 1 }).ceiling : undefined);
+  const { torch: version, sides } = race(cases, options.repeats ?? (options.quick ? 1 : 2), (c) => measureOurs(() => lmforgeCase(c)), (cs) =>
+    runPeer<PeerResults>("models_torch.py", { threads: info.threads, cases: cs }, info.openblasCoreType),
+  );
+  const rows = cases.map((c, i) => {
+    const s = sides[i]!;
+    let mfu: BenchRow["mfu"];
+    if (c.train && ceiling) {
+      const flops = flopsPerToken(c, parameterCount(c));
+      const gflops = ceiling[c.precision];
+      mfu = { lmforge: (s.ours.value * flops) / 1e9 / gflops, pytorch: (s.theirs.value * flops) / 1e9 / gflops };
     }
-    const a = median(ours);
-    const b = median(theirs);
-    return { name: c.name, unit: "tokens/s", lmforge: a, pytorch: b, speedup: a / b };
+    return makeRow({ bench: "models", name: c.name, work: c.work, unit: "tokens/s", higherIsBetter: true, ...(mfu ? { mfu } : {}) }, s.ours, s.theirs);
   });
-  return { rows, torch: version };
+  return { rows, torch: version, ...(ceiling ? { ceiling } : {}) };
 }

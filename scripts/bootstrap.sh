@@ -5,6 +5,7 @@
 #   - gloo's headers (libgloo-dev), for data-parallel training's process groups
 #   - the C++ toolchain for the addon
 #   - chromium, for the browser tests of the reports and dashboard
+#   - PyTorch for Python (python3-torch), the peer that `lmforge bench` races
 #   - the npm dependencies (npm ci), the generated bindings, the addon and the TypeScript
 # Safe to run again: each step is skipped when its result is already there.
 set -euo pipefail
@@ -24,6 +25,8 @@ fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v make >/dev/null || missing+=(make)
 command -v python3 >/dev/null || missing+=(python3)
+# the PyTorch side of `lmforge bench` (its CI run: lmforge bench --quick) is Debian's python3-torch
+{ command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null; } || have_pkg python3-torch || missing+=(python3-torch)
 # the browser tests (test/report-browser.test.ts) drive Debian's chromium with playwright-core
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
 

@@ -37,12 +37,13 @@ class BertMLM(nn.Module):
         logits = h @ s.word.weight.t() + s.bias
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
 
-if cfg["mode"] == "train":
+def train_step_seconds(foreach):
+    """Median seconds of a training step with AdamW(foreach=foreach), every rank alike."""
     torch.manual_seed(0)
     V, T, B = cfg["vocab"], cfg["seq"], cfg["batch"]
     model = BertMLM(V)
     ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, foreach=foreach)
     ids = torch.randint(5, V, (B, T))
     labels = torch.where(torch.rand(B, T) < 0.15, ids, torch.full_like(ids, -100))
     times = []
@@ -56,9 +57,14 @@ if cfg["mode"] == "train":
         if step >= 2:
             times.append(time.perf_counter() - t)
     times.sort()
-    step = times[len(times) // 2]
+    return times[len(times) // 2]
+
+if cfg["mode"] == "train":
+    # the peer at its best: AdamW's default (the single-tensor loop on CPU) and foreach=True, the faster kept
+    step, foreach = min((train_step_seconds(f), f) for f in (False, True))
     if rank == 0:
-        print(json.dumps({"step": step, "tokensPerSec": B * world * T / step}))
+        V, T, B = cfg["vocab"], cfg["seq"], cfg["batch"]
+        print(json.dumps({"step": step, "tokensPerSec": B * world * T / step, "variant": "AdamW(foreach=True)" if foreach else "AdamW() default"}))
 else:
     out = {}
     for mb in cfg["sizes"]:

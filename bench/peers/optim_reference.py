@@ -34,3 +34,35 @@ out = {
 }
 json.dump(out, open("test/fixtures/optim_reference.json", "w"))
 print("wrote test/fixtures/optim_reference.json with", out["torch"])
+
+# float32: torch.optim.AdamW in single precision (its default single-tensor loop and foreach=True)
+# on 1,027 elements (SIMD lanes and a tail), 50 steps; the fused kernel must track it to a few
+# float32 ulps. Gradients and initial values are float32 numbers written exactly in JSON.
+torch.set_default_dtype(torch.float32)
+n = 1027
+init32 = [torch.tensor([math.sin(0.37 * i) * 2.0 for i in range(n)], dtype=torch.float32).reshape(79, 13), torch.tensor([0.5 - 0.1 * k for k in range(13)], dtype=torch.float32)]
+def grads32(t):
+    return [torch.tensor([math.cos(0.11 * i + 0.9 * t) * (1.0 + (i % 7)) for i in range(n)], dtype=torch.float32).reshape(79, 13),
+            torch.tensor([math.sin(0.5 * t + k) * 1e-3 for k in range(13)], dtype=torch.float32)]
+def run32(foreach):
+    ps = [p.clone().requires_grad_() for p in init32]
+    opt = torch.optim.AdamW([{"params": [ps[0]], "weight_decay": 0.01}, {"params": [ps[1]], "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.999), eps=1e-6, foreach=foreach)
+    kept = {}
+    for t in range(50):
+        for p, g in zip(ps, grads32(t)):
+            p.grad = g.clone()
+        opt.step()
+        if t + 1 in (1, 10, 50):
+            kept[str(t + 1)] = [p.detach().flatten().tolist() for p in ps]
+    return kept
+out32 = {
+    "torch": torch.__version__,
+    "options": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": [0.01, 0.0]},
+    "shapes": [list(p.shape) for p in init32],
+    "init": [p.flatten().tolist() for p in init32],
+    "grads": [[g.flatten().tolist() for g in grads32(t)] for t in range(50)],
+    "single": run32(False),
+    "foreach": run32(True),
+}
+json.dump(out32, open("test/fixtures/optim_reference_float32.json", "w"))
+print("wrote test/fixtures/optim_reference_float32.json")

@@ -17,20 +17,19 @@ export async function infoCommand(v: Record<string, unknown>): Promise<void> {
 }
 
 export const BENCH_OPTIONS: readonly OptionSpec[] = [
-  { flag: "repeats", key: "repeats", type: "int", min: 1, default: 3, help: "timed repeats per case (the median is reported)" },
-  { flag: "quick", key: "quick", type: "boolean", help: "smaller cases, for a smoke run" },
+  { flag: "repeats", key: "repeats", type: "int", min: 1, help: "timed repeats per case, the first side alternating (the median is reported; default 3, --quick 1)" },
+  { flag: "quick", key: "quick", type: "boolean", help: "tiny cases, every bench but serve in about 2 minutes on 2 cores (CI)" },
   { flag: "filter", key: "filter", type: "string", arg: "REGEX", help: "only the model and generate cases whose name matches" },
   { flag: "json", key: "json", type: "boolean", help: "one JSON object" },
 ];
-
-const BENCHES = ["engine", "optim", "tokenizers", "models", "generate"];
 
 export async function benchCommand(v: Record<string, unknown>, positionals: string[]): Promise<void> {
   const which = positionals[0] ?? "all";
   if (positionals.length > 1) throw new UsageError(`bench: one benchmark at a time, got ${positionals.join(" ")}`);
   if (which === "serve") return serveBench(v);
-  if (which !== "all" && !BENCHES.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${BENCHES.join(", ")}, serve, all`);
-  const repeats = (v.repeats as number | undefined) ?? 3;
+  const { SUITE, runBenchSuite } = await import("../../bench/suite.js");
+  const known: readonly string[] = SUITE;
+  if (which !== "all" && !known.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${SUITE.join(", ")}, serve, all`);
   let filter: RegExp | undefined;
   if (typeof v.filter === "string") {
     try {
@@ -39,43 +38,11 @@ export async function benchCommand(v: Record<string, unknown>, positionals: stri
       throw new UsageError(`--filter: not a regular expression (${(e as Error).message})`);
     }
   }
-  const { runEngineBench } = await import("../../bench/engine.js");
-  const { runOptimBench } = await import("../../bench/optim.js");
-  const { runTokenizerBench } = await import("../../bench/tokenizers.js");
-  const { runModelBench } = await import("../../bench/models.js");
-  const { runGenerateBench } = await import("../../bench/generate.js");
-  const { runtimeInfo } = await import("../torch/index.js");
-  const notes: string[] = [];
-  const result = { torch: "", rows: [] as Awaited<ReturnType<typeof runEngineBench>>["rows"] };
-  for (const b of which === "all" ? BENCHES : [which]) {
-    if (b === "models") {
-      const r = runModelBench({ quick: Boolean(v.quick), repeats, ...(filter ? { filter } : {}) });
-      result.torch = r.torch;
-      result.rows.push(...r.rows);
-    } else if (b === "generate") {
-      const r = runGenerateBench({ quick: Boolean(v.quick), repeats, ...(filter ? { filter } : {}) });
-      result.torch = r.torch;
-      result.rows.push(...r.rows);
-      notes.push(...r.notes);
-    } else if (b === "tokenizers") {
-      const r = runTokenizerBench(repeats);
-      result.rows.push(...r.rows);
-      notes.push(...r.notes);
-    } else {
-      const r = b === "engine" ? runEngineBench({ repeats }) : runOptimBench(repeats);
-      result.torch = r.torch;
-      result.rows.push(...r.rows);
-    }
-  }
-  if (v.json) {
-    console.log(JSON.stringify({ ...result, notes, runtime: runtimeInfo() }));
-    return;
-  }
-  const info = runtimeInfo();
-  console.log(`benchmarks: lmforge (libtorch ${info.torchVersion}) vs PyTorch ${result.torch}, ${info.threads} threads, median of ${repeats}`);
-  console.log(`${"case".padEnd(74)} ${"lmforge".padStart(10)} ${"peer".padStart(10)}  speedup`);
-  for (const r of result.rows) console.log(`${r.name.padEnd(74)} ${r.lmforge.toFixed(3).padStart(10)} ${r.pytorch.toFixed(3).padStart(10)}  ${r.speedup.toFixed(2)}x  (${r.unit})`);
-  for (const n of notes) console.log(n);
+  const quick = Boolean(v.quick);
+  const repeats = (v.repeats as number | undefined) ?? (quick ? 1 : 3);
+  const result = await runBenchSuite(which === "all" ? SUITE : SUITE.filter((b) => b === which), { quick, repeats, ...(filter ? { filter } : {}) });
+  if (v.json) console.log(JSON.stringify(result));
+  else console.log((await import("../../bench/table.js")).textTable(result));
 }
 
 /**
