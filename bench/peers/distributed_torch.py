@@ -1,7 +1,8 @@
 # The PyTorch side of bench/distributed.ts, alone or under torchrun (gloo):
 #   mode "train": bert-mini masked-LM steps (Hugging Face's eager BERT: separate q/k/v,
 #     matmul-softmax attention, exact GELU, post-LayerNorm, the MLM head tied to the word
-#     embeddings, dropout 0.1), AdamW, DistributedDataParallel when launched with WORLD_SIZE > 1;
+#     embeddings, dropout 0.1) or GPT-2 small causal-LM steps (gpt2_torch.py), AdamW,
+#     DistributedDataParallel when launched with WORLD_SIZE > 1;
 #     prints rank 0's median step time and the global tokens/s.
 #   mode "allreduce": torch.distributed.all_reduce of 1-100 MB float32 buffers; prints the
 #     median seconds per allreduce by size in MB.
@@ -11,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from bert_torch import BertLayer
+from gpt2_torch import GPT2
 
 cfg = json.loads(sys.argv[1])
 world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -41,11 +43,12 @@ def train_step_seconds(foreach):
     """Median seconds of a training step with AdamW(foreach=foreach), every rank alike."""
     torch.manual_seed(0)
     V, T, B = cfg["vocab"], cfg["seq"], cfg["batch"]
-    model = BertMLM(V)
+    gpt = cfg.get("model") == "gpt2"
+    model = GPT2({"vocab_size": V, "n_embd": 768, "n_positions": 1024, "n_layer": 12, "n_head": 12}) if gpt else BertMLM(V)
     ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, foreach=foreach)
     ids = torch.randint(5, V, (B, T))
-    labels = torch.where(torch.rand(B, T) < 0.15, ids, torch.full_like(ids, -100))
+    labels = ids if gpt else torch.where(torch.rand(B, T) < 0.15, ids, torch.full_like(ids, -100))
     times = []
     for step in range(cfg["steps"] + 2):
         t = time.perf_counter()
