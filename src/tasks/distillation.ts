@@ -21,6 +21,7 @@ import { Linear, Module } from "../nn/index.js";
 import type { EvalContext, EvalResult, PretrainedModel } from "../models/index.js";
 import type { LabelledExample } from "../data/index.js";
 import type { ClassBatch, EncodedText } from "./classification.js";
+import { poolWindowLogits } from "./windows.js";
 import type { TaskObjective } from "./registry.js";
 
 /** The library's defaults of the distillation options (src/train/distill.ts declares the flags with them). */
@@ -153,6 +154,8 @@ export interface DistillationSettings {
   temperature: number;
   alpha: number;
   hidden?: HiddenMatching;
+  /** How a document's windows' logits are pooled (--window-pool; attention pooling is refused for distillation). */
+  pool?: "mean" | "max";
 }
 
 /** The distillation objective: the wrapped classification objective's features, plus the teachers'. */
@@ -197,7 +200,9 @@ export class DistillationObjective implements TaskObjective<LabelledExample, Dis
       tokenTypeIds: b.tokenTypeIds,
       ...(h ? { outputHiddenStates: true } : {}),
     });
-    const { loss } = distillationLoss(out.logits, b.teacherLogits, b.labels, this.s);
+    // a document read as several windows: its windows' logits pooled, as classification does (one window: the logits themselves)
+    const logits = poolWindowLogits(out.logits, b.windowCounts, this.s.pool ?? "mean");
+    const { loss } = distillationLoss(logits, b.teacherLogits, b.labels, this.s);
     if (!h) return { loss, metrics: {} };
     const hidden = hiddenStateLoss(out.hiddenStates!, b.teacherHidden!, b.attentionMask, h.projections);
     return { loss: loss.add(hidden.mul(h.weight)), metrics: {} };

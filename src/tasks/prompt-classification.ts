@@ -168,6 +168,7 @@ export const promptClassification: FinetuneTask<LabelledExample> = {
   summary: "a label per text or pair, as a masked LM's word at a cloze pattern's mask (PET / LM-BFF; few-shot)",
   head: "masked-lm",
   heads: ["masked-lm"],
+  recordOnly: true,
   options: [...classification.options, ...OPTIONS],
   settle(train, o) {
     // the default pattern fits the data: pairs get the pair pattern

@@ -54,6 +54,8 @@ export interface FinetuneTask<X = unknown> {
   readonly metric: string;
   /** Whether the model has a label space (id2label): classes or entity tags. */
   readonly needsLabels: boolean;
+  /** Only a folder with its lmforge record is this task's (its settings, e.g. a prompt's pattern, are not in a Hugging Face config): never inferred from the architecture alone. */
+  readonly recordOnly?: boolean;
   /** The metrics --metric may name. */
   readonly metrics: readonly string[];
   /** Data formats it reads, for --help. */

@@ -324,6 +324,7 @@ export async function distill(given: DistillOptions): Promise<DistillResult> {
   const data = Object.fromEntries((["train", "validation", "test"] as const).filter((k) => Array.isArray(given[k])).map((k) => [k, given[k]]));
   const stripped = { ...given, ...Object.fromEntries(Object.keys(data).map((k) => [k, "(examples)"])) };
   const o = { ...resolveOptions([...DISTILL_OPTIONS, ...classification.options], stripped), ...data } as Resolved;
+  if (o.windowPool === "attention") throw new OptionError("--window-pool attention trains a head of its own; distillation pools the windows' logits: use mean or max");
   if (o.metric !== undefined && !classification.metrics.includes(o.metric)) throw new OptionError(`--metric ${o.metric}: classification reports ${classification.metrics.join(", ")}`);
   // the teachers, the student's tokenizer, the data and the student: all checked before anything is written
   const teachers = await loadTeachers(o.teacher, o.log);
@@ -357,6 +358,7 @@ export async function distill(given: DistillOptions): Promise<DistillResult> {
     },
     temperature: o.temperature,
     alpha: o.alpha,
+    pool: o.windowPool === "max" ? "max" : "mean",
     ...(hidden ? { hidden } : {}),
   });
   mkdirSync(o.out, { recursive: true });

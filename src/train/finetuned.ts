@@ -49,8 +49,9 @@ function inferMeta(dir: string, config: Record<string, unknown>): FinetunedMeta 
   const entry = architecture(String(config.model_type), join(dir, "config.json"));
   const head = entry.classes[arch]?.[0];
   // a task's preferred head first (a clip folder is image-classification's, scored zero-shot)
-  const task = allTasks().find((t) => t.head === head) ?? allTasks().find((t) => head !== undefined && t.heads?.includes(head));
-  if (!task) throw new Error(`${dir}: config.json names ${arch || "no architecture"}, which is no fine-tuned task lmforge knows (${allTasks().map((t) => `${t.name}: ${t.head}`).join(", ")})`);
+  const tasks = allTasks().filter((t) => !t.recordOnly);
+  const task = tasks.find((t) => t.head === head) ?? tasks.find((t) => head !== undefined && t.heads?.includes(head));
+  if (!task) throw new Error(`${dir}: config.json names ${arch || "no architecture"}, which is no fine-tuned task lmforge knows (${tasks.map((t) => `${t.name}: ${t.head}`).join(", ")})`);
   const id2label = (config.id2label ?? {}) as Record<string, string>;
   const labels = Object.keys(id2label).sort((a, b) => Number(a) - Number(b)).map((k) => id2label[k]!);
   let maxLength = Math.min(512, (config[entry.positions.key] as number | undefined) ?? 512);
