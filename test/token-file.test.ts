@@ -5,8 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { trainTokenizerFromTexts, saveTokenizer } from "../src/tokenizers/index.js";
+import { loadTokenizer, trainTokenizerFromTexts, saveTokenizer } from "../src/tokenizers/index.js";
 import { embeddedCorpus } from "../src/data/corpora.js";
 import { readDocuments } from "../src/data/text.js";
 import { packedExamples, splitDocIndices, splitDocs, tokenizeCorpus } from "../src/data/pretraining.js";
@@ -120,16 +121,46 @@ test("a truncated or corrupt token file is rebuilt; a failed tokenisation leaves
   rebuilt.file.close();
   assert.deepEqual(readFileSync(p.ids), whole);
   writeFileSync(p.header, "{ not json");
+  // a part left by a process that is gone is removed when the file is rebuilt
+  const deadPid = spawnSync(process.execPath, ["-e", ""]).pid!;
+  const stale = join(d, `.${first.key}.ids.tmp-${deadPid}-beef`);
+  writeFileSync(stale, "half");
   const again = await streamTokenize(inputs, tok, tokDir, { threads: 0, dir: d });
   assert.equal(again.reused, false);
   again.file.close();
   assert.equal((JSON.parse(readFileSync(p.header, "utf8")) as { tokens: number }).tokens, corpus.ids.length);
+  assert.equal(existsSync(stale), false);
   // a bad JSONL line halfway: the error names file:line and nothing is left behind
   const bad = join(dir, "bad.jsonl");
   writeFileSync(bad, `${JSON.stringify({ text: "one document." })}\n{"text": oops}\n`);
   const e = join(dir, "empty-after-failure");
   await assert.rejects(streamTokenize([bad], tok, tokDir, { threads: 2, dir: e }), /bad\.jsonl:2: not valid JSON/);
   assert.deepEqual(existsSync(e) ? readdirSync(e) : [], []);
+});
+
+test("a tokenisation killed halfway leaves no token file under its real names; the next run builds it", async () => {
+  const big = join(dir, "big.txt");
+  writeFileSync(big, Array.from({ length: 30 }, () => paragraphs.join("\n\n")).join("\n\n"));
+  const d = join(dir, "killed");
+  const moduleUrl = new URL("../src/data/stream-tokenize.js", import.meta.url).href;
+  const tokUrl = new URL("../src/tokenizers/index.js", import.meta.url).href;
+  const script = `const { streamTokenize } = await import(${JSON.stringify(moduleUrl)}); const { loadTokenizer } = await import(${JSON.stringify(tokUrl)});
+let said = false; await streamTokenize([${JSON.stringify(big)}], loadTokenizer(${JSON.stringify(tokDir)}), ${JSON.stringify(tokDir)}, { threads: 1, dir: ${JSON.stringify(d)}, chunkChars: 2000, onProgress: () => { if (!said) { said = true; console.log("started"); } } });
+console.log("finished");`;
+  writeFileSync(join(dir, "tokenise.mjs"), script);
+  const child = spawn(process.execPath, [join(dir, "tokenise.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+  const first = await new Promise<string>((res) => child.stdout.once("data", (b: Buffer) => res(b.toString().trim())));
+  assert.equal(first, "started", "the child was to be killed while tokenising");
+  child.kill("SIGKILL");
+  await new Promise((res) => child.once("exit", res));
+  const left = readdirSync(d);
+  assert.ok(left.length > 0 && left.every((n) => n.startsWith(".") && n.includes(".tmp-")), `only temporary parts are left: ${left.join(", ")}`);
+  // the same tokenizer as the child's (loaded from its files: the key hashes the loaded tokenizer)
+  const r = await streamTokenize([big], loadTokenizer(tokDir), tokDir, { threads: 0, dir: d });
+  assert.equal(r.reused, false);
+  assert.equal(r.file.documents, readDocuments([big]).length);
+  r.file.close();
+  assert.deepEqual(readdirSync(d).sort(), [".docs", ".flags", ".ids", ".json"].map((e) => r.key + e).sort(), "the stale parts were removed");
 });
 
 test("a streamed pretraining run trains on the same batches as the in-memory one (same losses), and says where its data comes from", async () => {

@@ -140,6 +140,7 @@ export async function streamTokenize(inputs: string[], tok: Tokenizer, tokenizer
   const total = corpusBytes(sources);
   if (TokenFile.isWhole(dir, key)) return { file: TokenFile.open(dir, key), key, reused: true, seconds: (Date.now() - started) / 1000, bytes: total };
   mkdirSync(dir, { recursive: true });
+  removeStaleParts(dir, key);
   const paths = tokenFilePaths(dir, key);
   const dtype = tokenDType(tok.vocabSize);
   const parts = { ids: tempPathFor(paths.ids), flags: tempPathFor(paths.flags), docs: tempPathFor(paths.docs) };
@@ -186,6 +187,24 @@ export async function streamTokenize(inputs: string[], tok: Tokenizer, tokenizer
     throw e;
   }
   return { file: TokenFile.open(dir, key), key, reused: false, seconds: (Date.now() - started) / 1000, bytes: total };
+}
+
+/**
+ * Removes the temporary parts that a killed tokenisation of `key` left (named by
+ * tempPathFor: ".KEY.ids.tmp-PID-RANDOM"), when their process is gone.
+ */
+function removeStaleParts(dir: string, key: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = name.startsWith(`.${key}.`) ? /\.tmp-(\d+)-[0-9a-f]+$/.exec(name) : null;
+    if (!m) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+    if (!alive) rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** Reads, chunks and tokenises the sources, handing each chunk's tokens to `write` in order. */
