@@ -32,8 +32,10 @@ export async function pretrainCommand(v: Record<string, unknown>): Promise<void>
 }
 
 async function pretrainRun(options: Record<string, unknown>, progress: Progress): Promise<{ interrupted: boolean; steps: number; signal?: NodeJS.Signals }> {
+  const tokenising = new Progress("tokenising", "bytes");
   const r = await pretrain({
     ...(options as unknown as PretrainOptions),
+    onTokenize: (done, total) => tokenising.update(done, total),
     onStep: (s) => progress.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(3)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSec)} tok/s`),
     onEval: (m) => {
       progress.done();

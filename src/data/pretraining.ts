@@ -137,7 +137,11 @@ export interface SpecialIds {
 
 /** The documents of the corpus split into training and validation sets (whole documents, seeded). */
 export function splitDocs(c: TokenizedCorpus, valFraction: number, seed: number): { train: number[]; validation: number[] } {
-  const n = c.docStart.length - 1;
+  return splitDocIndices(c.docStart.length - 1, valFraction, seed);
+}
+
+/** splitDocs for n documents known by their count alone (a token file's). */
+export function splitDocIndices(n: number, valFraction: number, seed: number): { train: number[]; validation: number[] } {
   const order = new Rng(seed, 0x5917).shuffle(Array.from({ length: n }, (_, i) => i));
   const nVal = valFraction > 0 ? Math.max(1, Math.round(n * valFraction)) : 0;
   if (n - nVal < 1) throw new Error(`the corpus has ${n} documents: too few to hold out ${nVal} for validation`);

@@ -8,6 +8,7 @@ import type { PerturbOptions } from "../objectives/index.js";
 import { parseArch } from "../models/variants/config.js";
 import { trainingOptions } from "./options.js";
 import type { Mixing } from "./mixing.js";
+import { STREAM_THRESHOLD_MB_DEFAULT } from "./stream-data.js";
 
 /** --perturb deletion=0.1,replacement=0.05,local-shuffle=0.5,shuffle-window=3,infilling=0.03,sentence-permutation=0.5 */
 export function parsePerturb(text: string): Omit<PerturbOptions, "vocabSize" | "specialIds" | "maskId" | "seed"> {
@@ -89,6 +90,9 @@ export const PRETRAIN_OPTIONS = defineOptions([
   { flag: "val-fraction", key: "valFraction", type: "number", min: 0, max: 0.5, default: 0.05, help: "share held out for validation (whole documents; sequences when the corpus has few documents)" },
   { flag: "perturb", key: "perturb", type: "string", arg: "deletion=P,replacement=P,local-shuffle=P,shuffle-window=K,infilling=P,sentence-permutation=P", parse: parsePerturb, help: "context perturbation of training sequences before masking (masked-LM objectives)" },
   { flag: "auxiliary", key: "auxiliary", type: "string", arg: "NAME:W,...", parse: parseAuxiliary, help: `auxiliary tasks beside the masked LM: ${Object.keys(AUXILIARY_TASKS).join(", ")}` },
+  { flag: "stream", key: "stream", type: "boolean", default: false, help: "tokenise --input by streaming into a token file (on all cores, kept in the data cache) and train on windows read from it, without the corpus in memory (default: when the input is over --stream-threshold-mb)" },
+  { flag: "stream-threshold-mb", key: "streamThresholdMb", type: "number", min: 0, default: STREAM_THRESHOLD_MB_DEFAULT, arg: "MB", help: "inputs larger than this are streamed" },
+  { flag: "tokenize-threads", key: "tokenizeThreads", type: "int", min: 0, arg: "N", help: "worker threads of streaming tokenisation (default: the cores; 0: the main thread)" },
   ...trainingOptions({
     learningRate: 5e-4,
     batchSize: 32,

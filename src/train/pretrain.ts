@@ -23,6 +23,8 @@ import { DEFAULT_BUCKET_MB, joinFromEnv } from "./data-parallel.js";
 import type { DistributedOptions } from "./data-parallel.js";
 import type { Mixing } from "./mixing.js";
 import { PRETRAIN_OPTIONS } from "./pretrain-options.js";
+import { STREAM_THRESHOLD_MB_DEFAULT, streamRefusal, streamTaskData, tokenFileFor } from "./stream-data.js";
+import type { TokenFile } from "../data/index.js";
 
 export { PRETRAIN_OPTIONS } from "./pretrain-options.js";
 
@@ -84,6 +86,14 @@ export interface PretrainOptions {
   ddpTail?: "uneven" | "pad" | "drop";
   /** Data parallel: gradient bucket size in MB (default 25, as DDP). */
   bucketMb?: number;
+  /** Tokenise the input by streaming into a token file and read windows of it (default: when the input is over streamThresholdMb). */
+  stream?: boolean;
+  /** Inputs larger than this many MB are streamed (default 256). */
+  streamThresholdMb?: number;
+  /** Worker threads of streaming tokenisation (default: the cores; 0: this thread). */
+  tokenizeThreads?: number;
+  /** Streaming tokenisation's progress: bytes of input read of the total. */
+  onTokenize?: (done: number, total: number) => void;
   onStep?: (info: StepInfo) => void;
   onEval?: (m: Record<string, number>) => void;
   log?: (line: string) => void;
@@ -216,7 +226,7 @@ function taskData(corpus: TokenizedCorpus, entry: ObjectiveEntry, o: { seqLen: n
 }
 
 export async function pretrain(given: PretrainOptions): Promise<PretrainResult> {
-  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "arch" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives" | "images">> & PretrainOptions;
+  const o = resolveOptions(PRETRAIN_OPTIONS, given as unknown as Record<string, unknown>) as unknown as Required<Omit<PretrainOptions, "tasks" | "mixing" | "input" | "documents" | "arch" | "modelConfig" | "perturb" | "adversarial" | "auxiliary" | "onStep" | "onEval" | "log" | "metric" | "evalBatches" | "objectives" | "images" | "stream" | "streamThresholdMb" | "tokenizeThreads" | "onTokenize">> & PretrainOptions;
   if (o.tasks && o.tasks.length === 0) throw new Error("tasks: the list is empty");
   if (o.tasks && (o.objectives !== undefined || o.input !== undefined || o.documents !== undefined)) {
     throw new Error("give tasks (each with its objectives and input) or objectives with input, not both");
@@ -270,6 +280,13 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
   if (auxiliary.length) attachAuxiliaryHeads(model, auxiliary);
   const masking = { strategy: o.maskStrategy, dynamic: o.masking === "dynamic", probability: o.maskProbability, maskId: sp.mask, vocabSize: tok.vocabSize, specialIds: tok.specialIds, seed };
   const perturb = o.perturb ? { ...o.perturb, vocabSize: tok.vocabSize, specialIds: tok.specialIds, maskId: sp.mask, seed } : null;
+  // Large inputs: tokenised by streaming into a token file, read as windows (stream-data.ts)
+  const streamed: (TokenFile | null)[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const refusal = imageData ? "images" : streamRefusal(spec, parsed[i]!.entry, { stream: o.stream ?? false, streamThresholdMb: o.streamThresholdMb ?? STREAM_THRESHOLD_MB_DEFAULT });
+    if (refusal !== null && o.stream && !imageData) throw new Error(`--stream: cannot stream this task's text (${refusal})`);
+    streamed.push(refusal === null ? (await tokenFileFor(spec.input ?? [], tok, tokenizerPath, { ...(o.tokenizeThreads !== undefined ? { threads: o.tokenizeThreads } : {}), ...(o.onTokenize ? { onProgress: o.onTokenize } : {}), ...(o.log ? { log: o.log } : {}) })).file : null);
+  }
   // Data per task: documents -> tokens (cached) -> sequences, and the validation held out.
   const tasks: TrainTask<Example>[] = specs.map((spec, i) => {
     const { entry, weight } = parsed[i]!;
@@ -278,18 +295,20 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
       o.log?.(`data: ${imageData.note}`);
       return { name: objective.name, objective, train: imageData.train as Example[], validation: imageData.validation as Example[] };
     }
-    const docs = spec.documents ?? readDocuments(spec.input ?? []);
-    const corpus = tokenizeCorpus(docs, tok);
+    const file = streamed[i];
+    const docs = file ? null : spec.documents ?? readDocuments(spec.input ?? []);
+    const corpus = docs ? tokenizeCorpus(docs, tok) : null;
     const ctx = { padId: sp.pad, masking, perturb, auxiliary, weight, tokenizer: tok, noiseDensity: o.noiseDensity, meanSpanLength: o.meanSpanLength };
     // span corruption reads more corpus tokens than --seq-len: its inputs shrink to fit it
     const lengths = entry.sequenceTokens?.(o.seqLen, ctx);
     if (lengths) o.log?.(lengths.note);
-    const { train, validation, note } = taskData(corpus, entry, { seqLen: lengths?.tokens ?? o.seqLen, valFraction: o.valFraction, seed }, sp);
+    const split = { seqLen: lengths?.tokens ?? o.seqLen, valFraction: o.valFraction, seed };
+    const { train, validation, note } = file ? streamTaskData(file, entry, split, sp) : taskData(corpus!, entry, split, sp);
     const objective = entry.create(ctx);
     // a mixture's task is named after its input (moby-dick, mails), or task1, task2, ...
     const fromInput = (spec.input ?? []).map((f) => basename(f).replace(/\.[^.]*$/, "")).join("+");
     const name = spec.name ?? (specs.length === 1 ? objective.name : fromInput && specs.filter((x) => x.input?.join() === spec.input?.join()).length === 1 ? fromInput : `task${i + 1}`);
-    o.log?.(`data${specs.length > 1 ? ` (${name})` : ""}: ${docs.length} documents, ${corpus.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens (${note})`);
+    o.log?.(`data${specs.length > 1 ? ` (${name})` : ""}: ${file ? file.documents : docs!.length} documents, ${file ? file.tokens : corpus!.ids.length} tokens; ${train.length} training and ${validation.length} validation sequences of up to ${o.seqLen} tokens (${note})`);
     return { name, objective, train, validation };
   });
   // mixing "weights" without a list takes each task's weight (default 1)
@@ -324,10 +343,12 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     ...(o.log ? { log: o.log } : {}),
   });
   if (tasks.length > 1) o.log?.(`mixing (${mixing.kind}): ${tasks.map((t, i) => `${t.name} ${(trainer.rates[i]! * 100).toFixed(1)}%`).join(", ")}`);
-  const train = tasks.flatMap((t) => t.train);
-  const validation = tasks.flatMap((t) => t.validation ?? []);
-  const unigramPerplexity = imageData ? NaN : unigram(train, validation, tok.vocabSize);
-  if (!imageData) o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
+  // windows of a token file are read on access: never gathered into one array
+  const anyStreamed = streamed.some((f) => f !== null);
+  const train = anyStreamed ? [] : tasks.flatMap((t) => t.train);
+  const validation = anyStreamed ? (tasks.length === 1 ? (tasks[0]!.validation as Example[]) : []) : tasks.flatMap((t) => t.validation ?? []);
+  const unigramPerplexity = imageData || anyStreamed ? NaN : unigram(train, validation, tok.vocabSize);
+  if (!imageData && !anyStreamed) o.log?.(`unigram baseline: validation perplexity ${unigramPerplexity.toFixed(1)}`);
   const r = await trainer.trainAsync(); // SIGINT/SIGTERM: a checkpoint, then r.interrupted
   trainer.optimizer.dispose();
   // ELECTRA keeps its discriminator, as the paper does; the generator is discarded
@@ -343,7 +364,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     o.log?.(`test (${imageData.test.length} images): ${Object.entries(test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")}`);
   }
   joined?.group.destroy();
-  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, ...(r.signal ? { signal: r.signal } : {}), trainExamples: train.length, validationExamples: validation.length, validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity, ...(test ? { test } : {}) };
+  return { model: keep, tokenizer: tok, evals: r.evals, steps: r.steps, interrupted: r.interrupted, ...(r.signal ? { signal: r.signal } : {}), trainExamples: tasks.reduce((n, t) => n + t.train.length, 0), validationExamples: tasks.reduce((n, t) => n + (t.validation?.length ?? 0), 0), validation, objective: tasks[0]!.objective as Objective<Example>, tasks, rates: trainer.rates, unigramPerplexity, ...(test ? { test } : {}) };
 }
 
 function unigram(train: Example[], validation: Example[], vocab: number): number {
