@@ -6,7 +6,7 @@ import { writeTextAtomic } from "../io/atomic.js";
 import { finetune } from "./finetune.js";
 import type { FinetuneOptions } from "./finetune.js";
 import type { FewShotJob, FewShotRun } from "./few-shot-study.js";
-import { RESULT_FILE } from "./study.js";
+import { workerMain } from "./study.js";
 
 async function run(job: FewShotJob): Promise<FewShotRun> {
   const t0 = Date.now();
@@ -19,15 +19,4 @@ async function run(job: FewShotJob): Promise<FewShotRun> {
   return { method: job.method, shots: job.shots, seed: job.seed, dir: job.dir, metrics, seconds: (Date.now() - t0) / 1000 };
 }
 
-const job = JSON.parse(process.argv[2] ?? "null") as FewShotJob | null;
-if (!job) {
-  console.error("few-shot-worker: started without a job (lmforge fewshot starts it)");
-  process.exit(2);
-}
-run(job).then(
-  (row) => writeTextAtomic(join(job.dir, RESULT_FILE), JSON.stringify(row, null, 2) + "\n"),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exit(1);
-  },
-);
+workerMain<FewShotJob, Awaited<ReturnType<typeof run>>>("few-shot-worker (lmforge fewshot starts it)", run);

@@ -8,7 +8,7 @@ import { writeTextAtomic } from "../io/atomic.js";
 import { finetune } from "./finetune.js";
 import { loadFinetuned } from "./finetuned.js";
 import { pretrain } from "./pretrain.js";
-import { meanStd, RESULT_FILE } from "./study.js";
+import { meanStd, workerMain } from "./study.js";
 import type { StudyJob, StudyRow } from "./study.js";
 import type { ClassificationReport } from "../eval/index.js";
 import type { PretrainResult } from "./pretrain.js";
@@ -155,15 +155,4 @@ async function run(job: StudyJob): Promise<StudyRow> {
   };
 }
 
-const job = JSON.parse(process.argv[2] ?? "null") as StudyJob | null;
-if (!job) {
-  console.error("study-worker: started without a job (lmforge ablate and lmforge compare start it)");
-  process.exit(2);
-}
-run(job).then(
-  (row) => writeTextAtomic(join(job.dir, RESULT_FILE), JSON.stringify(row, null, 2) + "\n"),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exit(1);
-  },
-);
+workerMain<StudyJob, Awaited<ReturnType<typeof run>>>("study-worker (lmforge ablate and lmforge compare start it)", run);

@@ -77,6 +77,25 @@ export interface StudyRow {
 
 export const RESULT_FILE = "result.json";
 
+/**
+ * A worker process's main: its job is argv[2] (JSON, with the folder `dir` it owns), its row is
+ * written atomically to dir/RESULT_FILE; a failure prints its message and exits 1.
+ */
+export function workerMain<J extends { dir: string }, R>(who: string, run: (job: J) => Promise<R>): void {
+  const job = JSON.parse(process.argv[2] ?? "null") as J | null;
+  if (!job) {
+    console.error(`${who}: started without a job`);
+    process.exit(2);
+  }
+  run(job).then(
+    (row) => writeTextAtomic(join(job.dir, RESULT_FILE), JSON.stringify(row, null, 2) + "\n"),
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : String(e));
+      process.exit(1);
+    },
+  );
+}
+
 /** Mean and sample standard deviation (0 for one value). */
 export function meanStd(xs: readonly number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
