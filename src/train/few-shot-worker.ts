@@ -1,8 +1,6 @@
 // One run of `lmforge fewshot` (a method, K and seed), in its own process (few-shot-study.ts
 // starts it with the job as JSON): a k-shot fine-tuning run with one draw, its model in the
 // job's folder; writes result.json with the test metrics and the seconds it took.
-import { join } from "node:path";
-import { writeTextAtomic } from "../io/atomic.js";
 import { finetune } from "./finetune.js";
 import type { FinetuneOptions } from "./finetune.js";
 import type { FewShotJob, FewShotRun } from "./few-shot-study.js";

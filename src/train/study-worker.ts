@@ -4,7 +4,6 @@
 // result.json with its figures and this process's peak memory.
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeTextAtomic } from "../io/atomic.js";
 import { finetune } from "./finetune.js";
 import { loadFinetuned } from "./finetuned.js";
 import { pretrain } from "./pretrain.js";
