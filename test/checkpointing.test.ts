@@ -1,0 +1,123 @@
+// Gradient checkpointing (src/nn/checkpoint.ts): with the same seed and dropout on, the
+// gradients equal those of the plain backward, for an encoder (BERT), GPT-2 and Llama.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as torch from "../src/torch/index.js";
+import type { Tensor } from "../src/torch/index.js";
+import { pendingCheckpoints, setGradientCheckpointing } from "../src/nn/index.js";
+import { AutoModelForCausalLM, AutoModelForMaskedLM } from "../src/models/index.js";
+import type { PretrainedModel } from "../src/models/index.js";
+
+const common = { vocab_size: 40, hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 64, pad_token_id: 0 };
+const bert = { model_type: "bert", ...common, num_hidden_layers: 3, intermediate_size: 48, hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.2 };
+const gpt2 = { model_type: "gpt2", vocab_size: 40, n_embd: 32, n_head: 4, n_layer: 3, n_positions: 64, resid_pdrop: 0.2, embd_pdrop: 0.2, attn_pdrop: 0.2 };
+const llama = { model_type: "llama", ...common, num_hidden_layers: 3, intermediate_size: 48, attention_dropout: 0.2 };
+
+// two rows, the second padded: the masks travel with the checkpointed layers
+const ids = [
+  [5, 9, 3, 17, 22, 8, 11],
+  [4, 30, 12, 6, 0, 0, 0],
+];
+const attention = [
+  [1, 1, 1, 1, 1, 1, 1],
+  [1, 1, 1, 1, 0, 0, 0],
+];
+const mlmLabels = [
+  [-100, 9, -100, 17, -100, -100, 11],
+  [4, -100, -100, 6, -100, -100, -100],
+];
+const lmLabels = [
+  [5, 9, 3, 17, 22, 8, 11],
+  [4, 30, 12, 6, -100, -100, -100],
+];
+
+interface Run {
+  loss: number;
+  grads: Map<string, number[]>;
+  /** The generator's next draw after the step: the recomputation must not move it. */
+  next: number;
+  /** Checkpointed stacks pending between the forward and the backward. */
+  pending: number;
+}
+
+/** One forward and backward in train mode from a seed; the gradients by parameter name. */
+function step(model: PretrainedModel, labels: number[][], seed: number): Run {
+  for (const p of model.parameters()) p.zeroGrad();
+  return torch.scope(() => {
+    torch.manualSeed(seed);
+    const out = model.forward({ inputIds: torch.tensor(ids, { dtype: "int64" }), attentionMask: torch.tensor(attention, { dtype: "int64" }), labels: torch.tensor(labels, { dtype: "int64" }) });
+    const pending = pendingCheckpoints();
+    out.loss!.backward();
+    const grads = new Map<string, number[]>();
+    for (const [name, p] of model.namedParameters()) grads.set(name, p.grad ? [...(p.grad.toArray() as number[]).flat(3)] : []);
+    return { loss: out.loss!.item(), grads, next: torch.rand([1]).item(), pending };
+  });
+}
+
+function maxDiff(a: Map<string, number[]>, b: Map<string, number[]>): number {
+  let worst = 0;
+  for (const [name, ga] of a) {
+    const gb = b.get(name)!;
+    assert.equal(gb.length, ga.length, `${name}: gradient present in one run only`);
+    for (let i = 0; i < ga.length; i++) worst = Math.max(worst, Math.abs(ga[i]! - gb[i]!));
+  }
+  return worst;
+}
+
+function checkSameGradients(what: string, build: () => PretrainedModel, labels: number[][]): void {
+  torch.manualSeed(1);
+  const model = build().train();
+  const plain = step(model, labels, 42);
+  const otherSeed = step(model, labels, 43);
+  setGradientCheckpointing(model);
+  const checkpointed = step(model, labels, 42);
+  setGradientCheckpointing(model, false);
+
+  assert.equal(plain.pending, 0, `${what}: nothing is checkpointed when off`);
+  assert.equal(checkpointed.pending, 1, `${what}: the layers ran checkpointed`);
+  assert.equal(pendingCheckpoints(), 0, `${what}: the backward consumed the checkpoint`);
+  // dropout is on and matters: another seed moves the gradients by far more than the tolerance
+  assert.ok(maxDiff(plain.grads, otherSeed.grads) > 1e-3, `${what}: dropout changes the gradients`);
+  assert.ok(Math.abs(checkpointed.loss - plain.loss) <= 1e-6, `${what}: loss ${checkpointed.loss} vs ${plain.loss}`);
+  const diff = maxDiff(plain.grads, checkpointed.grads);
+  assert.ok(diff <= 1e-6, `${what}: gradients differ by ${diff}`);
+  assert.equal(checkpointed.next, plain.next, `${what}: the generator is where the plain step leaves it`);
+  const layerGrads = [...checkpointed.grads].filter(([n, g]) => /layer|\.h\.|layers/.test(n) && g.some((v) => v !== 0));
+  assert.ok(layerGrads.length > 10, `${what}: the layers' parameters got gradients`);
+}
+
+test("checkpointed BERT (masked LM, dropout on) has the plain backward's gradients", () => {
+  checkSameGradients("bert", () => AutoModelForMaskedLM.fromConfig(bert), mlmLabels);
+});
+
+test("checkpointed GPT-2 (causal LM, dropout on) has the plain backward's gradients", () => {
+  checkSameGradients("gpt2", () => AutoModelForCausalLM.fromConfig(gpt2), lmLabels);
+});
+
+test("checkpointed Llama (causal LM, attention dropout on) has the plain backward's gradients", () => {
+  checkSameGradients("llama", () => AutoModelForCausalLM.fromConfig(llama), lmLabels);
+});
+
+test("checkpointing acts in training only, and a forward without backward leaves nothing behind", () => {
+  torch.manualSeed(1);
+  const model = AutoModelForMaskedLM.fromConfig(bert);
+  setGradientCheckpointing(model);
+  const input = () => ({ inputIds: torch.tensor(ids, { dtype: "int64" }), attentionMask: torch.tensor(attention, { dtype: "int64" }) });
+  torch.scope(() => {
+    model.eval().forward(input());
+    assert.equal(pendingCheckpoints(), 0, "eval: plain forward");
+    model.train();
+    torch.noGrad(() => model.forward(input()));
+    assert.equal(pendingCheckpoints(), 0, "no-grad: plain forward");
+    model.forward(input());
+    assert.equal(pendingCheckpoints(), 1);
+  });
+  // the step's scope freed the output without a backward: the next forward drops the stale stack
+  const live = torch.liveTensors();
+  torch.scope(() => {
+    const out: Tensor = model.forward({ ...input(), labels: torch.tensor(mlmLabels, { dtype: "int64" }) }).loss!;
+    out.backward();
+  });
+  assert.equal(pendingCheckpoints(), 0);
+  assert.ok(torch.liveTensors() <= live, `no tensor leaked: ${torch.liveTensors()} live, ${live} before`);
+});
