@@ -2,11 +2,18 @@
 // gradients equal those of the plain backward, for an encoder (BERT), GPT-2 and Llama.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
 import type { Tensor } from "../src/torch/index.js";
 import { pendingCheckpoints, setGradientCheckpointing } from "../src/nn/index.js";
 import { AutoModelForCausalLM, AutoModelForMaskedLM } from "../src/models/index.js";
 import type { PretrainedModel } from "../src/models/index.js";
+import { embeddedCorpus } from "../src/data/index.js";
+import { loadSafetensors } from "../src/io/index.js";
+import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
+import { tempDir } from "./helpers.js";
 
 const common = { vocab_size: 40, hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 64, pad_token_id: 0 };
 const bert = { model_type: "bert", ...common, num_hidden_layers: 3, intermediate_size: 48, hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.2 };
@@ -120,4 +127,31 @@ test("checkpointing acts in training only, and a forward without backward leaves
   });
   assert.equal(pendingCheckpoints(), 0);
   assert.ok(torch.liveTensors() <= live, `no tensor leaked: ${torch.liveTensors()} live, ${live} before`);
+});
+
+test("lmforge pretrain --gradient-checkpointing trains the very run it trains without (bert-tiny, dropout on)", async () => {
+  const dir = await tempDir();
+  const cli = new URL("../../bin/lmforge.js", import.meta.url).pathname;
+  const env = { ...process.env, LMFORGE_CACHE: join(dir, "cache") };
+  const docs = embeddedCorpus("moby-dick").slice(0, 20);
+  const tokDir = join(dir, "tok");
+  saveTokenizer(trainTokenizerFromTexts(docs, { kind: "wordpiece", vocabSize: 600, lowercase: true }), tokDir);
+  const input = join(dir, "moby.txt");
+  writeFileSync(input, docs.join("\n\n"));
+  const train = (out: string, extra: string[]) => {
+    const r = spawnSync(process.execPath, [cli, "pretrain", "--model", "bert-tiny", "--tokenizer", tokDir, "--input", input, "--max-steps", "3", "--batch-size", "4", "--seq-len", "32", "--precision", "fp32", "--eval-every", "3", "--out", join(dir, out), ...extra], { encoding: "utf8", env });
+    assert.equal(r.status, 0, r.stderr);
+    const losses = readFileSync(join(dir, out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { loss?: number }).filter((m) => m.loss !== undefined).map((m) => m.loss!);
+    return { losses, weights: loadSafetensors(join(dir, out, "model.safetensors")) };
+  };
+  const plain = train("plain", []);
+  const checkpointed = train("checkpointed", ["--gradient-checkpointing"]);
+  assert.equal(checkpointed.losses.length, plain.losses.length);
+  assert.ok(plain.losses.length >= 3, JSON.stringify(plain.losses));
+  plain.losses.forEach((l, i) => assert.ok(Math.abs(l - checkpointed.losses[i]!) <= 1e-5, `step ${i + 1}: loss ${checkpointed.losses[i]} vs ${l}`));
+  let worst = 0;
+  for (const [name, w] of plain.weights) {
+    worst = Math.max(worst, torch.scope(() => w.sub(checkpointed.weights.get(name)!).abs().max().item()));
+  }
+  assert.ok(worst <= 1e-5, `weights after 3 steps differ by ${worst}`);
 });
