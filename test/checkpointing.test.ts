@@ -17,6 +17,7 @@ import { tempDir } from "./helpers.js";
 
 const common = { vocab_size: 40, hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 64, pad_token_id: 0 };
 const bert = { model_type: "bert", ...common, num_hidden_layers: 3, intermediate_size: 48, hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.2 };
+const albert = { model_type: "albert", ...common, embedding_size: 16, num_hidden_layers: 3, num_hidden_groups: 1, intermediate_size: 48, hidden_dropout_prob: 0.2, attention_probs_dropout_prob: 0.2 };
 const gpt2 = { model_type: "gpt2", vocab_size: 40, n_embd: 32, n_head: 4, n_layer: 3, n_positions: 64, resid_pdrop: 0.2, embd_pdrop: 0.2, attn_pdrop: 0.2 };
 const llama = { model_type: "llama", ...common, num_hidden_layers: 3, intermediate_size: 48, attention_dropout: 0.2 };
 
@@ -95,6 +96,10 @@ function checkSameGradients(what: string, build: () => PretrainedModel, labels: 
 
 test("checkpointed BERT (masked LM, dropout on) has the plain backward's gradients", () => {
   checkSameGradients("bert", () => AutoModelForMaskedLM.fromConfig(bert), mlmLabels);
+});
+
+test("checkpointed ALBERT (one layer shared by three steps, dropout on) has the plain backward's gradients", () => {
+  checkSameGradients("albert", () => AutoModelForMaskedLM.fromConfig(albert), mlmLabels);
 });
 
 test("checkpointed GPT-2 (causal LM, dropout on) has the plain backward's gradients", () => {
