@@ -7,12 +7,15 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
 import type { Tensor } from "../src/torch/index.js";
-import { pendingCheckpoints, setGradientCheckpointing } from "../src/nn/index.js";
-import { AutoModelForCausalLM, AutoModelForMaskedLM } from "../src/models/index.js";
+import { pendingCheckpoints, requireCheckpointed, setGradientCheckpointing } from "../src/nn/index.js";
+import { AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM } from "../src/models/index.js";
 import type { PretrainedModel } from "../src/models/index.js";
 import { embeddedCorpus } from "../src/data/index.js";
 import { loadSafetensors } from "../src/io/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
+import { finetune } from "../src/train/index.js";
+import type { LabelledExample } from "../src/data/index.js";
+import { savePretrained } from "../src/models/index.js";
 import { tempDir } from "./helpers.js";
 
 const common = { vocab_size: 40, hidden_size: 32, num_attention_heads: 4, max_position_embeddings: 64, pad_token_id: 0 };
@@ -124,6 +127,7 @@ test("checkpointing acts in training only, and a forward without backward leaves
     model.forward(input());
     assert.equal(pendingCheckpoints(), 1);
   });
+  requireCheckpointed(model, "test"); // its layers ran checkpointed: no error
   // the step's scope freed the output without a backward: the next forward drops the stale stack
   const live = torch.liveTensors();
   torch.scope(() => {
@@ -158,5 +162,38 @@ test("lmforge pretrain --gradient-checkpointing trains the very run it trains wi
   for (const [name, w] of plain.weights) {
     worst = Math.max(worst, torch.scope(() => w.sub(checkpointed.weights.get(name)!).abs().max().item()));
   }
+  assert.ok(worst <= 1e-5, `weights after 3 steps differ by ${worst}`);
+});
+
+test("a model family without the hook (T5) is refused by name, not trained silently without checkpointing", () => {
+  const t5 = AutoModelForSeq2SeqLM.fromConfig({ model_type: "t5", vocab_size: 40, d_model: 32, d_ff: 48, d_kv: 8, num_heads: 4, num_layers: 2, feed_forward_proj: "relu" }).train();
+  setGradientCheckpointing(t5);
+  torch.scope(() => t5.forward({ inputIds: torch.tensor(ids, { dtype: "int64" }), attentionMask: torch.tensor(attention, { dtype: "int64" }), labels: torch.tensor(lmLabels, { dtype: "int64" }) }));
+  assert.throws(() => requireCheckpointed(t5, "--gradient-checkpointing"), /--gradient-checkpointing: this model's layers ran without checkpointing; it is implemented for BERT, RoBERTa, ELECTRA, ALBERT, GPT-2 and Llama/);
+});
+
+test("finetune({ gradientCheckpointing: true }) (sequence classification: the last layer reads the first token) trains the plain run", async () => {
+  const dir = await tempDir();
+  const topics = ["whale ship sea harpoon captain ocean voyage", "nation congress president law people union tax"];
+  const train: LabelledExample[] = Array.from({ length: 32 }, (_, i) => {
+    const vocab = topics[i % 2]!.split(" ");
+    return { text: Array.from({ length: 4 + (i % 5) }, (_, j) => vocab[(i * 3 + j * 5) % vocab.length]).join(" "), label: i % 2 ? "nation" : "whale", source: `synth:${i}` };
+  });
+  const tok = trainTokenizerFromTexts(train.map((e) => e.text), { kind: "wordpiece", vocabSize: 80, lowercase: true, minFrequency: 1 });
+  torch.manualSeed(0);
+  const baseDir = join(dir, "base");
+  savePretrained(AutoModelForMaskedLM.fromConfig({ model_type: "bert", vocab_size: tok.vocabSize, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 64, hidden_dropout_prob: 0.2 }), baseDir);
+  saveTokenizer(tok, baseDir);
+  const run = async (out: string, gradientCheckpointing: boolean) => {
+    const losses: number[] = [];
+    await finetune({ model: baseDir, train, validation: train.slice(0, 8), maxSteps: 3, batchSize: 8, learningRate: 3e-3, seed: 1, maxLength: 16, patience: 0, precision: "fp32", out: join(dir, out), onStep: (st) => losses.push(st.loss), gradientCheckpointing });
+    return { losses, weights: loadSafetensors(join(dir, out, "model.safetensors")) };
+  };
+  const plain = await run("plain", false);
+  const checkpointed = await run("checkpointed", true);
+  assert.equal(plain.losses.length, 3);
+  plain.losses.forEach((l, i) => assert.ok(Math.abs(l - checkpointed.losses[i]!) <= 1e-5, `step ${i + 1}: loss ${checkpointed.losses[i]} vs ${l}`));
+  let worst = 0;
+  for (const [name, w] of plain.weights) worst = Math.max(worst, torch.scope(() => w.sub(checkpointed.weights.get(name)!).abs().max().item()));
   assert.ok(worst <= 1e-5, `weights after 3 steps differ by ${worst}`);
 });

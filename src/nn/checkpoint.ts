@@ -41,6 +41,8 @@ interface Tape {
 export type CheckpointedLayer = (i: number, x: Tensor, consts: readonly (Tensor | null)[]) => Tensor;
 
 const enabled = new WeakSet<Module>();
+/** Modules whose layer loop has checkpointed at least once. */
+const used = new WeakSet<Module>();
 const tapes: Tape[] = [];
 let draining = false;
 
@@ -57,7 +59,24 @@ export function setGradientCheckpointing(model: Module, on = true): void {
 
 /** Whether a layer loop in module m should checkpoint its layers now. */
 export function checkpointingActive(m: Module): boolean {
-  return enabled.has(m) && m.training && torch.isGradEnabled();
+  const active = enabled.has(m) && m.training && torch.isGradEnabled();
+  if (active) used.add(m);
+  return active;
+}
+
+/**
+ * Throws unless a layer loop of the model has checkpointed: a model family without the hook
+ * (T5, the --arch variants, vision) would otherwise train without it, silently.
+ */
+export function requireCheckpointed(model: Module, where: string): void {
+  if (used.has(model)) return;
+  for (const [, m] of model.namedModules()) {
+    if (used.has(m)) {
+      used.add(model); // found once: the next call returns at once
+      return;
+    }
+  }
+  throw new Error(`${where}: this model's layers ran without checkpointing; it is implemented for BERT, RoBERTa, ELECTRA, ALBERT, GPT-2 and Llama (and not with hidden states, attentions or a key/value cache asked for)`);
 }
 
 /** How many checkpointed stacks wait for their backward (for tests and leak hunting). */

@@ -18,5 +18,5 @@ export type { AdversarialOptions } from "./adversarial.js";
 export { PerformerAttention, orthogonalRandomFeatures, softmaxKernelFeatures } from "./performer.js";
 export { ConvModule } from "./conv.js";
 export { meanPool, cosineSimilarity, cosineSimilarityLoss } from "./sentence.js";
-export { setGradientCheckpointing, checkpointingActive, checkpointLayers, pendingCheckpoints } from "./checkpoint.js";
+export { setGradientCheckpointing, checkpointingActive, requireCheckpointed, checkpointLayers, pendingCheckpoints } from "./checkpoint.js";
 export type { CheckpointedLayer } from "./checkpoint.js";

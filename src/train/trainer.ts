@@ -23,7 +23,7 @@ import type { Tensor } from "../torch/index.js";
 import { AdamW, LRScheduler, clipGradNorm } from "../optim/index.js";
 import type { Schedule } from "../optim/index.js";
 import { readCheckpoint, saveCheckpoint, writeTextAtomic } from "../io/index.js";
-import { tensorsToSave, adversarialBackward, setGradientCheckpointing } from "../nn/index.js";
+import { tensorsToSave, adversarialBackward, requireCheckpointed, setGradientCheckpointing } from "../nn/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
 import { evaluateByLoss, summariseSums, wordEmbeddingModule } from "../models/index.js";
 import type { Batch, EvalResult, Objective, PretrainedModel } from "../models/index.js";
@@ -360,6 +360,7 @@ export class Trainer {
             return adversarialBackward(() => embed.forward(batch.inputIds), (e) => objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
           }
           const { loss } = objective.loss(model, batch);
+          if (this.o.gradientCheckpointing) requireCheckpointed(model, "--gradient-checkpointing");
           const v = loss.item();
           if (Number.isFinite(v)) loss.mul(share).backward();
           return v;
