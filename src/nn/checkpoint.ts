@@ -1,9 +1,12 @@
 // Gradient (activation) checkpointing, per transformer layer (Chen et al. 2016, "Training
 // deep nets with sublinear memory cost"; PyTorch's torch.utils.checkpoint).
 //
-// The forward runs the layers under no-grad and keeps only each layer's input (B, T, C) and
-// the CPU generator's state before it; the last output becomes a fresh leaf that the head
-// reads. The model's own backward (loss.backward()) stops at that leaf. Right after it
+// The forward keeps only each layer's input (B, T, C) and the CPU generator's state before
+// it; each layer runs as in training, and its graph is dropped as soon as its output is out
+// (detached). Not under no-grad: that would take the inference kernels, which keep a
+// transposed copy of every weight they see (native/linear.cc: a second copy of the layers'
+// weights, made again after each optimizer step) and compute in another order than the
+// recomputation does. The last output becomes a fresh leaf that the head reads. The model's own backward (loss.backward()) stops at that leaf. Right after it
 // (Tensor.backward's after-backward hook), the layers' backward runs here, top layer first:
 // restore the layer's generator state (the same dropout masks), recompute its forward with
 // gradient from its saved input, back-propagate the incoming gradient through it, and pass
@@ -97,6 +100,7 @@ export function checkpointLayers(count: number, x: Tensor, consts: readonly (Ten
   if (x.device !== "cpu") {
     throw new Error(`gradient checkpointing: the input is on ${x.device}; only the CPU generator's state is saved, so dropout masks on other devices would not repeat`);
   }
+  if (count < 1) return x;
   dropStale();
   const kept = consts.map((c) => (c ? torch.keep(c.detach()) : null));
   const inputs: Tensor[] = [];
@@ -104,11 +108,12 @@ export function checkpointLayers(count: number, x: Tensor, consts: readonly (Ten
   let h = x;
   for (let i = 0; i < count; i++) {
     rng.push(torch.getRngState());
-    inputs.push(torch.keep(h.detach()));
-    const input = h;
-    h = torch.noGrad(() => layer(i, input, kept));
+    const input = torch.keep(h.detach());
+    inputs.push(input);
+    // the training kernels, the layer's graph freed with the scope: only the output's data leaves
+    h = torch.scope(() => layer(i, input, kept).detach());
   }
-  const leaf = h.detach().requiresGrad_(true);
+  const leaf = h.requiresGrad_(true);
   // a new handle on x with its graph (a view), ours to free, whatever the caller's scope does
   const root = x.requiresGrad ? torch.keep(x.view([...x.shape])) : null;
   tapes.push({ root, leaf, inputs, rng, consts: kept, layer });
