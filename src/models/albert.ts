@@ -3,7 +3,7 @@
 // order prediction. Leaves first: attention -> layer -> group -> transformer -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, LayerNorm, Linear, Module, ModuleList, activation, attentionMerged, fusedActivation, initTransformerWeights, linearMany, splitHeads } from "../nn/index.js";
+import { Dropout, LayerNorm, checkpointLayers, checkpointingActive, Linear, Module, ModuleList, activation, attentionMerged, fusedActivation, initTransformerWeights, linearMany, splitHeads } from "../nn/index.js";
 import type { FusedActivation } from "../nn/index.js";
 import { BertEmbeddings, encoderForward, lastLayerSelect, sequenceHeadInputs, qaHead, tie } from "./encoder.js";
 import type { EncoderOptions, QuerySelect } from "./encoder.js";
@@ -171,6 +171,14 @@ export class AlbertTransformer extends Module {
     const hidden: Tensor[] = [h];
     const attns: Tensor[] = [];
     const perGroup = c.num_hidden_layers / c.num_hidden_groups;
+    if (checkpointingActive(this) && !options.hidden && !options.attentions) {
+      // gradient checkpointing (src/nn/checkpoint.ts): each layer step's input kept; a shared layer is recomputed at each of its steps
+      const steps = Array.from({ length: c.num_hidden_layers }, (_, i) => [...this.albert_layer_groups.at(Math.floor(i / perGroup)).albert_layers]).flat();
+      const out = checkpointLayers(steps.length, h, [mask, options.positions ?? null], (k, x, [m, positions]) =>
+        steps[k]!.forward(x, m ?? null, false, k === steps.length - 1 ? lastLayerSelect({ ...options, ...(positions ? { positions } : {}) }) : null).out,
+      );
+      return { out };
+    }
     for (let i = 0; i < c.num_hidden_layers; i++) {
       const group = this.albert_layer_groups.at(Math.floor(i / perGroup));
       const layers = [...group.albert_layers];

@@ -7,7 +7,7 @@
 // checkpoints' tensor names for every model of the family.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, linearMany, splitHeads } from "../nn/index.js";
+import { Dropout, Embedding, checkpointLayers, checkpointingActive, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, linearMany, splitHeads } from "../nn/index.js";
 import type { FusedActivation } from "../nn/index.js";
 import type { Schema } from "./config.js";
 import { labelPositions } from "./outputs.js";
@@ -214,6 +214,14 @@ export class BertEncoder extends Module {
   }
 
   forward(x: Tensor, mask: Tensor | null, options: EncoderOptions): { out: Tensor; hiddenStates?: Tensor[]; attentions?: Tensor[] } {
+    if (checkpointingActive(this) && !options.hidden && !options.attentions) {
+      // gradient checkpointing (src/nn/checkpoint.ts): keep each layer's input only
+      const last = this.layer.length - 1;
+      const out = checkpointLayers(this.layer.length, x, [mask, options.positions ?? null], (i, h, [m, positions]) =>
+        this.layer.at(i).forward(h, m ?? null, false, i === last ? lastLayerSelect({ ...options, ...(positions ? { positions } : {}) }) : null).out,
+      );
+      return { out };
+    }
     const hidden: Tensor[] = [x];
     const attns: Tensor[] = [];
     let h = x;

@@ -4,7 +4,7 @@
 // Leaves first: attention -> MLP -> block -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Conv1D, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, init, initTransformerWeights, splitHeads, tieWeight } from "../nn/index.js";
+import { Conv1D, checkpointLayers, checkpointingActive, Dropout, Embedding, LayerNorm, Linear, Module, ModuleList, activation, additiveMask, attentionMerged, fusedActivation, init, initTransformerWeights, splitHeads, tieWeight } from "../nn/index.js";
 import type { FusedActivation, KVCache } from "../nn/index.js";
 import { parseConfig, requireDivides, requirePositive, numLabels } from "./config.js";
 import type { Schema } from "./config.js";
@@ -195,8 +195,11 @@ export class GPT2Model extends Module {
     const attns: Tensor[] = [];
     const presents: [Tensor, Tensor][] = [];
     this.h.at(0); // (validates there is at least one layer)
+    // gradient checkpointing (src/nn/checkpoint.ts): keep each block's input only
+    const checkpointed = checkpointingActive(this) && !input.useCache && !input.pastKeyValues && !input.kvCache && !input.outputHiddenStates && !input.outputAttentions;
+    if (checkpointed) h = checkpointLayers(this.h.length, h, [mask], (k, x, [m]) => this.h.at(k).forward(x, m ?? null, null, false).out);
     let i = 0;
-    for (const block of this.h) {
+    for (const block of checkpointed ? [] : this.h) {
       const r = block.forward(h, mask, input.pastKeyValues?.[i] ?? null, input.outputAttentions ?? false, input.kvCache ?? null);
       h = r.out;
       presents.push(r.present);

@@ -7,7 +7,7 @@
 // checkpoint's tensor names. Leaves first: attention -> MLP -> decoder layer -> model -> heads.
 import * as torch from "../torch/index.js";
 import type { Tensor } from "../torch/index.js";
-import { Embedding, Linear, Module, ModuleList, RMSNorm, activation, additiveMask, applyRotary, attentionMerged, initTransformerWeights, inverseFrequencies, linearMany, minValue, rotaryTables, slidingWindowMask, splitHeads, tieWeight } from "../nn/index.js";
+import { Embedding, checkpointLayers, checkpointingActive, Linear, Module, ModuleList, RMSNorm, activation, additiveMask, applyRotary, attentionMerged, initTransformerWeights, inverseFrequencies, linearMany, minValue, rotaryTables, slidingWindowMask, splitHeads, tieWeight } from "../nn/index.js";
 import type { KVCache, RotaryScaling, RotaryTables } from "../nn/index.js";
 import { ConfigError, numLabels, parseConfig, requireDivides, requirePositive } from "./config.js";
 import type { Schema } from "./config.js";
@@ -235,7 +235,13 @@ export class LlamaModel extends Module {
     const ctx: LayerContext = { rope: rotaryTables(positions, invFreq, this.scaling), ...this.mask(input.attentionMask, T, S, h), cache: input.kvCache ?? null, returnProbs: input.outputAttentions ?? false };
     const hidden: Tensor[] = [h];
     const attentions: Tensor[] = [];
-    for (const layer of this.layers) {
+    // gradient checkpointing (src/nn/checkpoint.ts): keep each layer's input only
+    const checkpointed = checkpointingActive(this) && !ctx.cache && !ctx.returnProbs && !input.outputHiddenStates;
+    if (checkpointed) {
+      const layerAt = (k: number, x: Tensor, [cos, sin, mask]: readonly (Tensor | null)[]): Tensor => this.layers.at(k).forward(x, { ...ctx, rope: { cos: cos!, sin: sin! }, mask: mask ?? null }).out;
+      h = checkpointLayers(this.layers.length, h, [ctx.rope.cos, ctx.rope.sin, ctx.mask], layerAt);
+    }
+    for (const layer of checkpointed ? [] : this.layers) {
       const r = layer.forward(h, ctx);
       h = r.out;
       hidden.push(h);

@@ -20,3 +20,5 @@ export { ConvModule } from "./conv.js";
 export { meanPool, cosineSimilarity, cosineSimilarityLoss } from "./sentence.js";
 export { applyMixout, mixoutWeight, mixoutWithMask } from "./mixout.js";
 export { rdropLoss, smoothedCrossEntropy, symmetricKl } from "./rdrop.js";
+export { setGradientCheckpointing, checkpointingActive, requireCheckpointed, checkpointLayers, pendingCheckpoints } from "./checkpoint.js";
+export type { CheckpointedLayer } from "./checkpoint.js";

@@ -8,6 +8,7 @@ export { DTYPES } from "./dtype.js";
 export { scope, keep, dispose, scopeDepth } from "./scope.js";
 export { noGrad, enableGrad, isGradEnabled, grad } from "./autograd.js";
 export type { GradOptions } from "./autograd.js";
+export { onAfterBackward } from "./after-backward.js";
 export { manualSeed, getRngState, setRngState, dropout } from "./random.js";
 export { getNumThreads, setNumThreads, runtimeInfo, cuda, cpuCache, autocast, defaultPrecision } from "./runtime.js";
 export type { CpuCacheStats } from "./native.js";

@@ -6,6 +6,7 @@ import type { DType, DeviceLike, TensorOptions, TypedArray } from "./dtype.js";
 import { native } from "./native.js";
 import type { Handle } from "./native.js";
 import { TENSOR_BRAND, track, unwatch } from "./scope.js";
+import { runAfterBackward } from "./after-backward.js";
 import type { Scoped } from "./scope.js";
 
 /** Nested arrays of numbers or booleans, as `tensor()` takes and `toArray()` gives. */
@@ -120,6 +121,7 @@ export class Tensor implements Scoped {
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     const create = options.createGraph ?? false;
     native.backward(this._h, gradient === undefined ? null : gradient._h, options.retainGraph ?? create, create);
+    runAfterBackward(); // the backward through checkpointed layers (src/nn/checkpoint.ts)
   }
 
   /**

@@ -128,6 +128,8 @@ export interface FinetuneOptions extends RecipeOptions {
   metric?: string;
   resume?: boolean;
   adversarial?: AdversarialOptions;
+  /** Gradient checkpointing per transformer layer: less memory, a recomputed forward. */
+  gradientCheckpointing?: boolean;
   /** DP-SGD: a target ε or a noise multiplier, δ, the per-example clipping norm (src/train/privacy/dp-sgd.ts). */
   dpEpsilon?: number;
   dpNoiseMultiplier?: number;
@@ -367,6 +369,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     config: { lmforge: meta },
     ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
+    ...(o.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...recipes.trainer,
     onEval: (m) => {

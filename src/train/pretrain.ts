@@ -78,6 +78,8 @@ export interface PretrainOptions {
   perturb?: Omit<PerturbOptions, "vocabSize" | "specialIds" | "maskId" | "seed">;
   /** Adversarial training on the embeddings. */
   adversarial?: AdversarialOptions;
+  /** Gradient checkpointing per transformer layer: less memory, a recomputed forward. */
+  gradientCheckpointing?: boolean;
   /** Auxiliary tasks beside the masked LM, by name ("word-boundary") with their loss weight. */
   auxiliary?: { name: string; weight: number }[];
   /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
@@ -338,6 +340,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     copy,
     ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
+    ...(o.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...(o.onEval ? { onEval: o.onEval } : {}),
     ...(o.log ? { log: o.log } : {}),

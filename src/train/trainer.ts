@@ -23,7 +23,7 @@ import type { Tensor } from "../torch/index.js";
 import { AdamW, LRScheduler, clipGradNorm } from "../optim/index.js";
 import type { AdamWOptions, ParamGroupInput, Schedule } from "../optim/index.js";
 import { readCheckpoint, saveCheckpoint, writeTextAtomic } from "../io/index.js";
-import { tensorsToSave, adversarialBackward } from "../nn/index.js";
+import { tensorsToSave, adversarialBackward, requireCheckpointed, setGradientCheckpointing } from "../nn/index.js";
 import type { AdversarialOptions } from "../nn/index.js";
 import { evaluateByLoss, summariseSums, wordEmbeddingModule } from "../models/index.js";
 import type { Batch, EvalResult, Objective, PretrainedModel } from "../models/index.js";
@@ -105,6 +105,8 @@ export interface TrainerOptions {
   config?: Record<string, unknown>;
   /** Adversarial training on the word embeddings (FGM or FreeLB). */
   adversarial?: AdversarialOptions;
+  /** Gradient checkpointing per transformer layer (src/nn/checkpoint.ts). */
+  gradientCheckpointing?: boolean;
   /**
    * Differentially private training (DP-SGD): a target ε (the noise multiplier chosen so that
    * the run's steps end there) or a noise multiplier, δ, and the per-sample clipping norm. The
@@ -222,6 +224,8 @@ export class Trainer {
       if (names.has(t.name)) throw new Error(`two tasks are named "${t.name}": task names must differ`);
       names.add(t.name);
     }
+    if (o.gradientCheckpointing && o.privacy) throw new Error("gradient checkpointing: DP-SGD takes per-example gradients with torch.grad, which does not go through checkpointed layers; drop one of them");
+    if (o.gradientCheckpointing) setGradientCheckpointing(o.model);
     if (o.best && !tasks.some((t) => t.validation?.length)) throw new Error(`early stopping on ${o.best.metric} needs validation examples`);
     this.tasks = tasks.map((t, i) => {
       const features = t.objective.prepare ? t.objective.prepare(t.train) : t.train;
@@ -361,6 +365,7 @@ export class Trainer {
             return adversarialBackward(() => embed.forward(batch.inputIds), (e) => objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
           }
           const { loss } = objective.loss(model, batch);
+          if (this.o.gradientCheckpointing) requireCheckpointed(model, "--gradient-checkpointing");
           const v = loss.item();
           if (Number.isFinite(v)) loss.mul(share).backward();
           return v;
