@@ -45,6 +45,9 @@ def train_step_seconds(foreach):
     V, T, B = cfg["vocab"], cfg["seq"], cfg["batch"]
     gpt = cfg.get("model") == "gpt2"
     model = GPT2({"vocab_size": V, "n_embd": 768, "n_positions": 1024, "n_layer": 12, "n_head": 12}) if gpt else BertMLM(V)
+    if gpt and world > 1:
+        # the causal mask is a bool buffer, the same on every rank, which gloo cannot broadcast
+        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ["causal"])
     ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, foreach=foreach)
     ids = torch.randint(5, V, (B, T))
