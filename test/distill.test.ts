@@ -238,6 +238,9 @@ test("the command line: distill prints the teacher and student side by side; wro
   const bad = spawnSync(process.execPath, [cli, "distill", "--teacher", base, "--student", "albert-tiny", "--train", data, "--out", join(dir, "cli-bad")], { encoding: "utf8", env });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /config\.json names BertForMaskedLM, which is no fine-tuned task lmforge knows/);
+  const missing = spawnSync(process.execPath, [cli, "distill", "--teacher", join(dir, "nowhere"), "--student", "albert-tiny", "--train", data, "--out", join(dir, "cli-bad")], { encoding: "utf8", env });
+  assert.match(missing.stderr, /--teacher \S*nowhere: no config\.json there/);
+  assert.ok(!existsSync(join(dir, "cli-bad")), "a refused run wrote its folder");
   const t = spawnSync(process.execPath, [cli, "distill", "--teacher", teacherDir, "--student", "albert-tiny", "--train", data, "--temperature", "0", "--out", join(dir, "cli-bad")], { encoding: "utf8", env });
   assert.match(t.stderr, /--temperature must be > 0, got "0"/);
 });

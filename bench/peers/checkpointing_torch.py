@@ -7,8 +7,7 @@ import json, resource, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
-from bert_torch import BertLayer
+from bert_torch import BertForMaskedLM
 
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
@@ -16,24 +15,6 @@ torch.set_num_threads(cfg["threads"])
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-class BertForMaskedLM(nn.Module):
-    def __init__(s, V, H, L, heads, I):
-        super().__init__()
-        s.word, s.pos, s.tok_type = nn.Embedding(V, H, padding_idx=0), nn.Embedding(512, H), nn.Embedding(2, H)
-        s.ln, s.drop = nn.LayerNorm(H, eps=1e-12), nn.Dropout(0.1)
-        s.layers = nn.ModuleList([BertLayer(H, I, heads) for _ in range(L)])
-        # the MLM head: dense, GELU, LayerNorm, the decoder tied to the word embeddings
-        s.transform, s.head_ln = nn.Linear(H, H), nn.LayerNorm(H, eps=1e-12)
-        s.bias = nn.Parameter(torch.zeros(V))
-    def forward(s, ids, mask, labels, checkpointing):
-        B, T = ids.shape
-        x = s.drop(s.ln(s.word(ids) + s.tok_type(torch.zeros_like(ids)) + s.pos(torch.arange(T).unsqueeze(0))))
-        m = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
-        for l in s.layers:
-            x = checkpoint(l, x, m) if checkpointing else l(x, m)
-        logits = F.linear(s.head_ln(F.gelu(s.transform(x))), s.word.weight, s.bias)
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
 
 torch.manual_seed(0)
 B, T = cfg["batch"], cfg["seq"]

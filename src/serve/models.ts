@@ -29,8 +29,6 @@ export class InputError extends Error {
 
 export type Endpoint = "classify" | "tokens" | "answer" | "generate" | "embed";
 
-/** Each fine-tuning task's endpoint. */
-const TASK_ENDPOINT: Record<string, Endpoint> = { classification: "classify", setfit: "classify", "prompt-classification": "classify", "token-classification": "tokens", "question-answering": "answer", translation: "generate", summarization: "generate" };
 
 export interface ClassifyItem {
   text: string;
@@ -170,7 +168,7 @@ export async function loadServedModel(name: string, dir: string, options: LoadOp
 
 /** A fine-tuned folder: its task's endpoint (generate for translation and summarisation), and embed for an encoder. */
 function finetuned(name: string, f: Finetuned, options: LoadOptions): Omit<ServedModel, "loadSeconds"> {
-  const endpoint = TASK_ENDPOINT[f.task.name];
+  const endpoint: Endpoint | undefined = f.task.serves;
   if (!endpoint) throw new Error(`${f.dir}: task ${f.task.name} has no serving endpoint`);
   const generative = endpoint === "generate";
   const predict = (examples: unknown[], n: number): unknown[] => torch.noGrad(() => torch.scope(() => f.objective.predict(f.model, examples, { batchSize: Math.max(1, n) })));

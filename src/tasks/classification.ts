@@ -212,6 +212,8 @@ export const classification: FinetuneTask<LabelledExample> = {
   options: OPTIONS,
   metric: "macro_f1",
   needsLabels: true,
+  labelsTexts: true,
+  serves: "classify",
   metrics: ["macro_f1", "accuracy", "micro_f1", "weighted_f1", "loss"],
   formats: ".tsv (text<TAB>label, or two texts and a label), .csv with a header, .jsonl, a folder of label sub-folders (IMDB), or spam-assassin; built in with its own split: sotu-party",
   read(path, o) {

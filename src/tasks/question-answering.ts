@@ -144,6 +144,7 @@ export const questionAnswering: FinetuneTask<QAExample> = {
   predictOptions: PREDICT_OPTIONS,
   metric: "f1",
   needsLabels: false,
+  serves: "answer",
   metrics: ["f1", "exact_match", "loss"],
   formats: "SQuAD v1.1 or v2.0 JSON, or .jsonl with id, question, context and answers {text: [...], answer_start: [...]}; built in: debian-qa (silver, from apt's Translation-en)",
   read(path, o) {

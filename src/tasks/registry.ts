@@ -54,6 +54,13 @@ export interface FinetuneTask<X = unknown> {
   readonly metric: string;
   /** Whether the model has a label space (id2label): classes or entity tags. */
   readonly needsLabels: boolean;
+  /**
+   * One label per text, predicted as { label, probabilities } (classification and the tasks built on
+   * it): what the few-shot draw, the TF-IDF baseline and the drift reference work with.
+   */
+  readonly labelsTexts?: boolean;
+  /** The `lmforge serve` endpoint its folders answer on (none: not served). */
+  readonly serves?: "classify" | "tokens" | "answer" | "generate";
   /** Only a folder with its lmforge record is this task's (its settings, e.g. a prompt's pattern, are not in a Hugging Face config): never inferred from the architecture alone. */
   readonly recordOnly?: boolean;
   /** The metrics --metric may name. */

@@ -340,6 +340,7 @@ function seq2seqTask(kind: Kind): FinetuneTask<Seq2SeqExample> {
     options: translation ? TRANSLATION_OPTIONS : SUMMARIZATION_OPTIONS,
     metric: translation ? "bleu" : "rougeL",
     needsLabels: false,
+    serves: "generate",
     metrics: translation ? ["bleu", "chrf", "loss"] : ["rougeL", "rouge1", "rouge2", "rougeLsum", "loss"],
     formats: FORMATS[kind],
     read: (path, o) => readPairs(kind, path, o),

@@ -288,6 +288,7 @@ export const tokenClassification: FinetuneTask<NerExample> = {
   options: OPTIONS,
   metric: "f1",
   needsLabels: true,
+  serves: "tokens",
   metrics: ["f1", "precision", "recall", "accuracy", "macro_f1", "weighted_f1", "loss"],
   formats: "CoNLL-2003 columns (token ... tag; -DOCSTART- and blank lines between sentences) or .jsonl with tokens and tags; IOB1, IOB2 or IOBES; built in: sotu-ner (silver)",
   read(path, o) {

@@ -178,6 +178,7 @@ function timedPredict(objective: TaskObjective<LabelledExample>, model: Pretrain
 async function loadTeachers(dirs: readonly string[], log?: (line: string) => void): Promise<Finetuned[]> {
   const teachers: Finetuned[] = [];
   for (const dir of dirs) {
+    if (!existsSync(join(dir, "config.json"))) throw new OptionError(`--teacher ${dir}: no config.json there (a fine-tuned classification folder is expected)`);
     const t = await loadFinetuned(dir, log ? { log } : {});
     if (t.meta.task !== "classification") throw new Error(`--teacher ${dir}: a ${t.meta.task} model; distillation teaches classification`);
     if (t.meta.head) throw new Error(`--teacher ${dir}: its head is ${t.meta.head} (strategy ${t.meta.strategy}), not the model's own; distill from a teacher fine-tuned with --strategy full, freeze:N or lora`);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Rng } from "../data/random.js";
 import { writeTextAtomic } from "../io/atomic.js";
 import { defineOptions } from "../io/options.js";
+import { allTasks } from "../tasks/index.js";
 import type { FinetuneTask } from "../tasks/index.js";
 import { meanStd } from "./study.js";
 import type { FinetuneOptions, FinetuneResult } from "./finetune.js";
@@ -116,7 +117,7 @@ function poolAndTest(task: FinetuneTask, o: FinetuneOptions & { testFraction: nu
  * passed in so that the two files do not import each other. Returns the last draw's run.
  */
 export async function fewShotFinetune(task: FinetuneTask, o: FinetuneOptions & { shots: number; seed: number; testFraction: number; out: string }, finetune: (o: FinetuneOptions) => Promise<FinetuneResult>): Promise<FinetuneResult & { fewShot: FewShotSummary }> {
-  if (!task.needsLabels || !["classification", "prompt-classification", "setfit"].includes(task.name)) throw new Error(`--shots: draws K examples per class, for tasks with one label per example (classification, prompt-classification, setfit), not ${task.name}`);
+  if (!task.labelsTexts) throw new Error(`--shots: draws K examples per class, for tasks with one label per text (${allTasks().filter((t) => t.labelsTexts).map((t) => t.name).join(", ")}), not ${task.name}`);
   if (o.validation !== undefined) throw new Error("--shots draws its validation set (K per class) from the training data; drop --validation");
   if (o.limit !== undefined) throw new Error("--shots already picks the training examples; drop --limit");
   const { pool, test } = poolAndTest(task, o);

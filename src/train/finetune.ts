@@ -283,7 +283,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   if (o.search) return searchFinetune(o);
   if (isPromptEnsemble(o)) return promptEnsembleFinetune(o, finetune, saveFinetuned);
   if (o.metric !== undefined && !task.metrics.includes(o.metric)) throw new Error(`--metric ${o.metric}: ${task.name} reports ${task.metrics.join(", ")}`);
-  if (o.baseline && task.name !== "classification") throw new OptionError(`--baseline: the TF-IDF baseline classifies texts; the task is ${task.name}`);
+  if (o.baseline && !task.labelsTexts) throw new OptionError(`--baseline: the TF-IDF baseline classifies texts; the task is ${task.name}`);
   // the model folder, its architecture and head, the tokenizer and the length: checked first
   if (!existsSync(join(o.model, "config.json"))) throw new Error(`--model ${o.model}: no config.json there (a checkpoint folder is expected)`);
   const config = await configFromPretrained(o.model);
@@ -389,7 +389,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
   objective.afterTraining?.(model, splits.train, { batchSize: o.batchSize, precision: o.precision });
   saveFinetuned(model, o.out, meta, tokDir);
   writeTextAtomic(join(o.out, "tokenization.json"), JSON.stringify(base.tokenization, null, 2) + "\n");
-  if (task.name === "classification" || task.name === "setfit") {
+  if (task.labelsTexts) {
     // the drift reference `lmforge serve` compares live inputs with
     const predictions = objective.predict(model, splits.validation, { batchSize: o.batchSize, precision: o.precision }) as PredictionFeatures[];
     saveInputStats(o.out, tok, splits.train as { text: string; textPair?: string }[], predictions, labels);
