@@ -14,6 +14,7 @@ import type { SeqevalMode, SeqevalReport } from "../eval/index.js";
 import { defineOptions } from "../io/options.js";
 import type { Tokenizer } from "../tokenizers/index.js";
 import { pickSplits } from "./registry.js";
+import { STRIDE_OPTION, defaultStride } from "./windows.js";
 import type { FinetuneTask, TaskContext, TaskObjective } from "./registry.js";
 
 /** A sentence to tag; from free text, also the text and each word's [start, end) in it. */
@@ -174,7 +175,7 @@ class TokenClassificationObjective implements TaskObjective<NerExample, NerWindo
   constructor(private readonly ctx: TaskContext) {
     this.tagIndex = new Map(ctx.labels.map((l, i) => [l, i]));
     this.padId = ctx.tokenizer.tokenToId(ctx.tokenizer.specialTokens.pad ?? "[PAD]") ?? 0;
-    this.windowOptions = { maxLength: ctx.maxLength, stride: (ctx.options.stride as number | undefined) ?? Math.floor(ctx.maxLength / 4), labelAllPieces: Boolean(ctx.options.labelAllPieces) };
+    this.windowOptions = { maxLength: ctx.maxLength, stride: (ctx.options.stride as number | undefined) ?? defaultStride(ctx.maxLength), labelAllPieces: Boolean(ctx.options.labelAllPieces) };
   }
 
   prepare(sentences: readonly NerExample[]): NerWindow[] {
@@ -276,7 +277,7 @@ const OPTIONS = defineOptions([
   { flag: "tag-column", key: "tagColumn", type: "int", help: "CoNLL: the column of the tags (default the last; negative counts from the end; the token is column 0)" },
   { flag: "tag-scheme", key: "tagScheme", type: "string", choices: ["auto", "IOB1", "IOB2", "IOBES"], default: "auto", help: "the files' tag scheme (converted to IOB2 on read)" },
   { flag: "label-all-pieces", key: "labelAllPieces", type: "boolean", default: false, help: "train on every piece of a word, not only the first (B- becomes I- after the first)" },
-  { flag: "stride", key: "stride", type: "int", min: 0, help: "word pieces shared by consecutive windows of a long sentence (default a quarter of --max-length)" },
+  STRIDE_OPTION,
   { flag: "decode", key: "decode", type: "string", choices: ["iob2", "argmax"], default: "iob2", help: "iob2: the most probable valid IOB2 sequence (Viterbi); argmax: each word's most probable tag" },
   { flag: "seqeval-mode", key: "seqevalMode", type: "string", choices: ["default", "strict"], default: "default", help: "seqeval's entity rules: default (conlleval's) or strict (well-formed IOB2 entities only)" },
 ]);
@@ -314,7 +315,7 @@ export const tokenClassification: FinetuneTask<NerExample> = {
     const known = new Set(labels);
     for (const s of sentences) for (const t of s.tags) if (!known.has(t)) throw new Error(`${s.source}: tag "${t}" in the ${where} is not one the model knows (${labels.join(", ")})`);
   },
-  settle: (_train, o) => ({ stride: (o.stride as number | undefined) ?? Math.floor((o.maxLength as number) / 4) }),
+  settle: (_train, o) => ({ stride: (o.stride as number | undefined) ?? defaultStride(o.maxLength as number) }),
   objective: (ctx) => new TokenClassificationObjective(ctx),
   score: (sentences, predictions, _labels, o) => scoreNer(sentences, predictions as NerPrediction[], (o.seqevalMode as SeqevalMode | undefined) ?? "default"),
   formatMetrics: (m, report) => (report ? formatSeqevalReport(report as SeqevalReport, 4) : `entity F1 ${m.f1!.toFixed(4)}, precision ${m.precision!.toFixed(4)}, recall ${m.recall!.toFixed(4)}`),
