@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { peakRssMB, race, resetPeakRss } from "../bench/row.js";
 import type { BenchRow, Measured } from "../bench/row.js";
-import { flopsPerToken, mlmLabels, modelCases } from "../bench/models.js";
+import { flopsPerToken, matmulParameters, mlmLabels, modelCases } from "../bench/models.js";
 import { SUITE } from "../bench/suite.js";
 import type { BenchResult } from "../bench/suite.js";
 import { tempDir } from "./helpers.js";
@@ -46,6 +46,13 @@ test("peak RSS is this case's: reset, then 64 MiB touched reads at least 64 MiB 
 test("MFU's FLOPs per token and the MLM labels, by hand", () => {
   const gpt = modelCases(true).find((c) => c.model === "gpt2")!; // 2 layers, hidden 64, seq 32
   assert.equal(flopsPerToken(gpt, 1000), 6 * 1000 + 12 * 2 * 64 * 32); // 55,152
+  // multiplied weights only: embedding tables out, a tied output layer in once, an untied one as it is
+  const p = (numel: number): { numel: number } => ({ numel });
+  const bertLike: [string, { numel: number }][] = [["bert.embeddings.word_embeddings.weight", p(100 * 8)], ["bert.embeddings.position_embeddings.weight", p(16 * 8)], ["bert.embeddings.token_type_embeddings.weight", p(2 * 8)], ["bert.encoder.layer.0.attention.self.query.weight", p(64)], ["cls.predictions.bias", p(100)]];
+  assert.equal(matmulParameters(bertLike, false), 64 + 100); // a classifier multiplies no table
+  assert.equal(matmulParameters(bertLike, true), 64 + 100 + 800); // the masked-LM decoder is the word table
+  const llamaLike: [string, { numel: number }][] = [["model.embed_tokens.weight", p(800)], ["model.layers.0.mlp.up_proj.weight", p(64)], ["lm_head.weight", p(800)]];
+  assert.equal(matmulParameters(llamaLike, true), 64 + 800); // its own head counts, the input table does not
   const labels = mlmLabels([Array.from({ length: 22 }, (_, i) => i + 100)]);
   assert.deepEqual(labels[0], [100, 101, 102, ...Array(17).fill(-100), 120, 121]);
 });
@@ -69,7 +76,9 @@ test("lmforge bench --quick: every bench but serve, every row with both sides, f
     assert.ok(row.peer.length > 0, at);
     const expected = row.higherIsBetter ? row.lmforge / row.pytorch : row.pytorch / row.lmforge;
     assert.ok(Math.abs(row.speedup - expected) <= 1e-9 * expected, at);
-    if (/train step|pretrain step/.test(row.name) && row.bench === "models") assert.ok(row.mfu && finite(row.mfu.lmforge) && finite(row.mfu.pytorch), `${at}: MFU`);
+    const training = /train step|pretrain step/.test(row.name) && row.bench === "models";
+    if (training && row.work === "equal") assert.ok(row.mfu && finite(row.mfu.lmforge) && finite(row.mfu.pytorch), `${at}: MFU`);
+    else assert.equal(row.mfu, undefined, `${at}: no MFU (not a training row, or an as-run row that skips FLOPs)`);
   }
   // the shortcut cases come in pairs: equal work and as run
   const models = result.rows.filter((x: BenchRow) => x.bench === "models");
