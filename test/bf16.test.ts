@@ -125,3 +125,14 @@ test("bf16 autocast: image classification fine-tunes from the CLIP folder", asyn
   assert.equal(r.train.steps, 1);
   assert.ok(evals.length >= 1 && Object.values(evals[0]!).every(Number.isFinite), JSON.stringify(evals));
 });
+
+test("the default precision: bf16 where the CPU has bf16 in hardware, LMFORGE_PRECISION overrides", async () => {
+  const { defaultPrecision } = await import("../src/torch/index.js");
+  const flags = new Set((await import("node:fs")).readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:.*$/m)?.[0].split(/\s+/) ?? []);
+  const hardware = flags.has("amx_bf16") || flags.has("avx512_bf16");
+  assert.equal(defaultPrecision("cpu", {}), hardware ? "bf16" : "fp32", `cpu flags: amx_bf16 ${flags.has("amx_bf16")}, avx512_bf16 ${flags.has("avx512_bf16")}`);
+  assert.equal(defaultPrecision("cuda:0", {}), "bf16");
+  assert.equal(defaultPrecision("cpu", { LMFORGE_PRECISION: "fp32" }), "fp32");
+  assert.equal(defaultPrecision("cpu", { LMFORGE_PRECISION: "bf16" }), "bf16");
+  assert.throws(() => defaultPrecision("cpu", { LMFORGE_PRECISION: "fp16" }), /LMFORGE_PRECISION must be fp32 or bf16, got "fp16"/);
+});

@@ -46,7 +46,7 @@ export function trainingOptions(d: TrainingDefaults): readonly OptionSpec[] {
       type: "string",
       choices: ["fp32", "bf16"],
       default: () => torch.defaultPrecision(),
-      defaultText: "bf16 on CPUs with AMX, else fp32",
+      defaultText: "bf16 on CPUs with AMX or AVX512-BF16, else fp32; $LMFORGE_PRECISION overrides",
       help: "bf16: bfloat16 autocast (weights and optimizer stay float32)",
     },
     { flag: "seed", key: "seed", type: "int", min: 0, default: 42, help: "seed of the data order, masks, dropout and initialisation" },
