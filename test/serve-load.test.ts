@@ -139,14 +139,17 @@ function raw(port: number, head: string, body: Buffer | string, trickleMs = 0): 
     socket.on("connect", async () => {
       socket.write(head);
       const bytes = Buffer.from(body);
-      if (!trickleMs) socket.end(bytes);
+      // The request asks for `connection: close`: the server closes once it has answered. The
+      // client must not half-close first, as a browser or curl would not: node's server aborts a
+      // request whose client has ended its side (httpAllowHalfOpen is off), so an end() sent right
+      // after the last byte raced the answer, and lost whenever inference took longer than that.
+      if (!trickleMs) socket.write(bytes);
       else {
         for (const b of bytes) {
           if (socket.destroyed) return;
           socket.write(Buffer.from([b]));
           await new Promise((r) => setTimeout(r, trickleMs));
         }
-        socket.end();
       }
     });
     setTimeout(() => reject(new Error("no answer in 20 s")), 20000).unref();
