@@ -21,8 +21,12 @@ const cases = new Map(modelCases(result.quick).map((c) => [c.name, c]));
 for (const row of result.rows) {
   if (row.bench !== "models") continue;
   const c = cases.get(row.name);
+  if (!c) {
+    console.error(`bench-mfu: ${file}: "${row.name}" is not a case of this bench any more: its MFU left as it was`);
+    continue;
+  }
   delete row.mfu;
-  if (!c?.train || c.work !== "equal") continue;
+  if (!c.train || c.work !== "equal") continue;
   const flops = flopsPerToken(c, parameterCount(c));
   const gflops = result.ceiling[c.precision];
   row.mfu = { lmforge: (row.lmforge * flops) / 1e9 / gflops, pytorch: (row.pytorch * flops) / 1e9 / gflops };

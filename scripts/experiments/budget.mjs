@@ -12,7 +12,7 @@
 //
 // Usage:
 //   node scripts/experiments/budget.mjs --model DIR --out DIR [--tasks spam,sotu] [--seeds 1,2,3]
-//     [--jobs 2] [--data DIR] [--only ROW,ROW] [--dry-run] [-- finetune flags shared by every transformer row]
+//     [--jobs 2] [--data DIR] [--only ROW,ROW (runs only these; the table keeps every row with results)] [--dry-run] [-- finetune flags shared by every transformer row]
 // Each child runs with one thread (OMP_NUM_THREADS=1 unless set); --jobs children at once.
 // A rerun keeps the runs already done (their test metrics) and resumes the stopped ones from
 // their checkpoints, so a stopped study goes on where it stopped.
@@ -80,6 +80,8 @@ const seeds = o.seeds.split(",").map(Number);
 const tasks = o.tasks.split(",");
 for (const t of tasks) if (!TASKS[t]) throw new Error(`--tasks: unknown task "${t}" (known: ${Object.keys(TASKS).join(", ")})`);
 const only = o.only ? new Set(o.only.split(",")) : null;
+for (const name of only ?? []) if (!ROWS.some(([row]) => row === name)) throw new Error(`--only: unknown row "${name}" (known: ${ROWS.map(([row]) => row).join(", ")})`);
+if (!(Number.isInteger(Number(o.jobs)) && Number(o.jobs) >= 1)) throw new Error(`--jobs must be a whole number >= 1, got "${o.jobs}"`);
 const rows = ROWS.filter(([name]) => !only || only.has(name));
 const cli = new URL("../../bin/lmforge.js", import.meta.url).pathname;
 const env = { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? "1", OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? "PASSIVE" };
@@ -164,7 +166,8 @@ await Promise.all(Array.from({ length: Number(o.jobs) }, worker));
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const std = (xs) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const fmt = (x) => (Number.isFinite(x) ? x.toFixed(4) : "–");
-const results = rows.map(([name, command, flags, what]) => {
+// every row with results, whatever --only ran: a partial rerun does not shrink the table it writes
+const results = ROWS.map(([name, command, flags, what]) => {
   const perTask = {};
   for (const task of tasks) {
     const runs = seeds.map((seed) => {
