@@ -78,7 +78,11 @@ function gemm(n: number, precision: "fp32" | "bf16", steps: number, warmup: numb
   const b = torch.keep(torch.randn([n, n]).to(dtype));
   const once = (): number => {
     const t = process.hrtime.bigint();
-    torch.scope(() => torch.matmul(a, b));
+    // a block, not an arrow returning the product: a tensor returned from a scope outlives it
+    // (until the garbage collector), so each call would map and zero a fresh output
+    torch.scope(() => {
+      torch.matmul(a, b);
+    });
     return Number(process.hrtime.bigint() - t) / 1e9;
   };
   for (let i = 0; i < warmup; i++) once();

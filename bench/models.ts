@@ -160,7 +160,11 @@ function lmforgeCase(c: ModelCase): number {
       opt.step();
       opt.zeroGrad();
     } else {
-      torch.noGrad(() => torch.scope(() => torch.autocast(() => m.forward(inputs).logits, { enabled: bf16 })));
+      torch.noGrad(() =>
+        torch.scope(() => {
+          torch.autocast(() => m.forward(inputs).logits, { enabled: bf16 }); // not returned: the logits die with the scope
+        }),
+      );
     }
   };
   for (let i = 0; i < c.warmup; i++) step();
