@@ -25,16 +25,66 @@ export function findPython(): string {
   throw new Error("bench: no Python with torch found; install python3-torch (apt) or set LMFORGE_BENCH_PYTHON");
 }
 
+/** Where Debian (and most distributions) put tcmalloc and jemalloc. */
+const ALLOCATORS = {
+  tcmalloc: ["/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib64/libtcmalloc_minimal.so.4"],
+  jemalloc: ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.2"],
+} as const;
+export type PeerAllocator = "tcmalloc" | "jemalloc" | "default";
+
 /**
- * PyTorch's best configuration here: OpenBLAS told the right core type (Debian's build
- * takes AVX-512 CPUs for an old core otherwise) and as many threads as lmforge uses.
+ * The allocator the peer's Python runs with. PyTorch's own CPU launcher
+ * (`torch.backends.xeon.run_cpu`) preloads tcmalloc by default, then jemalloc, because glibc
+ * returns a large tensor's pages to the system when it is freed and faults them in again at
+ * the next step; where page faults are dear (a virtual machine) that alone made the peer's
+ * bert-mini masked-LM step 5x slower. So the peer runs under tcmalloc where the library is
+ * installed (`scripts/bootstrap.sh` installs libtcmalloc-minimal4; the bench does as root),
+ * else with glibc's; $LMFORGE_BENCH_PEER_ALLOCATOR=tcmalloc|jemalloc|default chooses.
  */
-export function runPeer<T>(script: string, config: object, coreType: string | undefined): T {
-  const python = findPython();
+export function peerAllocator(): { name: PeerAllocator; library?: string } {
+  const asked = process.env.LMFORGE_BENCH_PEER_ALLOCATOR;
+  if (asked !== undefined && asked !== "tcmalloc" && asked !== "jemalloc" && asked !== "default") {
+    throw new Error(`LMFORGE_BENCH_PEER_ALLOCATOR=${asked}: expected tcmalloc, jemalloc or default`);
+  }
+  if (asked === "default") return { name: "default" };
+  const name = asked ?? "tcmalloc";
+  const find = (): string | undefined => ALLOCATORS[name].find((f) => existsSync(f));
+  let library = find();
+  if (!library && name === "tcmalloc" && process.getuid?.() === 0 && spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status === 0) {
+    console.error("bench: installing libtcmalloc-minimal4 (Debian) for the PyTorch side of the race, as PyTorch's CPU launcher uses it");
+    spawnSync("apt-get", ["install", "-y", "-qq", "libtcmalloc-minimal4"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    library = find();
+  }
+  if (library) return { name, library };
+  if (asked) throw new Error(`LMFORGE_BENCH_PEER_ALLOCATOR=${asked}: ${ALLOCATORS[name].join(" or ")} not found (install ${name === "tcmalloc" ? "libtcmalloc-minimal4" : "libjemalloc2"})`);
+  return { name: "default" };
+}
+
+let chosen: ReturnType<typeof peerAllocator> | undefined;
+
+/**
+ * The peer's environment at PyTorch's best here: lmforge's own variables removed (the peer
+ * keeps its defaults), OpenBLAS told the right core type (Debian's build takes AVX-512 CPUs
+ * for an old core otherwise), and the allocator of peerAllocator() preloaded.
+ */
+export function peerEnv(coreType: string | undefined): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const v of variablesSet) delete env[v]; // lmforge's own choices; the peer keeps its defaults
+  for (const v of variablesSet) delete env[v];
   if (coreType) env.OPENBLAS_CORETYPE = coreType;
-  const out = execFileSync(python, [join(PEERS_DIR, script), JSON.stringify(config)], { encoding: "utf8", env, maxBuffer: 1 << 24 });
+  chosen ??= peerAllocator();
+  if (chosen.library) env.LD_PRELOAD = [chosen.library, env.LD_PRELOAD].filter(Boolean).join(" ");
+  return env;
+}
+
+/** The allocator the peer ran with (for the run's header). */
+export function peerAllocatorUsed(): PeerAllocator {
+  chosen ??= peerAllocator();
+  return chosen.name;
+}
+
+/** Runs a peer script with the config as its argument; its answer is the last line of its output, JSON. */
+export function runPeer<T>(script: string, config: object, coreType: string | undefined): T {
+  const out = execFileSync(findPython(), [join(PEERS_DIR, script), JSON.stringify(config)], { encoding: "utf8", env: peerEnv(coreType), maxBuffer: 1 << 24 });
   const lines = out.trim().split("\n");
   return JSON.parse(lines[lines.length - 1]!) as T;
 }

@@ -19,12 +19,11 @@ import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as torch from "../src/torch/index.js";
-import { variablesSet } from "../src/torch/native.js";
 import { AutoModelForMaskedLM, savePretrained } from "../src/models/index.js";
 import { embeddedCorpus } from "../src/data/index.js";
 import { saveTokenizer, trainTokenizerFromTexts } from "../src/tokenizers/index.js";
 import { finetune } from "../src/train/index.js";
-import { PEERS_DIR, findPython } from "./peer.js";
+import { PEERS_DIR, findPython, peerEnv } from "./peer.js";
 
 /** The part of autocannon's result read here (it ships no types). duration is in seconds. */
 interface LoadResult {
@@ -118,10 +117,7 @@ function startLmforge(dir: string, maxBatchSize: number, waitMs: number, threads
 
 /** The PyTorch baseline in a child process, with PyTorch's own defaults but the thread count. */
 function startTorch(dir: string, threads: number): Promise<Running> {
-  const env = { ...process.env };
-  for (const v of variablesSet) delete env[v]; // lmforge's own choices; the peer keeps its defaults
-  const coreType = torch.runtimeInfo().openblasCoreType;
-  if (coreType) env.OPENBLAS_CORETYPE = coreType;
+  const env = peerEnv(torch.runtimeInfo().openblasCoreType);
   const child = spawn(findPython(), [join(PEERS_DIR, "serve_torch.py"), JSON.stringify({ dir, port: 0, threads })], { stdio: ["ignore", "pipe", "inherit"], env });
   return address(child, (line) => (/^ready \d+$/.test(line) ? `http://127.0.0.1:${line.slice(6)}` : null), "serve_torch.py");
 }

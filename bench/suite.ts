@@ -5,6 +5,8 @@ import * as torch from "../src/torch/index.js";
 import type { BenchRow } from "./row.js";
 import { PEAK_RSS_NOTE } from "./row.js";
 import type { GemmCeiling } from "./gemm.js";
+import { peerAllocatorUsed } from "./peer.js";
+import type { PeerAllocator } from "./peer.js";
 
 /** The benches of `lmforge bench all`, in the order run (gemm first: its ceiling gives the training rows' MFU). */
 export const SUITE = ["gemm", "engine", "optim", "tokenizers", "models", "generate"] as const;
@@ -19,6 +21,8 @@ export interface BenchResult {
   libtorch: string;
   pytorch: string;
   threads: number;
+  /** The allocator the PyTorch peer ran with (bench/peer.ts: peerAllocator). */
+  peerAllocator: PeerAllocator;
   quick: boolean;
   repeats: number;
   /** GFLOP/s per precision, the best engine's (MFU's denominator); absent when no gemm ran. */
@@ -40,6 +44,7 @@ export async function runBenchSuite(which: readonly BenchName[], options: { quic
     libtorch: runtime.torchVersion,
     pytorch: "",
     threads: runtime.threads,
+    peerAllocator: peerAllocatorUsed(),
     quick,
     repeats,
     rows: [],

@@ -27,6 +27,8 @@ command -v make >/dev/null || missing+=(make)
 command -v python3 >/dev/null || missing+=(python3)
 # the PyTorch side of `lmforge bench` (its CI run: lmforge bench --quick) is Debian's python3-torch
 { command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null; } || have_pkg python3-torch || missing+=(python3-torch)
+# and runs under tcmalloc, as PyTorch's own CPU launcher does (bench/peer.ts: peerAllocator)
+have_pkg libtcmalloc-minimal4 || missing+=(libtcmalloc-minimal4)
 # the browser tests (test/report-browser.test.ts) drive Debian's chromium with playwright-core
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
 

@@ -12,6 +12,7 @@ import { peakRssMB, race, resetPeakRss } from "../bench/row.js";
 import type { BenchRow, Measured } from "../bench/row.js";
 import { flopsPerToken, matmulParameters, mlmLabels, modelCases } from "../bench/models.js";
 import { SUITE } from "../bench/suite.js";
+import { findPython, peerAllocator, peerEnv } from "../bench/peer.js";
 import type { BenchResult } from "../bench/suite.js";
 import { tempDir } from "./helpers.js";
 
@@ -57,6 +58,27 @@ test("MFU's FLOPs per token and the MLM labels, by hand", () => {
   assert.deepEqual(labels[0], [100, 101, 102, ...Array(17).fill(-100), 120, 121]);
 });
 
+test("the peer's allocator: tcmalloc preloaded where installed (the peer's Python maps it), a bad choice named", () => {
+  const saved = process.env.LMFORGE_BENCH_PEER_ALLOCATOR;
+  try {
+    process.env.LMFORGE_BENCH_PEER_ALLOCATOR = "mimalloc";
+    assert.throws(() => peerAllocator(), /LMFORGE_BENCH_PEER_ALLOCATOR=mimalloc: expected tcmalloc, jemalloc or default/);
+    process.env.LMFORGE_BENCH_PEER_ALLOCATOR = "default";
+    assert.deepEqual(peerAllocator(), { name: "default" });
+    delete process.env.LMFORGE_BENCH_PEER_ALLOCATOR;
+    const a = peerAllocator();
+    if (a.name === "default") return; // not installed and not root: glibc's, as the header says
+    assert.equal(a.name, "tcmalloc");
+    const env = peerEnv(undefined); // what every peer gets
+    const maps = spawnSync(findPython(), ["-c", "print(open('/proc/self/maps').read())"], { encoding: "utf8", env });
+    assert.equal(maps.status, 0, maps.stderr);
+    assert.ok(maps.stdout.includes("libtcmalloc"), "tcmalloc is mapped in the peer's process");
+  } finally {
+    if (saved === undefined) delete process.env.LMFORGE_BENCH_PEER_ALLOCATOR;
+    else process.env.LMFORGE_BENCH_PEER_ALLOCATOR = saved;
+  }
+});
+
 test("lmforge bench --quick: every bench but serve, every row with both sides, finite", async () => {
   const r = spawnSync(process.execPath, [join(root, "bin/lmforge.js"), "bench", "--quick", "--json"], { encoding: "utf8", env, cwd: root, maxBuffer: 1 << 26 });
   assert.equal(r.status, 0, r.stderr);
@@ -66,6 +88,7 @@ test("lmforge bench --quick: every bench but serve, every row with both sides, f
   assert.match(result.libtorch, /^\d+\.\d+/);
   assert.ok(result.threads >= 1 && result.cpu.length > 0 && !Number.isNaN(Date.parse(result.date)));
   assert.ok(result.ceiling && result.ceiling.fp32 > 0 && result.ceiling.bf16 > 0);
+  assert.ok(["tcmalloc", "jemalloc", "default"].includes(result.peerAllocator), result.peerAllocator);
   assert.deepEqual([...new Set(result.rows.map((x) => x.bench))], [...SUITE]);
   const finite = (x: number): boolean => Number.isFinite(x) && x > 0;
   for (const row of result.rows) {
