@@ -10,8 +10,13 @@
 //   - kept on free, by size, and handed out again to a request of the same rounded size
 //     (or up to 1/8 larger), so that a training step's activations reuse last step's pages,
 //   - released when the cache passes its limit (LMFORGE_CPU_CACHE_MB, default a quarter of
-//     physical memory up to 16 GiB, 0 turns the cache off) or when asked (emptyCache), and
-//     all of it before an allocation that the system refuses is tried again.
+//     physical memory up to 16 GiB, 0 turns the cache off), least recently freed first, or
+//     when asked (emptyCache), and all of it before an allocation that the system refuses is
+//     tried again. Least recently freed, not largest: a long-lived process (a benchmark of
+//     many models, training with evaluation phases) fills the cache with blocks of shapes it
+//     no longer makes, and evicting the largest first threw out the current step's own biggest
+//     activations instead, which were mapped and zeroed again every step (a Llama-style
+//     training step ran at half speed after three other models had run in the process).
 // Smaller blocks go to libtorch's own allocator unchanged.
 #include "lmf.h"
 
@@ -38,6 +43,13 @@ constexpr size_t kStep = size_t(64) << 10;      // rounding below that
 struct Block {
   void* ptr;
   size_t size;
+};
+
+// A cached block's address and when it was freed (a counter), so that the cache can evict the
+// least recently freed first.
+struct Cached {
+  void* ptr;
+  uint64_t freed;
 };
 
 size_t round_up(size_t n) {
@@ -137,7 +149,8 @@ class CachingAllocator final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = free_.lower_bound(size);
     if (it == free_.end() || it->first > size + size / 8) return {nullptr, 0};
-    Block b{it->second, it->first};
+    Block b{it->second.ptr, it->first};
+    lru_.erase(it->second.freed);
     free_.erase(it);
     stats_.cached -= b.size;
     stats_.hits++;
@@ -154,7 +167,8 @@ class CachingAllocator final : public c10::Allocator {
         live_.erase(it);
         stats_.in_use -= b.size;
         if (b.size <= limit_) {
-          free_.emplace(b.size, ptr);
+          const uint64_t freed = ++clock_;
+          lru_.emplace(freed, free_.emplace(b.size, Cached{ptr, freed}));
           stats_.cached += b.size;
           b.ptr = nullptr;
         }
@@ -168,15 +182,17 @@ class CachingAllocator final : public c10::Allocator {
     trim(limit_);
   }
 
-  // Unmaps cached blocks, largest first, until the cache holds at most `bytes`.
+  // Unmaps cached blocks, least recently freed first, until the cache holds at most `bytes`.
   void trim(size_t bytes) const {
     for (;;) {
       Block b{nullptr, 0};
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (stats_.cached <= bytes || free_.empty()) return;
-        auto it = std::prev(free_.end());
-        b = {it->second, it->first};
+        if (stats_.cached <= bytes || lru_.empty()) return;
+        auto oldest = lru_.begin();
+        auto it = oldest->second;
+        b = {it->second.ptr, it->first};
+        lru_.erase(oldest);
         free_.erase(it);
         stats_.cached -= b.size;
       }
@@ -193,7 +209,10 @@ class CachingAllocator final : public c10::Allocator {
   c10::Allocator* fallback_;
   std::atomic<size_t> limit_;
   mutable std::mutex mu_;
-  mutable std::multimap<size_t, void*> free_;        // cached blocks by size
+  mutable std::multimap<size_t, Cached> free_;       // cached blocks by size
+  using FreeIt = std::multimap<size_t, Cached>::iterator;
+  mutable std::map<uint64_t, FreeIt> lru_;            // the same blocks by when they were freed
+  mutable uint64_t clock_ = 0;
   mutable std::unordered_map<void*, size_t> live_;  // blocks in use: address -> size
   mutable CacheStats stats_{};
 };

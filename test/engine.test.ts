@@ -254,6 +254,27 @@ test("the CPU cache reuses freed large blocks, keeps contents apart, honours its
   assert.throws(() => torch.cpuCache.setLimit(1.5), /setCpuCacheLimit: argument 'bytes' must be an integer/);
 });
 
+test("the CPU cache evicts the least recently freed block first, not the largest", () => {
+  const MiB = 1 << 20;
+  const before = torch.cpuCache.stats();
+  torch.cpuCache.empty();
+  // freed in this order: 2 MiB (stale, as a finished phase's), then 4 MiB (this step's)
+  const [small, big] = [torch.keep(torch.zeros([(2 * MiB) / 4])), torch.keep(torch.zeros([(4 * MiB) / 4]))];
+  torch.dispose([small]);
+  torch.dispose([big]);
+  assert.equal(torch.cpuCache.stats().cached, 6 * MiB);
+  // a limit of 4.5 MiB evicts one: the 2 MiB block, the older (largest first would drop the 4 MiB one)
+  torch.cpuCache.setLimit((9 * MiB) / 2);
+  assert.equal(torch.cpuCache.stats().cached, 4 * MiB);
+  const s = torch.cpuCache.stats();
+  torch.scope(() => torch.ones([(4 * MiB) / 4]).sum().item());
+  const t = torch.cpuCache.stats();
+  assert.equal(t.hits, s.hits + 1, "the kept 4 MiB block serves the next 4 MiB tensor");
+  assert.equal(t.misses, s.misses);
+  torch.cpuCache.setLimit(before.limit);
+  torch.cpuCache.empty();
+});
+
 test("a bad LMFORGE_CPU_CACHE_MB is an error naming the variable, not silently ignored", async () => {
   const { checkCacheVariable } = await import("../src/torch/native.js");
   for (const ok of [undefined, "0", "512", " 64 "]) checkCacheVariable(ok);
