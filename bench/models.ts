@@ -133,8 +133,8 @@ export function flopsPerToken(c: ModelCase, parameters: number): number {
   return 6 * parameters + 12 * L * d * c.seq;
 }
 
-/** lmforge's tokens per second on one case. */
-function lmforgeCase(c: ModelCase): number {
+/** lmforge's tokens per second on one case (exported for scripts/experiments/cache-history.mjs). */
+export function lmforgeCase(c: ModelCase): number {
   torch.manualSeed(0);
   const m = build(c);
   const ids = torch.keep(torch.randint(1, Math.min(1000, c.config.vocab_size as number), [c.batch, c.seq]));

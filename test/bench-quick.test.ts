@@ -79,6 +79,21 @@ test("the peer's allocator: tcmalloc preloaded where installed (the peer's Pytho
   }
 });
 
+test("lmforge bench takes several benches (one process, suite order) and names a bad choice", () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [join(root, "bin/lmforge.js"), "bench", ...args], { encoding: "utf8", env, cwd: root, maxBuffer: 1 << 26 });
+  const r = run("optim", "gemm", "--quick", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout.trim().split("\n").pop()!) as BenchResult;
+  assert.deepEqual([...new Set(result.rows.map((x) => x.bench))], ["gemm", "optim"]);
+  assert.ok(result.ceiling && result.ceiling.bf16 > 0, "gemm ran first: the ceiling is there");
+  const bad = run("gemm", "tokenisers", "--quick");
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /lmforge bench: unknown benchmark "tokenisers"; available: gemm, engine/);
+  const alone = run("gemm", "serve", "--quick");
+  assert.notEqual(alone.status, 0);
+  assert.match(alone.stderr, /lmforge bench: serve runs alone, got gemm serve/);
+});
+
 test("lmforge bench --quick: every bench but serve, every row with both sides, finite", async () => {
   const r = spawnSync(process.execPath, [join(root, "bin/lmforge.js"), "bench", "--quick", "--json"], { encoding: "utf8", env, cwd: root, maxBuffer: 1 << 26 });
   assert.equal(r.status, 0, r.stderr);

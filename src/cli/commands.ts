@@ -187,7 +187,7 @@ export const COMMANDS: Command[] = [
   {
     name: "bench",
     summary: "race lmforge against PyTorch on this machine, side by side, and report the ratios",
-    usage: "lmforge bench [gemm|engine|optim|tokenizers|models|generate|serve|all] [options]",
+    usage: "lmforge bench [gemm|engine|optim|tokenizers|models|generate ...|serve|all] [options]",
     positionals: true,
     specs: async () => (await import("./info.js")).BENCH_OPTIONS,
     run: async (v, p) => (await import("./info.js")).benchCommand(v, p),

@@ -24,12 +24,14 @@ export const BENCH_OPTIONS: readonly OptionSpec[] = [
 ];
 
 export async function benchCommand(v: Record<string, unknown>, positionals: string[]): Promise<void> {
-  const which = positionals[0] ?? "all";
-  if (positionals.length > 1) throw new UsageError(`bench: one benchmark at a time, got ${positionals.join(" ")}`);
-  if (which === "serve") return serveBench(v);
+  const which = positionals.length ? positionals : ["all"];
+  if (which.includes("serve") || which.includes("all")) {
+    if (which.length > 1) throw new UsageError(`${which.includes("serve") ? "serve" : "all"} runs alone, got ${which.join(" ")}`);
+    if (which[0] === "serve") return serveBench(v);
+  }
   const { SUITE, runBenchSuite } = await import("../../bench/suite.js");
   const known: readonly string[] = SUITE;
-  if (which !== "all" && !known.includes(which)) throw new UsageError(`bench: unknown benchmark "${which}"; available: ${SUITE.join(", ")}, serve, all`);
+  for (const b of which) if (b !== "all" && !known.includes(b)) throw new UsageError(`unknown benchmark "${b}"; available: ${SUITE.join(", ")}, serve, all`);
   let filter: RegExp | undefined;
   if (typeof v.filter === "string") {
     try {
@@ -40,7 +42,8 @@ export async function benchCommand(v: Record<string, unknown>, positionals: stri
   }
   const quick = Boolean(v.quick);
   const repeats = (v.repeats as number | undefined) ?? (quick ? 1 : 3);
-  const result = await runBenchSuite(which === "all" ? SUITE : SUITE.filter((b) => b === which), { quick, repeats, ...(filter ? { filter } : {}) });
+  // several benches run in one process, in SUITE order (gemm first, so the models get their MFU)
+  const result = await runBenchSuite(which[0] === "all" ? SUITE : SUITE.filter((b) => which.includes(b)), { quick, repeats, ...(filter ? { filter } : {}) });
   if (v.json) console.log(JSON.stringify(result));
   else console.log((await import("../../bench/table.js")).textTable(result));
 }
