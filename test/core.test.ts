@@ -120,9 +120,11 @@ test("regression: ELECTRA continues from --model DIR; options an objective canno
 test("regression: --resume with a new --learning-rate applies it from the checkpoint on, and says so", async () => {
   const out = join(dir, "lr");
   const opts = { model: "bert-tiny", modelConfig: small, tokenizer: tokDir, documents: docs, batchSize: 2, seqLen: 32, precision: "fp32" as const, out, saveEvery: 2, warmupSteps: 0 };
-  await pretrain({ ...opts, maxSteps: 2, learningRate: 1e-3 });
+  const starts: number[] = [];
+  await pretrain({ ...opts, maxSteps: 2, learningRate: 1e-3, onStep: (s) => starts.push(s.startStep) });
   const lines: string[] = [];
-  await pretrain({ ...opts, maxSteps: 4, learningRate: 2e-4, resume: true, log: (l) => lines.push(l) });
+  await pretrain({ ...opts, maxSteps: 4, learningRate: 2e-4, resume: true, log: (l) => lines.push(l), onStep: (s) => starts.push(s.startStep) });
+  assert.deepEqual(starts, [0, 0, 2, 2], "each step says where its run began (the progress rate of a resumed run counts from there)");
   assert.ok(lines.some((l) => /the learning rate is now 0\.0002 \(the checkpoint's run had 0\.001\)/.test(l)), lines.join("\n"));
   const steps = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: string; step: number; lr: number }).filter((r) => r.event === "step");
   // linear decay to 0 over 4 steps, from the new peak after the checkpoint: after step 3, 2e-4 x (4 - 3) / 4

@@ -319,3 +319,15 @@ test("progress off a terminal: a line every N seconds with the count, rate, time
   assert.match(bar[0]!, /^\rx \[=+> +\]  50% 1\/2 [\d.]+\/s 1 s loss 1\x1b\[K$/);
   assert.equal(formatEta(5400), "1.5 h");
 });
+
+test("progress of a resumed run: the rate and time left count from the checkpoint's step, not from 0", () => {
+  let now = 0;
+  const out: string[] = [];
+  const p = new Progress("pretrain", "steps", { every: 30, tty: false, now: () => now, write: (t) => out.push(t), env: {} });
+  now += 60_000;
+  p.update(530, 2000, "", 500); // 30 steps in 60 s since step 500: 0.5/s; 1470 left: 49 min
+  assert.deepEqual(out, ["pretrain: 530/2000 (27%), 0.5/s, 49 min left\n"]);
+  now += 60_000;
+  p.update(530, 2000); // counted from 0 it would read 4.4/s, 6 min left
+  assert.equal(out[1], "pretrain: 530/2000 (27%), 4.4/s, 6 min left\n");
+});

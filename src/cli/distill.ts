@@ -24,7 +24,7 @@ export async function distillCommand(v: Record<string, unknown>): Promise<void> 
   try {
     const r = await distill({
       ...(options as unknown as DistillOptions),
-      onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}`),
+      onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}`, s.startStep),
       onEval: (m) => {
         progress.done();
         console.log(`step ${m.step}: ` + Object.entries(m).filter(([k]) => k !== "step").map(([k, x]) => `${k.replace(/^val_/, "")} ${x.toFixed(4)}`).join(", "));

@@ -44,7 +44,7 @@ export async function finetuneCommand(v: Record<string, unknown>): Promise<void>
 async function finetuneRun(options: Record<string, unknown>, progress: Progress, out: string): Promise<"interrupted" | undefined> {
   const r = await finetune({
     ...(options as unknown as FinetuneOptions),
-    onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}${s.epsilon !== undefined ? `, ε ${s.epsilon.toFixed(3)}` : ""}`),
+    onStep: (s) => progress.update(s.step, s.maxSteps, `epoch ${s.epoch + 1}, loss ${s.loss.toFixed(4)}${s.epsilon !== undefined ? `, ε ${s.epsilon.toFixed(3)}` : ""}`, s.startStep),
     onEval: (m) => {
       progress.done();
       console.log(`step ${m.step}: ` + Object.entries(m).filter(([k]) => k !== "step").map(([k, x]) => `${k.replace(/^val_/, "")} ${x.toFixed(4)}`).join(", "));

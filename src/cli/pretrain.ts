@@ -36,7 +36,7 @@ async function pretrainRun(options: Record<string, unknown>, progress: Progress)
   const r = await pretrain({
     ...(options as unknown as PretrainOptions),
     onTokenize: (done, total) => tokenising.update(done, total),
-    onStep: (s) => progress.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(3)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSec)} tok/s`),
+    onStep: (s) => progress.update(s.step, s.maxSteps, `loss ${s.loss.toFixed(3)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSec)} tok/s`, s.startStep),
     onEval: (m) => {
       progress.done();
       console.log(`step ${m.step}: ` + Object.entries(m).filter(([k]) => k !== "step").map(([k, x]) => `${k} ${x.toFixed(4)}`).join(", "));

@@ -74,13 +74,14 @@ export class Progress {
     return formatEta(((total - done) * secs) / done);
   }
 
-  update(done: number, total: number, extra = ""): void {
+  /** `from`: what was already done when this run began (a resumed run's step), left out of the rate and time left. */
+  update(done: number, total: number, extra = "", from = 0): void {
     if (this.mode === "off") return;
     const now = this.now();
     const secs = (now - this.started) / 1000;
-    const rate = done / Math.max(0.001, secs);
+    const rate = (done - from) / Math.max(0.001, secs);
     const frac = total > 0 ? Math.min(1, done / total) : 0;
-    const eta = this.eta(done, total, secs);
+    const eta = this.eta(done - from, total - from, secs);
     if (this.mode === "lines") {
       if (now - this.last < this.every) return;
       this.last = now;

@@ -126,6 +126,8 @@ export interface TrainerOptions {
 export interface StepInfo {
   step: number;
   maxSteps: number;
+  /** The step this run began from: 0, or the checkpoint's step when resumed (a progress rate counts from here). */
+  startStep: number;
   epoch: number;
   loss: number;
   lr: number;
@@ -740,6 +742,7 @@ export class Trainer {
     }
     let lastLoss = NaN;
     let stoppedEarly = false;
+    const startStep = this.step;
     while (this.step < this.maxSteps && !stoppedEarly) {
       const target = this.dp?.settings.targetEpsilon;
       if (target !== undefined && this.dp!.epsilonAfter(this.step + 1) > target * (1 + 1e-9)) {
@@ -755,7 +758,7 @@ export class Trainer {
       const lr = this.scheduler.lastLr[0]!;
       const epsilon = this.dp?.epsilonAfter(this.step);
       const hidden = this.parallel ? commHidden(this.parallel) : undefined;
-      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm, ...(epsilon !== undefined ? { epsilon } : {}), ...(hidden !== undefined ? { commHidden: hidden } : {}) };
+      const info: StepInfo = { step: this.step, maxSteps: this.maxSteps, startStep, epoch: this.epoch, loss: r.loss, lr, tokensPerSec: r.tokens / secs, gradNorm: r.gradNorm, ...(epsilon !== undefined ? { epsilon } : {}), ...(hidden !== undefined ? { commHidden: hidden } : {}) };
       this.runLog.append({ event: "step", step: this.step, epoch: this.epoch, loss: r.loss, lr, grad_norm: r.gradNorm, tokens_per_sec: Math.round(info.tokensPerSec), rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20), ...(epsilon !== undefined ? { epsilon } : {}), ...(hidden !== undefined ? { comm_hidden: Number(hidden.toFixed(4)) } : {}), ...(this.tasks.length > 1 ? { task_losses: r.taskLosses } : {}) });
       o.onStep?.(info);
       const last = this.step === this.maxSteps;
