@@ -11,7 +11,9 @@
 // the CLI and the Trainer run it) and "equal" (off: the same work and output shapes as the peer).
 // The peer is Hugging Face's code both times, at its best: inference under inference_mode with
 // fp32 weights, or for bf16 the faster of autocast and bf16 weights (model.bfloat16()); training
-// under one autocast context, with the faster of AdamW() and AdamW(foreach=True).
+// under autocast entered per step around the forward and loss (as PyTorch's AMP recipe: one
+// context around the loop would train on stale bf16 weights), with the faster of AdamW() and
+// AdamW(foreach=True).
 import * as torch from "../src/torch/index.js";
 import { AdamW } from "../src/optim/index.js";
 import { bert, gpt2, llama } from "../src/models/index.js";

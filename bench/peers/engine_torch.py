@@ -23,18 +23,20 @@ def mlp_step(batch, dIn, dHidden, dOut, steps, warmup, precision, **_):
     x = torch.randn(batch, dIn)
     y = torch.randint(0, dOut, (batch,))
     def step():
-        h = torch.nn.functional.linear(x, w1, b1).relu()
-        logits = torch.nn.functional.linear(h, w2, b2)
-        torch.nn.functional.cross_entropy(logits.float(), y).backward()
+        # autocast per step around the forward (see models_torch.py: one context around the loop
+        # would reuse the first step's casts of the updated weights)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            h = torch.nn.functional.linear(x, w1, b1).relu()
+            logits = torch.nn.functional.linear(h, w2, b2)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        loss.backward()
         with torch.no_grad():
             for p in params:
                 p.sub_(p.grad, alpha=0.01)
                 p.grad = None
-    # one autocast context around the warm-up and the timed loop, not one per step
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-        for _ in range(warmup): step()
-        t = time.perf_counter()
-        for _ in range(steps): step()
+    for _ in range(warmup): step()
+    t = time.perf_counter()
+    for _ in range(steps): step()
     return (time.perf_counter() - t) / steps * 1e3  # milliseconds per step
 
 def gemm(n, precision, steps, warmup, **_):

@@ -84,13 +84,16 @@ def seconds(case, variant):
     labels = ids if case["head"] == "clm" else mlm_labels(ids) if case["head"] == "mlm" else torch.randint(0, 2, (B,))
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, foreach="foreach" in variant)
     def step():
-        loss = m(ids, labels) if case["head"] == "clm" else m(ids, mask, labels)
+        # autocast around the forward and the loss of each step, the backward outside, as PyTorch's
+        # AMP recipe and Hugging Face's Trainer do. One context around the whole loop would keep the
+        # first step's bf16 copies of the weights in autocast's cast cache (leaves updated in place
+        # keep their key): every later forward would run on stale weights and skip the casts.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = m(ids, labels) if case["head"] == "clm" else m(ids, mask, labels)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    # one autocast context around the warm-up and the timed loop, not entered per step
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        return median_time(step, case["warmup"], case["steps"])
+    return median_time(step, case["warmup"], case["steps"])
 
 def variants(case):
     bf16 = case["precision"] == "bf16"
