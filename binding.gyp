@@ -8,8 +8,13 @@
       "cflags!": ["-fno-exceptions"],
       # -fopenmp: at::parallel_for is a header template that compiles to OpenMP in our own code;
       # without the flag its loops (fused AdamW, dropout masks, attention) run on one thread.
+      # -fno-math-errno: nothing here reads errno after a math call, and with it GCC keeps sqrt a
+      # scalar instruction plus a libm call for negative inputs, which stops vectorisation (the
+      # fused AdamW loop ran scalar: slower than PyTorch's foreach AdamW). -ffp-contract=off: a
+      # product is fused into an FMA only where the code says so (the fused AdamW rounds as
+      # PyTorch's ops do, bit for bit).
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fopenmp", "-O2", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
+      "cflags_cc": ["-std=c++17", "-fopenmp", "-O2", "-fno-math-errno", "-ffp-contract=off", "-fexceptions", "-frtti", "-Wno-deprecated-declarations", "-Wno-unused-parameter",
                     "<!@(node scripts/find-libtorch.mjs --cflags)"],
       "ldflags": ["-fopenmp"],
       # LMFORGE_NCCL=1 where a CUDA libtorch with NCCL was found (native/distributed.h); else nothing
