@@ -19,6 +19,13 @@
       "ldflags": ["-fopenmp"],
       # LMFORGE_NCCL=1 where a CUDA libtorch with NCCL was found (native/distributed.h); else nothing
       "defines": ["NAPI_VERSION=8", "<!@(node scripts/find-libtorch.mjs --defines)"]
+    },
+    {
+      # execve for the `lmforge` command's restart under a faster malloc (native/exec.c): plain C,
+      # nothing linked, so that loading it before libtorch costs nothing
+      "target_name": "lmforge_exec",
+      "sources": ["native/exec.c"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ]
 }

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { MALLOC_LIBRARIES } from "../src/torch/malloc.js";
 import { variablesSet } from "../src/torch/native.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -25,11 +26,6 @@ export function findPython(): string {
   throw new Error("bench: no Python with torch found; install python3-torch (apt) or set LMFORGE_BENCH_PYTHON");
 }
 
-/** Where Debian (and most distributions) put tcmalloc and jemalloc. */
-const ALLOCATORS = {
-  tcmalloc: ["/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib64/libtcmalloc_minimal.so.4"],
-  jemalloc: ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.2"],
-} as const;
 export type PeerAllocator = "tcmalloc" | "jemalloc" | "default";
 
 /**
@@ -48,7 +44,7 @@ export function peerAllocator(): { name: PeerAllocator; library?: string } {
   }
   if (asked === "default") return { name: "default" };
   const name = asked ?? "tcmalloc";
-  const find = (): string | undefined => ALLOCATORS[name].find((f) => existsSync(f));
+  const find = (): string | undefined => MALLOC_LIBRARIES[name].find((f) => existsSync(f));
   let library = find();
   if (!library && name === "tcmalloc" && process.getuid?.() === 0 && spawnSync("apt-get", ["--version"], { stdio: "ignore" }).status === 0) {
     console.error("bench: installing libtcmalloc-minimal4 (Debian) for the PyTorch side of the race, as PyTorch's CPU launcher uses it");
@@ -56,7 +52,7 @@ export function peerAllocator(): { name: PeerAllocator; library?: string } {
     library = find();
   }
   if (library) return { name, library };
-  if (asked) throw new Error(`LMFORGE_BENCH_PEER_ALLOCATOR=${asked}: ${ALLOCATORS[name].join(" or ")} not found (install ${name === "tcmalloc" ? "libtcmalloc-minimal4" : "libjemalloc2"})`);
+  if (asked) throw new Error(`LMFORGE_BENCH_PEER_ALLOCATOR=${asked}: ${MALLOC_LIBRARIES[name].join(" or ")} not found (install ${name === "tcmalloc" ? "libtcmalloc-minimal4" : "libjemalloc2"})`);
   return { name: "default" };
 }
 

@@ -12,7 +12,7 @@ export function conditions(r: BenchResult): string {
   const ceiling = r.ceiling ? `; GEMM ceiling ${r.ceiling.fp32.toFixed(0)} GFLOP/s fp32, ${r.ceiling.bf16.toFixed(0)} bf16` : "";
   return (
     `${r.date.slice(0, 10)}, ${r.cpu} (${r.cores} cores, load ${r.load.before.toFixed(1)} -> ${r.load.after.toFixed(1)}), ` +
-    `lmforge on libtorch ${r.libtorch} vs PyTorch ${r.pytorch}${r.peerAllocator ? ` (${r.peerAllocator === "default" ? "glibc malloc" : r.peerAllocator})` : ""}, ${r.threads} threads, median of ${r.repeats}${r.quick ? ", --quick sizes" : ""}${ceiling}`
+    `lmforge on libtorch ${r.libtorch}${r.runtime?.malloc ? ` (${r.runtime.malloc})` : ""} vs PyTorch ${r.pytorch}${r.peerAllocator ? ` (${r.peerAllocator === "default" ? "glibc malloc" : r.peerAllocator})` : ""}, ${r.threads} threads, median of ${r.repeats}${r.quick ? ", --quick sizes" : ""}${ceiling}`
   );
 }
 

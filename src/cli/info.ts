@@ -6,7 +6,9 @@ export async function infoCommand(v: Record<string, unknown>): Promise<void> {
   const { runtimeInfo } = await import("../torch/index.js");
   const info = runtimeInfo();
   if (v.json) {
-    console.log(JSON.stringify(info));
+    // the process id too: the command restarts itself in place (src/torch/malloc.ts), and a
+    // parent that signals the process it started must reach the one that runs
+    console.log(JSON.stringify({ ...info, pid: process.pid }));
     return;
   }
   console.log(`libtorch ${info.torchVersion}, ${info.threads} intra-op threads, oneDNN ${info.mkldnn ? "yes" : "no"}`);
@@ -14,6 +16,7 @@ export async function infoCommand(v: Record<string, unknown>): Promise<void> {
   console.log(`CUDA: ${info.cuda ? `${info.cudaDevices} device(s)` : "not available"}`);
   const limit = info.cpuCacheLimit ? `keeps up to ${Math.round(info.cpuCacheLimit / 2 ** 20)} MiB` : "off";
   console.log(`CPU cache: ${limit} (LMFORGE_CPU_CACHE_MB); own attention kernels: ${info.attentionKernels[0] ? "yes" : "no (composed from ATen ops)"}`);
+  console.log(`malloc: ${info.malloc} (LMFORGE_MALLOC=tcmalloc|jemalloc|system; the command restarts itself under tcmalloc where installed)`);
 }
 
 export const BENCH_OPTIONS: readonly OptionSpec[] = [

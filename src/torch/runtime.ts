@@ -2,6 +2,7 @@
 import type { DType } from "./dtype.js";
 import { CPU_FLAGS, blasChoice, native, variablesSet } from "./native.js";
 import type { CpuCacheStats } from "./native.js";
+import { currentMalloc } from "./malloc.js";
 
 export function getNumThreads(): number {
   return native.getNumThreads();
@@ -46,6 +47,8 @@ export interface RuntimeInfo {
   cpuCacheLimit: number;
   /** Whether lmforge's attention kernels serve [float32, bfloat16] (they need oneDNN's GEMM exported). */
   attentionKernels: [boolean, boolean];
+  /** The malloc the process runs with (the `lmforge` command restarts itself under tcmalloc where installed: LMFORGE_MALLOC). */
+  malloc: ReturnType<typeof currentMalloc>;
   /** Environment variables lmforge set before libtorch loaded (OPENBLAS_CORETYPE, GOMP_SPINCOUNT). */
   variablesSet: Record<string, string>;
 }
@@ -63,6 +66,7 @@ export function runtimeInfo(): RuntimeInfo {
     parallelInfo: native.parallelInfo(),
     cpuCacheLimit: native.cpuCacheStats().limit,
     attentionKernels: native.attentionKernels(),
+    malloc: currentMalloc(),
     variablesSet: Object.fromEntries(variablesSet.map((v) => [v, process.env[v] ?? ""])),
   };
 }
