@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import * as torch from "../src/torch/index.js";
 import { setGradientCheckpointing } from "../src/nn/index.js";
 import { AutoModelForMaskedLM } from "../src/models/index.js";
+import { restartPlan } from "../src/torch/malloc.js";
 import { median, runPeer } from "./peer.js";
 
 export interface CheckpointingBenchOptions {
@@ -80,11 +81,14 @@ export function lmforgeCase(o: CheckpointingBenchOptions, checkpointing: boolean
   return { stepMs: median(times), setupRssMb, peakRssMb: process.resourceUsage().maxRSS / 1024 };
 }
 
-/** The four cases, each in a fresh process: lmforge and PyTorch, without and with checkpointing. */
+/** The four cases, each in a fresh process: lmforge and PyTorch, without and with checkpointing, each under tcmalloc where installed. */
 export function runCheckpointingBench(o: CheckpointingBenchOptions = BERT_BASE): CheckpointingRow[] {
   const rows: CheckpointingRow[] = [];
   for (const checkpointing of [false, true]) {
-    const env = { ...process.env, OMP_NUM_THREADS: String(o.threads), OMP_WAIT_POLICY: "PASSIVE" };
+    const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(o.threads), OMP_WAIT_POLICY: "PASSIVE" };
+    // lmforge's case under the malloc the `lmforge` command restarts itself with (the peer's: bench/peer.ts)
+    const plan = restartPlan(process.env);
+    if ("library" in plan) env.LD_PRELOAD = plan.library;
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--case", JSON.stringify({ ...o, checkpointing })], { encoding: "utf8", env, maxBuffer: 1 << 24 });
     if (r.status !== 0) throw new Error(`bench checkpointing: the lmforge case failed (${r.status}):\n${r.stderr}`);
     const lines = r.stdout.trim().split("\n");
