@@ -68,7 +68,8 @@ export function lmforgeCase(o: CheckpointingBenchOptions, checkpointing: boolean
   const labels = torch.keep(torch.where(torch.rand([o.batch, o.seq]).lt(0.15), ids, torch.fullLike(ids, -100)));
   const setupRssMb = rssMb();
   const step = (): void => {
-    torch.scope(() => model.forward({ inputIds: ids, attentionMask: mask, labels }).loss!.backward());
+    // as the Trainer does: only the loss outlives the forward's scope, the logits are freed before the backward
+    torch.scope(() => torch.scope(() => model.forward({ inputIds: ids, attentionMask: mask, labels }).loss!).backward());
     for (const p of model.parameters()) p.zeroGrad();
   };
   for (let i = 0; i < o.warmup; i++) step();

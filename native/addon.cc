@@ -261,6 +261,27 @@ napi_value is_leaf(napi_env env, napi_callback_info info) {
   LMF_CATCH("isLeaf", argv, 1, "t")
 }
 
+// share(t): a second handle on the same tensor (the same TensorImpl: its .grad, its graph), with
+// a lifetime of its own. useCount(t): how many references the TensorImpl has (handles, views'
+// bases, autograd nodes such as a leaf's gradient accumulator): 1 means nothing but this handle
+// can reach it. Gradient checkpointing uses the two to keep its stacks' outputs without keeping
+// them from the caller's scope.
+napi_value share(napi_env env, napi_callback_info info) {
+  LMF_ARGS(1);
+  LMF_TRY { return lmf::ret_tensor(env, lmf::tensor_arg(env, argv[0], "share", "tensor")); }
+  LMF_CATCH("share", argv, 1, "t")
+}
+
+napi_value use_count(napi_env env, napi_callback_info info) {
+  LMF_ARGS(1);
+  LMF_TRY {
+    napi_value out;
+    napi_create_double(env, static_cast<double>(lmf::tensor_arg(env, argv[0], "useCount", "tensor").use_count()), &out);
+    return out;
+  }
+  LMF_CATCH("useCount", argv, 1, "t")
+}
+
 napi_value grad_fn_name(napi_env env, napi_callback_info info) {
   LMF_ARGS(1);
   LMF_TRY {
@@ -572,6 +593,8 @@ const Entry kEntries[] = {
     {"requiresGrad", requires_grad},
     {"setRequiresGrad", set_requires_grad},
     {"isLeaf", is_leaf},
+    {"share", share},
+    {"useCount", use_count},
     {"gradFn", grad_fn_name},
     {"grad", grad},
     {"setGrad", set_grad},

@@ -52,11 +52,14 @@ interface Run {
 }
 
 /** One forward and backward in train mode from a seed; the gradients by parameter name. */
-function step(model: PretrainedModel, labels: number[][], seed: number): Run {
+function step(model: PretrainedModel, labels: number[][], seed: number, lossOnly = false): Run {
   for (const p of model.parameters()) p.zeroGrad();
   return torch.scope(() => {
     torch.manualSeed(seed);
-    const out = model.forward({ inputIds: torch.tensor(ids, { dtype: "int64" }), attentionMask: torch.tensor(attention, { dtype: "int64" }), labels: torch.tensor(labels, { dtype: "int64" }) });
+    const forward = () => model.forward({ inputIds: torch.tensor(ids, { dtype: "int64" }), attentionMask: torch.tensor(attention, { dtype: "int64" }), labels: torch.tensor(labels, { dtype: "int64" }) });
+    // lossOnly: as the Trainer runs a step, every handle of the forward but the loss is freed
+    // before the backward (the checkpointed stack's output among them)
+    const out = lossOnly ? { loss: torch.scope(() => forward().loss!) } : forward();
     const pending = pendingCheckpoints();
     out.loss!.backward();
     const grads = new Map<string, number[]>();
@@ -82,7 +85,10 @@ function checkSameGradients(what: string, build: () => PretrainedModel, labels: 
   const otherSeed = step(model, labels, 43);
   setGradientCheckpointing(model);
   const checkpointed = step(model, labels, 42);
+  const lossOnly = step(model, labels, 42, true);
   setGradientCheckpointing(model, false);
+  assert.equal(lossOnly.pending, 1, `${what}: the stack outlives its output's handle`);
+  assert.ok(maxDiff(checkpointed.grads, lossOnly.grads) === 0, `${what}: freeing the forward's handles before the backward changes nothing`);
 
   assert.equal(plain.pending, 0, `${what}: nothing is checkpointed when off`);
   assert.equal(checkpointed.pending, 1, `${what}: the layers ran checkpointed`);

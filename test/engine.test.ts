@@ -331,6 +331,28 @@ test("backward with a gradient, retainGrad on a non-leaf, and a second pass with
   assertClose(x.grad!, [18 + 18, 360 + 36]);
 });
 
+test("share() is a second handle on the same tensor; useCount sees handles, views and the graph", () => {
+  torch.scope(() => {
+    const leaf = T([1, 2], { dtype: "float64", requiresGrad: true });
+    assert.equal(leaf.useCount, 1);
+    const other = leaf.share();
+    assert.equal(leaf.useCount, 2);
+    // the graph made through the second handle leaves its gradient on the first
+    const loss = torch.scope(() => other.mul(other).sum());
+    other.dispose();
+    // the graph holds the leaf: its gradient accumulator and (for mul's backward) two saved copies
+    assert.equal(leaf.useCount, 4, "the graph holds the leaf");
+    loss.backward();
+    assertClose(leaf.grad!, [2, 4]);
+    loss.dispose();
+    assert.equal(leaf.useCount, 1, "graph freed: only this handle is left");
+    const v = leaf.view([2, 1]);
+    assert.equal(leaf.useCount, 3, "a view holds its base, and its graph the leaf's gradient accumulator");
+    v.dispose();
+    assert.equal(leaf.useCount, 1);
+  });
+});
+
 test("grad() differentiates chosen outputs without touching .grad, and supports second order", () => {
   const x = T([2], { dtype: "float64", requiresGrad: true });
   const y = x.pow(3);

@@ -29,7 +29,12 @@ import type { Module } from "./module.js";
 interface Tape {
   /** The stack's input with its graph (embeddings), or null if nothing below needs a gradient. */
   root: Tensor | null;
-  /** The stack's output as a leaf: the head's backward leaves its gradient here. */
+  /**
+   * The stack's output as a leaf, our own handle on it (kept): the head's backward leaves its
+   * gradient here. The caller gets a second handle (share()), which its scope may free before
+   * the backward (the Trainer frees the logits and every other handle of the objective's
+   * forward before it): the graph still reaches the leaf.
+   */
   leaf: Tensor;
   /** Layer i's input, detached (B, T, C). */
   inputs: Tensor[];
@@ -113,18 +118,29 @@ export function checkpointLayers(count: number, x: Tensor, consts: readonly (Ten
     // the training kernels, the layer's graph freed with the scope: only the output's data leaves
     h = torch.scope(() => layer(i, input, kept).detach());
   }
-  const leaf = h.requiresGrad_(true);
+  const leaf = torch.keep(h.requiresGrad_(true));
   // a new handle on x with its graph (a view), ours to free, whatever the caller's scope does
   const root = x.requiresGrad ? torch.keep(x.view([...x.shape])) : null;
   tapes.push({ root, leaf, inputs, rng, consts: kept, layer });
-  return leaf;
+  return leaf.share();
 }
 
-/** Frees the stacks whose output was freed without a backward (a skipped step, inference). */
+/**
+ * Whether nothing can send the stack's output a gradient any more: no handle but ours and no
+ * graph reaches it (a skipped step, a forward whose outputs were freed without a backward).
+ */
+function orphaned(tape: Tape): boolean {
+  if (tape.leaf.useCount !== 1) return false;
+  const g = tape.leaf.grad;
+  g?.dispose();
+  return g === undefined;
+}
+
+/** Frees the stacks that no backward can reach any more. */
 function dropStale(): void {
   for (let i = tapes.length - 1; i >= 0; i--) {
     const tape = tapes[i]!;
-    if (tape.leaf.isDisposed) {
+    if (orphaned(tape)) {
       tapes.splice(i, 1);
       release(tape);
     }
@@ -132,7 +148,7 @@ function dropStale(): void {
 }
 
 function release(tape: Tape): void {
-  torch.dispose([tape.root, tape.inputs, tape.consts]);
+  torch.dispose([tape.leaf, tape.root, tape.inputs, tape.consts]);
 }
 
 /**
@@ -147,12 +163,12 @@ function drain(): void {
   try {
     for (let i = tapes.length - 1; i >= 0; i--) {
       const tape = tapes[i]!;
-      if (tape.leaf.isDisposed) {
+      const g = tape.leaf.grad;
+      if (g === undefined && orphaned(tape)) {
         tapes.splice(i, 1);
         release(tape);
         continue;
       }
-      const g = tape.leaf.grad;
       if (g === undefined) continue;
       tapes.splice(i, 1);
       try {

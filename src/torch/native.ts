@@ -29,6 +29,8 @@ export interface NativeCore {
   requiresGrad(h: Handle): boolean;
   setRequiresGrad(h: Handle, on: boolean): void;
   isLeaf(h: Handle): boolean;
+  share(h: Handle): Handle;
+  useCount(h: Handle): number;
   gradFn(h: Handle): string | undefined;
   grad(h: Handle): Handle | undefined;
   setGrad(h: Handle, g: Handle | null): void;

@@ -109,6 +109,20 @@ export class Tensor implements Scoped {
   get isLeaf(): boolean {
     return native.isLeaf(this._h);
   }
+  /**
+   * A second handle on this very tensor (its storage, .grad and graph: not a view), freed on its
+   * own, by its own scope.
+   */
+  share(): Tensor {
+    return new Tensor(native.share(this._h));
+  }
+  /**
+   * How many references the underlying tensor has: handles (share()), views' bases, autograd
+   * nodes. 1: this handle is the only way left to it.
+   */
+  get useCount(): number {
+    return native.useCount(this._h);
+  }
   /** The name of the autograd node that made this tensor (e.g. "AddBackward0"). */
   get gradFn(): string | undefined {
     return native.gradFn(this._h);
