@@ -373,6 +373,29 @@ check("fusedLinear", () => {
   torch.noGrad(() => w.mul_(-1));
   const [got2, ref2] = ac();
   assert.ok(got2.float().equal(ref2.float()) && !got2.float().equal(got.float()), "the kept bfloat16 weights follow a change");
+  // bfloat16 weights (a model cast to bfloat16), several: the kept concatenation gives what
+  // at::linear on the concatenated weights gives, bit for bit, and follows in-place changes
+  const [xh, wh, bh] = [x.to("bfloat16"), w.to("bfloat16"), b.to("bfloat16")];
+  const bfPair = (): [Tensor, Tensor] => torch.noGrad(() => [torch.fusedLinear(xh, [wh, wh], [bh, bh]), torch.linear(xh, torch.cat([wh, wh], 0), torch.cat([bh, bh], 0))]);
+  const [bf, bfRef] = bfPair();
+  assert.equal(bf.dtype, "bfloat16");
+  assert.ok(bf.float().equal(bfRef.float()), "fused linear on bfloat16 weights = linear on their concatenation");
+  torch.noGrad(() => wh.mul_(-1));
+  const [bf2, bfRef2] = bfPair();
+  assert.ok(bf2.float().equal(bfRef2.float()) && !bf2.float().equal(bf.float()), "the kept bfloat16 concatenation follows a change");
+  // bfloat16 weights stored (in, out), as GPT-2's Conv1D: an (out, in) copy is kept; the same
+  // products (to bfloat16 rounding: the GEMM may sum in another order), following a change
+  const wio16 = w.t().contiguous().to("bfloat16");
+  // the largest difference in bfloat16 ulps of the largest output (2^-7 of its magnitude)
+  const io = (): number =>
+    torch.noGrad(() => {
+      const ref = torch.linear(xh, wio16.t(), bh).float();
+      const diff = torch.fusedLinear(xh, [wio16], [bh], "none", true).float().sub(ref).abs().max().item();
+      return diff / (ref.abs().max().item() * 2 ** -7);
+    });
+  assert.ok(io() <= 1, `bfloat16 (in, out) weight: ${io()} ulps`);
+  torch.noGrad(() => wio16.mul_(-2));
+  assert.ok(io() <= 1, `bfloat16 (in, out) weight after a change: ${io()} ulps`);
   // weights stored (in, out), as GPT-2's Conv1D: one read as stored, two concatenated along out
   close(torch.noGrad(() => torch.fusedLinear(a, [w1.t().contiguous()], [b1], "none", true)), torch.linear(a, w1, b1).toArray() as NestedArray);
   close(torch.noGrad(() => torch.fusedLinear(a, [w1.t().contiguous(), w2.t().contiguous()], [b1, b2], "none", true)), torch.fusedLinear(a, [w1, w2], [b1, b2]).toArray() as NestedArray);
