@@ -340,14 +340,15 @@ test("share() is a second handle on the same tensor; useCount sees handles, view
     // the graph made through the second handle leaves its gradient on the first
     const loss = torch.scope(() => other.mul(other).sum());
     other.dispose();
-    // the graph holds the leaf: its gradient accumulator and (for mul's backward) two saved copies
-    assert.equal(leaf.useCount, 4, "the graph holds the leaf");
+    // the graph holds the leaf (its gradient accumulator; libtorch 1.13 also counts mul's two
+    // saved copies: 4 here): how many references is libtorch's business, that there are some is ours
+    assert.ok(leaf.useCount > 1, `the graph holds the leaf (${leaf.useCount})`);
     loss.backward();
     assertClose(leaf.grad!, [2, 4]);
     loss.dispose();
     assert.equal(leaf.useCount, 1, "graph freed: only this handle is left");
     const v = leaf.view([2, 1]);
-    assert.equal(leaf.useCount, 3, "a view holds its base, and its graph the leaf's gradient accumulator");
+    assert.ok(leaf.useCount > 1, `a view holds its base (${leaf.useCount})`);
     v.dispose();
     assert.equal(leaf.useCount, 1);
   });

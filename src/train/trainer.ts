@@ -367,8 +367,8 @@ export class Trainer {
             return adversarialBackward(() => embed.forward(batch.inputIds), (e) => objective.loss(model, { ...batch, inputsEmbeds: e }).loss, adv, share);
           }
           // only the loss leaves this scope: the logits and whatever else the objective made are
-          // freed before the backward (the graph keeps what it needs), so they are not alive through
-          // it and the recomputation of checkpointed layers (bert-base, batch 78: 1.2 GB of logits)
+          // freed before the backward (the graph keeps what it needs), not alive through the
+          // backward and its recomputation of checkpointed layers (bert-base, batch 78: 1.2 GB)
           const loss = torch.scope(() => objective.loss(model, batch).loss);
           if (this.o.gradientCheckpointing) requireCheckpointed(model, "--gradient-checkpointing");
           const v = loss.item();
