@@ -386,16 +386,18 @@ check("fusedLinear", () => {
   // bfloat16 weights stored (in, out), as GPT-2's Conv1D: an (out, in) copy is kept; the same
   // products (to bfloat16 rounding: the GEMM may sum in another order), following a change
   const wio16 = w.t().contiguous().to("bfloat16");
-  // the largest difference in bfloat16 ulps of the largest output (2^-7 of its magnitude)
+  // the largest difference in bfloat16 ulps of the largest output (2^-7 of its magnitude); up to
+  // 2: the product and the bias add may each round to bfloat16 in another order (a stale copy
+  // after the change below would be off by the outputs' own size, over 100 ulps)
   const io = (): number =>
     torch.noGrad(() => {
       const ref = torch.linear(xh, wio16.t(), bh).float();
       const diff = torch.fusedLinear(xh, [wio16], [bh], "none", true).float().sub(ref).abs().max().item();
       return diff / (ref.abs().max().item() * 2 ** -7);
     });
-  assert.ok(io() <= 1, `bfloat16 (in, out) weight: ${io()} ulps`);
+  assert.ok(io() <= 2, `bfloat16 (in, out) weight: ${io()} ulps`);
   torch.noGrad(() => wio16.mul_(-2));
-  assert.ok(io() <= 1, `bfloat16 (in, out) weight after a change: ${io()} ulps`);
+  assert.ok(io() <= 2, `bfloat16 (in, out) weight after a change: ${io()} ulps`);
   // weights stored (in, out), as GPT-2's Conv1D: one read as stored, two concatenated along out
   close(torch.noGrad(() => torch.fusedLinear(a, [w1.t().contiguous()], [b1], "none", true)), torch.linear(a, w1, b1).toArray() as NestedArray);
   close(torch.noGrad(() => torch.fusedLinear(a, [w1.t().contiguous(), w2.t().contiguous()], [b1, b2], "none", true)), torch.fusedLinear(a, [w1, w2], [b1, b2]).toArray() as NestedArray);
