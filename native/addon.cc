@@ -5,6 +5,7 @@
 #include <torch/csrc/api/include/torch/cuda.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -518,18 +519,43 @@ napi_value cuda_synchronize(napi_env env, napi_callback_info info) {
   LMF_CATCH("cudaSynchronize", argv, 0, "")
 }
 
+// profileStart(path): libtorch's own (legacy autograd) profiler records every op from here on,
+// on every thread, forward and backward; profileStop() writes them to path as a Chrome trace
+// (chrome://tracing, Perfetto), which src/torch/profile.ts sums per op.
+std::unique_ptr<torch::autograd::profiler::RecordProfile> g_profile;
+
+napi_value profile_start(napi_env env, napi_callback_info info) {
+  LMF_ARGS(1);
+  LMF_TRY {
+    if (g_profile) throw std::runtime_error("a profile is already being recorded");
+    g_profile = std::make_unique<torch::autograd::profiler::RecordProfile>(lmf::str_arg(env, argv[0], "profileStart", "path"));
+    return undefined(env);
+  }
+  LMF_CATCH("profileStart", argv, 1, "v")
+}
+
+napi_value profile_stop(napi_env env, napi_callback_info info) {
+  LMF_ARGS(0);
+  LMF_TRY {
+    if (!g_profile) throw std::runtime_error("no profile is being recorded");
+    g_profile.reset();  // writes the trace
+    return undefined(env);
+  }
+  LMF_CATCH("profileStop", argv, 0, "")
+}
+
 napi_value parallel_info(napi_env env, napi_callback_info /*info*/) {
   napi_value out;
   napi_create_string_utf8(env, at::get_parallel_info().c_str(), NAPI_AUTO_LENGTH, &out);
   return out;
 }
-// cpuCacheStats() -> { mapped, inUse, cached, limit, hits, misses } of the caching allocator.
+// cpuCacheStats() -> { mapped, inUse, peakInUse, cached, limit, hits, misses } of the caching allocator.
 napi_value cpu_cache_stats(napi_env env, napi_callback_info /*info*/) {
   lmf::CacheStats s = lmf::cache_stats();
   napi_value out;
   napi_create_object(env, &out);
   const std::pair<const char*, double> fields[] = {
-      {"mapped", double(s.mapped)}, {"inUse", double(s.in_use)}, {"cached", double(s.cached)},
+      {"mapped", double(s.mapped)}, {"inUse", double(s.in_use)}, {"peakInUse", double(s.peak_in_use)}, {"cached", double(s.cached)},
       {"limit", double(s.limit)},   {"hits", double(s.hits)},    {"misses", double(s.misses)}};
   for (const auto& f : fields) {
     napi_value v;
@@ -537,6 +563,11 @@ napi_value cpu_cache_stats(napi_env env, napi_callback_info /*info*/) {
     napi_set_named_property(env, out, f.first, v);
   }
   return out;
+}
+
+napi_value cpu_cache_reset_peak(napi_env env, napi_callback_info /*info*/) {
+  lmf::cache_reset_peak();
+  return undefined(env);
 }
 
 napi_value cpu_cache_empty(napi_env env, napi_callback_info /*info*/) {
@@ -618,6 +649,9 @@ const Entry kEntries[] = {
     {"parallelThreadsUsed", parallel_threads_used},
     {"attentionKernels", attention_kernels},
     {"cpuCacheStats", cpu_cache_stats},
+    {"cpuCacheResetPeak", cpu_cache_reset_peak},
+    {"profileStart", profile_start},
+    {"profileStop", profile_stop},
     {"cpuCacheEmpty", cpu_cache_empty},
     {"setCpuCacheLimit", cpu_cache_set_limit},
 };

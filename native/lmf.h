@@ -43,6 +43,7 @@ void check(napi_env env, napi_status status, const char* what);
 struct CacheStats {
   size_t mapped;  // bytes mapped by the cache: in use plus cached
   size_t in_use;  // bytes held by live tensors
+  size_t peak_in_use;  // the most in_use since the start or the last cache_reset_peak
   size_t cached;  // bytes kept for reuse
   size_t limit;   // most bytes kept for reuse
   uint64_t hits;
@@ -51,6 +52,7 @@ struct CacheStats {
 void install_caching_allocator();
 CacheStats cache_stats();
 void cache_empty();
+void cache_reset_peak();
 void cache_set_limit(size_t bytes);
 
 // oneDNN's C GEMM entry points. libdnnl is libtorch's own dependency on Debian (its mkldnn

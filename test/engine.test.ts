@@ -254,6 +254,25 @@ test("the CPU cache reuses freed large blocks, keeps contents apart, honours its
   assert.throws(() => torch.cpuCache.setLimit(1.5), /setCpuCacheLimit: argument 'bytes' must be an integer/);
 });
 
+test("the CPU cache's peakInUse is the high-water mark of live large blocks since resetPeak", () => {
+  const MiB = 1 << 20;
+  const n = (4 * MiB) / 4;
+  torch.cpuCache.resetPeak();
+  const base = torch.cpuCache.stats();
+  assert.equal(base.peakInUse, base.inUse, "resetPeak starts the peak from what is in use");
+  // three 4 MiB float32 tensors alive at once (two operands and their sum), then freed
+  const f32 = { dtype: "float32" } as const;
+  torch.scope(() => torch.full([n], 1, f32).add(torch.full([n], 2, f32)).sum().item());
+  const after = torch.cpuCache.stats();
+  assert.equal(after.inUse, base.inUse, "everything was freed");
+  assert.ok(after.peakInUse - base.inUse >= 12 * MiB && after.peakInUse - base.inUse < 16 * MiB, `three 4 MiB tensors were alive together: peak +${(after.peakInUse - base.inUse) / MiB} MiB`);
+  // one at a time: a fresh peak counts a single block
+  torch.cpuCache.resetPeak();
+  for (let i = 0; i < 3; i++) torch.scope(() => torch.full([n], i, f32).sum().item());
+  const one = torch.cpuCache.stats().peakInUse - base.inUse;
+  assert.ok(one >= 4 * MiB && one < 8 * MiB, `one 4 MiB tensor at a time: peak +${one / MiB} MiB`);
+});
+
 test("the CPU cache evicts the least recently freed block first, not the largest", () => {
   const MiB = 1 << 20;
   const before = torch.cpuCache.stats();

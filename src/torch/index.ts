@@ -12,6 +12,8 @@ export { onAfterBackward } from "./after-backward.js";
 export { manualSeed, getRngState, setRngState, dropout } from "./random.js";
 export { getNumThreads, setNumThreads, runtimeInfo, cuda, cpuCache, autocast, defaultPrecision } from "./runtime.js";
 export type { CpuCacheStats } from "./native.js";
+export { profile, opTotals } from "./profile.js";
+export type { OpTotal, ProfileResult } from "./profile.js";
 export type { RuntimeInfo, AutocastOptions } from "./runtime.js";
 export { scaledDotProductAttention, hasFusedAttention, attentionKernels } from "./attention.js";
 export type { AttentionOptions } from "./attention.js";

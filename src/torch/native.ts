@@ -75,6 +75,9 @@ export interface NativeCore {
   attentionKernels(): [boolean, boolean];
   cpuCacheStats(): CpuCacheStats;
   cpuCacheEmpty(): void;
+  cpuCacheResetPeak(): void;
+  profileStart(path: string): void;
+  profileStop(): void;
   setCpuCacheLimit(bytes: number): void;
 }
 
@@ -84,6 +87,8 @@ export interface CpuCacheStats {
   mapped: number;
   /** Held by live tensors. */
   inUse: number;
+  /** The most inUse since the process started or cpuCache.resetPeak() (torch.cuda.max_memory_allocated's CPU twin). */
+  peakInUse: number;
   /** Kept for reuse. */
   cached: number;
   /** The most kept for reuse (LMFORGE_CPU_CACHE_MB; 0: no caching). */

@@ -21,6 +21,8 @@ export function setNumThreads(n: number): void {
  */
 export const cpuCache = {
   stats: (): CpuCacheStats => native.cpuCacheStats(),
+  /** Starts peakInUse again from what is in use now (as torch.cuda.reset_peak_memory_stats). */
+  resetPeak: (): void => native.cpuCacheResetPeak(),
   /** Returns every cached block to the system (tensors in use are untouched). */
   empty: (): void => native.cpuCacheEmpty(),
   /** Caps the bytes kept for reuse, releasing what is over at once. */
