@@ -158,7 +158,9 @@ export function lmforgeCase(c: ModelCase): number {
   else m.eval();
   const step = (): void => {
     if (opt) {
-      torch.scope(() => torch.autocast(() => m.forward(inputs).loss!, { enabled: bf16 }).backward());
+      // as the Trainer steps (and the peer, whose outputs object dies once .loss is taken): only
+      // the loss leaves the forward's scope, so the logits are freed before the backward
+      torch.scope(() => torch.scope(() => torch.autocast(() => m.forward(inputs).loss!, { enabled: bf16 })).backward());
       opt.step();
       opt.zeroGrad();
     } else {

@@ -2,6 +2,7 @@
 // run every case once per repeat, alternating which side goes first, each side's peak RSS
 // taken per case, the median of the repeats kept.
 import { readFileSync, writeFileSync } from "node:fs";
+import * as torch from "../src/torch/index.js";
 import { median } from "./peer.js";
 
 /**
@@ -34,8 +35,9 @@ export interface BenchRow {
 /** How peak RSS is measured, for the notes. */
 export const PEAK_RSS_NOTE =
   "peak RSS: each side's own process, VmHWM of /proc/self/status reset (/proc/self/clear_refs) before each case, so the peak " +
-  "during that case, its runtime's baseline (node + libtorch, python + torch) included; lmforge's process also runs the other " +
-  "cases, so memory its allocator kept from an earlier case can count (maxRSS deltas would not be honest: maxRSS is a lifetime peak).";
+  "during that case, its runtime's baseline (node + libtorch, python + torch) included; lmforge empties its cache of freed blocks " +
+  "before each case, so that memory kept from an earlier case does not count (its warm-up maps its own again), as PyTorch's " +
+  "allocator (tcmalloc) returns large freed blocks (maxRSS deltas would not be honest: maxRSS is a lifetime peak).";
 
 /** Resets this process's peak RSS (Linux); false where the kernel does not allow it. */
 export function resetPeakRss(): boolean {
@@ -72,8 +74,9 @@ export interface PeerResults {
   results: Measured[];
 }
 
-/** Runs one case on lmforge's side with its peak RSS. */
+/** Runs one case on lmforge's side with its peak RSS, from an empty cache of freed blocks. */
 export function measureOurs(fn: () => number): Measured {
+  torch.cpuCache.empty();
   resetPeakRss();
   const value = fn();
   return { value, rssMB: peakRssMB() };

@@ -9,8 +9,24 @@ def config():
     torch.set_num_threads(cfg["threads"])
     return cfg
 
+def release_free_memory():
+    """Hands the memory the malloc keeps back to the system, where it can: tcmalloc's
+    MallocExtension_ReleaseFreeMemory (the peer runs under tcmalloc), glibc's malloc_trim; so that
+    an earlier case's freed memory does not count in the next case's peak (lmforge empties its
+    cache before each case)."""
+    import ctypes, gc
+    gc.collect()
+    lib = ctypes.CDLL(None)
+    for name in ("MallocExtension_ReleaseFreeMemory", "malloc_trim"):
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn(*([0] if name == "malloc_trim" else []))
+            return
+
 def reset_peak_rss():
-    # VmHWM back to the current RSS (Linux >= 4.0), so the next read is this case's peak
+    # memory freed by earlier cases returned first, then VmHWM back to the current RSS
+    # (Linux >= 4.0), so the next read is this case's peak
+    release_free_memory()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
