@@ -25,6 +25,8 @@
 #include "lmf.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <dlfcn.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -285,6 +287,14 @@ void cache_reset_peak() { CachingAllocator::instance()->reset_peak(); }
 void cache_empty() {
   clear_linear_cache();  // its transposed weights are among what is freed
   CachingAllocator::instance()->empty();
+  // and what the malloc under libtorch's small blocks keeps: tcmalloc (which the lmforge command
+  // runs under) holds freed memory until asked, glibc's malloc returns its heap's free top
+  using Release = void (*)();
+  static const Release tcmalloc_release = reinterpret_cast<Release>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
+  if (tcmalloc_release)
+    tcmalloc_release();
+  else
+    malloc_trim(0);
 }
 void cache_set_limit(size_t bytes) { CachingAllocator::instance()->set_limit(bytes); }
 
