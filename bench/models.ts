@@ -1,8 +1,9 @@
 // Model benchmark, side by side with PyTorch (the same architectures written as Hugging
 // Face's eager code, bench/peers/models_torch.py): bert-base forward passes for sequence
 // classification, and full training steps (forward, backward, AdamW) of bert-mini (sequence
-// classification and masked-LM pretraining), GPT-2 small and a Llama-style model of the same
-// size, in float32 and bfloat16 autocast. Reports tokens per second (B*T over a step's median
+// classification and masked-LM pretraining), GPT-2 small, a Llama-style model of the same
+// size and t5-small (teacher-forced sequence to sequence: the labels as long as the source, so
+// a "token" is one source token and one target token), in float32 and bfloat16 autocast. Reports tokens per second (B*T over a step's median
 // wall time) and, for training rows, model FLOPs utilisation (flopsPerToken below).
 //
 // Where lmforge skips work nobody sees (firstTokenOnly: a sequence head reads token 0 only, so
@@ -16,7 +17,7 @@
 // AdamW(foreach=True).
 import * as torch from "../src/torch/index.js";
 import { AdamW } from "../src/optim/index.js";
-import { bert, gpt2, llama } from "../src/models/index.js";
+import { bert, gpt2, llama, t5 } from "../src/models/index.js";
 import type { PretrainedModel } from "../src/models/index.js";
 import { runPeer } from "./peer.js";
 import { makeRow, measureOurs, race } from "./row.js";
@@ -26,9 +27,9 @@ import type { GemmCeiling } from "./gemm.js";
 
 export interface ModelCase {
   name: string;
-  model: "bert" | "gpt2" | "llama";
-  /** bert: sequence classification (2 labels) or masked-LM pretraining; gpt2, llama: causal LM. */
-  head: "cls" | "mlm" | "clm";
+  model: "bert" | "gpt2" | "llama" | "t5";
+  /** bert: sequence classification (2 labels) or masked-LM pretraining; gpt2, llama: causal LM; t5: sequence to sequence, the labels the source ids. */
+  head: "cls" | "mlm" | "clm" | "s2s";
   /** Hugging Face's config.json keys, every default filled in: both sides build from these. */
   config: Record<string, unknown>;
   train: boolean;
@@ -49,6 +50,7 @@ const SIZES = {
     mini: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 },
     gpt2: {},
     llama: LLAMA_124M,
+    t5: {},
   },
   // the tiny test configs: hidden 64, 2 layers, 4 heads, 1,000 tokens
   quick: {
@@ -56,6 +58,7 @@ const SIZES = {
     mini: { vocab_size: 1000, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 128 },
     gpt2: { vocab_size: 1000, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4 },
     llama: { vocab_size: 1000, hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128 },
+    t5: { vocab_size: 1000, d_model: 64, d_kv: 16, d_ff: 128, num_layers: 2, num_decoder_layers: 2, num_heads: 4 },
   },
 } as const;
 
@@ -64,7 +67,7 @@ export function modelCases(quick = false): ModelCase[] {
   const s = quick ? SIZES.quick : SIZES.full;
   const base = bert.bertConfig(s.base) as unknown as Record<string, unknown>;
   const mini = bert.bertConfig(s.mini) as unknown as Record<string, unknown>;
-  const label = quick ? { base: "bert tiny", mini: "bert tiny", gpt2: "gpt2 tiny", llama: "llama-style tiny" } : { base: "bert-base", mini: "bert-mini", gpt2: "gpt2", llama: "llama-style 124M" };
+  const label = quick ? { base: "bert tiny", mini: "bert tiny", gpt2: "gpt2 tiny", llama: "llama-style tiny", t5: "t5 tiny" } : { base: "bert-base", mini: "bert-mini", gpt2: "gpt2", llama: "llama-style 124M", t5: "t5-small" };
   const [b1, b32, bt, tt] = quick ? [{ batch: 1, seq: 32 }, { batch: 4, seq: 32 }, { batch: 4, seq: 32 }, { batch: 2, seq: 32 }] : [{ batch: 1, seq: 128 }, { batch: 32, seq: 128 }, { batch: 16, seq: 128 }, { batch: 4, seq: 256 }];
   const steps = (full: number): { warmup: number; steps: number } => ({ warmup: quick ? 1 : Math.min(2, full), steps: quick ? 3 : full });
   const cases: ModelCase[] = [];
@@ -83,6 +86,9 @@ export function modelCases(quick = false): ModelCase[] {
     cases.push({ name: `${label.gpt2} train step, ${shape(tt)}`, model: "gpt2", head: "clm", config: gpt, train: true, precision, work: "equal", ...tt, ...steps(3) });
     const ll = llama.llamaConfig(s.llama) as unknown as Record<string, unknown>;
     cases.push({ name: `${label.llama} train step, ${shape(tt)}`, model: "llama", head: "clm", config: ll, train: true, precision, work: "equal", ...tt, ...steps(3) });
+    // t5-small (v1.0: relu, tied head, dropout 0.1 as its config), source and target of seq tokens each
+    const s2s = t5.t5Config(s.t5) as unknown as Record<string, unknown>;
+    cases.push({ name: `${label.t5} train step, batch ${bt.batch}, source ${bt.seq} + target ${bt.seq}, ${precision}`, model: "t5", head: "s2s", config: s2s, train: true, precision, work: "equal", ...bt, ...steps(3) });
   }
   return cases;
 }
@@ -90,6 +96,7 @@ export function modelCases(quick = false): ModelCase[] {
 function build(c: ModelCase): PretrainedModel {
   if (c.model === "gpt2") return new gpt2.GPT2LMHeadModel(gpt2.gpt2Config(c.config)) as unknown as PretrainedModel;
   if (c.model === "llama") return new llama.LlamaForCausalLM(llama.llamaConfig(c.config)) as unknown as PretrainedModel;
+  if (c.model === "t5") return new t5.T5ForConditionalGeneration(t5.t5Config(c.config)) as unknown as PretrainedModel;
   const config = bert.bertConfig(c.config);
   return (c.head === "mlm" ? new bert.BertForMaskedLM(config) : new bert.BertForSequenceClassification(config)) as unknown as PretrainedModel;
 }
@@ -100,7 +107,7 @@ export function mlmLabels(ids: number[][]): number[][] {
 }
 
 /** Embedding tables: looked up, not multiplied, so they add no FLOPs unless tied to an output layer. */
-const EMBEDDING = /(^|\.)(word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|embed_tokens)\.weight$/;
+const EMBEDDING = /(^|\.)(word_embeddings|position_embeddings|token_type_embeddings|wte|wpe|embed_tokens|shared|relative_attention_bias)\.weight$/;
 /** Output layers of their own (untied): a plain weight, counted like any other. */
 const OUTPUT = /(^|\.)(lm_head|decoder)\.weight$/;
 
@@ -118,7 +125,7 @@ export function matmulParameters(named: Iterable<[string, { numel: number }]>, l
   for (const [name, p] of named) {
     if (OUTPUT.test(name)) ownOutput = true;
     if (!EMBEDDING.test(name)) n += p.numel;
-    else if (/(word_embeddings|wte|embed_tokens)\.weight$/.test(name)) tiedOutput = p.numel;
+    else if (/(word_embeddings|wte|embed_tokens|^shared)\.weight$/.test(name)) tiedOutput = p.numel;
   }
   return n + (languageModel && !ownOutput ? tiedOutput : 0);
 }
@@ -127,10 +134,13 @@ export function matmulParameters(named: Iterable<[string, { numel: number }]>, l
  * Model FLOPs per trained token (forward + backward): 6 per multiplied parameter (a multiply-add
  * forward, two backward; matmulParameters) plus attention's 12·L·d·T (scores and weighted sum,
  * PaLM's appendix B, no causal halving). The model's FLOPs: only equal-work rows get an MFU
- * (an as-run row skips some of them, so the same formula would overstate it).
+ * (an as-run row skips some of them, so the same formula would overstate it). T5, a source and
+ * a target token of seq each: every weight meets one token of its stack, and attention runs
+ * three times a decoder layer's width (self, cross) and once an encoder layer's.
  */
 export function flopsPerToken(c: ModelCase, parameters: number): number {
   const g = (k: string): number => c.config[k] as number;
+  if (c.model === "t5") return 6 * parameters + 12 * (g("num_layers") + 2 * g("num_decoder_layers")) * g("num_heads") * g("d_kv") * c.seq;
   const [L, d] = c.model === "gpt2" ? [g("n_layer"), g("n_embd")] : [g("num_hidden_layers"), g("hidden_size")];
   return 6 * parameters + 12 * L * d * c.seq;
 }
@@ -142,7 +152,7 @@ export function lmforgeCase(c: ModelCase): number {
   const ids = torch.keep(torch.randint(1, Math.min(1000, c.config.vocab_size as number), [c.batch, c.seq]));
   const mask = torch.keep(torch.ones([c.batch, c.seq], { dtype: "int64" }));
   const labels = torch.keep(
-    c.head === "clm" ? ids.clone() : c.head === "mlm" ? torch.tensor(mlmLabels(ids.toArray() as number[][]).flat(), { dtype: "int64", shape: [c.batch, c.seq] }) : torch.randint(0, 2, [c.batch]),
+    c.head === "clm" || c.head === "s2s" ? ids.clone() : c.head === "mlm" ? torch.tensor(mlmLabels(ids.toArray() as number[][]).flat(), { dtype: "int64", shape: [c.batch, c.seq] }) : torch.randint(0, 2, [c.batch]),
   );
   const opt = c.train ? new AdamW(m.parameters(), { lr: 1e-4 }) : null;
   const bf16 = c.precision === "bf16";
@@ -151,9 +161,11 @@ export function lmforgeCase(c: ModelCase): number {
   const inputs =
     c.head === "clm"
       ? { inputIds: ids, labels }
-      : c.head === "mlm"
-        ? { inputIds: ids, attentionMask: mask, labels, maskedOnly: asRun, lastLayerAtLabels: asRun }
-        : { inputIds: ids, attentionMask: mask, firstTokenOnly: asRun, ...(c.train ? { labels } : {}) };
+      : c.head === "s2s"
+        ? { inputIds: ids, attentionMask: mask, labels }
+        : c.head === "mlm"
+          ? { inputIds: ids, attentionMask: mask, labels, maskedOnly: asRun, lastLayerAtLabels: asRun }
+          : { inputIds: ids, attentionMask: mask, firstTokenOnly: asRun, ...(c.train ? { labels } : {}) };
   if (c.train) m.train();
   else m.eval();
   const step = (): void => {

@@ -1,7 +1,7 @@
 # The PyTorch side of bench/models.ts: BERT (sequence classification, masked LM), GPT-2 and
 # Llama written as Hugging Face's eager modeling code computes them (separate q/k/v
 # projections, matmul-softmax attention, exact or tanh GELU, post-/pre-LayerNorm; Llama from
-# llama_torch.py), built from the same config.json keys, timed the same way, each case at its
+# llama_torch.py; T5 from t5_torch.py), built from the same config.json keys, timed the same way, each case at its
 # best among its variants (common.fastest). Prints one JSON line (common.answer).
 import math
 import torch
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from llama_torch import LlamaForCausalLM
 from bert_torch import BertLayer
 from gpt2_torch import GPT2
+from t5_torch import T5ForConditionalGeneration
 from common import config, reset_peak_rss, peak_rss_mb, median_time, fastest, answer
 
 cfg = config()
@@ -59,6 +60,7 @@ def build(case):
     torch.manual_seed(0)
     if case["model"] == "gpt2": return GPT2(case["config"])
     if case["model"] == "llama": return Llama(case["config"])
+    if case["model"] == "t5": return T5ForConditionalGeneration(case["config"])
     return Bert(case["config"], case["head"])
 
 def mlm_labels(ids):
@@ -81,7 +83,7 @@ def seconds(case, variant):
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant.startswith("autocast")):
             return median_time(lambda: m(ids, mask), case["warmup"], case["steps"])
     m.train()
-    labels = ids if case["head"] == "clm" else mlm_labels(ids) if case["head"] == "mlm" else torch.randint(0, 2, (B,))
+    labels = ids if case["head"] in ("clm", "s2s") else mlm_labels(ids) if case["head"] == "mlm" else torch.randint(0, 2, (B,))
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, foreach="foreach" in variant)
     def step():
         # autocast around the forward and the loss of each step, the backward outside, as PyTorch's
