@@ -48,6 +48,11 @@ export interface Objective<E = unknown, B extends Batch = Batch, X = E> {
    * drawn per epoch); -1 for evaluation (fixed, the same every time).
    */
   batch(examples: readonly E[], indices: number[], epoch: number): B;
+  /**
+   * A feature's length, in the tokens a batch pads it to (the encoder's and the decoder's for
+   * sequence to sequence): what the Trainer's groupByLength groups batches by.
+   */
+  length?(feature: E): number;
   /** The loss (a mean over the batch's targets) and metrics of this batch, as sums. */
   loss(model: PretrainedModel, batch: B): { loss: Tensor; metrics: Record<string, number> };
   /** Scores the model on given examples. Without it, evaluateByLoss runs the loss over their features. */

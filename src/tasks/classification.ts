@@ -87,6 +87,11 @@ class ClassificationObjective implements TaskObjective<LabelledExample, EncodedT
     return encode(this.ctx.tokenizer, examples, this.labelIndex, this.windows);
   }
 
+  /** A document's tokens over its windows. */
+  length(row: EncodedText): number {
+    return row.windows.reduce((n, w) => n + w.ids.length, 0);
+  }
+
   batch(rows: readonly EncodedText[], indices: number[]): ClassBatch {
     const picked = indices.map((i) => rows[i]!);
     const windows = picked.flatMap((r) => r.windows);

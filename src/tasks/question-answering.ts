@@ -44,6 +44,10 @@ class QuestionAnsweringObjective implements TaskObjective<QAExample, QAFeature> 
     return this.features(examples, true);
   }
 
+  length(f: QAFeature): number {
+    return f.ids.length;
+  }
+
   batch(features: readonly QAFeature[], indices: number[]): QABatch {
     const f = indices.map((i) => features[i]!);
     return {

@@ -182,6 +182,10 @@ class TokenClassificationObjective implements TaskObjective<NerExample, NerWindo
     return sentences.flatMap((s, i) => nerWindows(this.ctx.tokenizer, s, i, this.tagIndex, this.windowOptions));
   }
 
+  length(w: NerWindow): number {
+    return w.ids.length;
+  }
+
   batch(windows: readonly NerWindow[], indices: number[]): NerBatch {
     const picked = indices.map((i) => windows[i]!);
     const labels = picked.map((w) => w.labels);

@@ -130,6 +130,8 @@ export interface FinetuneOptions extends RecipeOptions {
   adversarial?: AdversarialOptions;
   /** Gradient checkpointing per transformer layer: less memory, a recomputed forward. */
   gradientCheckpointing?: boolean;
+  /** Batches of examples of like length (TrainerOptions.groupByLength). */
+  groupByLength?: boolean;
   /** DP-SGD: a target ε or a noise multiplier, δ, the per-example clipping norm (src/train/privacy/dp-sgd.ts). */
   dpEpsilon?: number;
   dpNoiseMultiplier?: number;
@@ -370,6 +372,7 @@ export async function finetune(given: FinetuneOptions): Promise<FinetuneResult> 
     ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
+    ...(o.groupByLength ? { groupByLength: true } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...recipes.trainer,
     onEval: (m) => {

@@ -60,6 +60,7 @@ export function trainingOptions(d: TrainingDefaults): readonly OptionSpec[] {
     { flag: "bucket-mb", key: "bucketMb", type: "number", min: 0, exclusiveMin: true, default: DEFAULT_BUCKET_MB, help: "data parallel: gradient bucket size in MB (smaller buckets start their allreduce earlier in the backward; comm_hidden in metrics.jsonl says how much is hidden)" },
     { flag: "ddp-tail", key: "ddpTail", type: "string", choices: ["uneven", "pad", "drop"], default: "uneven", help: "data parallel: the epoch's tail over the ranks (uneven: the last ranks get fewer, each step is the one-process step; pad: repeat the first examples, as torch's DistributedSampler; drop: drop the tail)" },
     { flag: "gradient-checkpointing", key: "gradientCheckpointing", type: "boolean", default: false, help: "keep only each transformer layer's input and recompute the layer in the backward (less memory, about a third more compute; same gradients)" },
+    { flag: "group-by-length", key: "groupByLength", type: "boolean", default: false, help: "batches of examples of like length, drawn from shuffled groups of 50 batches (as Hugging Face's group_by_length): less padding, faster steps on text of mixed lengths" },
     { flag: "adversarial", key: "adversarial", type: "string", arg: "fgm:EPS|freelb:EPS:STEPS", parse: parseAdversarial, help: "adversarial training on the word embeddings (FGM, or FreeLB with K ascent steps)" },
   ]);
 }

@@ -80,6 +80,8 @@ export interface PretrainOptions {
   adversarial?: AdversarialOptions;
   /** Gradient checkpointing per transformer layer: less memory, a recomputed forward. */
   gradientCheckpointing?: boolean;
+  /** Batches of examples of like length (TrainerOptions.groupByLength). */
+  groupByLength?: boolean;
   /** Auxiliary tasks beside the masked LM, by name ("word-boundary") with their loss weight. */
   auxiliary?: { name: string; weight: number }[];
   /** Data parallelism over a process group; by default the one a launcher's RANK/WORLD_SIZE name, if any. */
@@ -341,6 +343,7 @@ export async function pretrain(given: PretrainOptions): Promise<PretrainResult> 
     ...(distributed ? { distributed } : {}),
     ...(o.adversarial ? { adversarial: o.adversarial } : {}),
     ...(o.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
+    ...(o.groupByLength ? { groupByLength: true } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...(o.onEval ? { onEval: o.onEval } : {}),
     ...(o.log ? { log: o.log } : {}),

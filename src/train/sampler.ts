@@ -49,3 +49,27 @@ export function rankShare<T>(global: readonly T[], rank: number, worldSize: numb
   if (global.length % worldSize !== 0) throw new Error(`a global batch of ${global.length} examples does not divide among ${worldSize} ranks (ddp tail ${tail})`);
   return global.filter((_, i) => i % worldSize === rank);
 }
+
+/**
+ * An epoch's order regrouped so that each batch holds examples of like length (Hugging Face's
+ * LengthGroupedSampler, the Trainer's group_by_length): the shuffled order is cut into
+ * megabatches of `batch` x min(50, n / (4 x batch)) examples, each sorted longest first, and the
+ * megabatch holding the longest example is put first (so a batch that does not fit in memory
+ * fails at the first step, not hours in). Batches stay random in which examples they draw; what
+ * they lose is the padding: a batch is padded to its longest row. Megabatches are whole batches,
+ * so `batch` (the global batch, with ranks) still starts at every multiple of itself.
+ */
+export function lengthGroupedOrder(order: ArrayLike<number>, lengths: ArrayLike<number>, batch: number): Int32Array {
+  const n = order.length;
+  const mega = batch * Math.max(1, Math.min(50, Math.floor(n / (batch * 4))));
+  const groups: number[][] = [];
+  for (let s = 0; s < n; s += mega) {
+    const g = Array.from({ length: Math.min(mega, n - s) }, (_, i) => order[s + i]!);
+    // a stable sort: examples of one length keep their shuffled order
+    groups.push(g.sort((a, b) => lengths[b]! - lengths[a]!));
+  }
+  let longest = 0;
+  for (let i = 1; i < groups.length; i++) if (lengths[groups[i]![0]!]! > lengths[groups[longest]![0]!]!) longest = i;
+  if (longest > 0) [groups[0], groups[longest]] = [groups[longest]!, groups[0]!];
+  return Int32Array.from(groups.flat());
+}

@@ -34,7 +34,7 @@ import { DpSgd, planDp } from "./privacy/dp-sgd.js";
 import type { DpRequest, DpSettings } from "./privacy/dp-sgd.js";
 import { RunLog, checkpointSteps, lastCheckpoint, removeStaleTemporaries, resumableCheckpoint, rotateCheckpoints } from "./checkpoints.js";
 import { DataParallel, commHidden, fingerprint } from "./data-parallel.js";
-import { epochLength, fitToRanks, rankShare } from "./sampler.js";
+import { epochLength, fitToRanks, lengthGroupedOrder, rankShare } from "./sampler.js";
 import { evaluateDivided } from "./divided-eval.js";
 import type { DistributedOptions } from "./data-parallel.js";
 
@@ -107,6 +107,8 @@ export interface TrainerOptions {
   adversarial?: AdversarialOptions;
   /** Gradient checkpointing per transformer layer (src/nn/checkpoint.ts). */
   gradientCheckpointing?: boolean;
+  /** Batches of examples of like length (sampler.ts lengthGroupedOrder): less padding; every task's objective needs length(). */
+  groupByLength?: boolean;
   /**
    * Differentially private training (DP-SGD): a target ε (the noise multiplier chosen so that
    * the run's steps end there) or a noise multiplier, δ, and the per-sample clipping norm. The
@@ -183,6 +185,8 @@ interface TaskState extends TrainTask {
   orderSeed: number;
   /** The order of the current epoch, made once per epoch. */
   order?: { epoch: number; indices: Int32Array };
+  /** Each feature's length (objective.length), when batches are grouped by it. */
+  lengths?: Int32Array;
 }
 
 export class Trainer {
@@ -228,11 +232,18 @@ export class Trainer {
     }
     if (o.gradientCheckpointing && o.privacy) throw new Error("gradient checkpointing: DP-SGD takes per-example gradients with torch.grad, which does not go through checkpointed layers; drop one of them");
     if (o.gradientCheckpointing) setGradientCheckpointing(o.model);
+    if (o.groupByLength && o.privacy) throw new Error("grouping batches by length: DP-SGD draws its batches by Poisson sampling, not from an epoch order; drop one of them");
     if (o.best && !tasks.some((t) => t.validation?.length)) throw new Error(`early stopping on ${o.best.metric} needs validation examples`);
     this.tasks = tasks.map((t, i) => {
       const features = t.objective.prepare ? t.objective.prepare(t.train) : t.train;
       if (features.length === 0) throw new Error(`task ${t.name}: its ${t.train.length} training examples make no training features`);
-      return { ...t, features, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001 };
+      let lengths: Int32Array | undefined;
+      if (o.groupByLength) {
+        const length = t.objective.length?.bind(t.objective);
+        if (!length) throw new Error(`task ${t.name}: grouping batches by length (--group-by-length) needs the lengths of its features, and the ${t.objective.name} objective has none (its sequences are all of one length)`);
+        lengths = Int32Array.from(features, (f) => length(f));
+      }
+      return { ...t, features, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001, ...(lengths ? { lengths } : {}) };
     });
     this.rates = mixingRates(this.tasks.map((t) => t.features.length), o.mixing ?? { kind: "proportional" });
     const worldSize = o.distributed?.group.worldSize ?? 1;
@@ -341,7 +352,11 @@ export class Trainer {
   private nextGlobalIndices(task: TaskState, size: number): number[] {
     const n = task.features.length;
     // with ranks, the order is fitted to them (padded or cut at its tail: sampler.ts)
-    if (task.order?.epoch !== task.epoch) task.order = { epoch: task.epoch, indices: fitToRanks(epochOrder(n, task.orderSeed, task.epoch), this.parallel?.worldSize ?? 1, this.o.distributed?.tail ?? "uneven") };
+    if (task.order?.epoch !== task.epoch) {
+      const shuffled = epochOrder(n, task.orderSeed, task.epoch);
+      const order = task.lengths ? lengthGroupedOrder(shuffled, task.lengths, size) : shuffled;
+      task.order = { epoch: task.epoch, indices: fitToRanks(order, this.parallel?.worldSize ?? 1, this.o.distributed?.tail ?? "uneven") };
+    }
     const order = task.order.indices;
     const out: number[] = [];
     while (out.length < size) {
@@ -610,6 +625,7 @@ export class Trainer {
       ...(o.optimizerGroups ? { groupLearningRateShares: o.optimizerGroups.map((g) => Number(((g.lr ?? o.learningRate) / o.learningRate).toPrecision(6))) } : {}),
       precision: o.precision ?? "fp32",
       seed: o.seed,
+      ...(o.groupByLength ? { groupByLength: true } : {}),
       schedule: schedule ? at.map((s) => Number(schedule(s).toPrecision(6))) : [],
       ...(this.dp ? { dpNoiseMultiplier: this.dp.settings.noiseMultiplier, dpMaxGradNorm: this.dp.settings.maxGradNorm, dpSampleRate: this.dp.settings.sampleRate, dpDelta: this.dp.settings.delta } : {}),
     };
