@@ -135,8 +135,8 @@ export function matmulParameters(named: Iterable<[string, { numel: number }]>, l
  * forward, two backward; matmulParameters) plus attention's 12·L·d·T (scores and weighted sum,
  * PaLM's appendix B, no causal halving). The model's FLOPs: only equal-work rows get an MFU
  * (an as-run row skips some of them, so the same formula would overstate it). T5, a source and
- * a target token of seq each: every weight meets one token of its stack, and attention runs
- * three times a decoder layer's width (self, cross) and once an encoder layer's.
+ * a target token of seq each: every weight meets one token of its stack, and attention's term
+ * counts twice for a decoder layer (self and cross) and once for an encoder layer.
  */
 export function flopsPerToken(c: ModelCase, parameters: number): number {
   const g = (k: string): number => c.config[k] as number;
