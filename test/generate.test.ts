@@ -234,4 +234,7 @@ test("lmforge pretrain --model llama-tiny --objectives clm, then lmforge generat
   const bad = run(["generate", "--model", out, "--prompt", "x", "--top-p", "0"]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--top-p must be > 0 and <= 1, got "0"/);
+  const tooMany = run(["generate", "--model", out, "--prompt", "x", "--num-beams", String(tok.vocabSize + 1)]);
+  assert.equal(tooMany.status, 2);
+  assert.match(tooMany.stderr, new RegExp(`--num-beams ${tok.vocabSize + 1} is more than the model's ${tok.vocabSize} tokens`));
 });

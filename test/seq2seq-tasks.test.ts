@@ -97,6 +97,14 @@ test("T5 features: prefix + source with </s>, labels = target + eos; truncation 
   const labels = b.labels.toArray() as number[][];
   assert.ok(labels[0]!.slice(ids("red cat").length + 1).every((l) => l === -100));
   assert.equal(b.targets, ids("red cat").length + 1 + ids("red cat runs fast").length + 1);
+  // beams can only be filled from the vocabulary: more is refused, naming the setting
+  const V = unigram.vocabSize;
+  assert.throws(() => features("translation", unigram, [e], { numBeams: V + 1 }, "seq2seq-lm"), new RegExp(`translation: --num-beams ${V + 1} is more than the tokenizer's ${V} tokens`));
+  assert.equal(features("translation", unigram, [e], { numBeams: V }, "seq2seq-lm").f.length, 1);
+  // the length that --group-by-length groups by: the encoder's and the decoder's tokens
+  const task = taskEntry("translation").objective({ tokenizer: unigram, labels: [], maxLength: 64, options: {}, modelHead: "seq2seq-lm" });
+  const [feature] = task.prepare!([e]) as Seq2SeqFeature[];
+  assert.equal((task as unknown as { length(f: Seq2SeqFeature): number }).length(feature!), feature!.ids.length + feature!.labels.length);
 });
 
 test("decoder-only features: prompt (bos, prefix + source, separator) labelled -100, the continuation (target + eos) labelled with itself", () => {

@@ -153,6 +153,8 @@ class Seq2SeqObjective implements TaskObjective<Seq2SeqExample, Seq2SeqFeature> 
     if (eos === null) throw new Error(`${kind}: the tokenizer has no end-of-sequence token (</s>, <|endoftext|>, [SEP]); targets must end with one`);
     this.eos = eos;
     this.pad = specialId(ctx.tokenizer, "pad") ?? eos;
+    const beams = this.opt("numBeams", 1);
+    if (beams > ctx.tokenizer.vocabSize) throw new Error(`${kind}: --num-beams ${beams} is more than the tokenizer's ${ctx.tokenizer.vocabSize} tokens; beams are filled from the vocabulary's tokens`);
     this.prefix = typeof ctx.options.prefix === "string" ? ctx.options.prefix : defaultPrefix(kind, ctx.options);
     this.metricDirections = kind === "translation" ? { bleu: "max", chrf: "max", loss: "min" } : { rouge1: "max", rouge2: "max", rougeL: "max", rougeLsum: "max", loss: "min" };
   }
