@@ -8,6 +8,7 @@ import * as torch from "../src/torch/index.js";
 import { AutoModelForMaskedLM, presetConfig } from "../src/models/index.js";
 import type { Batch, Objective, PretrainedModel } from "../src/models/index.js";
 import { Trainer } from "../src/train/index.js";
+import { inputTokens } from "../src/train/trainer.js";
 import { lengthGroupedOrder } from "../src/train/sampler.js";
 import { epochOrder } from "../src/data/random.js";
 import { embeddedCorpus } from "../src/data/index.js";
@@ -111,4 +112,11 @@ test("groupByLength needs its objective's lengths and refuses DP-SGD, naming why
     () => new Trainer({ model: tinyModel(), objective: recorder([]), train: [1, 2, 3], batchSize: 2, maxSteps: 1, learningRate: 1e-3, seed: 1, out: join(dir, "dp"), groupByLength: true, privacy: { epsilon: 8, maxGradNorm: 1 } }),
     /DP-SGD draws its batches by Poisson sampling/,
   );
+});
+
+test("tokens per second count the input's tokens, not its padding", () => {
+  const inputIds = torch.tensor([[5, 6, 7, 0], [5, 0, 0, 0]], { dtype: "int64" });
+  const attentionMask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]], { dtype: "int64" });
+  assert.equal(inputTokens({ inputIds, attentionMask, targets: 2 } as Batch), 4);
+  assert.equal(inputTokens({ inputIds, targets: 2 }), 8, "without a mask, every id");
 });

@@ -133,6 +133,7 @@ export interface StepInfo {
   epoch: number;
   loss: number;
   lr: number;
+  /** Input tokens per second over the step: padding not counted (inputTokens). */
   tokensPerSec: number;
   /** The gradients' norm before clipping (DP-SGD: the mean of the examples' norms before clipping). */
   gradNorm: number;
@@ -175,6 +176,12 @@ interface TrainerState {
 }
 
 export class NonFiniteLossError extends Error {}
+
+/** The input tokens a batch holds: its attention mask's ones where it has one (padding is not counted), else every id. */
+export function inputTokens(batch: Batch): number {
+  const mask = (batch as { attentionMask?: unknown }).attentionMask;
+  return mask instanceof torch.Tensor ? torch.scope(() => mask.sum().item()) : batch.inputIds.numel;
+}
 
 interface TaskState extends TrainTask {
   /** What batches are made of: the prepared training examples. */
@@ -312,7 +319,7 @@ export class Trainer {
       const chunk = indices.slice(s, s + this.o.batchSize);
       const batch = task.objective.batch(task.features, chunk, task.epoch);
       try {
-        tokens += batch.inputIds.numel;
+        tokens += inputTokens(batch);
         const value = dp.accumulate(chunk.length, () => task.objective.loss(model, batch).loss);
         if (!Number.isFinite(value)) throw new NonFiniteLossError(`the loss became ${value} at step ${this.step + 1}; training stopped, nothing was saved for this step. Try a lower --learning-rate.`);
         lossSum += value * chunk.length;
@@ -419,7 +426,7 @@ export class Trainer {
     const taskSums = new Map<string, [number, number]>(); // loss sum and micro-batches, per task
     try {
       for (const [k, { batch, task }] of batches.entries()) {
-        tokens += batch.inputIds.numel;
+        tokens += inputTokens(batch);
         const share = batch.targets / Math.max(1, totalTargets);
         this.parallel?.beforeBackward(k === batches.length - 1);
         // a micro-batch without targets (no masked token among a rank's few short sequences)
