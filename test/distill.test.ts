@@ -5,7 +5,7 @@
 // whose saved folder evaluates as it scored.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import * as torch from "../src/torch/index.js";
@@ -197,7 +197,10 @@ test("end to end: a smaller student distilled from a fine-tuned teacher, scored 
 });
 
 test("an ensemble's test score averages its teachers' probabilities", async () => {
-  const r = await distill({ ...common("ensemble"), teacher: [teacherDir, teacher2Dir], epochs: 1 });
+  // (with batches grouped by length: the student's run records the setting)
+  const r = await distill({ ...common("ensemble"), teacher: [teacherDir, teacher2Dir], epochs: 1, groupByLength: true });
+  const checkpoint = readdirSync(join(dir, "ensemble")).find((f) => f.startsWith("checkpoint-"))!;
+  assert.equal((JSON.parse(readFileSync(join(dir, "ensemble", checkpoint, "trainer_state.json"), "utf8")) as { settings: { groupByLength?: boolean } }).settings.groupByLength, true);
   const [t1, t2] = [await loadFinetuned(teacherDir), await loadFinetuned(teacher2Dir)];
   const p1 = t1.objective.predict(t1.model, testSet) as { probabilities: Record<string, number> }[];
   const p2 = t2.objective.predict(t2.model, testSet) as { probabilities: Record<string, number> }[];

@@ -106,7 +106,7 @@ test("groupByLength needs its objective's lengths and refuses DP-SGD, naming why
   const { length: _drop, ...noLength } = recorder([]);
   assert.throws(
     () => new Trainer({ model: tinyModel(), objective: noLength, train: [1, 2, 3], batchSize: 2, maxSteps: 1, learningRate: 1e-3, seed: 1, out: join(dir, "no-length"), groupByLength: true }),
-    /task recorder: grouping batches by length \(--group-by-length\) needs the lengths of its features, and the recorder objective has none/,
+    /task recorder: grouping batches by length \(--group-by-length\) needs the lengths of its features, and the recorder objective gives none/,
   );
   assert.throws(
     () => new Trainer({ model: tinyModel(), objective: recorder([]), train: [1, 2, 3], batchSize: 2, maxSteps: 1, learningRate: 1e-3, seed: 1, out: join(dir, "dp"), groupByLength: true, privacy: { epsilon: 8, maxGradNorm: 1 } }),

@@ -1,14 +1,14 @@
 """The peer of t5-copy.mjs: the same t5-tiny copying task, the same data and Hugging Face's init,
-on bench/peers' PyTorch T5 (modeling_t5.py's math) with torch.optim.AdamW.
+on bench/peers' PyTorch T5 (t5_torch.py: modeling_t5.py's math, dropout off as in t5-copy.mjs) with torch.optim.AdamW.
 python3 scripts/experiments/t5_copy_torch.py STEPS LR"""
 import sys, os, math, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench", "peers"))
-args, sys.argv = sys.argv[1:], [sys.argv[0], '{"threads": 2, "cases": []}']  # the peer module reads its config from argv[1]
-from generate_torch import T5ForConditionalGeneration, T5Attention, T5FF, T5LayerNorm
+from t5_torch import T5ForConditionalGeneration, T5Attention, T5FF
 
+args = sys.argv[1:]
 steps, lr = int(args[0]) if len(args) > 0 else 300, float(args[1]) if len(args) > 1 else 1e-3
 V, L, B = 128, 12, 32
-c = dict(vocab_size=V, d_model=256, d_ff=1024, d_kv=64, num_layers=4, num_decoder_layers=4, num_heads=4, is_gated_act=False,
+c = dict(vocab_size=V, d_model=256, d_ff=1024, d_kv=64, num_layers=4, num_decoder_layers=4, num_heads=4, is_gated_act=False, dropout_rate=0.0,
          relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
          tie_word_embeddings=True, decoder_start_token_id=0)
 torch.manual_seed(0)

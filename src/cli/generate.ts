@@ -27,7 +27,10 @@ export async function generateCommand(v: Record<string, unknown>): Promise<void>
   const options: GenerateOptions = { ...generationConfig(dir), ...flags };
   const config = await configFromPretrained(dir);
   const vocab = config.vocab_size;
-  if (typeof vocab === "number" && (options.numBeams ?? 1) > vocab) throw new UsageError(`--num-beams ${options.numBeams} is more than the model's ${vocab} tokens: beams are filled from the vocabulary's tokens`);
+  if (typeof vocab === "number" && (options.numBeams ?? 1) > vocab) {
+    const source = flags.numBeams !== undefined ? "--num-beams" : `${join(dir, "generation_config.json")}: num_beams`;
+    throw new UsageError(`${source} ${options.numBeams} is more than the model's ${vocab} tokens: beams are filled from the vocabulary's tokens`);
+  }
   const heads = Object.values(architecture(config.model_type, join(dir, "config.json")).classes).map(([head]) => head);
   if (heads.includes("seq2seq-lm") && !heads.includes("causal-lm")) return seq2seqGenerate(dir, prompt, options);
   const model = (await AutoModelForCausalLM.fromPretrained(dir, { verbose: false })) as unknown as CausalModel;

@@ -162,11 +162,15 @@ export interface DistillationSettings {
 export class DistillationObjective implements TaskObjective<LabelledExample, DistillFeature> {
   readonly name = "distillation";
   readonly metricDirections;
+  /** A feature's length: the wrapped objective's (batches grouped by length). */
+  readonly length?: (f: DistillFeature) => number;
 
   constructor(private readonly s: DistillationSettings) {
     if (!(s.temperature > 0)) throw new RangeError(`temperature must be > 0, got ${s.temperature}`);
     if (!(s.alpha >= 0 && s.alpha <= 1)) throw new RangeError(`alpha must be in [0, 1], got ${s.alpha}`);
     this.metricDirections = s.inner.metricDirections;
+    const inner = s.inner.length?.bind(s.inner);
+    if (inner) this.length = (f) => inner(f);
   }
 
   prepare(examples: readonly LabelledExample[]): DistillFeature[] {

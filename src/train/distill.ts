@@ -54,7 +54,8 @@ export const DISTILL_OPTIONS = defineOptions([
   { flag: "hidden-loss", key: "hiddenLoss", type: "number", min: 0, default: DISTILL_DEFAULTS.hiddenLoss, help: "W > 0: add W x the MSE between student and teacher hidden states (uniform layer mapping, learned projections where widths differ); one teacher with the student's tokenizer" },
   { flag: "compare", key: "compare", type: "boolean", default: false, help: "also fine-tune the same student alone (same seed, data and budget) into OUT/compare, and report it beside" },
   ...trainingOptions({ learningRate: 1e-4, batchSize: 32, patience: 2, everyText: { eval: "the end of every epoch", save: "the end of every epoch" } })
-    .filter((s) => s.key !== "resume" && s.key !== "adversarial")
+    // no resume, adversarial training or data parallelism here: their flags are not offered
+    .filter((s) => !["resume", "adversarial", "bucketMb", "ddpTail"].includes(s.key))
     // a student from random weights learns nothing in a few epochs at a fine-tuning rate (1e-4 left bert-tiny predicting one class on SpamAssassin)
     .map((s) => (s.key === "learningRate" ? { ...s, default: (o: Record<string, unknown>) => (PRESETS[String(o.student)] ? 1e-3 : 1e-4), defaultText: "1e-3 for a preset student (random weights), 1e-4 for a pretrained folder" } : s)),
 ] as const satisfies readonly OptionSpec[]);
@@ -95,6 +96,9 @@ export interface DistillOptions {
   keepLast?: number;
   patience?: number;
   metric?: string;
+  /** Gradient checkpointing per transformer layer, and batches of like length (the Trainer's options). */
+  gradientCheckpointing?: boolean;
+  groupByLength?: boolean;
   /** A preset student's config keys overridden (smaller sizes in tests); not a flag. */
   studentConfig?: Record<string, unknown>;
   out: string;
@@ -275,6 +279,8 @@ async function trainStudent(o: Resolved, model: PretrainedModel, objective: Task
     best: { metric: o.metric ?? classification.metric, patience: o.patience, restore: true },
     copy: tokenizerFiles(tokDir),
     config: { lmforge: meta },
+    ...(o.gradientCheckpointing ? { gradientCheckpointing: true } : {}),
+    ...(o.groupByLength ? { groupByLength: true } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
     ...(o.onEval ? { onEval: o.onEval } : {}),
     ...(o.log ? { log: o.log } : {}),

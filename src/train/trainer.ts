@@ -247,7 +247,7 @@ export class Trainer {
       let lengths: Int32Array | undefined;
       if (o.groupByLength) {
         const length = t.objective.length?.bind(t.objective);
-        if (!length) throw new Error(`task ${t.name}: grouping batches by length (--group-by-length) needs the lengths of its features, and the ${t.objective.name} objective has none (its sequences are all of one length)`);
+        if (!length) throw new Error(`task ${t.name}: grouping batches by length (--group-by-length) needs the lengths of its features, and the ${t.objective.name} objective gives none (pretraining packs sequences of one length); drop the flag`);
         lengths = Int32Array.from(features, (f) => length(f));
       }
       return { ...t, features, epoch: 0, position: 0, orderSeed: o.seed + i * 0x10001, ...(lengths ? { lengths } : {}) };
